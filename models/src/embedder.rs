@@ -1,0 +1,225 @@
+//! The sentence embedder: tokeniser, BERT encoder, pooling, normalisation.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use serde::{Deserialize, Serialize};
+use tokenizers::{Tokenizer, TruncationParams};
+
+use crate::config::SentenceConfig;
+use crate::error::{Error, Result};
+use crate::pooling::{float_mask, l2_normalize, Pooling};
+use crate::source::{ModelFiles, ModelSpec, Weights};
+
+/// Exactly what produces the vectors: an index records this and refuses to
+/// mix vectors from different models.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub id: String,
+    pub revision: String,
+    pub dim: usize,
+    pub pooling: Pooling,
+    pub normalize: bool,
+    pub max_seq_length: usize,
+}
+
+/// Padded tokens a batch may hold. Measured: 16-32 passages of 256 tokens is
+/// the sweet spot; beyond that the attention scores fall out of cache.
+const TOKEN_BUDGET: usize = 32 * 256;
+/// Upper bound on inputs per batch, for very short texts.
+const MAX_BATCH: usize = 128;
+
+pub struct Embedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    info: ModelInfo,
+    device: Device,
+}
+
+fn check_architecture(config: &Path, model: &str) -> Result<BertConfig> {
+    let text = std::fs::read_to_string(config).map_err(|source| Error::Io {
+        path: config.to_path_buf(),
+        source,
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::BadFile {
+        path: config.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let model_type = value.get("model_type").and_then(|v| v.as_str());
+    let arch = value
+        .get("architectures")
+        .and_then(|a| a.get(0))
+        .and_then(|v| v.as_str());
+    let is_bert = match model_type {
+        Some(t) => t == "bert",
+        None => arch.is_some_and(|a| a.starts_with("Bert")),
+    };
+    if !is_bert {
+        return Err(Error::Unsupported {
+            model: model.to_string(),
+            architecture: model_type.or(arch).unwrap_or("unknown").to_string(),
+        });
+    }
+    serde_json::from_value(value).map_err(|e| Error::BadFile {
+        path: config.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+impl Embedder {
+    /// Resolve `spec` (cache, download or folder) and load it on the CPU.
+    pub fn load(spec: &ModelSpec) -> Result<Self> {
+        Self::from_files(&ModelFiles::resolve(spec)?, &Device::Cpu)
+    }
+
+    /// Load from resolved files onto `device`.
+    pub fn from_files(files: &ModelFiles, device: &Device) -> Result<Self> {
+        crate::malloc::tune_allocator();
+        let config = check_architecture(&files.config, &files.id)?;
+        let st = SentenceConfig::read(
+            files.modules.as_deref(),
+            files.pooling_config.as_deref(),
+            files.sentence_bert_config.as_deref(),
+            config.max_position_embeddings,
+        )?;
+        let tokenizer = load_tokenizer(&files.tokenizer, st.max_seq_length)?;
+        let weights_err = |path: &Path| {
+            let model = files.id.clone();
+            let path = path.to_path_buf();
+            move |source| Error::Weights {
+                model,
+                path,
+                source,
+            }
+        };
+        let vb = match &files.weights {
+            // SAFETY: the weights file is memory-mapped read-only; like every
+            // mmap user we rely on nobody truncating it while we run.
+            Weights::Safetensors(p) => unsafe {
+                VarBuilder::from_mmaped_safetensors(&[p], DType::F32, device)
+                    .map_err(weights_err(p))?
+            },
+            Weights::PyTorch(p) => {
+                VarBuilder::from_pth(p, DType::F32, device).map_err(weights_err(p))?
+            }
+        };
+        let weights_path = match &files.weights {
+            Weights::Safetensors(p) | Weights::PyTorch(p) => p,
+        };
+        let model = BertModel::load(vb, &config).map_err(weights_err(weights_path))?;
+        let info = ModelInfo {
+            id: files.id.clone(),
+            revision: files.revision.clone(),
+            dim: config.hidden_size,
+            pooling: st.pooling,
+            normalize: st.normalize,
+            max_seq_length: st.max_seq_length,
+        };
+        Ok(Embedder {
+            model,
+            tokenizer,
+            info,
+            device: device.clone(),
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The tokeniser, configured to truncate at `max_seq_length` and not pad.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Token ids, special tokens included, truncated to `max_seq_length`.
+    pub fn tokenize<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>> {
+        let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+        let encodings = self
+            .tokenizer
+            .encode_batch(inputs, true)
+            .map_err(|e| Error::Tokenize(e.to_string()))?;
+        Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
+    /// Embed texts; vectors come back in input order.
+    pub fn embed<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        let ids = self.tokenize(texts)?;
+        self.embed_tokens(&ids)
+    }
+
+    /// Embed one text.
+    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
+        Ok(self.embed(&[text])?.pop().unwrap_or_default())
+    }
+
+    /// Embed pre-tokenised inputs (from [`Embedder::tokenize`]), in input
+    /// order. Inputs are sorted by length and batched under a token budget,
+    /// so padding stays small.
+    pub fn embed_tokens(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+        let mut out = vec![Vec::new(); ids.len()];
+        let mut start = 0;
+        while start < order.len() {
+            // Sorted longest first, so the first item sets the padded length.
+            let longest = ids[order[start]].len().max(1);
+            let n = (TOKEN_BUDGET / longest).clamp(1, MAX_BATCH);
+            let batch = &order[start..(start + n).min(order.len())];
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
+            for (&i, v) in batch.iter().zip(self.embed_batch(&rows)?) {
+                out[i] = v;
+            }
+            start += batch.len();
+        }
+        Ok(out)
+    }
+
+    /// One padded forward pass over token-id rows of any lengths.
+    pub fn embed_batch(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let wrap = |source| Error::Inference {
+            model: self.info.id.clone(),
+            source,
+        };
+        let len = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let mut input = vec![0u32; rows.len() * len];
+        let mut mask = vec![0u32; rows.len() * len];
+        for (b, row) in rows.iter().enumerate() {
+            input[b * len..b * len + row.len()].copy_from_slice(row);
+            mask[b * len..b * len + row.len()].fill(1);
+        }
+        let shape = (rows.len(), len);
+        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
+            let input = Tensor::from_vec(input, shape, &self.device)?;
+            let mask = Tensor::from_vec(mask, shape, &self.device)?;
+            let types = input.zeros_like()?;
+            let hidden = self.model.forward(&input, &types, Some(&mask))?;
+            let fmask = float_mask(&mask, hidden.dtype())?;
+            let mut pooled = self.info.pooling.pool(&hidden, &fmask)?;
+            if self.info.normalize {
+                pooled = l2_normalize(&pooled)?;
+            }
+            pooled.to_dtype(DType::F32)?.to_vec2()
+        };
+        run().map_err(wrap)
+    }
+}
+
+fn load_tokenizer(path: &Path, max_len: usize) -> Result<Tokenizer> {
+    let err = |reason: String| Error::Tokenizer {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut tok = Tokenizer::from_file(path).map_err(|e| err(e.to_string()))?;
+    // tokenizer.json may carry its own truncation (MiniLM: 128) and fixed
+    // padding (MiniLM: 128); sentence-transformers overrides both, so must we.
+    tok.with_padding(None);
+    tok.with_truncation(Some(TruncationParams {
+        max_length: max_len,
+        ..Default::default()
+    }))
+    .map_err(|e| err(e.to_string()))?;
+    Ok(tok)
+}

@@ -1,0 +1,31 @@
+//! Sentence embeddings with BERT-family encoders, run by candle.
+//!
+//! A model comes from a local folder or the Hugging Face hub (cache first,
+//! then download). Its sentence-transformers metadata decides pooling,
+//! normalisation and the token limit, so vectors match the reference
+//! implementation.
+//!
+//! ```no_run
+//! use semsearch_models::{Embedder, ModelSpec};
+//!
+//! let embedder = Embedder::load(&ModelSpec::default())?;
+//! let vectors = embedder.embed(&["how to install rust", "rustup setup"])?;
+//! assert_eq!(vectors[0].len(), embedder.info().dim);
+//! # Ok::<(), semsearch_models::Error>(())
+//! ```
+
+mod config;
+mod embedder;
+mod error;
+mod malloc;
+mod pooling;
+mod source;
+#[doc(hidden)]
+pub mod testing;
+
+pub use config::SentenceConfig;
+pub use embedder::{Embedder, ModelInfo};
+pub use error::{Error, Result};
+pub use malloc::tune_allocator;
+pub use pooling::{l2_normalize, Pooling};
+pub use source::{Cache, ModelFiles, ModelSpec, Weights, DEFAULT_MODEL};

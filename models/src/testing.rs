@@ -1,0 +1,182 @@
+//! A tiny randomly initialised BERT, written to a folder, for fast tests of
+//! everything around the model (loading, pooling, batching, indexing) without
+//! the real weights. Not part of the stable API.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::processors::bert::BertProcessing;
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use crate::Pooling;
+
+/// Shape and metadata of the tiny model.
+#[derive(Debug, Clone)]
+pub struct TinyBert {
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub max_position_embeddings: usize,
+    /// Written to `sentence_bert_config.json` when set.
+    pub max_seq_length: Option<usize>,
+    /// Written to `modules.json` + `1_Pooling/config.json` when set.
+    pub pooling: Option<Pooling>,
+    pub seed: u64,
+    /// `model_type` in `config.json`.
+    pub model_type: String,
+}
+
+impl Default for TinyBert {
+    fn default() -> Self {
+        TinyBert {
+            hidden: 32,
+            layers: 2,
+            heads: 4,
+            max_position_embeddings: 64,
+            max_seq_length: Some(24),
+            pooling: Some(Pooling::Mean),
+            seed: 7,
+            model_type: "bert".into(),
+        }
+    }
+}
+
+/// Words in the vocabulary besides single letters, digits and pieces, so that
+/// common test words are one token each.
+const WORDS: &[&str] = &[
+    "the", "a", "of", "and", "to", "in", "is", "for", "on", "with", "rust", "install", "linux",
+    "cat", "dog", "car", "search", "engine", "index", "query", "cheap", "expensive", "pizza",
+];
+
+fn vocab() -> Vec<String> {
+    let mut v: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let singles = ('a'..='z').chain('0'..='9').chain(".,;:!?'\"()-_/".chars());
+    for c in singles {
+        v.push(c.to_string());
+        v.push(format!("##{c}"));
+    }
+    v.extend(WORDS.iter().map(|w| w.to_string()));
+    v
+}
+
+/// Deterministic uniform values in [-scale, scale] (xorshift), so a seed
+/// always gives the same model and tests need no `rand`.
+fn random(n: usize, seed: &mut u64, scale: f32) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            ((*seed >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+/// Write `config.json`, `tokenizer.json`, `model.safetensors` and the
+/// sentence-transformers metadata of a tiny BERT into `dir`.
+pub fn write_tiny_bert(dir: &Path, spec: &TinyBert) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    std::fs::create_dir_all(dir)?;
+    let vocab = vocab();
+    let (h, inter) = (spec.hidden, spec.hidden * 4);
+    let config = serde_json::json!({
+        "architectures": ["BertModel"],
+        "model_type": spec.model_type,
+        "vocab_size": vocab.len(),
+        "hidden_size": h,
+        "num_hidden_layers": spec.layers,
+        "num_attention_heads": spec.heads,
+        "intermediate_size": inter,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": spec.max_position_embeddings,
+        "type_vocab_size": 2,
+        "initializer_range": 0.02,
+        "layer_norm_eps": 1e-12,
+        "pad_token_id": 0
+    });
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config)?)?;
+
+    let vocab_txt = dir.join("vocab.txt");
+    std::fs::write(&vocab_txt, vocab.join("\n") + "\n")?;
+    let wordpiece = WordPiece::builder()
+        .files(vocab_txt.to_string_lossy().into_owned()).unk_token("[UNK]".into()).build()?;
+    let mut tok = Tokenizer::new(wordpiece);
+    tok.with_normalizer(Some(BertNormalizer::new(true, true, None, true)))?;
+    tok.with_pre_tokenizer(Some(BertPreTokenizer));
+    tok.with_post_processor(Some(BertProcessing::new(("[SEP]".into(), 3), ("[CLS]".into(), 2))));
+    // Like MiniLM's tokenizer.json: its own truncation and fixed padding,
+    // which the loader must override.
+    tok.with_truncation(Some(TruncationParams {
+        max_length: 8,
+        ..Default::default()
+    }))?;
+    tok.with_padding(Some(PaddingParams {
+        strategy: PaddingStrategy::Fixed(8),
+        ..Default::default()
+    }));
+    tok.save(dir.join("tokenizer.json"), false)?;
+
+    let mut seed = spec.seed.max(1);
+    let dev = Device::Cpu;
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    let mut put = |name: String, shape: &[usize], values: Vec<f32>| {
+        tensors.insert(name, Tensor::from_vec(values, shape, &dev).expect("shape"));
+    };
+    let mut rand = |shape: &[usize]| random(shape.iter().product(), &mut seed, 0.2);
+    let ln = |prefix: &str, put: &mut dyn FnMut(String, &[usize], Vec<f32>)| {
+        put(format!("{prefix}.LayerNorm.weight"), &[h], vec![1.0; h]);
+        put(format!("{prefix}.LayerNorm.bias"), &[h], vec![0.0; h]);
+    };
+    put("embeddings.word_embeddings.weight".into(), &[vocab.len(), h], rand(&[vocab.len(), h]));
+    let pos = spec.max_position_embeddings;
+    put("embeddings.position_embeddings.weight".into(), &[pos, h], rand(&[pos, h]));
+    put("embeddings.token_type_embeddings.weight".into(), &[2, h], rand(&[2, h]));
+    ln("embeddings", &mut put);
+    for l in 0..spec.layers {
+        let p = format!("encoder.layer.{l}");
+        let mut linear = |name: String, out: usize, inp: usize| {
+            put(format!("{name}.weight"), &[out, inp], rand(&[out, inp]));
+            put(format!("{name}.bias"), &[out], rand(&[out]));
+        };
+        for m in ["query", "key", "value"] {
+            linear(format!("{p}.attention.self.{m}"), h, h);
+        }
+        linear(format!("{p}.attention.output.dense"), h, h);
+        linear(format!("{p}.intermediate.dense"), inter, h);
+        linear(format!("{p}.output.dense"), h, inter);
+        ln(&format!("{p}.attention.output"), &mut put);
+        ln(&format!("{p}.output"), &mut put);
+    }
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+
+    if let Some(max) = spec.max_seq_length {
+        let st = serde_json::json!({"max_seq_length": max, "do_lower_case": false});
+        std::fs::write(dir.join("sentence_bert_config.json"), st.to_string())?;
+    }
+    if let Some(pooling) = spec.pooling {
+        let modules = serde_json::json!([
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+        ]);
+        std::fs::write(dir.join("modules.json"), modules.to_string())?;
+        std::fs::create_dir_all(dir.join("1_Pooling"))?;
+        let pc = serde_json::json!({
+            "word_embedding_dimension": h,
+            "pooling_mode_cls_token": pooling == Pooling::Cls,
+            "pooling_mode_mean_tokens": pooling == Pooling::Mean,
+            "pooling_mode_max_tokens": pooling == Pooling::Max,
+            "pooling_mode_mean_sqrt_len_tokens": pooling == Pooling::MeanSqrtLen
+        });
+        std::fs::write(dir.join("1_Pooling/config.json"), pc.to_string())?;
+    }
+    Ok(())
+}

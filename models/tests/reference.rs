@@ -1,0 +1,72 @@
+//! The real all-MiniLM-L6-v2 against what sentence-transformers produced
+//! (`../shared/reference/all-MiniLM-L6-v2.json`). Needs the model in the
+//! Hugging Face cache: `HF_HOME=../shared/hf HF_HUB_OFFLINE=1`.
+
+use std::path::PathBuf;
+
+use semsearch_models::{Embedder, ModelSpec};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Reference {
+    max_seq_length: usize,
+    dim: usize,
+    items: Vec<Item>,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    text: String,
+    input_ids: Vec<u32>,
+    embedding: Vec<f32>,
+}
+
+fn shared() -> PathBuf {
+    std::env::var_os("SEMSEARCH_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+}
+
+fn reference() -> Reference {
+    let path = shared().join("reference/all-MiniLM-L6-v2.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("reference file {} is missing ({e}); set SEMSEARCH_SHARED", path.display())
+    });
+    serde_json::from_str(&text).unwrap()
+}
+
+fn real_model() -> Embedder {
+    Embedder::load(&ModelSpec::default()).unwrap_or_else(|e| {
+        panic!(
+            "the reference test needs the real model all-MiniLM-L6-v2 in the Hugging Face cache: \
+             run with HF_HOME=../shared/hf HF_HUB_OFFLINE=1 ({e})"
+        )
+    })
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb).max(1e-12)
+}
+
+#[test]
+fn matches_sentence_transformers_one_by_one_and_batched() {
+    let reference = reference();
+    let e = real_model();
+    assert_eq!(e.info().max_seq_length, reference.max_seq_length);
+    assert_eq!(e.info().dim, reference.dim);
+    assert_eq!(reference.items.len(), 24);
+    let texts: Vec<&str> = reference.items.iter().map(|i| i.text.as_str()).collect();
+    let ids = e.tokenize(&texts).unwrap();
+    let rows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    let batched = e.embed_batch(&rows).unwrap();
+    for ((item, ids), batched) in reference.items.iter().zip(&ids).zip(&batched) {
+        assert_eq!(ids, &item.input_ids, "token ids of {:?}", item.text);
+        let single = e.embed_one(&item.text).unwrap();
+        let (c1, c2) = (cosine(&single, &item.embedding), cosine(batched, &item.embedding));
+        assert!(c1 >= 0.9999, "one-by-one cosine {c1} for {:?}", item.text);
+        assert!(c2 >= 0.9999, "batched cosine {c2} for {:?}", item.text);
+    }
+}

@@ -1,0 +1,144 @@
+//! Loading, pooling, truncation and batching on a tiny random BERT.
+
+use candle_core::Device;
+use semsearch_models::testing::{write_tiny_bert, TinyBert};
+use semsearch_models::{Cache, Embedder, Error, ModelFiles, ModelSpec, Pooling};
+
+fn load(dir: &std::path::Path) -> Result<Embedder, Error> {
+    Embedder::load(&ModelSpec::Local(dir.to_path_buf()))
+}
+
+fn tiny(spec: TinyBert) -> (tempfile::TempDir, Embedder) {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bert(dir.path(), &spec).unwrap();
+    let e = load(dir.path()).unwrap();
+    (dir, e)
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0., f32::max)
+}
+
+const TEXTS: &[&str] = &[
+    "the cat",
+    "",
+    "   ",
+    "install rust on linux with the search engine index",
+    "a dog and a cat and a car and a pizza and the query of the index of the engine is cheap",
+    "émoji 🍕 and 東京",
+];
+
+#[test]
+fn loads_metadata_and_overrides_tokenizer_truncation_and_padding() {
+    let (_d, e) = tiny(TinyBert::default());
+    let info = e.info();
+    assert_eq!((info.dim, info.pooling, info.normalize), (32, Pooling::Mean, true));
+    assert_eq!(info.max_seq_length, 24);
+    assert_eq!(info.revision, "local");
+    let ids = e.tokenize(&["the cat", TEXTS[4]]).unwrap();
+    // No fixed padding to 8: [CLS] the cat [SEP].
+    assert_eq!(ids[0], vec![2, ids[0][1], ids[0][2], 3]);
+    // Truncated at max_seq_length (24), not at tokenizer.json's 8, ending in [SEP].
+    assert_eq!(ids[1].len(), 24);
+    assert_eq!(*ids[1].last().unwrap(), 3);
+}
+
+#[test]
+fn missing_metadata_falls_back_to_mean_normalised_and_position_limit() {
+    let (_d, e) = tiny(TinyBert {
+        pooling: None,
+        max_seq_length: None,
+        ..TinyBert::default()
+    });
+    let info = e.info();
+    assert_eq!((info.pooling, info.normalize, info.max_seq_length), (Pooling::Mean, true, 64));
+}
+
+#[test]
+fn batched_equals_one_by_one_and_vectors_are_unit_length() {
+    let (_d, e) = tiny(TinyBert::default());
+    let batch = e.embed(TEXTS).unwrap();
+    for (text, v) in TEXTS.iter().zip(&batch) {
+        let single = e.embed_one(text).unwrap();
+        assert!(max_abs_diff(v, &single) < 1e-5, "{text:?}");
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5);
+    }
+    // One explicit padded batch gives the same answers.
+    let ids = e.tokenize(TEXTS).unwrap();
+    let rows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    for (a, b) in e.embed_batch(&rows).unwrap().iter().zip(&batch) {
+        assert!(max_abs_diff(a, b) < 1e-5);
+    }
+}
+
+#[test]
+fn pooling_modes_come_from_the_config_and_differ() {
+    let mut out = Vec::new();
+    for p in [Pooling::Mean, Pooling::Cls, Pooling::Max, Pooling::MeanSqrtLen] {
+        let (_d, e) = tiny(TinyBert {
+            pooling: Some(p),
+            ..TinyBert::default()
+        });
+        assert_eq!(e.info().pooling, p);
+        out.push(e.embed_one("the cat and the dog").unwrap());
+    }
+    // Mean and mean-sqrt-len differ only in scale, which normalising removes.
+    assert!(max_abs_diff(&out[0], &out[3]) < 1e-5);
+    assert!(max_abs_diff(&out[0], &out[1]) > 1e-3);
+    assert!(max_abs_diff(&out[0], &out[2]) > 1e-3);
+}
+
+#[test]
+fn missing_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bert(dir.path(), &TinyBert::default()).unwrap();
+    std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
+    let err = load(dir.path()).err().unwrap();
+    assert!(matches!(err, Error::MissingFile { ref file, .. } if file == "tokenizer.json"));
+    assert!(err.to_string().contains("tokenizer.json"), "{err}");
+}
+
+#[test]
+fn corrupt_config_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bert(dir.path(), &TinyBert::default()).unwrap();
+    std::fs::write(dir.path().join("config.json"), "{ not json").unwrap();
+    let err = load(dir.path()).err().unwrap().to_string();
+    assert!(err.contains("config.json") && err.contains("not valid"), "{err}");
+}
+
+#[test]
+fn unsupported_architecture_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = TinyBert {
+        model_type: "gpt2".into(),
+        ..TinyBert::default()
+    };
+    write_tiny_bert(dir.path(), &spec).unwrap();
+    let err = load(dir.path()).err().unwrap();
+    assert!(matches!(err, Error::Unsupported { ref architecture, .. } if architecture == "gpt2"));
+}
+
+#[test]
+fn model_not_in_cache_and_offline_names_model_cache_and_flag() {
+    let cache = tempfile::tempdir().unwrap();
+    let spec = ModelSpec::parse("someone/missing-model", None);
+    let err = ModelFiles::resolve_with(&spec, &Cache::new(cache.path().to_path_buf()), true)
+        .err()
+        .unwrap()
+        .to_string();
+    for needle in ["someone/missing-model", "--model", "HF_HOME", "HF_HUB_OFFLINE"] {
+        assert!(err.contains(needle), "{needle} not in: {err}");
+    }
+    assert!(err.contains(&cache.path().display().to_string()), "{err}");
+}
+
+#[test]
+fn loads_on_an_explicit_device() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bert(dir.path(), &TinyBert::default()).unwrap();
+    let files = ModelFiles::resolve(&ModelSpec::Local(dir.path().to_path_buf())).unwrap();
+    let e = Embedder::from_files(&files, &Device::Cpu).unwrap();
+    assert_eq!(e.embed_one("cat").unwrap().len(), 32);
+}
