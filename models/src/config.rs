@@ -61,7 +61,10 @@ fn pooling(path: &Path) -> Result<Pooling> {
         (c.pooling_mode_cls_token, Some(Pooling::Cls)),
         (c.pooling_mode_mean_tokens, Some(Pooling::Mean)),
         (c.pooling_mode_max_tokens, Some(Pooling::Max)),
-        (c.pooling_mode_mean_sqrt_len_tokens, Some(Pooling::MeanSqrtLen)),
+        (
+            c.pooling_mode_mean_sqrt_len_tokens,
+            Some(Pooling::MeanSqrtLen),
+        ),
         (c.pooling_mode_weightedmean_tokens, None),
         (c.pooling_mode_lasttoken, None),
     ];
@@ -75,8 +78,7 @@ fn pooling(path: &Path) -> Result<Pooling> {
         }),
         _ => Err(Error::BadFile {
             path: path.to_path_buf(),
-            reason: "several pooling modes at once (concatenated pooling) are not supported"
-                .into(),
+            reason: "several pooling modes at once (concatenated pooling) are not supported".into(),
         }),
     }
 }
@@ -104,7 +106,10 @@ impl SentenceConfig {
         sentence_bert_config: Option<&Path>,
         max_position_embeddings: usize,
     ) -> Result<Self> {
-        let pooling = pooling_config.map(pooling).transpose()?.unwrap_or(Pooling::Mean);
+        let pooling = pooling_config
+            .map(pooling)
+            .transpose()?
+            .unwrap_or(Pooling::Mean);
         let normalize = match modules_json {
             Some(p) => modules(p)?.iter().any(|m| m.kind.ends_with(".Normalize")),
             None => true,

@@ -4,10 +4,10 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
 use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationParams};
 
+use crate::bert::{BertConfig, BertEncoder};
 use crate::config::SentenceConfig;
 use crate::error::{Error, Result};
 use crate::pooling::{float_mask, l2_normalize, Pooling};
@@ -27,12 +27,12 @@ pub struct ModelInfo {
 
 /// Padded tokens a batch may hold. Measured: 16-32 passages of 256 tokens is
 /// the sweet spot; beyond that the attention scores fall out of cache.
-const TOKEN_BUDGET: usize = 32 * 256;
+const TOKEN_BUDGET: usize = 16 * 256;
 /// Upper bound on inputs per batch, for very short texts.
 const MAX_BATCH: usize = 128;
 
 pub struct Embedder {
-    model: BertModel,
+    model: BertEncoder,
     tokenizer: Tokenizer,
     info: ModelInfo,
     device: Device,
@@ -62,10 +62,17 @@ fn check_architecture(config: &Path, model: &str) -> Result<BertConfig> {
             architecture: model_type.or(arch).unwrap_or("unknown").to_string(),
         });
     }
-    serde_json::from_value(value).map_err(|e| Error::BadFile {
+    let config: BertConfig = serde_json::from_value(value).map_err(|e| Error::BadFile {
         path: config.to_path_buf(),
         reason: e.to_string(),
-    })
+    })?;
+    if !BertEncoder::supports_activation(&config.hidden_act) {
+        return Err(Error::Unsupported {
+            model: model.to_string(),
+            architecture: format!("bert with hidden_act {}", config.hidden_act),
+        });
+    }
+    Ok(config)
 }
 
 impl Embedder {
@@ -91,7 +98,7 @@ impl Embedder {
             move |source| Error::Weights {
                 model,
                 path,
-                source,
+                source: Box::new(source),
             }
         };
         let vb = match &files.weights {
@@ -108,7 +115,7 @@ impl Embedder {
         let weights_path = match &files.weights {
             Weights::Safetensors(p) | Weights::PyTorch(p) => p,
         };
-        let model = BertModel::load(vb, &config).map_err(weights_err(weights_path))?;
+        let model = BertEncoder::load(vb, &config).map_err(weights_err(weights_path))?;
         let info = ModelInfo {
             id: files.id.clone(),
             revision: files.revision.clone(),
@@ -141,7 +148,10 @@ impl Embedder {
             .tokenizer
             .encode_batch(inputs, true)
             .map_err(|e| Error::Tokenize(e.to_string()))?;
-        Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
+        Ok(encodings
+            .into_iter()
+            .map(|e| e.get_ids().to_vec())
+            .collect())
     }
 
     /// Embed texts; vectors come back in input order.
@@ -159,6 +169,16 @@ impl Embedder {
     /// order. Inputs are sorted by length and batched under a token budget,
     /// so padding stays small.
     pub fn embed_tokens(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        self.embed_tokens_with_progress(ids, &mut |_| {})
+    }
+
+    /// [`Embedder::embed_tokens`], calling `progress` with the number of
+    /// inputs finished after every batch.
+    pub fn embed_tokens_with_progress(
+        &self,
+        ids: &[Vec<u32>],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>> {
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
         let mut out = vec![Vec::new(); ids.len()];
@@ -173,6 +193,7 @@ impl Embedder {
                 out[i] = v;
             }
             start += batch.len();
+            progress(batch.len());
         }
         Ok(out)
     }
@@ -181,7 +202,7 @@ impl Embedder {
     pub fn embed_batch(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
         let wrap = |source| Error::Inference {
             model: self.info.id.clone(),
-            source,
+            source: Box::new(source),
         };
         let len = rows.iter().map(|r| r.len()).max().unwrap_or(0);
         let mut input = vec![0u32; rows.len() * len];
@@ -194,8 +215,8 @@ impl Embedder {
         let run = || -> candle_core::Result<Vec<Vec<f32>>> {
             let input = Tensor::from_vec(input, shape, &self.device)?;
             let mask = Tensor::from_vec(mask, shape, &self.device)?;
-            let types = input.zeros_like()?;
-            let hidden = self.model.forward(&input, &types, Some(&mask))?;
+            let lengths: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+            let hidden = self.model.forward(&input, &lengths)?;
             let fmask = float_mask(&mask, hidden.dtype())?;
             let mut pooled = self.info.pooling.pool(&hidden, &fmask)?;
             if self.info.normalize {

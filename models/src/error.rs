@@ -39,13 +39,13 @@ pub enum Error {
         model: String,
         path: PathBuf,
         #[source]
-        source: candle_core::Error,
+        source: Box<candle_core::Error>,
     },
     #[error("inference failed in model `{model}`")]
     Inference {
         model: String,
         #[source]
-        source: candle_core::Error,
+        source: Box<candle_core::Error>,
     },
 }
 

@@ -14,15 +14,19 @@
 //! # Ok::<(), semsearch_models::Error>(())
 //! ```
 
+mod attention;
+mod bert;
 mod config;
 mod embedder;
 mod error;
+mod kernels;
 mod malloc;
 mod pooling;
 mod source;
 #[doc(hidden)]
 pub mod testing;
 
+pub use bert::{BertConfig, BertEncoder};
 pub use config::SentenceConfig;
 pub use embedder::{Embedder, ModelInfo};
 pub use error::{Error, Result};

@@ -171,8 +171,11 @@ impl ModelFiles {
                     });
                 }
                 let src = LocalDir(dir.clone());
-                Self::collect(&src, dir.display().to_string(), "local".into(), |miss| {
-                    match miss {
+                Self::collect(
+                    &src,
+                    dir.display().to_string(),
+                    "local".into(),
+                    |miss| match miss {
                         Lookup::Missing(file) => Error::MissingFile {
                             path: dir.clone(),
                             file,
@@ -181,8 +184,8 @@ impl ModelFiles {
                             path: dir.clone(),
                             reason,
                         },
-                    }
-                })
+                    },
+                )
             }
             ModelSpec::Hub { id, revision } => {
                 let cache = cache.clone();
@@ -206,16 +209,15 @@ impl ModelFiles {
                     api,
                     offline,
                 };
-                let mut files = Self::collect(&src, id.clone(), String::new(), |miss| {
-                    Error::NotFound {
+                let mut files =
+                    Self::collect(&src, id.clone(), String::new(), |miss| Error::NotFound {
                         model: spec.to_string(),
                         cache: cache_dir.clone(),
                         reason: match miss {
                             Lookup::Missing(file) => format!("the repo has no {file}"),
                             Lookup::Unreachable(reason) => reason,
                         },
-                    }
-                })?;
+                    })?;
                 // Cached files live in snapshots/<commit>/: that commit is
                 // exactly what produced the vectors.
                 files.revision = files

@@ -48,8 +48,29 @@ impl Default for TinyBert {
 /// Words in the vocabulary besides single letters, digits and pieces, so that
 /// common test words are one token each.
 const WORDS: &[&str] = &[
-    "the", "a", "of", "and", "to", "in", "is", "for", "on", "with", "rust", "install", "linux",
-    "cat", "dog", "car", "search", "engine", "index", "query", "cheap", "expensive", "pizza",
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "for",
+    "on",
+    "with",
+    "rust",
+    "install",
+    "linux",
+    "cat",
+    "dog",
+    "car",
+    "search",
+    "engine",
+    "index",
+    "query",
+    "cheap",
+    "expensive",
+    "pizza",
 ];
 
 fn vocab() -> Vec<String> {
@@ -66,6 +87,9 @@ fn vocab() -> Vec<String> {
     v
 }
 
+/// Stores one named tensor.
+type Put<'a> = dyn FnMut(String, &[usize], Vec<f32>) + 'a;
+
 /// Deterministic uniform values in [-scale, scale] (xorshift), so a seed
 /// always gives the same model and tests need no `rand`.
 fn random(n: usize, seed: &mut u64, scale: f32) -> Vec<f32> {
@@ -81,7 +105,10 @@ fn random(n: usize, seed: &mut u64, scale: f32) -> Vec<f32> {
 
 /// Write `config.json`, `tokenizer.json`, `model.safetensors` and the
 /// sentence-transformers metadata of a tiny BERT into `dir`.
-pub fn write_tiny_bert(dir: &Path, spec: &TinyBert) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+pub fn write_tiny_bert(
+    dir: &Path,
+    spec: &TinyBert,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     std::fs::create_dir_all(dir)?;
     let vocab = vocab();
     let (h, inter) = (spec.hidden, spec.hidden * 4);
@@ -102,16 +129,24 @@ pub fn write_tiny_bert(dir: &Path, spec: &TinyBert) -> Result<(), Box<dyn std::e
         "layer_norm_eps": 1e-12,
         "pad_token_id": 0
     });
-    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config)?)?;
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(&config)?,
+    )?;
 
     let vocab_txt = dir.join("vocab.txt");
     std::fs::write(&vocab_txt, vocab.join("\n") + "\n")?;
     let wordpiece = WordPiece::builder()
-        .files(vocab_txt.to_string_lossy().into_owned()).unk_token("[UNK]".into()).build()?;
+        .files(vocab_txt.to_string_lossy().into_owned())
+        .unk_token("[UNK]".into())
+        .build()?;
     let mut tok = Tokenizer::new(wordpiece);
     tok.with_normalizer(Some(BertNormalizer::new(true, true, None, true)))?;
     tok.with_pre_tokenizer(Some(BertPreTokenizer));
-    tok.with_post_processor(Some(BertProcessing::new(("[SEP]".into(), 3), ("[CLS]".into(), 2))));
+    tok.with_post_processor(Some(BertProcessing::new(
+        ("[SEP]".into(), 3),
+        ("[CLS]".into(), 2),
+    )));
     // Like MiniLM's tokenizer.json: its own truncation and fixed padding,
     // which the loader must override.
     tok.with_truncation(Some(TruncationParams {
@@ -131,14 +166,26 @@ pub fn write_tiny_bert(dir: &Path, spec: &TinyBert) -> Result<(), Box<dyn std::e
         tensors.insert(name, Tensor::from_vec(values, shape, &dev).expect("shape"));
     };
     let mut rand = |shape: &[usize]| random(shape.iter().product(), &mut seed, 0.2);
-    let ln = |prefix: &str, put: &mut dyn FnMut(String, &[usize], Vec<f32>)| {
+    let ln = |prefix: &str, put: &mut Put| {
         put(format!("{prefix}.LayerNorm.weight"), &[h], vec![1.0; h]);
         put(format!("{prefix}.LayerNorm.bias"), &[h], vec![0.0; h]);
     };
-    put("embeddings.word_embeddings.weight".into(), &[vocab.len(), h], rand(&[vocab.len(), h]));
+    put(
+        "embeddings.word_embeddings.weight".into(),
+        &[vocab.len(), h],
+        rand(&[vocab.len(), h]),
+    );
     let pos = spec.max_position_embeddings;
-    put("embeddings.position_embeddings.weight".into(), &[pos, h], rand(&[pos, h]));
-    put("embeddings.token_type_embeddings.weight".into(), &[2, h], rand(&[2, h]));
+    put(
+        "embeddings.position_embeddings.weight".into(),
+        &[pos, h],
+        rand(&[pos, h]),
+    );
+    put(
+        "embeddings.token_type_embeddings.weight".into(),
+        &[2, h],
+        rand(&[2, h]),
+    );
     ln("embeddings", &mut put);
     for l in 0..spec.layers {
         let p = format!("encoder.layer.{l}");

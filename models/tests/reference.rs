@@ -30,7 +30,10 @@ fn shared() -> PathBuf {
 fn reference() -> Reference {
     let path = shared().join("reference/all-MiniLM-L6-v2.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("reference file {} is missing ({e}); set SEMSEARCH_SHARED", path.display())
+        panic!(
+            "reference file {} is missing ({e}); set SEMSEARCH_SHARED",
+            path.display()
+        )
     });
     serde_json::from_str(&text).unwrap()
 }
@@ -65,7 +68,10 @@ fn matches_sentence_transformers_one_by_one_and_batched() {
     for ((item, ids), batched) in reference.items.iter().zip(&ids).zip(&batched) {
         assert_eq!(ids, &item.input_ids, "token ids of {:?}", item.text);
         let single = e.embed_one(&item.text).unwrap();
-        let (c1, c2) = (cosine(&single, &item.embedding), cosine(batched, &item.embedding));
+        let (c1, c2) = (
+            cosine(&single, &item.embedding),
+            cosine(batched, &item.embedding),
+        );
         assert!(c1 >= 0.9999, "one-by-one cosine {c1} for {:?}", item.text);
         assert!(c2 >= 0.9999, "batched cosine {c2} for {:?}", item.text);
     }

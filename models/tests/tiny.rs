@@ -16,7 +16,10 @@ fn tiny(spec: TinyBert) -> (tempfile::TempDir, Embedder) {
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0., f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0., f32::max)
 }
 
 const TEXTS: &[&str] = &[
@@ -32,7 +35,10 @@ const TEXTS: &[&str] = &[
 fn loads_metadata_and_overrides_tokenizer_truncation_and_padding() {
     let (_d, e) = tiny(TinyBert::default());
     let info = e.info();
-    assert_eq!((info.dim, info.pooling, info.normalize), (32, Pooling::Mean, true));
+    assert_eq!(
+        (info.dim, info.pooling, info.normalize),
+        (32, Pooling::Mean, true)
+    );
     assert_eq!(info.max_seq_length, 24);
     assert_eq!(info.revision, "local");
     let ids = e.tokenize(&["the cat", TEXTS[4]]).unwrap();
@@ -51,7 +57,10 @@ fn missing_metadata_falls_back_to_mean_normalised_and_position_limit() {
         ..TinyBert::default()
     });
     let info = e.info();
-    assert_eq!((info.pooling, info.normalize, info.max_seq_length), (Pooling::Mean, true, 64));
+    assert_eq!(
+        (info.pooling, info.normalize, info.max_seq_length),
+        (Pooling::Mean, true, 64)
+    );
 }
 
 #[test]
@@ -75,7 +84,12 @@ fn batched_equals_one_by_one_and_vectors_are_unit_length() {
 #[test]
 fn pooling_modes_come_from_the_config_and_differ() {
     let mut out = Vec::new();
-    for p in [Pooling::Mean, Pooling::Cls, Pooling::Max, Pooling::MeanSqrtLen] {
+    for p in [
+        Pooling::Mean,
+        Pooling::Cls,
+        Pooling::Max,
+        Pooling::MeanSqrtLen,
+    ] {
         let (_d, e) = tiny(TinyBert {
             pooling: Some(p),
             ..TinyBert::default()
@@ -105,7 +119,10 @@ fn corrupt_config_is_named() {
     write_tiny_bert(dir.path(), &TinyBert::default()).unwrap();
     std::fs::write(dir.path().join("config.json"), "{ not json").unwrap();
     let err = load(dir.path()).err().unwrap().to_string();
-    assert!(err.contains("config.json") && err.contains("not valid"), "{err}");
+    assert!(
+        err.contains("config.json") && err.contains("not valid"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -128,7 +145,12 @@ fn model_not_in_cache_and_offline_names_model_cache_and_flag() {
         .err()
         .unwrap()
         .to_string();
-    for needle in ["someone/missing-model", "--model", "HF_HOME", "HF_HUB_OFFLINE"] {
+    for needle in [
+        "someone/missing-model",
+        "--model",
+        "HF_HOME",
+        "HF_HUB_OFFLINE",
+    ] {
         assert!(err.contains(needle), "{needle} not in: {err}");
     }
     assert!(err.contains(&cache.path().display().to_string()), "{err}");
@@ -141,4 +163,49 @@ fn loads_on_an_explicit_device() {
     let files = ModelFiles::resolve(&ModelSpec::Local(dir.path().to_path_buf())).unwrap();
     let e = Embedder::from_files(&files, &Device::Cpu).unwrap();
     assert_eq!(e.embed_one("cat").unwrap().len(), 32);
+}
+
+#[test]
+fn encoder_matches_candle_transformers_bert_on_random_weights() {
+    use candle_nn::VarBuilder;
+    use candle_transformers::models::bert::{BertModel, Config};
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bert(dir.path(), &TinyBert::default()).unwrap();
+    let config_text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+    let weights = [dir.path().join("model.safetensors")];
+    let dev = Device::Cpu;
+    // SAFETY: the file is ours and nothing modifies it while mapped.
+    let vb =
+        unsafe { VarBuilder::from_mmaped_safetensors(&weights, candle_core::DType::F32, &dev) };
+    let vb = vb.unwrap();
+    let theirs = BertModel::load(
+        vb.clone(),
+        &serde_json::from_str::<Config>(&config_text).unwrap(),
+    )
+    .unwrap();
+    let ours =
+        semsearch_models::BertEncoder::load(vb, &serde_json::from_str(&config_text).unwrap())
+            .unwrap();
+    // Two rows, the second right-padded.
+    let ids =
+        candle_core::Tensor::new(&[[2u32, 40, 41, 42, 43, 3], [2, 44, 45, 3, 0, 0]], &dev).unwrap();
+    let mask =
+        candle_core::Tensor::new(&[[1u32, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], &dev).unwrap();
+    let a = ours.forward(&ids, &[6, 4]).unwrap();
+    let b = theirs
+        .forward(&ids, &ids.zeros_like().unwrap(), Some(&mask))
+        .unwrap();
+    // Padded positions' states are never pooled; compare the real ones.
+    for (row, len) in [(0, 6), (1, 4)] {
+        let d = (a.get(row).unwrap().narrow(0, 0, len).unwrap()
+            - b.get(row).unwrap().narrow(0, 0, len).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+        assert!(d < 1e-4, "row {row}: max diff {d}");
+    }
 }

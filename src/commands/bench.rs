@@ -1,0 +1,113 @@
+//! `semsearch bench`: embedding throughput and short-query latency, the
+//! numbers BENCHMARKS.md records.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::Context;
+use semsearch_models::Embedder;
+
+use crate::cli::BenchArgs;
+use crate::output::Outcome;
+
+/// Short queries (4-10 tokens), cycled.
+const QUERIES: &[&str] = &[
+    "how to install rust on linux",
+    "best pizza near me",
+    "what is the capital of france",
+    "effects of vitamin d on bone density",
+    "write-ahead log crash recovery",
+    "semantic search with embeddings",
+];
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
+    let mut texts = super::read_jsonl_texts(&args.input)?;
+    if let Some(n) = args.limit {
+        texts.truncate(n);
+    }
+    let spec = args.model.spec();
+    let t = Instant::now();
+    let embedder = Embedder::load(&spec).with_context(|| format!("cannot load model {spec}"))?;
+    let load_s = t.elapsed().as_secs_f64();
+
+    let ids = embedder.tokenize(&texts)?;
+    let tokens: usize = ids.iter().map(Vec::len).sum();
+    embedder.embed_tokens(&ids[..ids.len().min(16)])?; // warm-up
+    let mut runs = Vec::new();
+    for _ in 0..args.runs.max(1) {
+        let t = Instant::now();
+        embedder.embed_tokens(&ids)?;
+        runs.push(t.elapsed().as_secs_f64());
+    }
+    let best = runs.iter().cloned().fold(f64::INFINITY, f64::min);
+
+    for q in QUERIES {
+        embedder.embed_one(q)?;
+    }
+    let mut lat: Vec<f64> = (0..args.queries)
+        .map(|i| {
+            let t = Instant::now();
+            embedder
+                .embed_one(QUERIES[i % QUERIES.len()])
+                .map(|_| t.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<Result<_, _>>()?;
+    lat.sort_by(f64::total_cmp);
+
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let report = serde_json::json!({
+        "model": embedder.info().id,
+        "passages": texts.len(),
+        "tokens": tokens,
+        "threads": threads,
+        "load_seconds": load_s,
+        "run_seconds": runs,
+        "passages_per_s": texts.len() as f64 / best,
+        "tokens_per_s": tokens as f64 / best,
+        "query_ms_p50": percentile(&lat, 0.5),
+        "query_ms_p90": percentile(&lat, 0.9),
+    });
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{report}")?;
+    } else {
+        writeln!(out, "model            {}", embedder.info().id)?;
+        writeln!(
+            out,
+            "passages         {} ({tokens} tokens, {:.1} per passage)",
+            texts.len(),
+            tokens as f64 / texts.len().max(1) as f64
+        )?;
+        writeln!(out, "threads          {threads}")?;
+        writeln!(out, "load             {:.3} s", load_s)?;
+        writeln!(
+            out,
+            "runs             {}",
+            runs.iter()
+                .map(|s| format!("{s:.2}s"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )?;
+        writeln!(
+            out,
+            "throughput       {:.1} passages/s, {:.0} tokens/s (best run)",
+            texts.len() as f64 / best,
+            tokens as f64 / best
+        )?;
+        writeln!(
+            out,
+            "query latency    p50 {:.2} ms, p90 {:.2} ms ({} short queries)",
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.9),
+            lat.len()
+        )?;
+    }
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,40 @@
+//! One module per subcommand.
+
+mod bench;
+mod embed;
+
+use crate::cli::{Cli, Command};
+use crate::output::Outcome;
+
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Embed(args) => embed::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}
+
+/// Read the "text" field of every line of a JSON Lines file.
+pub(crate) fn read_jsonl_texts(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    #[derive(serde::Deserialize)]
+    struct Line {
+        text: String,
+    }
+    let data =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    data.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| {
+            serde_json::from_str::<Line>(l)
+                .map(|x| x.text)
+                .with_context(|| {
+                    format!(
+                        "{}:{}: expected a JSON object with a \"text\" field",
+                        path.display(),
+                        n + 1
+                    )
+                })
+        })
+        .collect()
+}

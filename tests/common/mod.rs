@@ -1,0 +1,31 @@
+//! Helpers shared by the end-to-end tests: the binary, a tiny model, temp
+//! folders.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use semsearch_models::testing::{write_tiny_bert, TinyBert};
+
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_semsearch"));
+    cmd.env_remove("SEMSEARCH_MODEL")
+        .env_remove("SEMSEARCH_INDEX");
+    cmd
+}
+
+/// A tiny random BERT in `dir/model`, for pipeline tests that need no real model.
+pub fn tiny_model(dir: &Path) -> PathBuf {
+    let path = dir.join("model");
+    write_tiny_bert(&path, &TinyBert::default()).expect("write tiny model");
+    path
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
