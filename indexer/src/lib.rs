@@ -1,1 +1,33 @@
-//! indexer
+//! Turns folders of documents and JSON Lines corpora into a semsearch index:
+//! a tantivy inverted index of documents, a usearch HNSW index of passage
+//! vectors, and a manifest that ties them to the model that made the vectors.
+//!
+//! This crate owns the on-disk format; the searcher opens indexes through
+//! [`Index`].
+//!
+//! ```no_run
+//! use semsearch_indexer::{update, UpdateOptions};
+//! use semsearch_models::{Embedder, ModelSpec};
+//!
+//! let embedder = Embedder::load(&ModelSpec::default())?;
+//! let opts = UpdateOptions::new("notes/.semsearch".into(), vec!["notes".into()]);
+//! let report = update(&embedder, &opts, &mut |_| {})?;
+//! println!("{} documents, {} passages", report.documents, report.passages);
+//! # Ok::<(), semsearch_indexer::Error>(())
+//! ```
+
+pub mod chunk;
+mod error;
+pub mod extract;
+mod index;
+pub mod manifest;
+pub mod schema;
+pub mod source;
+pub mod store;
+mod update;
+pub mod vectors;
+
+pub use error::{Error, Result};
+pub use index::{Index, PassageRef};
+pub use manifest::{ChunkSettings, DocEntry, Manifest, PassageEntry, Quantization};
+pub use update::{update, Event, Report, UpdateOptions};

@@ -1,0 +1,172 @@
+//! Cutting documents into passages that fit the model.
+//!
+//! A document is tokenised once, with byte offsets. Passages are runs of
+//! its tokens, at most `max_tokens` with the special tokens and the title,
+//! cut preferably at a paragraph break, then at a sentence end, then between
+//! words, in the second half of the window so passages are not tiny. For
+//! WordPiece, the tokens of a slice equal the tokens of its text, so the
+//! passage's ids go to the model without a second tokenisation.
+
+use tokenizers::Tokenizer;
+
+use crate::manifest::ChunkSettings;
+
+/// One passage, ready to embed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// Byte range in the text.
+    pub start: usize,
+    pub end: usize,
+    /// 1-based line of `start`.
+    pub line: usize,
+    /// Model input: special tokens, title, passage tokens.
+    pub ids: Vec<u32>,
+}
+
+pub struct Chunker {
+    tokenizer: Tokenizer,
+    settings: ChunkSettings,
+    prefix: Vec<u32>,
+    suffix: Vec<u32>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Boundary {
+    InsideWord,
+    Word,
+    Sentence,
+    Paragraph,
+}
+
+impl Chunker {
+    /// `tokenizer` is the model's; truncation is turned off here, since whole
+    /// documents are tokenised.
+    pub fn new(tokenizer: &Tokenizer, settings: ChunkSettings) -> Result<Self, String> {
+        let mut tokenizer = tokenizer.clone();
+        tokenizer.with_truncation(None).map_err(|e| e.to_string())?;
+        tokenizer.with_padding(None);
+        // Find which special tokens go before and after the content.
+        let probe = tokenizer.encode("a", true).map_err(|e| e.to_string())?;
+        let mask = probe.get_special_tokens_mask();
+        let first = mask.iter().position(|&m| m == 0).unwrap_or(mask.len());
+        let last = mask.iter().rposition(|&m| m == 0).map_or(first, |p| p + 1);
+        let ids = probe.get_ids();
+        Ok(Chunker {
+            prefix: ids[..first].to_vec(),
+            suffix: ids[last..].to_vec(),
+            tokenizer,
+            settings,
+        })
+    }
+
+    fn encode(&self, text: &str) -> tokenizers::Encoding {
+        self.tokenizer
+            .encode(text, false)
+            .unwrap_or_else(|_| tokenizers::Encoding::default())
+    }
+
+    pub fn chunk(&self, title: &str, text: &str) -> Vec<Chunk> {
+        let s = &self.settings;
+        let mut title_ids = self.encode(title).get_ids().to_vec();
+        title_ids.truncate(s.max_title_tokens);
+        let fixed = self.prefix.len() + self.suffix.len();
+        // Keep at least half the window for the passage itself.
+        title_ids.truncate(s.max_tokens.saturating_sub(fixed) / 2);
+        let budget = s.max_tokens.saturating_sub(fixed + title_ids.len()).max(1);
+        let build = |ids: &[u32]| -> Vec<u32> {
+            [&self.prefix[..], &title_ids, ids, &self.suffix].concat()
+        };
+
+        let enc = self.encode(text);
+        let (ids, offsets) = (enc.get_ids(), enc.get_offsets());
+        let n = ids.len();
+        if n == 0 {
+            return vec![Chunk { start: 0, end: 0, line: 1, ids: build(&[]) }];
+        }
+        let boundary = |i: usize| -> Boundary {
+            if i == 0 || i >= n {
+                return Boundary::Paragraph;
+            }
+            let gap = &text[offsets[i - 1].1.min(offsets[i].0)..offsets[i].0];
+            let prev = &text[offsets[i - 1].0..offsets[i - 1].1];
+            if gap.matches('\n').count() >= 2 {
+                Boundary::Paragraph
+            } else if gap.is_empty() {
+                Boundary::InsideWord
+            } else if matches!(prev, "." | "!" | "?" | "。" | "！" | "？") || gap.contains('\n') {
+                Boundary::Sentence
+            } else {
+                Boundary::Word
+            }
+        };
+
+        let mut chunks = Vec::new();
+        let (mut t0, mut line, mut line_pos) = (0usize, 1usize, 0usize);
+        loop {
+            let end = if n - t0 <= budget {
+                n
+            } else {
+                let (lo, hi) = (t0 + budget / 2 + 1, t0 + budget);
+                // The latest cut of the strongest kind in the second half.
+                (lo..=hi).rev().max_by_key(|&i| (boundary(i), i)).unwrap_or(hi)
+            };
+            let (start_b, end_b) = (offsets[t0].0, offsets[end - 1].1);
+            line += text[line_pos..start_b].matches('\n').count();
+            line_pos = start_b;
+            chunks.push(Chunk { start: start_b, end: end_b, line, ids: build(&ids[t0..end]) });
+            if end == n {
+                return chunks;
+            }
+            // Step back by the overlap, forward to the next word start.
+            let mut next = end.saturating_sub(s.overlap).max(t0 + 1);
+            while next < end && boundary(next) == Boundary::InsideWord {
+                next += 1;
+            }
+            t0 = next;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use semsearch_models::testing::{write_tiny_bert, TinyBert};
+
+    fn chunker(max_tokens: usize, overlap: usize) -> (tempfile::TempDir, Chunker) {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_bert(dir.path(), &TinyBert::default()).unwrap();
+        let tok = Tokenizer::from_file(dir.path().join("tokenizer.json")).unwrap();
+        let settings = ChunkSettings { max_tokens, overlap, max_title_tokens: 4 };
+        (dir, Chunker::new(&tok, settings).unwrap())
+    }
+
+    #[test]
+    fn passages_fit_cut_at_paragraphs_and_track_lines() {
+        let (_d, c) = chunker(12, 0);
+        let text = "the cat is in the car.\n\nthe dog is on the engine.\n\nrust index query.";
+        let chunks = c.chunk("pizza", text);
+        assert!(chunks.len() >= 3);
+        for ch in &chunks {
+            assert!(ch.ids.len() <= 12, "{}", ch.ids.len());
+            assert_eq!((ch.ids[0], *ch.ids.last().unwrap()), (2, 3), "[CLS] ... [SEP]");
+        }
+        assert_eq!(&text[chunks[0].start..chunks[0].end], "the cat is in the car.");
+        assert_eq!(&text[chunks[1].start..chunks[1].end], "the dog is on the engine.");
+        assert_eq!((chunks[0].line, chunks[1].line, chunks[2].line), (1, 3, 5));
+        // Every token of the text is in some passage.
+        assert_eq!(chunks.last().unwrap().end, text.len());
+    }
+
+    #[test]
+    fn overlap_repeats_words_and_short_text_is_one_passage() {
+        let (_d, c) = chunker(10, 3);
+        let text = "a b c d e f g h i j k l m n o p";
+        let chunks = c.chunk("", text);
+        assert!(chunks.len() > 2);
+        assert!(chunks[1].start < chunks[0].end, "consecutive passages overlap");
+        assert_eq!(c.chunk("t", "the cat").len(), 1);
+        let empty = c.chunk("the title", "");
+        assert_eq!(empty.len(), 1);
+        assert!(empty[0].ids.len() > 2, "the title alone is embedded");
+    }
+}

@@ -1,0 +1,79 @@
+use std::path::PathBuf;
+
+/// Errors of building or opening an index; each names the folder or file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no semsearch index in {path}: run `semsearch index FOLDER` first")]
+    NoIndex { path: PathBuf },
+    #[error("index {path} is locked: another `semsearch index` is updating it")]
+    Locked { path: PathBuf },
+    #[error(
+        "index {path} was built with {built}, not {wanted}: use the same --model, \
+         or pass --rebuild to re-index from scratch"
+    )]
+    ModelMismatch {
+        path: PathBuf,
+        built: String,
+        wanted: String,
+    },
+    #[error(
+        "index {path} has format version {found}, this semsearch reads version {expected}: \
+         pass --rebuild to re-index"
+    )]
+    FormatVersion {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("index {path} is corrupt: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("cannot access {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("lexical index {path} failed")]
+    Tantivy {
+        path: PathBuf,
+        #[source]
+        source: Box<tantivy::TantivyError>,
+    },
+    #[error("vector index {path} failed: {reason}")]
+    Vectors { path: PathBuf, reason: String },
+    #[error("{path}:{line}: {reason}")]
+    Jsonl {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("invalid glob {glob}: {reason}")]
+    Glob { glob: String, reason: String },
+    #[error(transparent)]
+    Model(#[from] semsearch_models::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attach a path to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: &std::path::Path) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+impl<T> IoContext<T> for tantivy::Result<T> {
+    fn at(self, path: &std::path::Path) -> Result<T> {
+        self.map_err(|source| Error::Tantivy {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })
+    }
+}

@@ -1,0 +1,212 @@
+//! From raw bytes to (title, text): decoding, HTML to visible text, titles
+//! from the first heading.
+
+use std::path::Path;
+
+/// Why a file was not indexed (or was indexed with a caveat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    Binary,
+    Empty,
+    TooLarge,
+    Unreadable,
+    BrokenLink,
+    SymlinkLoop,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Binary => "binary",
+            SkipReason::Empty => "empty",
+            SkipReason::TooLarge => "too_large",
+            SkipReason::Unreadable => "unreadable",
+            SkipReason::BrokenLink => "broken_link",
+            SkipReason::SymlinkLoop => "symlink_loop",
+        }
+    }
+}
+
+/// Extracted content of one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    pub title: String,
+    pub text: String,
+    /// The bytes were not valid UTF-8 and were decoded lossily.
+    pub lossy: bool,
+}
+
+/// Bytes looked at to decide whether a file is binary (as git and ripgrep do:
+/// a NUL byte near the start).
+const SNIFF: usize = 8192;
+
+pub fn extract(path: &Path, bytes: &[u8]) -> Result<Extracted, SkipReason> {
+    if bytes[..bytes.len().min(SNIFF)].contains(&0) {
+        return Err(SkipReason::Binary);
+    }
+    let (raw, lossy) = match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_string(), false),
+        Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
+    };
+    let raw = raw.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(raw);
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let (title, text) = match ext.as_str() {
+        "html" | "htm" | "xhtml" => html(&raw),
+        "md" | "markdown" => (markdown_title(&raw), raw),
+        "rst" => (rst_title(&raw), raw),
+        _ => (None, raw),
+    };
+    if text.trim().is_empty() {
+        return Err(SkipReason::Empty);
+    }
+    let title = title.filter(|t| !t.is_empty()).unwrap_or_else(|| file_title(path));
+    Ok(Extracted { title, text, lossy })
+}
+
+fn file_title(path: &Path) -> String {
+    path.file_stem()
+        .or_else(|| path.file_name())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// First ATX (`# Title`) or setext (`Title` over `===`) heading.
+fn markdown_title(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().take(200).collect();
+    let mut in_front_matter = lines.first().is_some_and(|l| l.trim() == "---");
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim();
+        if in_front_matter {
+            if i > 0 && t == "---" {
+                in_front_matter = false;
+            } else if let Some(v) = t.strip_prefix("title:") {
+                return Some(v.trim().trim_matches(['"', '\'']).to_string());
+            }
+            continue;
+        }
+        if let Some(h) = t.strip_prefix('#') {
+            let h = h.trim_start_matches('#');
+            if h.starts_with(' ') || h.is_empty() {
+                return Some(h.trim().trim_end_matches('#').trim().to_string());
+            }
+        }
+        if let Some(next) = lines.get(i + 1) {
+            let n = next.trim();
+            let underline = n.len() >= 3 && (n.chars().all(|c| c == '=') || n.chars().all(|c| c == '-'));
+            if !t.is_empty() && underline {
+                return Some(t.to_string());
+            }
+        }
+    }
+    None
+}
+
+/// A reStructuredText title: a line underlined (optionally overlined) by a
+/// run of one punctuation character at least as long as the text.
+fn rst_title(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().take(200).collect();
+    let adornment = |l: &str| {
+        let l = l.trim_end();
+        let mut chars = l.chars();
+        match chars.next() {
+            Some(c) if c.is_ascii_punctuation() && l.len() >= 3 => chars.all(|x| x == c),
+            _ => false,
+        }
+    };
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || adornment(line) {
+            continue;
+        }
+        if lines.get(i + 1).is_some_and(|n| adornment(n) && n.trim().len() >= t.chars().count()) {
+            return Some(t.to_string());
+        }
+    }
+    None
+}
+
+/// Visible text of an HTML page (no scripts, styles or templates), with
+/// block elements on their own lines, and its `<title>`.
+fn html(raw: &str) -> (Option<String>, String) {
+    use scraper::{Html, Node};
+    let doc = Html::parse_document(raw);
+    let mut out = String::new();
+    const HIDDEN: &[&str] = &["script", "style", "noscript", "template", "head", "svg"];
+    const BLOCK: &[&str] = &[
+        "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
+        "section", "article", "header", "footer", "pre", "blockquote", "dt", "dd", "hr",
+    ];
+    fn walk(node: ego_tree::NodeRef<'_, Node>, out: &mut String) {
+        for child in node.children() {
+            match child.value() {
+                Node::Text(t) => {
+                    let s = t.trim();
+                    if !s.is_empty() {
+                        if !out.is_empty() && !out.ends_with(['\n', ' ']) {
+                            out.push(' ');
+                        }
+                        out.push_str(&s.split_whitespace().collect::<Vec<_>>().join(" "));
+                    }
+                }
+                Node::Element(e) => {
+                    let name = e.name();
+                    if HIDDEN.contains(&name) {
+                        continue;
+                    }
+                    let block = BLOCK.contains(&name);
+                    if block && !out.is_empty() && !out.ends_with('\n') {
+                        out.push('\n');
+                    }
+                    walk(child, out);
+                    if block && !out.ends_with('\n') {
+                        out.push('\n');
+                    }
+                }
+                _ => walk(child, out),
+            }
+        }
+    }
+    walk(doc.tree.root(), &mut out);
+    let selector = scraper::Selector::parse("title").expect("valid selector");
+    let title = doc
+        .select(&selector)
+        .next()
+        .map(|t| t.text().collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" "));
+    (title, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_keeps_visible_text_and_title() {
+        let page = "<html><head><title>My  Page</title><style>p{}</style></head>\
+                    <body><script>var x=1;</script><h1>Hello</h1><p>World <b>wide</b></p></body></html>";
+        let e = extract(Path::new("a.html"), page.as_bytes()).unwrap();
+        assert_eq!(e.title, "My Page");
+        assert_eq!(e.text.trim(), "Hello\nWorld wide");
+    }
+
+    #[test]
+    fn titles_from_headings_or_file_name() {
+        let md = "intro\n\n## Second\n";
+        assert_eq!(extract(Path::new("x/notes.md"), md.as_bytes()).unwrap().title, "Second");
+        let setext = "Big Title\n=========\n\ntext";
+        assert_eq!(extract(Path::new("a.md"), setext.as_bytes()).unwrap().title, "Big Title");
+        let rst = "=====\nTitle\n=====\n\nBody";
+        assert_eq!(extract(Path::new("a.rst"), rst.as_bytes()).unwrap().title, "Title");
+        assert_eq!(extract(Path::new("dir/plain.txt"), b"hello").unwrap().title, "plain");
+    }
+
+    #[test]
+    fn binary_empty_and_bad_utf8() {
+        assert_eq!(extract(Path::new("a.bin"), b"ab\0cd"), Err(SkipReason::Binary));
+        assert_eq!(extract(Path::new("a.txt"), b"  \n\t"), Err(SkipReason::Empty));
+        let e = extract(Path::new("a.txt"), b"caf\xe9 au lait").unwrap();
+        assert!(e.lossy && e.text.contains("au lait"));
+    }
+}

@@ -1,0 +1,113 @@
+//! An index opened for searching: the manifest, the lexical index and the
+//! memory-mapped vector index of one committed generation.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use semsearch_models::ModelInfo;
+use tantivy::schema::Value;
+use tantivy::{IndexReader, ReloadPolicy, TantivyDocument, Term};
+
+use crate::error::{Error, IoContext, Result};
+use crate::manifest::{DocEntry, Manifest, PassageEntry};
+use crate::schema::{self, Fields};
+use crate::store;
+use crate::vectors;
+
+/// Where a passage lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassageRef {
+    /// Index into [`Index::doc_ids`].
+    pub doc: usize,
+    /// Ordinal of the passage in its document.
+    pub ordinal: usize,
+}
+
+pub struct Index {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub lexical: tantivy::Index,
+    pub reader: IndexReader,
+    pub fields: Fields,
+    pub vectors: usearch::Index,
+    /// Document ids in manifest order; [`PassageRef::doc`] indexes this.
+    pub doc_ids: Vec<String>,
+    passages: HashMap<u64, PassageRef>,
+}
+
+impl Index {
+    /// Open the committed index in `dir`, checking that every part is there
+    /// and agrees with the manifest.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let manifest = Manifest::read(dir)?;
+        let gen_dir = store::generation_dir(dir, manifest.generation);
+        let corrupt = |reason: String| Error::Corrupt { path: dir.to_path_buf(), reason };
+        let tdir = store::tantivy_dir(&gen_dir);
+        let lexical = tantivy::Index::open_in_dir(&tdir)
+            .map_err(|e| corrupt(format!("lexical index {}: {e}", tdir.display())))?;
+        lexical.tokenizers().register(&manifest.analyzer, schema::analyzer(&manifest.analyzer));
+        let fields = schema::fields(&lexical.schema()).ok_or_else(|| corrupt("lexical index has another schema".into()))?;
+        let reader = lexical.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().at(&tdir)?;
+        let vpath = store::vectors_path(&gen_dir);
+        if !vpath.is_file() {
+            return Err(corrupt(format!("{} is missing", vpath.display())));
+        }
+        let vectors = usearch::Index::new(&vectors::options(manifest.model.dim, manifest.quantization))
+            .map_err(|e| corrupt(e.to_string()))?;
+        vectors
+            .view(&vpath.to_string_lossy())
+            .map_err(|e| corrupt(format!("vector index {}: {e}", vpath.display())))?;
+        let (n_docs, n_passages) = (manifest.documents.len(), manifest.passage_count());
+        if vectors.size() != n_passages || vectors.dimensions() != manifest.model.dim {
+            return Err(corrupt(format!(
+                "vector index holds {} {}-d vectors, manifest lists {n_passages} {}-d passages",
+                vectors.size(),
+                vectors.dimensions(),
+                manifest.model.dim
+            )));
+        }
+        let lexical_docs = reader.searcher().num_docs() as usize;
+        if lexical_docs != n_docs {
+            return Err(corrupt(format!("lexical index holds {lexical_docs} documents, manifest lists {n_docs}")));
+        }
+        let doc_ids: Vec<String> = manifest.documents.keys().cloned().collect();
+        let passages = manifest
+            .documents
+            .values()
+            .enumerate()
+            .flat_map(|(doc, d)| d.passages.iter().enumerate().map(move |(ordinal, p)| (p.id, PassageRef { doc, ordinal })))
+            .collect();
+        Ok(Index { dir: dir.to_path_buf(), manifest, lexical, reader, fields, vectors, doc_ids, passages })
+    }
+
+    pub fn model(&self) -> &ModelInfo {
+        &self.manifest.model
+    }
+
+    pub fn passage(&self, key: u64) -> Option<PassageRef> {
+        self.passages.get(&key).copied()
+    }
+
+    pub fn doc(&self, i: usize) -> (&str, &DocEntry) {
+        let id = &self.doc_ids[i];
+        (id, &self.manifest.documents[id])
+    }
+
+    pub fn passage_entry(&self, r: PassageRef) -> &PassageEntry {
+        &self.doc(r.doc).1.passages[r.ordinal]
+    }
+
+    /// The stored extracted text of a document.
+    pub fn text(&self, id: &str) -> Result<String> {
+        let searcher = self.reader.searcher();
+        let q = tantivy::query::TermQuery::new(Term::from_field_text(self.fields.id, id), tantivy::schema::IndexRecordOption::Basic);
+        let hits = searcher
+            .search(&q, &tantivy::collector::TopDocs::with_limit(1).order_by_score())
+            .at(&self.dir)?;
+        let Some((_, addr)) = hits.first() else {
+            return Err(Error::Corrupt { path: self.dir.clone(), reason: format!("document {id} is not in the lexical index") });
+        };
+        let doc: TantivyDocument = searcher.doc(*addr).at(&self.dir)?;
+        Ok(doc.get_first(self.fields.body).and_then(|v| v.as_str()).unwrap_or_default().to_string())
+    }
+}

@@ -1,0 +1,172 @@
+//! `manifest.json`: the commit point of an index. Human-readable JSON that
+//! records what produced the vectors, how text was cut, and every document
+//! with its passages. It is written last, atomically, so a reader sees
+//! either the previous index or the new one, never a mixture.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use semsearch_models::ModelInfo;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+
+/// Bumped on any change to the layout or the meaning of a field.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How documents are cut into passages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkSettings {
+    /// Tokens per passage, special tokens and the title included.
+    pub max_tokens: usize,
+    /// Tokens shared by consecutive passages of a document.
+    pub overlap: usize,
+    /// Title tokens kept in front of every passage.
+    pub max_title_tokens: usize,
+}
+
+/// Vector storage precision in the HNSW index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantization {
+    #[default]
+    F32,
+    F16,
+    I8,
+}
+
+impl std::str::FromStr for Quantization {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "f32" => Ok(Quantization::F32),
+            "f16" => Ok(Quantization::F16),
+            "i8" => Ok(Quantization::I8),
+            _ => Err(format!("unknown quantization {s:?} (expected f32, f16 or i8)")),
+        }
+    }
+}
+
+/// One passage of a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassageEntry {
+    /// Key in the vector index; unique across the index's history.
+    pub id: u64,
+    /// Byte range in the document's extracted text.
+    pub start: usize,
+    pub end: usize,
+    /// 1-based line of `start` in the extracted text.
+    pub line: usize,
+}
+
+/// One indexed document (a file, or one object of a JSON Lines corpus).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocEntry {
+    /// File path (absolute) or `None` for corpus objects.
+    pub path: Option<PathBuf>,
+    pub title: String,
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch (0 for corpus objects).
+    pub mtime: u128,
+    /// xxh3-128 of the raw content, hex.
+    pub hash: String,
+    pub passages: Vec<PassageEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub model: ModelInfo,
+    pub chunking: ChunkSettings,
+    /// Name of the lexical analyser (tantivy tokenizer name).
+    pub analyzer: String,
+    pub quantization: Quantization,
+    /// Folders and corpus files this index was built from.
+    pub roots: Vec<PathBuf>,
+    /// Folder (under the index) holding the current tantivy and usearch files.
+    pub generation: u64,
+    pub next_passage_id: u64,
+    /// Seconds since the epoch of the last committed update.
+    pub updated: u64,
+    /// Documents by id: the path relative to its root, or the corpus `_id`.
+    pub documents: BTreeMap<String, DocEntry>,
+}
+
+impl Manifest {
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join("manifest.json")
+    }
+
+    /// Read the manifest, checking the format version.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = Self::path(dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoIndex {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(e).at(&path),
+        };
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: u32,
+        }
+        let corrupt = |e: serde_json::Error| Error::Corrupt {
+            path: dir.to_path_buf(),
+            reason: format!("manifest.json: {e}"),
+        };
+        let v: Version = serde_json::from_str(&text).map_err(corrupt)?;
+        if v.format_version != FORMAT_VERSION {
+            return Err(Error::FormatVersion {
+                path: dir.to_path_buf(),
+                found: v.format_version,
+                expected: FORMAT_VERSION,
+            });
+        }
+        serde_json::from_str(&text).map_err(corrupt)
+    }
+
+    /// Write atomically: a temp file, fsync, rename over the old one.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = Self::path(dir);
+        let tmp = dir.join("manifest.json.tmp");
+        let json = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).at(&tmp)?;
+            f.write_all(&json).at(&tmp)?;
+            f.sync_all().at(&tmp)?;
+        }
+        std::fs::rename(&tmp, &path).at(&path)?;
+        // Make the rename itself durable.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    pub fn passage_count(&self) -> usize {
+        self.documents.values().map(|d| d.passages.len()).sum()
+    }
+
+    /// Fail unless vectors in this index came from `model`.
+    pub fn check_model(&self, dir: &Path, model: &ModelInfo) -> Result<()> {
+        let same = self.model.id == model.id
+            && self.model.dim == model.dim
+            && self.model.pooling == model.pooling
+            && self.model.normalize == model.normalize
+            && self.model.max_seq_length == model.max_seq_length
+            && self.model.revision == model.revision;
+        if same {
+            return Ok(());
+        }
+        let show = |m: &ModelInfo| format!("{}@{} ({}-d, {} pooling)", m.id, m.revision, m.dim, m.pooling);
+        Err(Error::ModelMismatch {
+            path: dir.to_path_buf(),
+            built: show(&self.model),
+            wanted: show(model),
+        })
+    }
+}

@@ -1,0 +1,89 @@
+//! The tantivy schema: one record per document, for BM25 and TF-IDF at
+//! document level (as the IR benchmarks and their peers rank), with the
+//! extracted text stored for snippets.
+
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STORED, STRING};
+use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer};
+
+/// Name of the default analyser: lowercase, English stop words, Snowball
+/// English stemmer (what the strongest BM25 peer uses).
+pub const DEFAULT_ANALYZER: &str = "en_stem_stop";
+
+/// Languages `--language` accepts, with their analyser names.
+pub fn analyzer_for(language: &str) -> Option<(String, Language)> {
+    let lang = match language.to_ascii_lowercase().as_str() {
+        "english" | "en" => Language::English,
+        "french" | "fr" => Language::French,
+        "german" | "de" => Language::German,
+        "spanish" | "es" => Language::Spanish,
+        "italian" | "it" => Language::Italian,
+        "portuguese" | "pt" => Language::Portuguese,
+        "dutch" | "nl" => Language::Dutch,
+        "swedish" | "sv" => Language::Swedish,
+        "danish" | "da" => Language::Danish,
+        "norwegian" | "no" => Language::Norwegian,
+        "finnish" | "fi" => Language::Finnish,
+        "russian" | "ru" => Language::Russian,
+        _ => return None,
+    };
+    let name = if lang == Language::English {
+        DEFAULT_ANALYZER.to_string()
+    } else {
+        format!("{}_stem_stop", language.to_ascii_lowercase())
+    };
+    Some((name, lang))
+}
+
+fn language_of(analyzer: &str) -> Language {
+    let lang = analyzer.trim_end_matches("_stem_stop");
+    analyzer_for(if lang == "en" { "english" } else { lang })
+        .map(|(_, l)| l)
+        .unwrap_or(Language::English)
+}
+
+/// Build the analyser named in a manifest.
+pub fn analyzer(name: &str) -> TextAnalyzer {
+    let lang = language_of(name);
+    let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser);
+    match StopWordFilter::new(lang) {
+        Some(stop) => builder.filter(stop).filter(Stemmer::new(lang)).build(),
+        None => builder.filter(Stemmer::new(lang)).build(),
+    }
+}
+
+/// Fields of the lexical index.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields {
+    /// Document id (relative path or corpus `_id`): exact match, stored.
+    pub id: Field,
+    pub title: Field,
+    /// Extracted text, stored for snippets (not indexed on its own).
+    pub body: Field,
+    /// Title and text, analysed: what BM25 and TF-IDF score.
+    pub text: Field,
+}
+
+pub fn schema(analyzer: &str) -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let id = b.add_text_field("id", STRING | STORED | FAST);
+    let title = b.add_text_field("title", STORED);
+    let body = b.add_text_field("body", STORED);
+    let indexing = TextFieldIndexing::default()
+        .set_tokenizer(analyzer)
+        .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+        .set_fieldnorms(true);
+    let text = b.add_text_field("text", TextOptions::default().set_indexing_options(indexing));
+    (b.build(), Fields { id, title, body, text })
+}
+
+/// Look the fields up in an opened index's schema.
+pub fn fields(schema: &Schema) -> Option<Fields> {
+    Some(Fields {
+        id: schema.get_field("id").ok()?,
+        title: schema.get_field("title").ok()?,
+        body: schema.get_field("body").ok()?,
+        text: schema.get_field("text").ok()?,
+    })
+}

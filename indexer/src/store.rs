@@ -1,0 +1,115 @@
+//! The index folder: where it is, who may write it, and its generations.
+//!
+//! ```text
+//! .semsearch/
+//!   manifest.json      the commit point: names the current generation
+//!   lock               held by the one process updating the index
+//!   gen-000007/        one generation, never modified once committed
+//!     tantivy/         lexical index (documents)
+//!     vectors.usearch  HNSW index of passage vectors
+//! ```
+//!
+//! An update builds generation N+1 beside N (tantivy segment files are
+//! hard-linked, not copied, since tantivy never rewrites them), then renames
+//! a new manifest into place. A crash at any point leaves manifest.json
+//! naming the intact generation N; leftovers are removed by the next update.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+
+/// The default index folder name inside an indexed folder.
+pub const INDEX_DIR_NAME: &str = ".semsearch";
+
+pub fn generation_dir(index: &Path, generation: u64) -> PathBuf {
+    index.join(format!("gen-{generation:06}"))
+}
+
+pub fn tantivy_dir(gen_dir: &Path) -> PathBuf {
+    gen_dir.join("tantivy")
+}
+
+pub fn vectors_path(gen_dir: &Path) -> PathBuf {
+    gen_dir.join("vectors.usearch")
+}
+
+/// `SEMSEARCH_INDEX`, else the nearest `.semsearch/` holding a manifest
+/// from `start` upwards, as git finds `.git`.
+pub fn discover(start: &Path) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SEMSEARCH_INDEX") {
+        return Some(PathBuf::from(p));
+    }
+    let start = std::fs::canonicalize(start).unwrap_or_else(|_| start.to_path_buf());
+    start
+        .ancestors()
+        .map(|d| d.join(INDEX_DIR_NAME))
+        .find(|d| d.join("manifest.json").is_file())
+}
+
+/// The writer's exclusive lock, released on drop (and by the kernel if the
+/// process dies).
+pub struct WriteLock {
+    _file: File,
+}
+
+pub fn lock(index: &Path) -> Result<WriteLock> {
+    std::fs::create_dir_all(index).at(index)?;
+    let path = index.join("lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .at(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(WriteLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+            path: index.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).at(&path),
+    }
+}
+
+/// Start generation `next` from `prev` (if any): hard-link the lexical
+/// index's files so tantivy can add to them without touching `prev`.
+pub fn start_generation(index: &Path, prev: Option<u64>, next: u64) -> Result<PathBuf> {
+    let dir = generation_dir(index, next);
+    if dir.exists() {
+        // Left over from an interrupted run: never committed, so unused.
+        std::fs::remove_dir_all(&dir).at(&dir)?;
+    }
+    let tdir = tantivy_dir(&dir);
+    std::fs::create_dir_all(&tdir).at(&tdir)?;
+    if let Some(prev) = prev {
+        let from = tantivy_dir(&generation_dir(index, prev));
+        for entry in std::fs::read_dir(&from).at(&from)? {
+            let entry = entry.at(&from)?;
+            let name = entry.file_name();
+            if name.to_string_lossy().ends_with(".lock") {
+                continue;
+            }
+            let to = tdir.join(&name);
+            std::fs::hard_link(entry.path(), &to)
+                .or_else(|_| std::fs::copy(entry.path(), &to).map(|_| ()))
+                .at(&to)?;
+        }
+    }
+    Ok(dir)
+}
+
+/// Remove generations other than `keep` and its predecessor (which a search
+/// that started before the switch may still be reading).
+pub fn remove_old_generations(index: &Path, keep: u64) {
+    let Ok(entries) = std::fs::read_dir(index) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name.strip_prefix("gen-").and_then(|n| n.parse::<u64>().ok()) {
+            if n != keep && n + 1 != keep {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The usearch HNSW index of passage vectors.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+use usearch::{IndexOptions, MetricKind, ScalarKind};
+
+use crate::error::{Error, Result};
+use crate::manifest::Quantization;
+
+fn err(path: &Path, reason: impl std::fmt::Display) -> Error {
+    Error::Vectors {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+pub fn options(dim: usize, q: Quantization) -> IndexOptions {
+    IndexOptions {
+        dimensions: dim,
+        metric: MetricKind::Cos,
+        quantization: match q {
+            Quantization::F32 => ScalarKind::F32,
+            Quantization::F16 => ScalarKind::F16,
+            Quantization::I8 => ScalarKind::I8,
+        },
+        // usearch's defaults (connectivity 16, expansion 128 add / 64 search).
+        connectivity: 0,
+        expansion_add: 0,
+        expansion_search: 0,
+        multi: false,
+    }
+}
+
+/// Write `path`: the vectors of `prev` less `stale`, plus `added`.
+pub fn write(
+    path: &Path,
+    prev: Option<&Path>,
+    dim: usize,
+    q: Quantization,
+    stale: &[u64],
+    added: &[(u64, Vec<f32>)],
+) -> Result<()> {
+    let index = usearch::Index::new(&options(dim, q)).map_err(|e| err(path, e))?;
+    if let Some(prev) = prev {
+        index.load(&prev.to_string_lossy()).map_err(|e| err(prev, e))?;
+        if index.dimensions() != dim {
+            return Err(err(prev, format!("holds {}-d vectors, the model makes {dim}-d", index.dimensions())));
+        }
+    }
+    for &key in stale {
+        index.remove(key).map_err(|e| err(path, e))?;
+    }
+    let threads = rayon::current_num_threads();
+    index
+        .reserve_capacity_and_threads(index.size() + added.len(), threads)
+        .map_err(|e| err(path, e))?;
+    if let Some((key, v)) = added.iter().find(|(_, v)| v.len() != dim) {
+        return Err(err(path, format!("passage {key} has a {}-d vector, expected {dim}", v.len())));
+    }
+    added
+        .par_iter()
+        .try_for_each(|(key, v)| index.add(*key, v).map_err(|e| err(path, e)))?;
+    index.save(&path.to_string_lossy()).map_err(|e| err(path, e))
+}
