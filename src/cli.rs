@@ -21,10 +21,247 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Index folders (or a JSON Lines corpus); run again to update.
+    Index(IndexArgs),
+    /// Search an index: BM25/TF-IDF, semantic, or both fused.
+    Search(SearchArgs),
+    /// Measure ranking quality on a BEIR-style test collection.
+    Eval(EvalArgs),
+    /// Show what an index holds: model, counts, size, last update.
+    Status(StatusArgs),
     /// Embed texts or a JSON Lines file and print the vectors.
     Embed(EmbedArgs),
     /// Measure embedding throughput and query latency.
     Bench(BenchArgs),
+}
+
+/// Where the index lives.
+#[derive(Args, Debug, Clone)]
+pub struct IndexDirArgs {
+    /// Index folder. Default: $SEMSEARCH_INDEX, else the nearest .semsearch/
+    /// from the current folder upwards.
+    #[arg(long, value_name = "DIR")]
+    pub index: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct IndexArgs {
+    /// Folders to index. Default: the folders the index was built from.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Index folder. Default: PATH/.semsearch for the first PATH.
+    #[arg(long, value_name = "DIR")]
+    pub index: Option<PathBuf>,
+    /// Also index a BEIR-style corpus: JSON Lines (or .jsonl.gz) objects with
+    /// "_id", "title" and "text".
+    #[arg(long, value_name = "FILE")]
+    pub jsonl: Vec<PathBuf>,
+    /// Hugging Face repo id or local folder. Default: the index's model, or
+    /// sentence-transformers/all-MiniLM-L6-v2 for a new index.
+    #[arg(long, value_name = "ID_OR_PATH", env = "SEMSEARCH_MODEL")]
+    pub model: Option<String>,
+    /// Branch, tag or commit of a hub model.
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
+    /// Index hidden files and folders too.
+    #[arg(long)]
+    pub hidden: bool,
+    /// Only index files matching GLOB (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Skip files matching GLOB (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Skip files larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_file_size: u64,
+    /// Tokens shared by consecutive passages of a document.
+    #[arg(long, value_name = "TOKENS", default_value_t = 0)]
+    pub overlap: usize,
+    /// Store vectors as f32 (exact), f16 (half the size) or i8.
+    #[arg(long, value_name = "KIND", default_value = "f32")]
+    pub quantize: semsearch_indexer::Quantization,
+    /// Stemming and stop words for the lexical index.
+    #[arg(long, value_name = "LANG", default_value = "english")]
+    pub language: String,
+    /// Discard the existing index (another model, format or settings) and
+    /// index from scratch.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Print one JSON object with the counts.
+    #[arg(long)]
+    pub json: bool,
+    /// List skipped files with the reason.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// How to rank; shared by `search`, the prompt and `eval`.
+#[derive(Args, Debug, Clone)]
+pub struct RankArgs {
+    /// lexical, semantic, or hybrid (both, fused).
+    #[arg(long, value_enum, default_value_t = ModeArg::Hybrid)]
+    pub mode: ModeArg,
+    /// Lexical model: bm25, or classic tfidf (log tf x idf, cosine).
+    #[arg(long, value_enum, default_value_t = LexicalArg::Bm25)]
+    pub lexical: LexicalArg,
+    /// How hybrid mode fuses the two rankings.
+    #[arg(long, value_enum, default_value_t = FusionArg::Rrf)]
+    pub fusion: FusionArg,
+    /// RRF constant k in 1 / (k + rank).
+    #[arg(long, default_value_t = 60.0, value_name = "K")]
+    pub rrf_k: f32,
+    /// Weight of the semantic leg in linear fusion (0..1).
+    #[arg(long, default_value_t = 0.5, value_name = "A")]
+    pub alpha: f32,
+    /// Score normalisation for linear fusion: minmax or zscore.
+    #[arg(long, default_value = "minmax", value_name = "NORM")]
+    pub norm: semsearch_searcher::Norm,
+    /// Results to show.
+    #[arg(short, long, default_value_t = 10)]
+    pub k: usize,
+    /// Documents each leg contributes before fusion.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub candidates: usize,
+    /// Scan all vectors instead of the HNSW graph (exact, slower).
+    #[arg(long)]
+    pub exact: bool,
+    /// Only documents whose path or id matches GLOB (repeatable).
+    #[arg(long = "path", value_name = "GLOB")]
+    pub paths: Vec<String>,
+    /// Drop results scoring below this.
+    #[arg(long, value_name = "SCORE")]
+    pub min_score: Option<f32>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeArg {
+    Lexical,
+    Semantic,
+    Hybrid,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LexicalArg {
+    Bm25,
+    Tfidf,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FusionArg {
+    Rrf,
+    Linear,
+}
+
+impl RankArgs {
+    /// The validated search configuration.
+    pub fn config(&self) -> anyhow::Result<semsearch_searcher::SearchConfig> {
+        use semsearch_searcher::{Fusion, Lexical, Mode, SearchConfig};
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.alpha),
+            "--alpha must be between 0 and 1"
+        );
+        anyhow::ensure!(self.rrf_k >= 0.0, "--rrf-k must not be negative");
+        anyhow::ensure!(self.k > 0, "-k must be at least 1");
+        Ok(SearchConfig {
+            mode: match self.mode {
+                ModeArg::Lexical => Mode::Lexical,
+                ModeArg::Semantic => Mode::Semantic,
+                ModeArg::Hybrid => Mode::Hybrid,
+            },
+            lexical: match self.lexical {
+                LexicalArg::Bm25 => Lexical::Bm25,
+                LexicalArg::Tfidf => Lexical::TfIdf,
+            },
+            fusion: match self.fusion {
+                FusionArg::Rrf => Fusion::Rrf { k: self.rrf_k },
+                FusionArg::Linear => Fusion::Linear {
+                    alpha: self.alpha,
+                    norm: self.norm,
+                },
+            },
+            k: self.k,
+            candidates: self.candidates,
+            exact: self.exact,
+            paths: self.paths.clone(),
+            min_score: self.min_score,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// What to look for, in your own words.
+    pub query: String,
+    /// Folder to search; it is indexed (or its index updated) first.
+    pub folder: Option<PathBuf>,
+    #[command(flatten)]
+    pub index: IndexDirArgs,
+    #[command(flatten)]
+    pub rank: RankArgs,
+    /// JSON Lines output, one object per result.
+    #[arg(long)]
+    pub json: bool,
+    /// Show each leg's rank and score and the fusion arithmetic.
+    #[arg(long)]
+    pub explain: bool,
+    /// Colour: auto (when stdout is a terminal), always, never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Folder with corpus.jsonl[.gz], queries.jsonl and qrels/SPLIT.tsv.
+    pub dataset: PathBuf,
+    /// Which qrels file to evaluate.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Index folder (reused when current). Default: a cache folder under the
+    /// system temp folder, never inside DATASET.
+    #[arg(long, value_name = "DIR")]
+    pub index: Option<PathBuf>,
+    /// Modes to evaluate (comma-separated): tfidf, bm25, semantic,
+    /// hybrid-rrf, hybrid-linear.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "tfidf,bm25,semantic,hybrid-rrf,hybrid-linear"
+    )]
+    pub modes: Vec<String>,
+    #[command(flatten)]
+    pub rank: RankArgs,
+    /// Write one TREC run file per mode into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// Try a grid of fusion settings and print them sorted by nDCG@10.
+    #[arg(long)]
+    pub sweep: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub index: IndexDirArgs,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which embedding model to use.

@@ -81,7 +81,12 @@ impl Chunker {
         let (ids, offsets) = (enc.get_ids(), enc.get_offsets());
         let n = ids.len();
         if n == 0 {
-            return vec![Chunk { start: 0, end: 0, line: 1, ids: build(&[]) }];
+            return vec![Chunk {
+                start: 0,
+                end: 0,
+                line: 1,
+                ids: build(&[]),
+            }];
         }
         let boundary = |i: usize| -> Boundary {
             if i == 0 || i >= n {
@@ -93,7 +98,8 @@ impl Chunker {
                 Boundary::Paragraph
             } else if gap.is_empty() {
                 Boundary::InsideWord
-            } else if matches!(prev, "." | "!" | "?" | "。" | "！" | "？") || gap.contains('\n') {
+            } else if matches!(prev, "." | "!" | "?" | "。" | "！" | "？") || gap.contains('\n')
+            {
                 Boundary::Sentence
             } else {
                 Boundary::Word
@@ -108,12 +114,20 @@ impl Chunker {
             } else {
                 let (lo, hi) = (t0 + budget / 2 + 1, t0 + budget);
                 // The latest cut of the strongest kind in the second half.
-                (lo..=hi).rev().max_by_key(|&i| (boundary(i), i)).unwrap_or(hi)
+                (lo..=hi)
+                    .rev()
+                    .max_by_key(|&i| (boundary(i), i))
+                    .unwrap_or(hi)
             };
             let (start_b, end_b) = (offsets[t0].0, offsets[end - 1].1);
             line += text[line_pos..start_b].matches('\n').count();
             line_pos = start_b;
-            chunks.push(Chunk { start: start_b, end: end_b, line, ids: build(&ids[t0..end]) });
+            chunks.push(Chunk {
+                start: start_b,
+                end: end_b,
+                line,
+                ids: build(&ids[t0..end]),
+            });
             if end == n {
                 return chunks;
             }
@@ -136,7 +150,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_tiny_bert(dir.path(), &TinyBert::default()).unwrap();
         let tok = Tokenizer::from_file(dir.path().join("tokenizer.json")).unwrap();
-        let settings = ChunkSettings { max_tokens, overlap, max_title_tokens: 4 };
+        let settings = ChunkSettings {
+            max_tokens,
+            overlap,
+            max_title_tokens: 4,
+        };
         (dir, Chunker::new(&tok, settings).unwrap())
     }
 
@@ -148,10 +166,20 @@ mod tests {
         assert!(chunks.len() >= 3);
         for ch in &chunks {
             assert!(ch.ids.len() <= 12, "{}", ch.ids.len());
-            assert_eq!((ch.ids[0], *ch.ids.last().unwrap()), (2, 3), "[CLS] ... [SEP]");
+            assert_eq!(
+                (ch.ids[0], *ch.ids.last().unwrap()),
+                (2, 3),
+                "[CLS] ... [SEP]"
+            );
         }
-        assert_eq!(&text[chunks[0].start..chunks[0].end], "the cat is in the car.");
-        assert_eq!(&text[chunks[1].start..chunks[1].end], "the dog is on the engine.");
+        assert_eq!(
+            &text[chunks[0].start..chunks[0].end],
+            "the cat is in the car."
+        );
+        assert_eq!(
+            &text[chunks[1].start..chunks[1].end],
+            "the dog is on the engine."
+        );
         assert_eq!((chunks[0].line, chunks[1].line, chunks[2].line), (1, 3, 5));
         // Every token of the text is in some passage.
         assert_eq!(chunks.last().unwrap().end, text.len());
@@ -163,7 +191,10 @@ mod tests {
         let text = "a b c d e f g h i j k l m n o p";
         let chunks = c.chunk("", text);
         assert!(chunks.len() > 2);
-        assert!(chunks[1].start < chunks[0].end, "consecutive passages overlap");
+        assert!(
+            chunks[1].start < chunks[0].end,
+            "consecutive passages overlap"
+        );
         assert_eq!(c.chunk("t", "the cat").len(), 1);
         let empty = c.chunk("the title", "");
         assert_eq!(empty.len(), 1);

@@ -48,7 +48,10 @@ pub fn extract(path: &Path, bytes: &[u8]) -> Result<Extracted, SkipReason> {
         Ok(s) => (s.to_string(), false),
         Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
     };
-    let raw = raw.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(raw);
+    let raw = raw
+        .strip_prefix('\u{feff}')
+        .map(str::to_string)
+        .unwrap_or(raw);
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -62,7 +65,9 @@ pub fn extract(path: &Path, bytes: &[u8]) -> Result<Extracted, SkipReason> {
     if text.trim().is_empty() {
         return Err(SkipReason::Empty);
     }
-    let title = title.filter(|t| !t.is_empty()).unwrap_or_else(|| file_title(path));
+    let title = title
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| file_title(path));
     Ok(Extracted { title, text, lossy })
 }
 
@@ -95,7 +100,8 @@ fn markdown_title(text: &str) -> Option<String> {
         }
         if let Some(next) = lines.get(i + 1) {
             let n = next.trim();
-            let underline = n.len() >= 3 && (n.chars().all(|c| c == '=') || n.chars().all(|c| c == '-'));
+            let underline =
+                n.len() >= 3 && (n.chars().all(|c| c == '=') || n.chars().all(|c| c == '-'));
             if !t.is_empty() && underline {
                 return Some(t.to_string());
             }
@@ -121,7 +127,10 @@ fn rst_title(text: &str) -> Option<String> {
         if t.is_empty() || adornment(line) {
             continue;
         }
-        if lines.get(i + 1).is_some_and(|n| adornment(n) && n.trim().len() >= t.chars().count()) {
+        if lines
+            .get(i + 1)
+            .is_some_and(|n| adornment(n) && n.trim().len() >= t.chars().count())
+        {
             return Some(t.to_string());
         }
     }
@@ -136,8 +145,29 @@ fn html(raw: &str) -> (Option<String>, String) {
     let mut out = String::new();
     const HIDDEN: &[&str] = &["script", "style", "noscript", "template", "head", "svg"];
     const BLOCK: &[&str] = &[
-        "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
-        "section", "article", "header", "footer", "pre", "blockquote", "dt", "dd", "hr",
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "tr",
+        "table",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "pre",
+        "blockquote",
+        "dt",
+        "dd",
+        "hr",
     ];
     fn walk(node: ego_tree::NodeRef<'_, Node>, out: &mut String) {
         for child in node.children() {
@@ -171,10 +201,14 @@ fn html(raw: &str) -> (Option<String>, String) {
     }
     walk(doc.tree.root(), &mut out);
     let selector = scraper::Selector::parse("title").expect("valid selector");
-    let title = doc
-        .select(&selector)
-        .next()
-        .map(|t| t.text().collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" "));
+    let title = doc.select(&selector).next().map(|t| {
+        t.text()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
     (title, out)
 }
 
@@ -194,18 +228,38 @@ mod tests {
     #[test]
     fn titles_from_headings_or_file_name() {
         let md = "intro\n\n## Second\n";
-        assert_eq!(extract(Path::new("x/notes.md"), md.as_bytes()).unwrap().title, "Second");
+        assert_eq!(
+            extract(Path::new("x/notes.md"), md.as_bytes())
+                .unwrap()
+                .title,
+            "Second"
+        );
         let setext = "Big Title\n=========\n\ntext";
-        assert_eq!(extract(Path::new("a.md"), setext.as_bytes()).unwrap().title, "Big Title");
+        assert_eq!(
+            extract(Path::new("a.md"), setext.as_bytes()).unwrap().title,
+            "Big Title"
+        );
         let rst = "=====\nTitle\n=====\n\nBody";
-        assert_eq!(extract(Path::new("a.rst"), rst.as_bytes()).unwrap().title, "Title");
-        assert_eq!(extract(Path::new("dir/plain.txt"), b"hello").unwrap().title, "plain");
+        assert_eq!(
+            extract(Path::new("a.rst"), rst.as_bytes()).unwrap().title,
+            "Title"
+        );
+        assert_eq!(
+            extract(Path::new("dir/plain.txt"), b"hello").unwrap().title,
+            "plain"
+        );
     }
 
     #[test]
     fn binary_empty_and_bad_utf8() {
-        assert_eq!(extract(Path::new("a.bin"), b"ab\0cd"), Err(SkipReason::Binary));
-        assert_eq!(extract(Path::new("a.txt"), b"  \n\t"), Err(SkipReason::Empty));
+        assert_eq!(
+            extract(Path::new("a.bin"), b"ab\0cd"),
+            Err(SkipReason::Binary)
+        );
+        assert_eq!(
+            extract(Path::new("a.txt"), b"  \n\t"),
+            Err(SkipReason::Empty)
+        );
         let e = extract(Path::new("a.txt"), b"caf\xe9 au lait").unwrap();
         assert!(e.lossy && e.text.contains("au lait"));
     }

@@ -41,19 +41,30 @@ impl Index {
     pub fn open(dir: &Path) -> Result<Self> {
         let manifest = Manifest::read(dir)?;
         let gen_dir = store::generation_dir(dir, manifest.generation);
-        let corrupt = |reason: String| Error::Corrupt { path: dir.to_path_buf(), reason };
+        let corrupt = |reason: String| Error::Corrupt {
+            path: dir.to_path_buf(),
+            reason,
+        };
         let tdir = store::tantivy_dir(&gen_dir);
         let lexical = tantivy::Index::open_in_dir(&tdir)
             .map_err(|e| corrupt(format!("lexical index {}: {e}", tdir.display())))?;
-        lexical.tokenizers().register(&manifest.analyzer, schema::analyzer(&manifest.analyzer));
-        let fields = schema::fields(&lexical.schema()).ok_or_else(|| corrupt("lexical index has another schema".into()))?;
-        let reader = lexical.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().at(&tdir)?;
+        lexical
+            .tokenizers()
+            .register(&manifest.analyzer, schema::analyzer(&manifest.analyzer));
+        let fields = schema::fields(&lexical.schema())
+            .ok_or_else(|| corrupt("lexical index has another schema".into()))?;
+        let reader = lexical
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .at(&tdir)?;
         let vpath = store::vectors_path(&gen_dir);
         if !vpath.is_file() {
             return Err(corrupt(format!("{} is missing", vpath.display())));
         }
-        let vectors = usearch::Index::new(&vectors::options(manifest.model.dim, manifest.quantization))
-            .map_err(|e| corrupt(e.to_string()))?;
+        let vectors =
+            usearch::Index::new(&vectors::options(manifest.model.dim, manifest.quantization))
+                .map_err(|e| corrupt(e.to_string()))?;
         vectors
             .view(&vpath.to_string_lossy())
             .map_err(|e| corrupt(format!("vector index {}: {e}", vpath.display())))?;
@@ -68,16 +79,32 @@ impl Index {
         }
         let lexical_docs = reader.searcher().num_docs() as usize;
         if lexical_docs != n_docs {
-            return Err(corrupt(format!("lexical index holds {lexical_docs} documents, manifest lists {n_docs}")));
+            return Err(corrupt(format!(
+                "lexical index holds {lexical_docs} documents, manifest lists {n_docs}"
+            )));
         }
         let doc_ids: Vec<String> = manifest.documents.keys().cloned().collect();
         let passages = manifest
             .documents
             .values()
             .enumerate()
-            .flat_map(|(doc, d)| d.passages.iter().enumerate().map(move |(ordinal, p)| (p.id, PassageRef { doc, ordinal })))
+            .flat_map(|(doc, d)| {
+                d.passages
+                    .iter()
+                    .enumerate()
+                    .map(move |(ordinal, p)| (p.id, PassageRef { doc, ordinal }))
+            })
             .collect();
-        Ok(Index { dir: dir.to_path_buf(), manifest, lexical, reader, fields, vectors, doc_ids, passages })
+        Ok(Index {
+            dir: dir.to_path_buf(),
+            manifest,
+            lexical,
+            reader,
+            fields,
+            vectors,
+            doc_ids,
+            passages,
+        })
     }
 
     pub fn model(&self) -> &ModelInfo {
@@ -100,14 +127,27 @@ impl Index {
     /// The stored extracted text of a document.
     pub fn text(&self, id: &str) -> Result<String> {
         let searcher = self.reader.searcher();
-        let q = tantivy::query::TermQuery::new(Term::from_field_text(self.fields.id, id), tantivy::schema::IndexRecordOption::Basic);
+        let q = tantivy::query::TermQuery::new(
+            Term::from_field_text(self.fields.id, id),
+            tantivy::schema::IndexRecordOption::Basic,
+        );
         let hits = searcher
-            .search(&q, &tantivy::collector::TopDocs::with_limit(1).order_by_score())
+            .search(
+                &q,
+                &tantivy::collector::TopDocs::with_limit(1).order_by_score(),
+            )
             .at(&self.dir)?;
         let Some((_, addr)) = hits.first() else {
-            return Err(Error::Corrupt { path: self.dir.clone(), reason: format!("document {id} is not in the lexical index") });
+            return Err(Error::Corrupt {
+                path: self.dir.clone(),
+                reason: format!("document {id} is not in the lexical index"),
+            });
         };
         let doc: TantivyDocument = searcher.doc(*addr).at(&self.dir)?;
-        Ok(doc.get_first(self.fields.body).and_then(|v| v.as_str()).unwrap_or_default().to_string())
+        Ok(doc
+            .get_first(self.fields.body)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string())
     }
 }

@@ -42,7 +42,9 @@ impl std::str::FromStr for Quantization {
             "f32" => Ok(Quantization::F32),
             "f16" => Ok(Quantization::F16),
             "i8" => Ok(Quantization::I8),
-            _ => Err(format!("unknown quantization {s:?} (expected f32, f16 or i8)")),
+            _ => Err(format!(
+                "unknown quantization {s:?} (expected f32, f16 or i8)"
+            )),
         }
     }
 }
@@ -162,7 +164,12 @@ impl Manifest {
         if same {
             return Ok(());
         }
-        let show = |m: &ModelInfo| format!("{}@{} ({}-d, {} pooling)", m.id, m.revision, m.dim, m.pooling);
+        let show = |m: &ModelInfo| {
+            format!(
+                "{}@{} ({}-d, {} pooling)",
+                m.id, m.revision, m.dim, m.pooling
+            )
+        };
         Err(Error::ModelMismatch {
             path: dir.to_path_buf(),
             built: show(&self.model),

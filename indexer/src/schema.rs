@@ -2,8 +2,12 @@
 //! document level (as the IR benchmarks and their peers rank), with the
 //! extracted text stored for snippets.
 
-use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STORED, STRING};
-use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STORED, STRING,
+};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+};
 
 /// Name of the default analyser: lowercase, English stop words, Snowball
 /// English stemmer (what the strongest BM25 peer uses).
@@ -74,8 +78,19 @@ pub fn schema(analyzer: &str) -> (Schema, Fields) {
         .set_tokenizer(analyzer)
         .set_index_option(IndexRecordOption::WithFreqsAndPositions)
         .set_fieldnorms(true);
-    let text = b.add_text_field("text", TextOptions::default().set_indexing_options(indexing));
-    (b.build(), Fields { id, title, body, text })
+    let text = b.add_text_field(
+        "text",
+        TextOptions::default().set_indexing_options(indexing),
+    );
+    (
+        b.build(),
+        Fields {
+            id,
+            title,
+            body,
+            text,
+        },
+    )
 }
 
 /// Look the fields up in an opened index's schema.

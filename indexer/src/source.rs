@@ -31,8 +31,12 @@ fn classify(err: &ignore::Error) -> (Option<PathBuf>, SkipReason) {
     match err {
         ignore::Error::Loop { child, .. } => (Some(child.clone()), SkipReason::SymlinkLoop),
         ignore::Error::WithPath { path, err } => (Some(path.clone()), classify(err).1),
-        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => classify(err),
-        ignore::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => (None, SkipReason::BrokenLink),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            classify(err)
+        }
+        ignore::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            (None, SkipReason::BrokenLink)
+        }
         _ => (None, SkipReason::Unreadable),
     }
 }
@@ -50,10 +54,15 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Vec<Found>> {
         overrides.add(g).map_err(|e| glob_err(g, e))?;
     }
     for g in &opts.exclude {
-        overrides.add(&format!("!{g}")).map_err(|e| glob_err(g, e))?;
+        overrides
+            .add(&format!("!{g}"))
+            .map_err(|e| glob_err(g, e))?;
     }
     let overrides = overrides.build().map_err(|e| glob_err("(all)", e))?;
-    let index_dir = opts.index_dir.as_ref().and_then(|d| std::fs::canonicalize(d).ok());
+    let index_dir = opts
+        .index_dir
+        .as_ref()
+        .and_then(|d| std::fs::canonicalize(d).ok());
     let walker = WalkBuilder::new(root)
         .hidden(!opts.hidden)
         .follow_links(true)
@@ -73,11 +82,16 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Vec<Found>> {
     let mut found = Vec::new();
     for entry in walker {
         match entry {
-            Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => found.push(Found::File(e.into_path())),
+            Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => {
+                found.push(Found::File(e.into_path()))
+            }
             Ok(_) => {}
             Err(err) => {
                 let (path, reason) = classify(&err);
-                found.push(Found::Skipped(path.unwrap_or_else(|| root.to_path_buf()), reason));
+                found.push(Found::Skipped(
+                    path.unwrap_or_else(|| root.to_path_buf()),
+                    reason,
+                ));
             }
         }
     }
@@ -100,9 +114,13 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<CorpusDoc>> {
     let file = std::fs::File::open(path).at(path)?;
     let mut text = String::new();
     if path.extension().is_some_and(|e| e == "gz") {
-        flate2::read::GzDecoder::new(file).read_to_string(&mut text).at(path)?;
+        flate2::read::GzDecoder::new(file)
+            .read_to_string(&mut text)
+            .at(path)?;
     } else {
-        std::io::BufReader::new(file).read_to_string(&mut text).at(path)?;
+        std::io::BufReader::new(file)
+            .read_to_string(&mut text)
+            .at(path)?;
     }
     text.lines()
         .enumerate()

@@ -106,7 +106,10 @@ pub fn remove_old_generations(index: &Path, keep: u64) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name.strip_prefix("gen-").and_then(|n| n.parse::<u64>().ok()) {
+        if let Some(n) = name
+            .strip_prefix("gen-")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
             if n != keep && n + 1 != keep {
                 let _ = std::fs::remove_dir_all(entry.path());
             }

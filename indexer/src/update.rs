@@ -13,7 +13,9 @@ use tantivy::{doc, Term};
 use crate::chunk::{Chunk, Chunker};
 use crate::error::{Error, IoContext, Result};
 use crate::extract::{extract, SkipReason};
-use crate::manifest::{ChunkSettings, DocEntry, Manifest, PassageEntry, Quantization, FORMAT_VERSION};
+use crate::manifest::{
+    ChunkSettings, DocEntry, Manifest, PassageEntry, Quantization, FORMAT_VERSION,
+};
 use crate::schema::{self, DEFAULT_ANALYZER};
 use crate::source::{read_jsonl, walk, Found, WalkOptions};
 use crate::store;
@@ -112,7 +114,11 @@ enum Seen {
 
 fn doc_id(root: &Path, path: &Path, prefix_root: bool) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+    let rel = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
     match (prefix_root, root.file_name()) {
         (true, Some(name)) => format!("{}/{rel}", name.to_string_lossy()),
         _ => rel,
@@ -145,7 +151,11 @@ fn look_at_file(
     let h = hash(&[&bytes]);
     if let Some(old) = old.filter(|o| o.hash == h) {
         // Touched but not changed: keep the passages, refresh size and mtime.
-        let entry = DocEntry { size, mtime, ..old.clone() };
+        let entry = DocEntry {
+            size,
+            mtime,
+            ..old.clone()
+        };
         return Seen::Unchanged(id, Some(entry));
     }
     let extracted = match extract(path, &bytes) {
@@ -161,10 +171,22 @@ fn look_at_file(
         hash: h,
         passages: Vec::new(),
     };
-    Seen::Changed(NewDoc { id, entry, text: extracted.text, chunks }, extracted.lossy)
+    Seen::Changed(
+        NewDoc {
+            id,
+            entry,
+            text: extracted.text,
+            chunks,
+        },
+        extracted.lossy,
+    )
 }
 
-fn look_at_corpus_doc(d: crate::source::CorpusDoc, old: Option<&DocEntry>, chunker: &Chunker) -> Seen {
+fn look_at_corpus_doc(
+    d: crate::source::CorpusDoc,
+    old: Option<&DocEntry>,
+    chunker: &Chunker,
+) -> Seen {
     let h = hash(&[d.title.as_bytes(), d.text.as_bytes()]);
     if let Some(old) = old.filter(|o| o.hash == h) {
         return Seen::Unchanged(d.id, Some(old.clone()));
@@ -178,7 +200,15 @@ fn look_at_corpus_doc(d: crate::source::CorpusDoc, old: Option<&DocEntry>, chunk
         hash: h,
         passages: Vec::new(),
     };
-    Seen::Changed(NewDoc { id: d.id, entry, text: d.text, chunks }, false)
+    Seen::Changed(
+        NewDoc {
+            id: d.id,
+            entry,
+            text: d.text,
+            chunks,
+        },
+        false,
+    )
 }
 
 /// Open the previous manifest, unless it must be discarded.
@@ -212,13 +242,21 @@ fn previous(opts: &UpdateOptions, embedder: &Embedder) -> Result<Option<Manifest
 
 /// Index `opts.roots` and `opts.jsonl` into `opts.index_dir`, re-embedding
 /// only what changed.
-pub fn update(embedder: &Embedder, opts: &UpdateOptions, progress: &mut dyn FnMut(Event)) -> Result<Report> {
+pub fn update(
+    embedder: &Embedder,
+    opts: &UpdateOptions,
+    progress: &mut dyn FnMut(Event),
+) -> Result<Report> {
     let started = Instant::now();
     let dir = &opts.index_dir;
     let _lock = store::lock(dir)?;
     let prev = previous(opts, embedder)?;
     let info = embedder.info().clone();
-    let settings = ChunkSettings { max_tokens: info.max_seq_length, overlap: opts.overlap, max_title_tokens: 32 };
+    let settings = ChunkSettings {
+        max_tokens: info.max_seq_length,
+        overlap: opts.overlap,
+        max_title_tokens: 32,
+    };
     let chunker = Chunker::new(embedder.tokenizer(), settings).map_err(|e| Error::Corrupt {
         path: dir.clone(),
         reason: format!("tokenizer: {e}"),
@@ -227,7 +265,11 @@ pub fn update(embedder: &Embedder, opts: &UpdateOptions, progress: &mut dyn FnMu
     if roots.is_empty() && jsonl.is_empty() {
         if let Some(p) = &prev {
             for r in &p.roots {
-                if r.is_file() { jsonl.push(r.clone()) } else { roots.push(r.clone()) }
+                if r.is_file() {
+                    jsonl.push(r.clone())
+                } else {
+                    roots.push(r.clone())
+                }
             }
         }
     }
@@ -274,12 +316,19 @@ pub fn update(embedder: &Embedder, opts: &UpdateOptions, progress: &mut dyn FnMu
             }
             Seen::Changed(doc, lossy) => {
                 report.lossy_utf8 += lossy as usize;
-                if old_docs.contains_key(&doc.id) { report.updated += 1 } else { report.added += 1 }
+                if old_docs.contains_key(&doc.id) {
+                    report.updated += 1
+                } else {
+                    report.added += 1
+                }
                 new_docs.push(doc);
             }
             Seen::Skipped(path, reason) => {
                 report.skipped += 1;
-                *report.skipped_by_reason.entry(reason.as_str().to_string()).or_default() += 1;
+                *report
+                    .skipped_by_reason
+                    .entry(reason.as_str().to_string())
+                    .or_default() += 1;
                 report.skipped_files.push((path, reason.as_str()));
             }
         }
@@ -313,15 +362,27 @@ pub fn update(embedder: &Embedder, opts: &UpdateOptions, progress: &mut dyn FnMu
 
     if changed {
         // Embed every new passage in one length-sorted stream.
-        let ids: Vec<Vec<u32>> = new_docs.iter().flat_map(|d| d.chunks.iter().map(|c| c.ids.clone())).collect();
-        progress(Event::Embedding { documents: new_docs.len(), passages: ids.len() });
-        let vectors = embedder.embed_tokens_with_progress(&ids, &mut |n| progress(Event::Embedded(n)))?;
+        let ids: Vec<Vec<u32>> = new_docs
+            .iter()
+            .flat_map(|d| d.chunks.iter().map(|c| c.ids.clone()))
+            .collect();
+        progress(Event::Embedding {
+            documents: new_docs.len(),
+            passages: ids.len(),
+        });
+        let vectors =
+            embedder.embed_tokens_with_progress(&ids, &mut |n| progress(Event::Embedded(n)))?;
         let mut next_id = manifest.next_passage_id;
         let mut keyed: Vec<(u64, Vec<f32>)> = Vec::with_capacity(vectors.len());
         let mut vectors = vectors.into_iter();
         for d in &mut new_docs {
             for c in &d.chunks {
-                d.entry.passages.push(PassageEntry { id: next_id, start: c.start, end: c.end, line: c.line });
+                d.entry.passages.push(PassageEntry {
+                    id: next_id,
+                    start: c.start,
+                    end: c.end,
+                    line: c.line,
+                });
                 keyed.push((next_id, vectors.next().expect("one vector per passage")));
                 next_id += 1;
             }
@@ -331,14 +392,35 @@ pub fn update(embedder: &Embedder, opts: &UpdateOptions, progress: &mut dyn FnMu
         let prev_gen = prev.as_ref().map(|p| p.generation);
         let generation = prev_gen.map_or(1, |g| g + 1);
         let gen_dir = store::start_generation(dir, prev_gen, generation)?;
-        let removed_ids: Vec<&String> = gone.iter().chain(new_docs.iter().map(|d| &d.id).filter(|id| old_docs.contains_key(*id))).collect();
-        write_lexical(&gen_dir, &opts.analyzer, prev_gen.is_some(), &removed_ids, &new_docs)?;
+        let removed_ids: Vec<&String> = gone
+            .iter()
+            .chain(
+                new_docs
+                    .iter()
+                    .map(|d| &d.id)
+                    .filter(|id| old_docs.contains_key(*id)),
+            )
+            .collect();
+        write_lexical(
+            &gen_dir,
+            &opts.analyzer,
+            prev_gen.is_some(),
+            &removed_ids,
+            &new_docs,
+        )?;
         let stale: Vec<u64> = removed_ids
             .iter()
             .flat_map(|id| old_docs[*id].passages.iter().map(|p| p.id))
             .collect();
         let prev_vectors = prev_gen.map(|g| store::vectors_path(&store::generation_dir(dir, g)));
-        vectors::write(&store::vectors_path(&gen_dir), prev_vectors.as_deref(), info.dim, opts.quantization, &stale, &keyed)?;
+        vectors::write(
+            &store::vectors_path(&gen_dir),
+            prev_vectors.as_deref(),
+            info.dim,
+            opts.quantization,
+            &stale,
+            &keyed,
+        )?;
         manifest.generation = generation;
         for d in new_docs {
             documents.insert(d.id, d.entry);
@@ -346,7 +428,9 @@ pub fn update(embedder: &Embedder, opts: &UpdateOptions, progress: &mut dyn FnMu
     }
     manifest.documents = documents;
     if changed || touched {
-        manifest.updated = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        manifest.updated = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         manifest.write(dir)?;
     }
     store::remove_old_generations(dir, manifest.generation);
@@ -356,7 +440,13 @@ pub fn update(embedder: &Embedder, opts: &UpdateOptions, progress: &mut dyn FnMu
     Ok(report)
 }
 
-fn write_lexical(gen_dir: &Path, analyzer: &str, existing: bool, removed: &[&String], docs: &[NewDoc]) -> Result<()> {
+fn write_lexical(
+    gen_dir: &Path,
+    analyzer: &str,
+    existing: bool,
+    removed: &[&String],
+    docs: &[NewDoc],
+) -> Result<()> {
     let tdir = store::tantivy_dir(gen_dir);
     let (schema, fields) = schema::schema(analyzer);
     let index = if existing {
@@ -364,7 +454,9 @@ fn write_lexical(gen_dir: &Path, analyzer: &str, existing: bool, removed: &[&Str
     } else {
         tantivy::Index::create_in_dir(&tdir, schema).at(&tdir)?
     };
-    index.tokenizers().register(analyzer, schema::analyzer(analyzer));
+    index
+        .tokenizers()
+        .register(analyzer, schema::analyzer(analyzer));
     let mut writer: tantivy::IndexWriter = index.writer(64 << 20).at(&tdir)?;
     for id in removed {
         writer.delete_term(Term::from_field_text(fields.id, id));

@@ -43,9 +43,17 @@ pub fn write(
 ) -> Result<()> {
     let index = usearch::Index::new(&options(dim, q)).map_err(|e| err(path, e))?;
     if let Some(prev) = prev {
-        index.load(&prev.to_string_lossy()).map_err(|e| err(prev, e))?;
+        index
+            .load(&prev.to_string_lossy())
+            .map_err(|e| err(prev, e))?;
         if index.dimensions() != dim {
-            return Err(err(prev, format!("holds {}-d vectors, the model makes {dim}-d", index.dimensions())));
+            return Err(err(
+                prev,
+                format!(
+                    "holds {}-d vectors, the model makes {dim}-d",
+                    index.dimensions()
+                ),
+            ));
         }
     }
     for &key in stale {
@@ -56,10 +64,15 @@ pub fn write(
         .reserve_capacity_and_threads(index.size() + added.len(), threads)
         .map_err(|e| err(path, e))?;
     if let Some((key, v)) = added.iter().find(|(_, v)| v.len() != dim) {
-        return Err(err(path, format!("passage {key} has a {}-d vector, expected {dim}", v.len())));
+        return Err(err(
+            path,
+            format!("passage {key} has a {}-d vector, expected {dim}", v.len()),
+        ));
     }
     added
         .par_iter()
         .try_for_each(|(key, v)| index.add(*key, v).map_err(|e| err(path, e)))?;
-    index.save(&path.to_string_lossy()).map_err(|e| err(path, e))
+    index
+        .save(&path.to_string_lossy())
+        .map_err(|e| err(path, e))
 }

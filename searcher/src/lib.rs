@@ -1,1 +1,275 @@
-//! searcher
+//! Ranking documents of a semsearch index: lexical (BM25 or TF-IDF),
+//! semantic (nearest passage vectors), or both fused.
+//!
+//! ```no_run
+//! use semsearch_searcher::{SearchConfig, Searcher};
+//!
+//! let searcher = Searcher::open(std::path::Path::new("notes/.semsearch"))?;
+//! for hit in searcher.search("how do I rotate the logs", &SearchConfig::default())? {
+//!     println!("{:.3} {}", hit.score, hit.id);
+//! }
+//! # Ok::<(), semsearch_searcher::SearchError>(())
+//! ```
+
+mod error;
+pub mod fusion;
+pub mod lexical;
+pub mod metrics;
+pub mod semantic;
+pub mod snippet;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use globset::{Glob, GlobSetBuilder};
+use semsearch_indexer::{Index, PassageRef};
+use semsearch_models::{Embedder, ModelSpec};
+
+pub use error::{Result, SearchError};
+pub use fusion::{Fusion, LegHit, Norm};
+pub use lexical::Lexical;
+pub use snippet::Snippet;
+
+/// Which ranking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Lexical,
+    Semantic,
+    Hybrid,
+}
+
+/// Everything that shapes one search; shared by the one-shot CLI, the
+/// prompt and the evaluation harness.
+#[derive(Debug, Clone)]
+pub struct SearchConfig {
+    pub mode: Mode,
+    pub lexical: Lexical,
+    pub fusion: Fusion,
+    pub k: usize,
+    /// Documents each leg contributes before fusion.
+    pub candidates: usize,
+    /// Brute-force vector scan instead of HNSW.
+    pub exact: bool,
+    /// Only documents whose id or path matches one of these globs.
+    pub paths: Vec<String>,
+    pub min_score: Option<f32>,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            mode: Mode::Hybrid,
+            lexical: Lexical::Bm25,
+            fusion: Fusion::Rrf { k: 60.0 },
+            k: 10,
+            candidates: 100,
+            exact: false,
+            paths: Vec::new(),
+            min_score: None,
+        }
+    }
+}
+
+/// One ranked document.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub rank: usize,
+    /// Index into the index's documents.
+    pub doc: usize,
+    pub id: String,
+    pub score: f32,
+    pub lexical: Option<LegHit>,
+    pub semantic: Option<LegHit>,
+    /// Best passage by vector similarity, when the semantic leg found it.
+    pub passage: Option<PassageRef>,
+}
+
+pub struct Searcher {
+    pub index: Index,
+    pub embedder: Embedder,
+    norms: OnceLock<lexical::TfIdfNorms>,
+}
+
+impl Searcher {
+    /// Open the index in `dir` and load the model that built it.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let index = Index::open(dir)?;
+        let embedder = Embedder::load(&ModelSpec::parse(&index.model().id, None))?;
+        index.manifest.check_model(dir, embedder.info())?;
+        Ok(Searcher {
+            index,
+            embedder,
+            norms: OnceLock::new(),
+        })
+    }
+
+    fn allowed(&self, globs: &[String]) -> Result<Option<Vec<bool>>> {
+        if globs.is_empty() {
+            return Ok(None);
+        }
+        let mut b = GlobSetBuilder::new();
+        for g in globs {
+            let glob = Glob::new(g).map_err(|e| SearchError::Glob {
+                glob: g.clone(),
+                reason: e.to_string(),
+            })?;
+            b.add(glob);
+        }
+        let set = b.build().map_err(|e| SearchError::Glob {
+            glob: globs.join(" "),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(
+            (0..self.index.doc_ids.len())
+                .map(|i| {
+                    let (id, entry) = self.index.doc(i);
+                    set.is_match(id) || entry.path.as_ref().is_some_and(|p| set.is_match(p))
+                })
+                .collect(),
+        ))
+    }
+
+    /// The lexical leg alone: (doc, score), best first.
+    pub fn lexical(
+        &self,
+        query: &str,
+        kind: Lexical,
+        n: usize,
+        allowed: Option<&[bool]>,
+    ) -> Result<Vec<(usize, f32)>> {
+        let terms = lexical::query_terms(&self.index, query);
+        let ids: Option<Vec<&str>> = allowed.map(|a| {
+            a.iter()
+                .enumerate()
+                .filter(|(_, ok)| **ok)
+                .map(|(i, _)| self.index.doc_ids[i].as_str())
+                .collect()
+        });
+        match kind {
+            Lexical::Bm25 => lexical::bm25(&self.index, &terms, n, ids.as_deref()),
+            Lexical::TfIdf => {
+                if self.norms.get().is_none() {
+                    let _ = self.norms.set(lexical::TfIdfNorms::compute(&self.index)?);
+                }
+                let norms = self.norms.get().expect("just set");
+                lexical::tfidf(&self.index, norms, &terms, n, ids.as_deref())
+            }
+        }
+    }
+
+    /// Embed a query with the index's model.
+    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
+        Ok(self.embedder.embed_one(query)?)
+    }
+
+    pub fn search(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<Hit>> {
+        if query.trim().is_empty() {
+            return Err(SearchError::EmptyQuery);
+        }
+        let vector = match cfg.mode {
+            Mode::Lexical => None,
+            _ => Some(self.embed_query(query)?),
+        };
+        self.search_with_vector(query, vector.as_deref(), cfg)
+    }
+
+    /// [`Searcher::search`] with the query vector given (for arithmetic on
+    /// embeddings, or to embed queries in batches).
+    pub fn search_with_vector(
+        &self,
+        query: &str,
+        vector: Option<&[f32]>,
+        cfg: &SearchConfig,
+    ) -> Result<Vec<Hit>> {
+        let allowed = self.allowed(&cfg.paths)?;
+        let n = cfg.candidates.max(cfg.k);
+        let lex = match cfg.mode {
+            Mode::Semantic => Vec::new(),
+            _ => self.lexical(query, cfg.lexical, n, allowed.as_deref())?,
+        };
+        let sem = match (cfg.mode, vector) {
+            (Mode::Lexical, _) | (_, None) => Vec::new(),
+            (_, Some(v)) => semantic::search(&self.index, v, n, cfg.exact, allowed.as_deref())?,
+        };
+        let sem_scores: Vec<(usize, f32)> = sem.iter().map(|&(d, s, _)| (d, s)).collect();
+        let fused = match cfg.mode {
+            // A single leg keeps its own scores.
+            Mode::Lexical | Mode::Semantic => {
+                let list = if cfg.mode == Mode::Lexical {
+                    &lex
+                } else {
+                    &sem_scores
+                };
+                fusion::fuse(&[], list, Fusion::Rrf { k: 0.0 })
+                    .into_iter()
+                    .zip(list)
+                    .map(|(mut f, &(_, score))| {
+                        f.score = score;
+                        if cfg.mode == Mode::Lexical {
+                            f.lexical = f.semantic.take();
+                        }
+                        f
+                    })
+                    .collect()
+            }
+            Mode::Hybrid => fusion::fuse(&lex, &sem_scores, cfg.fusion),
+        };
+        let best_passage: std::collections::HashMap<usize, PassageRef> =
+            sem.iter().map(|&(d, _, p)| (d, p)).collect();
+        Ok(fused
+            .into_iter()
+            .filter(|f| cfg.min_score.is_none_or(|m| f.score >= m))
+            .take(cfg.k)
+            .enumerate()
+            .map(|(i, f)| Hit {
+                rank: i + 1,
+                doc: f.doc,
+                id: self.index.doc_ids[f.doc].clone(),
+                score: f.score,
+                lexical: f.lexical,
+                semantic: f.semantic,
+                passage: best_passage.get(&f.doc).copied(),
+            })
+            .collect())
+    }
+
+    /// The passage to show for a hit: the semantic leg's best, else the one
+    /// with the most query-term matches. Returns it with the document text.
+    pub fn best_passage(&self, hit: &Hit, query: &str) -> Result<(PassageRef, String)> {
+        let text = self.index.text(&hit.id)?;
+        if let Some(p) = hit.passage {
+            return Ok((p, text));
+        }
+        let terms = lexical::query_terms(&self.index, query);
+        let set: HashSet<&str> = terms.iter().map(|(t, _)| t.as_str()).collect();
+        let mut analyzer = self.analyzer();
+        let entry = self.index.doc(hit.doc).1;
+        let ordinal = (0..entry.passages.len())
+            .max_by_key(|&i| {
+                let p = &entry.passages[i];
+                let slice = text.get(p.start..p.end).unwrap_or_default();
+                (
+                    snippet::matches(&mut analyzer, slice, &set).len(),
+                    std::cmp::Reverse(i),
+                )
+            })
+            .unwrap_or(0);
+        Ok((
+            PassageRef {
+                doc: hit.doc,
+                ordinal,
+            },
+            text,
+        ))
+    }
+
+    /// The index's lexical analyser (for highlighting).
+    pub fn analyzer(&self) -> tantivy::tokenizer::TextAnalyzer {
+        self.index
+            .lexical
+            .tokenizers()
+            .get(&self.index.manifest.analyzer)
+            .expect("registered at open")
+    }
+}

@@ -2,12 +2,20 @@
 
 mod bench;
 mod embed;
+mod eval;
+mod index;
+mod search;
+mod status;
 
 use crate::cli::{Cli, Command};
 use crate::output::Outcome;
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
+        Command::Index(args) => index::run(args),
+        Command::Search(args) => search::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Status(args) => status::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Bench(args) => bench::run(args),
     }
@@ -37,4 +45,20 @@ pub(crate) fn read_jsonl_texts(path: &std::path::Path) -> anyhow::Result<Vec<Str
                 })
         })
         .collect()
+}
+
+/// The index folder: `--index`, else `SEMSEARCH_INDEX` or the nearest
+/// `.semsearch/` upwards from the current folder.
+pub(crate) fn find_index(explicit: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
+    if let Some(dir) = explicit {
+        return Ok(dir.to_path_buf());
+    }
+    let cwd = std::env::current_dir()?;
+    semsearch_indexer::store::discover(&cwd).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no semsearch index found in {} or its parents: run `semsearch index FOLDER`, \
+             or pass --index DIR",
+            cwd.display()
+        )
+    })
 }

@@ -1,0 +1,42 @@
+use semsearch_indexer::Index;
+
+/// Errors while searching; each names the index folder.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("the query is empty: type some words to search for")]
+    EmptyQuery,
+    #[error("lexical search in {index} failed")]
+    Lexical {
+        index: std::path::PathBuf,
+        #[source]
+        source: Box<tantivy::TantivyError>,
+    },
+    #[error("vector search in {index} failed: {reason}")]
+    Vectors {
+        index: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("invalid --path glob {glob}: {reason}")]
+    Glob { glob: String, reason: String },
+    #[error(transparent)]
+    Index(#[from] semsearch_indexer::Error),
+    #[error(transparent)]
+    Model(#[from] semsearch_models::Error),
+}
+
+impl SearchError {
+    pub(crate) fn lexical(index: &Index, e: tantivy::TantivyError) -> Self {
+        SearchError::Lexical {
+            index: index.dir.clone(),
+            source: Box::new(e),
+        }
+    }
+    pub(crate) fn vectors(index: &Index, e: impl std::fmt::Display) -> Self {
+        SearchError::Vectors {
+            index: index.dir.clone(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = SearchError> = std::result::Result<T, E>;

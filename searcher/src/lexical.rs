@@ -1,0 +1,254 @@
+//! Lexical ranking at document level: BM25 (tantivy) and classic TF-IDF.
+//!
+//! Queries are never parsed as query syntax: the text goes through the
+//! index's analyser and each distinct term becomes an optional clause, so
+//! quotes, `AND`, `field:value` and brackets are just words.
+
+use std::collections::HashMap;
+
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocAddress, DocId, Searcher, Term};
+
+use semsearch_indexer::Index;
+
+use crate::error::{Result, SearchError};
+
+/// Which lexical model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lexical {
+    Bm25,
+    TfIdf,
+}
+
+/// Analysed, de-duplicated query terms, with their counts in the query.
+pub fn query_terms(index: &Index, query: &str) -> Vec<(String, u32)> {
+    let mut analyzer = index
+        .lexical
+        .tokenizers()
+        .get(&index.manifest.analyzer)
+        .expect("analyser registered at open");
+    let mut stream = analyzer.token_stream(query);
+    let mut counts: Vec<(String, u32)> = Vec::new();
+    while let Some(tok) = stream.next() {
+        match counts.iter_mut().find(|(t, _)| *t == tok.text) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((tok.text.clone(), 1)),
+        }
+    }
+    counts
+}
+
+/// Map a tantivy hit to the manifest's document index.
+fn doc_index(
+    index: &Index,
+    searcher: &Searcher,
+    addr: DocAddress,
+    ids: &HashMap<&str, usize>,
+) -> Option<usize> {
+    let reader = searcher.segment_reader(addr.segment_ord);
+    let col = reader.fast_fields().str("id").ok()??;
+    let ord = col.term_ords(addr.doc_id).next()?;
+    let mut s = String::new();
+    col.ord_to_str(ord, &mut s).ok()?;
+    let _ = index;
+    ids.get(s.as_str()).copied()
+}
+
+/// BM25 top-`n` documents, optionally restricted to `allowed` ids.
+pub fn bm25(
+    index: &Index,
+    terms: &[(String, u32)],
+    n: usize,
+    allowed: Option<&[&str]>,
+) -> Result<Vec<(usize, f32)>> {
+    let f = index.fields;
+    let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+        .iter()
+        .map(|(t, _)| {
+            let q: Box<dyn Query> = Box::new(TermQuery::new(
+                Term::from_field_text(f.text, t),
+                IndexRecordOption::WithFreqs,
+            ));
+            (Occur::Should, q)
+        })
+        .collect();
+    if clauses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
+    if let Some(allowed) = allowed {
+        let set = TermSetQuery::new(allowed.iter().map(|id| Term::from_field_text(f.id, id)));
+        query = Box::new(BooleanQuery::new(vec![
+            (Occur::Must, query),
+            (Occur::Must, Box::new(set)),
+        ]));
+    }
+    let searcher = index.reader.searcher();
+    let hits = searcher
+        .search(
+            &query,
+            &tantivy::collector::TopDocs::with_limit(n).order_by_score(),
+        )
+        .map_err(|e| SearchError::lexical(index, e))?;
+    let ids = id_map(index);
+    Ok(hits
+        .into_iter()
+        .filter_map(|(score, addr)| {
+            // BooleanQuery scores a Must filter clause too (a constant); the
+            // ranking is unaffected, but report the BM25 part only.
+            doc_index(index, &searcher, addr, &ids).map(|d| (d, score))
+        })
+        .collect())
+}
+
+fn id_map(index: &Index) -> HashMap<&str, usize> {
+    index
+        .doc_ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect()
+}
+
+/// Cosine norms of the TF-IDF document vectors, one per document of each
+/// segment; computed once from the postings.
+pub struct TfIdfNorms {
+    n_docs: f32,
+    norms: Vec<Vec<f32>>,
+}
+
+fn tf_weight(tf: u32) -> f32 {
+    1.0 + (tf as f32).ln()
+}
+
+fn idf(n_docs: f32, df: u64) -> f32 {
+    (n_docs / df.max(1) as f32).ln()
+}
+
+impl TfIdfNorms {
+    pub fn compute(index: &Index) -> Result<Self> {
+        let searcher = index.reader.searcher();
+        let field = index.fields.text;
+        let n_docs = searcher.num_docs() as f32;
+        // Document frequencies across segments, by term bytes.
+        let mut df: HashMap<Vec<u8>, u64> = HashMap::new();
+        for seg in searcher.segment_readers() {
+            let inv = seg
+                .inverted_index(field)
+                .map_err(|e| SearchError::lexical(index, e))?;
+            let mut terms = inv
+                .terms()
+                .stream()
+                .map_err(|e| SearchError::lexical(index, e.into()))?;
+            while terms.advance() {
+                *df.entry(terms.key().to_vec()).or_default() += terms.value().doc_freq as u64;
+            }
+        }
+        let mut norms = Vec::new();
+        for seg in searcher.segment_readers() {
+            let mut sq = vec![0f32; seg.max_doc() as usize];
+            let inv = seg
+                .inverted_index(field)
+                .map_err(|e| SearchError::lexical(index, e))?;
+            let mut terms = inv
+                .terms()
+                .stream()
+                .map_err(|e| SearchError::lexical(index, e.into()))?;
+            while terms.advance() {
+                let w_idf = idf(n_docs, df[terms.key()]);
+                let mut postings = inv
+                    .read_postings_from_terminfo(terms.value(), IndexRecordOption::WithFreqs)
+                    .map_err(|e| SearchError::lexical(index, tantivy::TantivyError::from(e)))?;
+                use tantivy::postings::Postings;
+                use tantivy::{DocSet, TERMINATED};
+                let mut d: DocId = postings.doc();
+                while d != TERMINATED {
+                    let w = tf_weight(postings.term_freq()) * w_idf;
+                    sq[d as usize] += w * w;
+                    d = postings.advance();
+                }
+            }
+            norms.push(sq.into_iter().map(f32::sqrt).collect());
+        }
+        Ok(TfIdfNorms { n_docs, norms })
+    }
+}
+
+/// Classic TF-IDF: cosine between log-tf x idf vectors of query and document.
+pub fn tfidf(
+    index: &Index,
+    norms: &TfIdfNorms,
+    terms: &[(String, u32)],
+    n: usize,
+    allowed: Option<&[&str]>,
+) -> Result<Vec<(usize, f32)>> {
+    use tantivy::postings::Postings;
+    use tantivy::{DocSet, TERMINATED};
+    let searcher = index.reader.searcher();
+    let field = index.fields.text;
+    let ids = id_map(index);
+    let allowed: Option<std::collections::HashSet<usize>> =
+        allowed.map(|a| a.iter().filter_map(|id| ids.get(id).copied()).collect());
+    let mut q_weights = Vec::new();
+    for (t, qtf) in terms {
+        let term = Term::from_field_text(field, t);
+        let df = searcher
+            .doc_freq(&term)
+            .map_err(|e| SearchError::lexical(index, e))?;
+        if df > 0 {
+            let w_idf = idf(norms.n_docs, df);
+            q_weights.push((term, w_idf, tf_weight(*qtf) * w_idf));
+        }
+    }
+    let q_norm = q_weights.iter().map(|(_, _, w)| w * w).sum::<f32>().sqrt();
+    if q_norm == 0.0 {
+        return Ok(Vec::new());
+    }
+    let mut scores: HashMap<DocAddress, f32> = HashMap::new();
+    for (seg_ord, seg) in searcher.segment_readers().iter().enumerate() {
+        let inv = seg
+            .inverted_index(field)
+            .map_err(|e| SearchError::lexical(index, e))?;
+        let alive = seg.alive_bitset();
+        for (term, w_idf, qw) in &q_weights {
+            let Some(mut postings) = inv
+                .read_postings(term, IndexRecordOption::WithFreqs)
+                .map_err(|e| SearchError::lexical(index, tantivy::TantivyError::from(e)))?
+            else {
+                continue;
+            };
+            let mut d = postings.doc();
+            while d != TERMINATED {
+                if alive.is_none_or(|a| a.is_alive(d)) {
+                    let w = tf_weight(postings.term_freq()) * w_idf;
+                    *scores
+                        .entry(DocAddress::new(seg_ord as u32, d))
+                        .or_default() += w * qw;
+                }
+                d = postings.advance();
+            }
+        }
+    }
+    let mut ranked: Vec<(usize, f32)> = scores
+        .into_iter()
+        .filter_map(|(addr, dot)| {
+            let norm = norms.norms[addr.segment_ord as usize][addr.doc_id as usize];
+            let doc = doc_index(index, &searcher, addr, &ids)?;
+            if allowed.as_ref().is_some_and(|a| !a.contains(&doc)) {
+                return None;
+            }
+            Some((
+                doc,
+                if norm > 0.0 {
+                    dot / (norm * q_norm)
+                } else {
+                    0.0
+                },
+            ))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(n);
+    Ok(ranked)
+}

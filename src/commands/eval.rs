@@ -1,0 +1,312 @@
+//! `semsearch eval`: nDCG@10, Recall@100, MRR@10 and MAP@100 per mode on a
+//! BEIR-style collection, through the normal indexer and searcher.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use semsearch_indexer::{update, Event, UpdateOptions};
+use semsearch_models::{Embedder, ModelSpec, DEFAULT_MODEL};
+use semsearch_searcher::metrics::{map_at, mrr_at, ndcg_at, recall_at, Qrels};
+use semsearch_searcher::{Fusion, Lexical, Mode, Norm, SearchConfig, Searcher};
+use serde::Serialize;
+
+use crate::cli::EvalArgs;
+use crate::output::{progress, Outcome};
+
+/// Documents retrieved per query (the deepest cut-off reported).
+const DEPTH: usize = 100;
+
+#[derive(Serialize, Clone)]
+struct ModeResult {
+    mode: String,
+    #[serde(rename = "ndcg@10")]
+    ndcg10: f64,
+    #[serde(rename = "recall@100")]
+    recall100: f64,
+    #[serde(rename = "mrr@10")]
+    mrr10: f64,
+    #[serde(rename = "map@100")]
+    map100: f64,
+    queries_per_second: f64,
+}
+
+fn corpus_file(dataset: &Path) -> anyhow::Result<PathBuf> {
+    ["corpus.jsonl", "corpus.jsonl.gz"]
+        .iter()
+        .map(|f| dataset.join(f))
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!(
+                "{} has no corpus.jsonl or corpus.jsonl.gz",
+                dataset.display()
+            )
+        })
+}
+
+fn read_queries(path: &Path) -> anyhow::Result<HashMap<String, String>> {
+    #[derive(serde::Deserialize)]
+    struct Q {
+        #[serde(rename = "_id")]
+        id: String,
+        text: String,
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| {
+            let q: Q =
+                serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), n + 1))?;
+            Ok((q.id, q.text))
+        })
+        .collect()
+}
+
+/// Qrels by query id; only rows with a positive score count as relevant.
+fn read_qrels(path: &Path) -> anyhow::Result<BTreeMap<String, Qrels>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out: BTreeMap<String, Qrels> = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if n == 0 && cols.first().is_some_and(|c| c.starts_with("query")) || line.trim().is_empty()
+        {
+            continue;
+        }
+        let [q, d, score] = cols[..] else {
+            bail!(
+                "{}:{}: expected query-id, corpus-id, score",
+                path.display(),
+                n + 1
+            )
+        };
+        let score: i64 = score
+            .trim()
+            .parse()
+            .with_context(|| format!("{}:{}: bad score", path.display(), n + 1))?;
+        if score > 0 {
+            out.entry(q.to_string())
+                .or_default()
+                .insert(d.to_string(), score as u32);
+        }
+    }
+    Ok(out)
+}
+
+/// The default cache folder for a dataset's index.
+fn default_index_dir(dataset: &Path) -> PathBuf {
+    let abs = std::fs::canonicalize(dataset).unwrap_or_else(|_| dataset.to_path_buf());
+    let name = abs
+        .file_name()
+        .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
+    let tag = xxhash_rust::xxh3::xxh3_64(abs.to_string_lossy().as_bytes());
+    std::env::temp_dir()
+        .join("semsearch-eval")
+        .join(format!("{name}-{tag:016x}"))
+}
+
+fn mode_config(name: &str, base: &SearchConfig) -> anyhow::Result<SearchConfig> {
+    let mut c = SearchConfig {
+        k: DEPTH,
+        candidates: base.candidates.max(DEPTH),
+        min_score: None,
+        paths: Vec::new(),
+        ..base.clone()
+    };
+    match name {
+        "tfidf" => (c.mode, c.lexical) = (Mode::Lexical, Lexical::TfIdf),
+        "bm25" => (c.mode, c.lexical) = (Mode::Lexical, Lexical::Bm25),
+        "semantic" => c.mode = Mode::Semantic,
+        "hybrid-rrf" => {
+            c.mode = Mode::Hybrid;
+            if !matches!(c.fusion, Fusion::Rrf { .. }) {
+                c.fusion = Fusion::Rrf { k: 60.0 };
+            }
+        }
+        "hybrid-linear" => {
+            c.mode = Mode::Hybrid;
+            if !matches!(c.fusion, Fusion::Linear { .. }) {
+                c.fusion = Fusion::Linear {
+                    alpha: 0.5,
+                    norm: Norm::MinMax,
+                };
+            }
+        }
+        _ => bail!(
+            "unknown mode {name:?}: expected tfidf, bm25, semantic, hybrid-rrf or hybrid-linear"
+        ),
+    }
+    Ok(c)
+}
+
+struct Prepared<'a> {
+    searcher: &'a Searcher,
+    queries: Vec<(String, String, Vec<f32>)>,
+    qrels: &'a BTreeMap<String, Qrels>,
+}
+
+fn evaluate(
+    p: &Prepared,
+    name: &str,
+    cfg: &SearchConfig,
+    run_dir: Option<&Path>,
+) -> anyhow::Result<ModeResult> {
+    let (mut ndcg, mut recall, mut mrr, mut map) = (0.0, 0.0, 0.0, 0.0);
+    let mut run_file = String::new();
+    let start = Instant::now();
+    for (qid, text, vector) in &p.queries {
+        let hits = p.searcher.search_with_vector(text, Some(vector), cfg)?;
+        let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+        let q = &p.qrels[qid];
+        ndcg += ndcg_at(&ids, q, 10);
+        recall += recall_at(&ids, q, 100);
+        mrr += mrr_at(&ids, q, 10);
+        map += map_at(&ids, q, 100);
+        if run_dir.is_some() {
+            for h in &hits {
+                run_file.push_str(&format!(
+                    "{qid} Q0 {} {} {} semsearch-{name}\n",
+                    h.id, h.rank, h.score
+                ));
+            }
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    if let Some(dir) = run_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(format!("{name}.run"));
+        std::fs::write(&path, run_file)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let n = p.queries.len().max(1) as f64;
+    Ok(ModeResult {
+        mode: name.to_string(),
+        ndcg10: ndcg / n,
+        recall100: recall / n,
+        mrr10: mrr / n,
+        map100: map / n,
+        queries_per_second: p.queries.len() as f64 / seconds,
+    })
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
+    let base = args.rank.config()?;
+    let corpus = corpus_file(&args.dataset)?;
+    let queries = read_queries(&args.dataset.join("queries.jsonl"))?;
+    let qrels = read_qrels(
+        &args
+            .dataset
+            .join("qrels")
+            .join(format!("{}.tsv", args.split)),
+    )?;
+    let dir = args
+        .index
+        .clone()
+        .unwrap_or_else(|| default_index_dir(&args.dataset));
+
+    let t = Instant::now();
+    let embedder = Embedder::load(&ModelSpec::parse(DEFAULT_MODEL, None))?;
+    let opts = UpdateOptions {
+        jsonl: vec![corpus],
+        ..UpdateOptions::new(dir.clone(), Vec::new())
+    };
+    let bar = progress(0, "passages", args.quiet || args.json);
+    let report = update(&embedder, &opts, &mut |e| match e {
+        Event::Embedding { passages, .. } => bar.set_length(passages as u64),
+        Event::Embedded(n) => bar.inc(n as u64),
+    })?;
+    bar.finish_and_clear();
+    let index_seconds = t.elapsed().as_secs_f64();
+    drop(embedder);
+
+    let searcher = Searcher::open(&dir)?;
+    // Judged queries only; embedded once, shared by every mode.
+    let judged: Vec<(String, String)> = qrels
+        .keys()
+        .map(|q| {
+            queries
+                .get(q)
+                .map(|t| (q.clone(), t.clone()))
+                .with_context(|| format!("query {q} of the qrels is not in queries.jsonl"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let texts: Vec<&str> = judged.iter().map(|(_, t)| t.as_str()).collect();
+    let vectors = searcher.embedder.embed(&texts)?;
+    let prepared = Prepared {
+        searcher: &searcher,
+        queries: judged
+            .into_iter()
+            .zip(vectors)
+            .map(|((q, t), v)| (q, t, v))
+            .collect(),
+        qrels: &qrels,
+    };
+
+    let mut results = Vec::new();
+    if args.sweep {
+        let mut grid: Vec<(String, SearchConfig)> = Vec::new();
+        for k in [10.0, 20.0, 40.0, 60.0, 100.0] {
+            grid.push((
+                format!("rrf k={k}"),
+                SearchConfig {
+                    fusion: Fusion::Rrf { k },
+                    ..mode_config("hybrid-rrf", &base)?
+                },
+            ));
+        }
+        for norm in [Norm::MinMax, Norm::ZScore] {
+            for alpha in [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] {
+                let fusion = Fusion::Linear { alpha, norm };
+                grid.push((
+                    format!("linear {norm:?} alpha={alpha}"),
+                    SearchConfig {
+                        fusion,
+                        ..mode_config("hybrid-linear", &base)?
+                    },
+                ));
+            }
+        }
+        for (name, cfg) in grid {
+            results.push(evaluate(&prepared, &name, &cfg, None)?);
+        }
+        results.sort_by(|a, b| b.ndcg10.total_cmp(&a.ndcg10));
+    } else {
+        for name in &args.modes {
+            let cfg = mode_config(name, &base)?;
+            results.push(evaluate(&prepared, name, &cfg, args.run_dir.as_deref())?);
+        }
+    }
+
+    let dataset = std::fs::canonicalize(&args.dataset)
+        .unwrap_or(args.dataset.clone())
+        .file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let v = serde_json::json!({
+            "dataset": dataset, "split": args.split, "queries": prepared.queries.len(),
+            "default_mode": "hybrid-rrf", "results": results, "index_seconds": index_seconds,
+            "documents": report.documents, "passages": report.passages,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(out, "{dataset} ({} split): {} queries, {} documents, {} passages, indexed in {index_seconds:.1}s", args.split, prepared.queries.len(), report.documents, report.passages)?;
+        writeln!(
+            out,
+            "{:<28} {:>8} {:>10} {:>8} {:>8} {:>9}",
+            "mode", "nDCG@10", "Recall@100", "MRR@10", "MAP@100", "queries/s"
+        )?;
+        for r in &results {
+            writeln!(
+                out,
+                "{:<28} {:>8.4} {:>10.4} {:>8.4} {:>8.4} {:>9.1}",
+                r.mode, r.ndcg10, r.recall100, r.mrr10, r.map100, r.queries_per_second
+            )?;
+        }
+    }
+    Ok(Outcome::Success)
+}

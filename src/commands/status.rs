@@ -1,0 +1,71 @@
+//! `semsearch status`: what an index holds.
+
+use std::io::Write;
+use std::path::Path;
+
+use semsearch_indexer::Manifest;
+
+use crate::cli::StatusArgs;
+use crate::output::Outcome;
+
+fn disk_usage(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| entries.flatten().map(|e| disk_usage(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
+    let dir = super::find_index(args.index.index.as_deref())?;
+    let m = Manifest::read(&dir)?;
+    let size = disk_usage(&dir);
+    let passages = m.passage_count();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let v = serde_json::json!({
+            "index": dir, "format_version": m.format_version, "model": m.model,
+            "documents": m.documents.len(), "passages": passages, "bytes": size,
+            "quantization": m.quantization, "analyzer": m.analyzer, "chunking": m.chunking,
+            "roots": m.roots, "updated": m.updated,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(out, "index      {}", dir.display())?;
+        writeln!(
+            out,
+            "model      {}@{} ({}-d, {} pooling, max {} tokens)",
+            m.model.id, m.model.revision, m.model.dim, m.model.pooling, m.model.max_seq_length
+        )?;
+        writeln!(out, "documents  {}", m.documents.len())?;
+        writeln!(out, "passages   {passages}")?;
+        writeln!(out, "size       {:.1} MiB", size as f64 / (1024.0 * 1024.0))?;
+        writeln!(
+            out,
+            "vectors    {:?}, analyser {}",
+            m.quantization, m.analyzer
+        )?;
+        for r in &m.roots {
+            writeln!(out, "root       {}", r.display())?;
+        }
+        let age = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .saturating_sub(m.updated);
+        writeln!(out, "updated    {} ago", humanize(age))?;
+    }
+    Ok(Outcome::Success)
+}
+
+fn humanize(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
