@@ -427,6 +427,7 @@ pub fn update(
         }
     }
     manifest.documents = documents;
+    failpoint("before-manifest");
     if changed || touched {
         manifest.updated = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -470,4 +471,13 @@ fn write_lexical(
     writer.commit().at(&tdir)?;
     writer.wait_merging_threads().at(&tdir)?;
     Ok(())
+}
+
+/// Crash-test hook: with `SEMSEARCH_FAILPOINT=NAME`, pause 30 s at the named
+/// point so a test can kill the process exactly there.
+fn failpoint(name: &str) {
+    if std::env::var("SEMSEARCH_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("semsearch: failpoint {name}");
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    }
 }

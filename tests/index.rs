@@ -1,0 +1,250 @@
+//! End-to-end tests of `semsearch index` and `status` on temp folders, with
+//! a tiny random model.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use common::{bin, stderr, stdout, tiny_model};
+use serde_json::Value;
+
+fn index(model: &Path, folder: &Path, extra: &[&str]) -> Output {
+    bin()
+        .arg("index")
+        .arg(folder)
+        .arg("--model")
+        .arg(model)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn report(out: &Output) -> Value {
+    assert!(out.status.success(), "index failed: {}", stderr(out));
+    serde_json::from_str(stdout(out).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+fn counts(v: &Value) -> [u64; 5] {
+    ["added", "updated", "removed", "unchanged", "skipped"].map(|k| v[k].as_u64().unwrap())
+}
+
+fn notes(dir: &Path) {
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("a.md"), "# Cats\n\nthe cat is on the car.\n").unwrap();
+    std::fs::write(dir.join("b.txt"), "the dog and the pizza").unwrap();
+    std::fs::write(
+        dir.join("sub/c.html"),
+        "<title>Rust</title><p>install rust on linux</p><script>x</script>",
+    )
+    .unwrap();
+}
+
+#[test]
+fn first_index_then_change_delete_add_are_incremental() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    let first = report(&index(&model, &docs, &[]));
+    assert_eq!(counts(&first), [3, 0, 0, 0, 0]);
+    assert_eq!(first["documents"], 3);
+    assert!(docs.join(".semsearch/manifest.json").is_file());
+
+    // Nothing changed: nothing re-embedded.
+    assert_eq!(counts(&report(&index(&model, &docs, &[]))), [0, 0, 0, 3, 0]);
+
+    // One file changed, one deleted, one added.
+    std::fs::write(docs.join("b.txt"), "the dog and the cheap pizza").unwrap();
+    std::fs::remove_file(docs.join("a.md")).unwrap();
+    std::fs::write(docs.join("d.txt"), "a search engine index").unwrap();
+    let r = report(&index(&model, &docs, &[]));
+    assert_eq!(counts(&r), [1, 1, 1, 1, 0]);
+    assert_eq!(r["documents"], 3);
+
+    // Touched without a change: same content hash, not re-embedded.
+    let before = std::fs::read_to_string(docs.join(".semsearch/manifest.json")).unwrap();
+    std::fs::write(docs.join("d.txt"), "a search engine index").unwrap();
+    assert_eq!(counts(&report(&index(&model, &docs, &[]))), [0, 0, 0, 3, 0]);
+    let after = std::fs::read_to_string(docs.join(".semsearch/manifest.json")).unwrap();
+    let ids = |m: &str| -> Value {
+        serde_json::from_str::<Value>(m).unwrap()["documents"]["d.txt"]["passages"].clone()
+    };
+    assert_eq!(ids(&before), ids(&after), "passage ids kept");
+
+    let status = bin()
+        .arg("status")
+        .arg("--index")
+        .arg(docs.join(".semsearch"))
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&status).contains("documents  3"),
+        "{}",
+        stdout(&status)
+    );
+}
+
+#[test]
+fn bad_files_are_skipped_and_counted_by_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    std::fs::write(docs.join("image.png"), b"\x89PNG\r\n\x1a\n\0\0\0").unwrap();
+    std::fs::write(docs.join("latin1.txt"), b"caf\xe9 and the dog").unwrap();
+    std::fs::write(docs.join("empty.txt"), b"").unwrap();
+    std::fs::write(docs.join("big.txt"), "the cat ".repeat(1000)).unwrap();
+    std::os::unix::fs::symlink("/proc/self/mem", docs.join("unreadable.txt")).unwrap();
+    std::os::unix::fs::symlink(&docs, docs.join("sub/loop")).unwrap();
+    std::os::unix::fs::symlink(docs.join("gone.txt"), docs.join("broken.txt")).unwrap();
+    let out = index(&model, &docs, &["--max-file-size", "4000", "--verbose"]);
+    let r = report(&out);
+    let reasons = &r["skipped_by_reason"];
+    for (reason, n) in [
+        ("binary", 1),
+        ("empty", 1),
+        ("too_large", 1),
+        ("unreadable", 1),
+        ("symlink_loop", 1),
+        ("broken_link", 1),
+    ] {
+        assert_eq!(reasons[reason], n, "{reason}: {r}");
+    }
+    assert_eq!(r["lossy_utf8"], 1);
+    assert_eq!(r["documents"], 4, "the three notes and the Latin-1 file");
+    assert!(
+        stderr(&out).contains("skipped (binary)"),
+        "--verbose lists skipped files"
+    );
+}
+
+#[test]
+fn hidden_ignored_and_globbed_files_follow_the_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    std::fs::write(docs.join(".hidden.txt"), "secret cat").unwrap();
+    std::fs::write(docs.join(".semsearchignore"), "b.txt\n").unwrap();
+    let r = report(&index(&model, &docs, &["--exclude", "*.html"]));
+    assert_eq!(r["documents"], 1, "only a.md: {r}");
+    let r = report(&index(&model, &docs, &["--hidden", "--include", "*.txt"]));
+    // As in ripgrep, --include globs override ignore files: b.txt and the
+    // hidden file.
+    assert_eq!(r["documents"], 2, "{r}");
+}
+
+#[test]
+fn another_model_is_refused_unless_rebuild() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let other = tmp.path().join("other-model");
+    semsearch_models::testing::write_tiny_bert(&other, &Default::default()).unwrap();
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    report(&index(&model, &docs, &[]));
+    let out = index(&other, &docs, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--rebuild") && stderr(&out).contains(".semsearch"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        counts(&report(&index(&other, &docs, &["--rebuild"]))),
+        [3, 0, 0, 0, 0]
+    );
+}
+
+#[test]
+fn second_writer_is_refused_while_locked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    let _held = semsearch_indexer::store::lock(&docs.join(".semsearch")).unwrap();
+    let out = index(&model, &docs, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("locked"), "{}", stderr(&out));
+}
+
+fn search_works(model_dir: &Path, index_dir: &Path) -> u64 {
+    let out = bin()
+        .args(["search", "the cat", "--json", "--index"])
+        .arg(index_dir)
+        .env("SEMSEARCH_MODEL", model_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code() == Some(0),
+        "search after a kill: {}",
+        stderr(&out)
+    );
+    let status = bin()
+        .args(["status", "--json", "--index"])
+        .arg(index_dir)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_str(&stdout(&status)).unwrap();
+    v["documents"].as_u64().unwrap()
+}
+
+#[test]
+fn killed_run_leaves_previous_index_usable_and_next_run_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    report(&index(&model, &docs, &[]));
+    for i in 0..300 {
+        std::fs::write(
+            docs.join(format!("n{i}.txt")),
+            format!("the cat {i} and the dog {}", i * 7),
+        )
+        .unwrap();
+    }
+    let idx = docs.join(".semsearch");
+    // Killed exactly between writing the new generation and the manifest.
+    let mut child = bin()
+        .arg("index")
+        .arg(&docs)
+        .arg("--model")
+        .arg(&model)
+        .arg("--quiet")
+        .env("SEMSEARCH_FAILPOINT", "before-manifest")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains("failpoint"), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(search_works(&model, &idx), 3, "the previous index, intact");
+    // Killed at arbitrary moments: always one consistent index or the other.
+    for delay_ms in [20, 80, 200] {
+        let mut child = bin()
+            .arg("index")
+            .arg(&docs)
+            .arg("--model")
+            .arg(&model)
+            .arg("--quiet")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let n = search_works(&model, &idx);
+        assert!(n == 3 || n == 303, "{n} documents");
+    }
+    let r = report(&index(&model, &docs, &[]));
+    assert_eq!(r["documents"], 303);
+    assert_eq!(search_works(&model, &idx), 303);
+}
