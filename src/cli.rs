@@ -108,8 +108,9 @@ pub struct RankArgs {
     /// Lexical model: bm25, or classic tfidf (log tf x idf, cosine).
     #[arg(long, value_enum, default_value_t = LexicalArg::Bm25)]
     pub lexical: LexicalArg,
-    /// How hybrid mode fuses the two rankings.
-    #[arg(long, value_enum, default_value_t = FusionArg::Rrf)]
+    /// How hybrid mode fuses the two rankings: linear (normalised scores,
+    /// weighted by --alpha) or rrf (reciprocal rank fusion).
+    #[arg(long, value_enum, default_value_t = FusionArg::Linear)]
     pub fusion: FusionArg,
     /// RRF constant k in 1 / (k + rank).
     #[arg(long, default_value_t = 60.0, value_name = "K")]
@@ -118,7 +119,7 @@ pub struct RankArgs {
     #[arg(long, default_value_t = 0.5, value_name = "A")]
     pub alpha: f32,
     /// Score normalisation for linear fusion: minmax or zscore.
-    #[arg(long, default_value = "minmax", value_name = "NORM")]
+    #[arg(long, default_value = "zscore", value_name = "NORM")]
     pub norm: semsearch_searcher::Norm,
     /// Results to show.
     #[arg(short, long, default_value_t = 10)]

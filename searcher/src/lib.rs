@@ -61,7 +61,9 @@ impl Default for SearchConfig {
         SearchConfig {
             mode: Mode::Hybrid,
             lexical: Lexical::Bm25,
-            fusion: Fusion::Rrf { k: 60.0 },
+            // Tuned on SciFact's train split (`semsearch eval --sweep`); see
+            // EVALUATION.md.
+            fusion: Fusion::Linear { alpha: 0.5, norm: Norm::ZScore },
             k: 10,
             candidates: 100,
             exact: false,

@@ -289,7 +289,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     if args.json {
         let v = serde_json::json!({
             "dataset": dataset, "split": args.split, "queries": prepared.queries.len(),
-            "default_mode": "hybrid-rrf", "results": results, "index_seconds": index_seconds,
+            "default_mode": "hybrid-linear", "results": results, "index_seconds": index_seconds,
             "documents": report.documents, "passages": report.passages,
         });
         writeln!(out, "{v}")?;
