@@ -228,6 +228,8 @@ pub struct EvalArgs {
     /// Which qrels file to evaluate.
     #[arg(long, default_value = "test")]
     pub split: String,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Index folder (reused when current). Default: a cache folder under the
     /// system temp folder, never inside DATASET.
     #[arg(long, value_name = "DIR")]

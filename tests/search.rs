@@ -9,12 +9,30 @@ use common::{bin, stderr, stdout, tiny_model};
 use serde_json::Value;
 
 const DOCS: &[(&str, &str)] = &[
-    ("cars.txt", "The automobile needs new tyres and an oil change before the long drive."),
-    ("bread.md", "# Baking bread\n\nKnead the dough, let it rise for two hours, then bake at 220 degrees."),
-    ("space.txt", "Astronauts aboard the orbiting station conducted experiments in microgravity."),
-    ("errors/rare.txt", "Error code XK4471 appears when the flux capacitor overheats."),
-    ("pets.md", "# Pets\n\nMy dog loves to chase the ball in the park every morning."),
-    ("finance.txt", "Quarterly revenue grew twelve percent thanks to strong sales in Europe."),
+    (
+        "cars.txt",
+        "The automobile needs new tyres and an oil change before the long drive.",
+    ),
+    (
+        "bread.md",
+        "# Baking bread\n\nKnead the dough, let it rise for two hours, then bake at 220 degrees.",
+    ),
+    (
+        "space.txt",
+        "Astronauts aboard the orbiting station conducted experiments in microgravity.",
+    ),
+    (
+        "errors/rare.txt",
+        "Error code XK4471 appears when the flux capacitor overheats.",
+    ),
+    (
+        "pets.md",
+        "# Pets\n\nMy dog loves to chase the ball in the park every morning.",
+    ),
+    (
+        "finance.txt",
+        "Quarterly revenue grew twelve percent thanks to strong sales in Europe.",
+    ),
 ];
 
 fn folder(root: &Path) -> PathBuf {
@@ -30,7 +48,12 @@ fn folder(root: &Path) -> PathBuf {
 /// Index with the real model (the default), once per test.
 fn real_index(root: &Path) -> PathBuf {
     let dir = folder(root);
-    let out = bin().arg("index").arg(&dir).arg("--quiet").output().unwrap();
+    let out = bin()
+        .arg("index")
+        .arg(&dir)
+        .arg("--quiet")
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "indexing with the real model failed (run with HF_HOME=../shared/hf HF_HUB_OFFLINE=1): {}",
@@ -40,8 +63,19 @@ fn real_index(root: &Path) -> PathBuf {
 }
 
 fn search(index: &Path, query: &str, extra: &[&str]) -> (Option<i32>, Vec<Value>, String) {
-    let out = bin().arg("search").arg(query).arg("--index").arg(index).arg("--json").args(extra).output().unwrap();
-    let hits = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = bin()
+        .arg("search")
+        .arg(query)
+        .arg("--index")
+        .arg(index)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    let hits = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     (out.status.code(), hits, stderr(&out))
 }
 
@@ -85,18 +119,34 @@ fn json_schema_filters_and_explain() {
         assert!(!h[key].is_null(), "{key}");
     }
     assert!(h["semantic"]["rank"].is_u64() && h["semantic"]["score"].is_f64());
-    assert!(h["lexical"].is_null(), "no shared words with the lexical leg");
+    assert!(
+        h["lexical"].is_null(),
+        "no shared words with the lexical leg"
+    );
     assert!(h["passage"]["end"].as_u64() > h["passage"]["start"].as_u64());
     // Filters apply inside the search: still k results when they exist.
-    let (_, md, _) = search(&index, "puppy playing outside", &["-k", "2", "--path", "*.md"]);
+    let (_, md, _) = search(
+        &index,
+        "puppy playing outside",
+        &["-k", "2", "--path", "*.md"],
+    );
     assert_eq!(ids(&md).len(), 2);
     assert!(ids(&md).iter().all(|id| id.ends_with(".md")));
     let (_, sub, _) = search(&index, "anything at all", &["--path", "errors/**"]);
     assert_eq!(ids(&sub), ["errors/rare.txt"]);
     // Explain shows both legs and the arithmetic.
-    let out = bin().args(["search", "dough rising", "--explain", "-k", "1", "--index"]).arg(&index).output().unwrap();
+    let out = bin()
+        .args(["search", "dough rising", "--explain", "-k", "1", "--index"])
+        .arg(&index)
+        .output()
+        .unwrap();
     let text = stdout(&out);
-    assert!(text.contains("bread.md:1") && text.contains("semantic rank 1") && text.contains("linear (ZScore)"), "{text}");
+    assert!(
+        text.contains("bread.md:1")
+            && text.contains("semantic rank 1")
+            && text.contains("linear (ZScore)"),
+        "{text}"
+    );
 }
 
 /// A folder where TF-IDF (cosine-normalised) and BM25 (saturating,
@@ -108,19 +158,58 @@ fn tfidf_and_bm25_rank_differently() {
     let model = tiny_model(tmp.path());
     let dir = tmp.path().join("lex");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("repeat.txt"), "cat cat cat cat cat cat cat cat cat cat").unwrap();
-    std::fs::write(dir.join("both.txt"), "cat dog alpha beta gamma delta epsilon zeta eta theta iota kappa").unwrap();
-    for (i, w) in ["cat lion", "tiger", "bear", "wolf", "fox", "owl"].iter().enumerate() {
+    std::fs::write(
+        dir.join("repeat.txt"),
+        "cat cat cat cat cat cat cat cat cat cat",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("both.txt"),
+        "cat dog alpha beta gamma delta epsilon zeta eta theta iota kappa",
+    )
+    .unwrap();
+    for (i, w) in ["cat lion", "tiger", "bear", "wolf", "fox", "owl"]
+        .iter()
+        .enumerate()
+    {
         std::fs::write(dir.join(format!("other{i}.txt")), format!("{w} lives here")).unwrap();
     }
-    let out = bin().arg("index").arg(&dir).arg("--model").arg(&model).arg("--quiet").output().unwrap();
+    let out = bin()
+        .arg("index")
+        .arg(&dir)
+        .arg("--model")
+        .arg(&model)
+        .arg("--quiet")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let index = dir.join(".semsearch");
-    let (_, bm25, _) = search(&index, "cat dog", &["--mode", "lexical", "--lexical", "bm25"]);
-    let (_, tfidf, _) = search(&index, "cat dog", &["--mode", "lexical", "--lexical", "tfidf"]);
-    assert_eq!(ids(&bm25)[0], "both.txt", "BM25: two terms beat a saturated one");
-    assert_eq!(ids(&tfidf)[0], "repeat.txt", "TF-IDF: the short focused vector has the higher cosine");
-    assert!(tfidf.iter().all(|h| h["score"].as_f64().unwrap() <= 1.0 + 1e-6), "cosine scores");
+    let (_, bm25, _) = search(
+        &index,
+        "cat dog",
+        &["--mode", "lexical", "--lexical", "bm25"],
+    );
+    let (_, tfidf, _) = search(
+        &index,
+        "cat dog",
+        &["--mode", "lexical", "--lexical", "tfidf"],
+    );
+    assert_eq!(
+        ids(&bm25)[0],
+        "both.txt",
+        "BM25: two terms beat a saturated one"
+    );
+    assert_eq!(
+        ids(&tfidf)[0],
+        "repeat.txt",
+        "TF-IDF: the short focused vector has the higher cosine"
+    );
+    assert!(
+        tfidf
+            .iter()
+            .all(|h| h["score"].as_f64().unwrap() <= 1.0 + 1e-6),
+        "cosine scores"
+    );
 }
 
 #[test]
@@ -128,11 +217,28 @@ fn any_query_text_is_accepted() {
     let tmp = tempfile::tempdir().unwrap();
     let model = tiny_model(tmp.path());
     let dir = folder(tmp.path());
-    let out = bin().arg("index").arg(&dir).arg("--model").arg(&model).arg("--quiet").output().unwrap();
+    let out = bin()
+        .arg("index")
+        .arg(&dir)
+        .arg("--model")
+        .arg(&model)
+        .arg("--quiet")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let index = dir.join(".semsearch");
     let long = "word ".repeat(2000);
-    for q in ["\"unbalanced", "a AND (b OR c", "title:foo body:[1 TO 2]", "\u{7}\u{1b}[31m", "🍕🔥", "東京の天気", &long, "-", "*"] {
+    for q in [
+        "\"unbalanced",
+        "a AND (b OR c",
+        "title:foo body:[1 TO 2]",
+        "\u{7}\u{1b}[31m",
+        "🍕🔥",
+        "東京の天気",
+        &long,
+        "-",
+        "*",
+    ] {
         let (code, _, err) = search(&index, q, &["--mode", "hybrid"]);
         assert!(code == Some(0) || code == Some(1), "{q:?}: {err}");
     }
@@ -147,14 +253,31 @@ fn missing_or_corrupt_index_is_named() {
     let none = tmp.path().join("nothing");
     let (code, _, err) = search(&none, "x", &[]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("nothing") && err.contains("semsearch index"), "{err}");
+    assert!(
+        err.contains("nothing") && err.contains("semsearch index"),
+        "{err}"
+    );
     let model = tiny_model(tmp.path());
     let dir = folder(tmp.path());
-    bin().arg("index").arg(&dir).arg("--model").arg(&model).arg("--quiet").output().unwrap();
+    bin()
+        .arg("index")
+        .arg(&dir)
+        .arg("--model")
+        .arg(&model)
+        .arg("--quiet")
+        .output()
+        .unwrap();
     let index = dir.join(".semsearch");
-    let gen = std::fs::read_dir(&index).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("gen-")).unwrap();
+    let gen = std::fs::read_dir(&index)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("gen-"))
+        .unwrap();
     std::fs::write(gen.path().join("vectors.usearch"), b"garbage").unwrap();
     let (code, _, err) = search(&index, "cat", &[]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("corrupt") && err.contains(".semsearch"), "{err}");
+    assert!(
+        err.contains("corrupt") && err.contains(".semsearch"),
+        "{err}"
+    );
 }

@@ -63,7 +63,10 @@ impl Default for SearchConfig {
             lexical: Lexical::Bm25,
             // Tuned on SciFact's train split (`semsearch eval --sweep`); see
             // EVALUATION.md.
-            fusion: Fusion::Linear { alpha: 0.5, norm: Norm::ZScore },
+            fusion: Fusion::Linear {
+                alpha: 0.5,
+                norm: Norm::ZScore,
+            },
             k: 10,
             candidates: 100,
             exact: false,

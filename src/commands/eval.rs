@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use semsearch_indexer::{update, Event, UpdateOptions};
-use semsearch_models::{Embedder, ModelSpec, DEFAULT_MODEL};
+use semsearch_models::Embedder;
 use semsearch_searcher::metrics::{map_at, mrr_at, ndcg_at, recall_at, Qrels};
 use semsearch_searcher::{Fusion, Lexical, Mode, Norm, SearchConfig, Searcher};
 use serde::Serialize;
@@ -209,7 +209,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         .unwrap_or_else(|| default_index_dir(&args.dataset));
 
     let t = Instant::now();
-    let embedder = Embedder::load(&ModelSpec::parse(DEFAULT_MODEL, None))?;
+    let spec = args.model.spec();
+    let embedder = Embedder::load(&spec).with_context(|| format!("cannot load model {spec}"))?;
     let opts = UpdateOptions {
         jsonl: vec![corpus],
         ..UpdateOptions::new(dir.clone(), Vec::new())
