@@ -15,8 +15,9 @@ use semsearch_models::{ModelSpec, DEFAULT_MODEL};
 ~/.cache/huggingface) and downloaded when missing, unless HF_HUB_OFFLINE=1."
 )]
 pub struct Cli {
+    /// Without a command: the interactive prompt on the nearest index.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -25,14 +26,20 @@ pub enum Command {
     Index(IndexArgs),
     /// Search an index: BM25/TF-IDF, semantic, or both fused.
     Search(SearchArgs),
+    /// TF-IDF, BM25, semantic and hybrid rankings side by side, with overlap.
+    Compare(CompareArgs),
+    /// Interactive prompt: the model and index load once, each query answers
+    /// in milliseconds.
+    Repl(ReplArgs),
     /// Measure ranking quality on a BEIR-style test collection.
     Eval(EvalArgs),
     /// Show what an index holds: model, counts, size, last update.
     Status(StatusArgs),
     /// Embed texts or a JSON Lines file and print the vectors.
     Embed(EmbedArgs),
-    /// Measure embedding throughput and query latency.
-    Bench(BenchArgs),
+    /// Measure embedding throughput and search latency.
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 /// Where the index lives.
@@ -222,6 +229,27 @@ pub enum ColorArg {
 }
 
 #[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// What to look for.
+    pub query: String,
+    #[command(flatten)]
+    pub index: IndexDirArgs,
+    #[command(flatten)]
+    pub rank: RankArgs,
+    /// Print the comparison as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplArgs {
+    #[command(flatten)]
+    pub index: IndexDirArgs,
+    #[command(flatten)]
+    pub rank: RankArgs,
+}
+
+#[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Folder with corpus.jsonl[.gz], queries.jsonl and qrels/SPLIT.tsv.
     pub dataset: PathBuf,
@@ -301,6 +329,30 @@ pub struct EmbedArgs {
     /// Texts to embed.
     #[arg(value_name = "TEXT", required_unless_present = "input")]
     pub texts: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Passages/s and tokens/s embedding a JSON Lines file, and short-query latency.
+    Embed(BenchArgs),
+    /// Per-query latency of lexical, semantic and hybrid search on an index
+    /// (model loaded once, as in the prompt).
+    Search(BenchSearchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchSearchArgs {
+    #[command(flatten)]
+    pub index: IndexDirArgs,
+    /// Queries (JSON Lines with a "text" field), e.g. a BEIR queries.jsonl.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub queries: PathBuf,
+    /// Use only the first N queries.
+    #[arg(long, default_value_t = 300)]
+    pub limit: usize,
+    /// Print the results as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -281,3 +281,66 @@ fn missing_or_corrupt_index_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn prompt_driven_through_stdin_and_compare() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let dir = folder(tmp.path());
+    bin()
+        .arg("index")
+        .arg(&dir)
+        .arg("--model")
+        .arg(&model)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    let index = dir.join(".semsearch");
+    let mut child = bin()
+        .arg("repl")
+        .arg("--index")
+        .arg(&index)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = ":mode lexical\n:k 1\nflux capacitor\n:open 1\n:explain\n:lexical tfidf\nflux\n:bogus\n:compare flux capacitor\n:quit\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("errors/rare.txt:1"), "{text}");
+    // The tiny model reads 24 tokens, so passages are short.
+    assert!(
+        text.contains("errors/rare.txt (line 1)\nappears when the flux"),
+        ":open prints the passage: {text}"
+    );
+    assert!(text.contains("lexical rank 1"), ":explain: {text}");
+    assert!(text.contains("unknown command :bogus"), "{text}");
+    assert!(
+        text.contains("tfidf vs bm25") && text.contains("rbo"),
+        ":compare: {text}"
+    );
+
+    let out = bin()
+        .args(["compare", "flux capacitor", "--json", "-k", "3", "--index"])
+        .arg(&index)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["lists"]["bm25"][0], "errors/rare.txt");
+    assert_eq!(v["ranks"]["errors/rare.txt"]["tfidf"], 1);
+    assert_eq!(
+        v["overlap"].as_array().unwrap().len(),
+        6,
+        "every pair of the four lists"
+    );
+}

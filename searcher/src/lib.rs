@@ -11,6 +11,7 @@
 //! # Ok::<(), semsearch_searcher::SearchError>(())
 //! ```
 
+pub mod compare;
 mod error;
 pub mod fusion;
 pub mod lexical;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use semsearch_models::Embedder;
 
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, BenchSearchArgs};
 use crate::output::Outcome;
 
 /// Short queries (4-10 tokens), cycled.
@@ -108,6 +108,70 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
             percentile(&lat, 0.9),
             lat.len()
         )?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// Latency of each mode per query, model and index loaded once.
+pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
+    use semsearch_searcher::{Mode, SearchConfig, Searcher};
+    let dir = super::find_index(args.index.index.as_deref())?;
+    let mut queries = super::read_jsonl_texts(&args.queries)?;
+    queries.truncate(args.limit);
+    let t = Instant::now();
+    let searcher =
+        Searcher::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
+    let open_s = t.elapsed().as_secs_f64();
+    let mut report = serde_json::Map::new();
+    report.insert("index".into(), serde_json::json!(dir));
+    report.insert("queries".into(), serde_json::json!(queries.len()));
+    report.insert("open_seconds".into(), serde_json::json!(open_s));
+    let mut out = std::io::stdout().lock();
+    if !args.json {
+        writeln!(
+            out,
+            "{} queries on {} (opened in {open_s:.3}s)",
+            queries.len(),
+            dir.display()
+        )?;
+    }
+    for (name, mode) in [
+        ("lexical", Mode::Lexical),
+        ("semantic", Mode::Semantic),
+        ("hybrid", Mode::Hybrid),
+    ] {
+        let cfg = SearchConfig {
+            mode,
+            ..SearchConfig::default()
+        };
+        for q in queries.iter().take(5) {
+            searcher.search(q, &cfg)?; // warm-up
+        }
+        let mut lat: Vec<f64> = Vec::with_capacity(queries.len());
+        for q in &queries {
+            let t = Instant::now();
+            searcher.search(q, &cfg)?;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        lat.sort_by(f64::total_cmp);
+        let (p50, p90, p99) = (
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.9),
+            percentile(&lat, 0.99),
+        );
+        report.insert(
+            name.into(),
+            serde_json::json!({"p50_ms": p50, "p90_ms": p90, "p99_ms": p99}),
+        );
+        if !args.json {
+            writeln!(
+                out,
+                "{name:<9} p50 {p50:7.2} ms  p90 {p90:7.2} ms  p99 {p99:7.2} ms"
+            )?;
+        }
+    }
+    if args.json {
+        writeln!(out, "{}", serde_json::Value::Object(report))?;
     }
     Ok(Outcome::Success)
 }

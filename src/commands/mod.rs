@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
 mod bench;
+mod compare;
 mod embed;
 mod eval;
 mod index;
+mod repl;
 mod search;
 mod status;
 
@@ -11,13 +13,19 @@ use crate::cli::{Cli, Command};
 use crate::output::Outcome;
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return repl::run_default();
+    };
+    match command {
         Command::Index(args) => index::run(args),
         Command::Search(args) => search::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Repl(args) => repl::run(args),
         Command::Status(args) => status::run(args),
         Command::Embed(args) => embed::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(crate::cli::BenchCommand::Embed(args)) => bench::run(args),
+        Command::Bench(crate::cli::BenchCommand::Search(args)) => bench::run_search(args),
     }
 }
 
