@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use semsearch_models::{Embedder, ModelSpec};
+use semsearch_models::{Cache, Embedder, ModelFiles, ModelSpec};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -38,13 +38,28 @@ fn reference() -> Reference {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The hub cache: `HF_HOME/hub`. cargo runs this test inside `models/`, so a
+/// relative HF_HOME (the README's `HF_HOME=../shared/hf`) is taken relative
+/// to the workspace root, where the command was typed.
+fn cache() -> Cache {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let home = std::env::var_os("HF_HOME").map(PathBuf::from);
+    match home {
+        Some(h) if h.is_relative() => Cache::new(root.join(h).join("hub")),
+        _ => Cache::from_env(),
+    }
+}
+
 fn real_model() -> Embedder {
-    Embedder::load(&ModelSpec::default()).unwrap_or_else(|e| {
-        panic!(
+    let files = ModelFiles::resolve_with(&ModelSpec::default(), &cache(), true);
+    files
+        .and_then(|f| Embedder::from_files(&f, &candle_core::Device::Cpu))
+        .unwrap_or_else(|e| {
+            panic!(
             "the reference test needs the real model all-MiniLM-L6-v2 in the Hugging Face cache: \
              run with HF_HOME=../shared/hf HF_HUB_OFFLINE=1 ({e})"
         )
-    })
+        })
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
