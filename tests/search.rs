@@ -45,6 +45,23 @@ fn folder(root: &Path) -> PathBuf {
     dir
 }
 
+/// The folder indexed with the tiny random model (for tests of everything
+/// but semantic quality).
+fn tiny_index(root: &Path) -> PathBuf {
+    let model = tiny_model(root);
+    let dir = folder(root);
+    let out = bin()
+        .arg("index")
+        .arg(&dir)
+        .arg("--model")
+        .arg(&model)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    dir.join(".semsearch")
+}
+
 /// Index with the real model (the default), once per test.
 fn real_index(root: &Path) -> PathBuf {
     let dir = folder(root);
@@ -215,18 +232,7 @@ fn tfidf_and_bm25_rank_differently() {
 #[test]
 fn any_query_text_is_accepted() {
     let tmp = tempfile::tempdir().unwrap();
-    let model = tiny_model(tmp.path());
-    let dir = folder(tmp.path());
-    let out = bin()
-        .arg("index")
-        .arg(&dir)
-        .arg("--model")
-        .arg(&model)
-        .arg("--quiet")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let index = dir.join(".semsearch");
+    let index = tiny_index(tmp.path());
     let long = "word ".repeat(2000);
     for q in [
         "\"unbalanced",
@@ -257,17 +263,7 @@ fn missing_or_corrupt_index_is_named() {
         err.contains("nothing") && err.contains("semsearch index"),
         "{err}"
     );
-    let model = tiny_model(tmp.path());
-    let dir = folder(tmp.path());
-    bin()
-        .arg("index")
-        .arg(&dir)
-        .arg("--model")
-        .arg(&model)
-        .arg("--quiet")
-        .output()
-        .unwrap();
-    let index = dir.join(".semsearch");
+    let index = tiny_index(tmp.path());
     let gen = std::fs::read_dir(&index)
         .unwrap()
         .flatten()
@@ -287,17 +283,7 @@ fn prompt_driven_through_stdin_and_compare() {
     use std::io::Write;
     use std::process::Stdio;
     let tmp = tempfile::tempdir().unwrap();
-    let model = tiny_model(tmp.path());
-    let dir = folder(tmp.path());
-    bin()
-        .arg("index")
-        .arg(&dir)
-        .arg("--model")
-        .arg(&model)
-        .arg("--quiet")
-        .output()
-        .unwrap();
-    let index = dir.join(".semsearch");
+    let index = tiny_index(tmp.path());
     let mut child = bin()
         .arg("repl")
         .arg("--index")

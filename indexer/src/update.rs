@@ -77,6 +77,8 @@ pub struct Report {
     pub documents: usize,
     pub passages: usize,
     pub seconds: f64,
+    /// Of `seconds`, the time spent in the model.
+    pub embed_seconds: f64,
     #[serde(skip)]
     pub skipped_files: Vec<(PathBuf, &'static str)>,
 }
@@ -370,8 +372,10 @@ pub fn update(
             documents: new_docs.len(),
             passages: ids.len(),
         });
+        let t = Instant::now();
         let vectors =
             embedder.embed_tokens_with_progress(&ids, &mut |n| progress(Event::Embedded(n)))?;
+        report.embed_seconds = t.elapsed().as_secs_f64();
         let mut next_id = manifest.next_passage_id;
         let mut keyed: Vec<(u64, Vec<f32>)> = Vec::with_capacity(vectors.len());
         let mut vectors = vectors.into_iter();

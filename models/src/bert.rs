@@ -99,10 +99,23 @@ fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> Result<LayerNorm> {
 /// path want.
 pub(crate) struct Mask {
     /// Real tokens per batch item (right padding).
-    lengths: Vec<usize>,
+    pub(crate) lengths: Vec<usize>,
     /// (batch, 1, 1, seq): 0 where attended, the most negative float where
     /// padded, as in Hugging Face, so padded keys get exactly zero weight.
-    bias: Tensor,
+    pub(crate) bias: Tensor,
+}
+
+impl Mask {
+    pub(crate) fn new(lengths: &[usize], seq: usize, device: &candle_core::Device) -> Result<Self> {
+        let bias: Vec<f32> = lengths
+            .iter()
+            .flat_map(|&l| (0..seq).map(move |j| if j < l { 0.0 } else { f32::MIN }))
+            .collect();
+        Ok(Mask {
+            lengths: lengths.to_vec(),
+            bias: Tensor::from_vec(bias, (lengths.len(), 1, 1, seq), device)?,
+        })
+    }
 }
 
 /// Attention in plain candle ops, for devices without the fused kernel.
@@ -233,14 +246,7 @@ impl BertEncoder {
         let typ = self.token_type.narrow(0, 0, 1)?;
         let emb = words.broadcast_add(&(pos.broadcast_add(&typ))?)?;
         let mut x = self.emb_norm.forward(&emb)?.reshape((b * s, h))?;
-        let bias: Vec<f32> = lengths
-            .iter()
-            .flat_map(|&l| (0..s).map(move |j| if j < l { 0.0 } else { f32::MIN }))
-            .collect();
-        let mask = Mask {
-            lengths: lengths.to_vec(),
-            bias: Tensor::from_vec(bias, (b, 1, 1, s), ids.device())?,
-        };
+        let mask = Mask::new(lengths, s, ids.device())?;
         for layer in &self.layers {
             x = layer.forward(&x, &mask, self.heads, self.act)?;
         }
@@ -262,14 +268,7 @@ mod tests {
             .collect();
         let qkv = Tensor::from_vec(v, (b * s, 3 * h), &Device::Cpu).unwrap();
         let lengths = vec![9, 4, 1];
-        let bias: Vec<f32> = lengths
-            .iter()
-            .flat_map(|&l| (0..s).map(move |j| if j < l { 0.0 } else { f32::MIN }))
-            .collect();
-        let mask = Mask {
-            lengths: lengths.clone(),
-            bias: Tensor::from_vec(bias, (b, 1, 1, s), &Device::Cpu).unwrap(),
-        };
+        let mask = Mask::new(&lengths, s, &Device::Cpu).unwrap();
         let fused = attention::attention(&qkv, &lengths, heads).unwrap();
         let generic = generic_attention(&qkv, &mask, heads).unwrap();
         let (fused, generic) = (

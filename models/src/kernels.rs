@@ -244,11 +244,9 @@ mod tests {
             .collect();
         let scores = Tensor::from_vec(v, (b, h, s, s), &Device::Cpu).unwrap();
         let lengths = [7, 3, 1];
-        let mask: Vec<f32> = lengths
-            .iter()
-            .flat_map(|&l| (0..s).map(move |j| if j < l { 0.0 } else { f32::MIN }))
-            .collect();
-        let bias = Tensor::from_vec(mask, (b, 1, 1, s), &Device::Cpu).unwrap();
+        let bias = crate::bert::Mask::new(&lengths, s, &Device::Cpu)
+            .unwrap()
+            .bias;
         let ours = masked_softmax(&scores, &lengths, &bias).unwrap();
         let theirs =
             candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&bias).unwrap()).unwrap();

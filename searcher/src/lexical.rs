@@ -111,6 +111,33 @@ fn id_map(index: &Index) -> HashMap<&str, usize> {
         .collect()
 }
 
+/// Call `f(term bytes, term info)` for every term of a segment's field.
+fn each_term(
+    index: &Index,
+    inv: &tantivy::InvertedIndexReader,
+    mut f: impl FnMut(&[u8], &tantivy::postings::TermInfo) -> Result<()>,
+) -> Result<()> {
+    let mut terms = inv
+        .terms()
+        .stream()
+        .map_err(|e| SearchError::lexical(index, e.into()))?;
+    while terms.advance() {
+        f(terms.key(), terms.value())?;
+    }
+    Ok(())
+}
+
+/// Call `f(doc, term frequency)` for every posting of a term.
+fn each_posting(mut postings: tantivy::postings::SegmentPostings, mut f: impl FnMut(DocId, u32)) {
+    use tantivy::postings::Postings;
+    use tantivy::{DocSet, TERMINATED};
+    let mut d = postings.doc();
+    while d != TERMINATED {
+        f(d, postings.term_freq());
+        d = postings.advance();
+    }
+}
+
 /// Cosine norms of the TF-IDF document vectors, one per document of each
 /// segment; computed once from the postings.
 pub struct TfIdfNorms {
@@ -137,13 +164,10 @@ impl TfIdfNorms {
             let inv = seg
                 .inverted_index(field)
                 .map_err(|e| SearchError::lexical(index, e))?;
-            let mut terms = inv
-                .terms()
-                .stream()
-                .map_err(|e| SearchError::lexical(index, e.into()))?;
-            while terms.advance() {
-                *df.entry(terms.key().to_vec()).or_default() += terms.value().doc_freq as u64;
-            }
+            each_term(index, &inv, |term, info| {
+                *df.entry(term.to_vec()).or_default() += info.doc_freq as u64;
+                Ok(())
+            })?;
         }
         let mut norms = Vec::new();
         for seg in searcher.segment_readers() {
@@ -151,24 +175,16 @@ impl TfIdfNorms {
             let inv = seg
                 .inverted_index(field)
                 .map_err(|e| SearchError::lexical(index, e))?;
-            let mut terms = inv
-                .terms()
-                .stream()
-                .map_err(|e| SearchError::lexical(index, e.into()))?;
-            while terms.advance() {
-                let w_idf = idf(n_docs, df[terms.key()]);
-                let mut postings = inv
-                    .read_postings_from_terminfo(terms.value(), IndexRecordOption::WithFreqs)
-                    .map_err(|e| SearchError::lexical(index, tantivy::TantivyError::from(e)))?;
-                use tantivy::postings::Postings;
-                use tantivy::{DocSet, TERMINATED};
-                let mut d: DocId = postings.doc();
-                while d != TERMINATED {
-                    let w = tf_weight(postings.term_freq()) * w_idf;
-                    sq[d as usize] += w * w;
-                    d = postings.advance();
-                }
-            }
+            each_term(index, &inv, |term, info| {
+                let w_idf = idf(n_docs, df[term]);
+                let postings = inv
+                    .read_postings_from_terminfo(info, IndexRecordOption::WithFreqs)
+                    .map_err(|e| SearchError::lexical(index, e.into()))?;
+                each_posting(postings, |d, tf| {
+                    sq[d as usize] += (tf_weight(tf) * w_idf).powi(2)
+                });
+                Ok(())
+            })?;
             norms.push(sq.into_iter().map(f32::sqrt).collect());
         }
         Ok(TfIdfNorms { n_docs, norms })
@@ -183,8 +199,6 @@ pub fn tfidf(
     n: usize,
     allowed: Option<&[&str]>,
 ) -> Result<Vec<(usize, f32)>> {
-    use tantivy::postings::Postings;
-    use tantivy::{DocSet, TERMINATED};
     let searcher = index.reader.searcher();
     let field = index.fields.text;
     let ids = id_map(index);
@@ -212,22 +226,20 @@ pub fn tfidf(
             .map_err(|e| SearchError::lexical(index, e))?;
         let alive = seg.alive_bitset();
         for (term, w_idf, qw) in &q_weights {
-            let Some(mut postings) = inv
+            let Some(postings) = inv
                 .read_postings(term, IndexRecordOption::WithFreqs)
-                .map_err(|e| SearchError::lexical(index, tantivy::TantivyError::from(e)))?
+                .map_err(|e| SearchError::lexical(index, e.into()))?
             else {
                 continue;
             };
-            let mut d = postings.doc();
-            while d != TERMINATED {
+            each_posting(postings, |d, tf| {
                 if alive.is_none_or(|a| a.is_alive(d)) {
-                    let w = tf_weight(postings.term_freq()) * w_idf;
+                    let w = tf_weight(tf) * w_idf;
                     *scores
                         .entry(DocAddress::new(seg_ord as u32, d))
                         .or_default() += w * qw;
                 }
-                d = postings.advance();
-            }
+            });
         }
     }
     let mut ranked: Vec<(usize, f32)> = scores

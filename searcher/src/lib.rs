@@ -173,11 +173,22 @@ impl Searcher {
         if query.trim().is_empty() {
             return Err(SearchError::EmptyQuery);
         }
-        let vector = match cfg.mode {
-            Mode::Lexical => None,
-            _ => Some(self.embed_query(query)?),
-        };
-        self.search_with_vector(query, vector.as_deref(), cfg)
+        if cfg.mode != Mode::Hybrid {
+            let vector = match cfg.mode {
+                Mode::Lexical => None,
+                _ => Some(self.embed_query(query)?),
+            };
+            return self.search_with_vector(query, vector.as_deref(), cfg);
+        }
+        // Embedding a short query leaves a core idle (small matmuls scale
+        // poorly), so the lexical leg runs beside it.
+        let allowed = self.allowed(&cfg.paths)?;
+        let n = cfg.candidates.max(cfg.k);
+        let (vector, lex) = rayon::join(
+            || self.embed_query(query),
+            || self.lexical(query, cfg.lexical, n, allowed.as_deref()),
+        );
+        self.rank(Some(&vector?), lex?, allowed.as_deref(), cfg)
     }
 
     /// [`Searcher::search`] with the query vector given (for arithmetic on
@@ -194,9 +205,21 @@ impl Searcher {
             Mode::Semantic => Vec::new(),
             _ => self.lexical(query, cfg.lexical, n, allowed.as_deref())?,
         };
+        self.rank(vector, lex, allowed.as_deref(), cfg)
+    }
+
+    /// The semantic leg for `vector`, then fusion with the lexical leg `lex`.
+    fn rank(
+        &self,
+        vector: Option<&[f32]>,
+        lex: Vec<(usize, f32)>,
+        allowed: Option<&[bool]>,
+        cfg: &SearchConfig,
+    ) -> Result<Vec<Hit>> {
+        let n = cfg.candidates.max(cfg.k);
         let sem = match (cfg.mode, vector) {
             (Mode::Lexical, _) | (_, None) => Vec::new(),
-            (_, Some(v)) => semantic::search(&self.index, v, n, cfg.exact, allowed.as_deref())?,
+            (_, Some(v)) => semantic::search(&self.index, v, n, cfg.exact, allowed)?,
         };
         let sem_scores: Vec<(usize, f32)> = sem.iter().map(|&(d, s, _)| (d, s)).collect();
         let fused = match cfg.mode {

@@ -170,8 +170,29 @@ pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
             )?;
         }
     }
+    // HNSW against brute force: recall@10 of the semantic leg's documents.
+    let (mut found, mut total) = (0usize, 0usize);
+    for q in &queries {
+        let v = searcher.embed_query(q)?;
+        let cfg = SearchConfig {
+            mode: Mode::Semantic,
+            ..SearchConfig::default()
+        };
+        let ann = searcher.search_with_vector(q, Some(&v), &cfg)?;
+        let exact =
+            searcher.search_with_vector(q, Some(&v), &SearchConfig { exact: true, ..cfg })?;
+        total += exact.len();
+        found += exact
+            .iter()
+            .filter(|e| ann.iter().any(|a| a.doc == e.doc))
+            .count();
+    }
+    let recall = found as f64 / total.max(1) as f64;
+    report.insert("ann_recall_at_10".into(), serde_json::json!(recall));
     if args.json {
         writeln!(out, "{}", serde_json::Value::Object(report))?;
+    } else {
+        writeln!(out, "HNSW recall@10 against --exact: {recall:.4}")?;
     }
     Ok(Outcome::Success)
 }

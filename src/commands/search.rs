@@ -91,15 +91,37 @@ pub fn explain(hit: &Hit, cfg: &SearchConfig) -> String {
     };
     let arithmetic = match (cfg.mode, cfg.fusion) {
         (Mode::Hybrid, Fusion::Rrf { k }) => {
-            let part = |l: &Option<LegHit>| l.map_or("0".to_string(), |l| format!("1/({k}+{})", l.rank));
-            format!("rrf: {} + {} = {:.5}", part(&hit.lexical), part(&hit.semantic), hit.score)
+            let part =
+                |l: &Option<LegHit>| l.map_or("0".to_string(), |l| format!("1/({k}+{})", l.rank));
+            format!(
+                "rrf: {} + {} = {:.5}",
+                part(&hit.lexical),
+                part(&hit.semantic),
+                hit.score
+            )
         }
-        (Mode::Hybrid, Fusion::Linear { alpha, norm }) => format!(
-            "linear ({norm:?}): {alpha} x semantic + {} x lexical = {:.4} (missing leg: that leg's lowest normalised score)",
-            1.0 - alpha,
-            hit.score
+        (Mode::Hybrid, Fusion::Linear { alpha, norm }) => {
+            let part = |l: &Option<LegHit>| {
+                l.map_or("(leg minimum)".to_string(), |l| {
+                    format!("{:.3}", l.fused_part)
+                })
+            };
+            format!(
+                "linear ({norm:?}): {alpha} x {} + {} x {} = {:.4}",
+                part(&hit.semantic),
+                1.0 - alpha,
+                part(&hit.lexical),
+                hit.score
+            )
+        }
+        _ => format!(
+            "score = the {} leg's score",
+            if cfg.mode == Mode::Lexical {
+                "lexical"
+            } else {
+                "semantic"
+            }
         ),
-        _ => format!("score = the {} leg's score", if cfg.mode == Mode::Lexical { "lexical" } else { "semantic" }),
     };
     format!(
         "{}; {}; {arithmetic}",
