@@ -88,7 +88,9 @@ pub struct IndexArgs {
     /// Store vectors as f32 (exact), f16 (half the size) or i8.
     #[arg(long, value_name = "KIND", default_value = "f32")]
     pub quantize: semsearch_indexer::Quantization,
-    /// Stemming and stop words for the lexical index.
+    /// Stemming and stop words for the lexical index (english,
+    /// english-unstemmed, french, german, spanish, italian, portuguese, dutch,
+    /// swedish, danish, norwegian, finnish, russian).
     #[arg(long, value_name = "LANG", default_value = "english")]
     pub language: String,
     /// Discard the existing index (another model, format or settings) and

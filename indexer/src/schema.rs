@@ -13,9 +13,14 @@ use tantivy::tokenizer::{
 /// English stemmer (what the strongest BM25 peer uses).
 pub const DEFAULT_ANALYZER: &str = "en_stem_stop";
 
+/// English stop words without stemming (`--language english-unstemmed`),
+/// to measure what stemming does.
+const UNSTEMMED: &str = "en_stop";
+
 /// Languages `--language` accepts, with their analyser names.
 pub fn analyzer_for(language: &str) -> Option<(String, Language)> {
     let lang = match language.to_ascii_lowercase().as_str() {
+        "english-unstemmed" => return Some((UNSTEMMED.to_string(), Language::English)),
         "english" | "en" => Language::English,
         "french" | "fr" => Language::French,
         "german" | "de" => Language::German,
@@ -52,6 +57,7 @@ pub fn analyzer(name: &str) -> TextAnalyzer {
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser);
     match StopWordFilter::new(lang) {
+        Some(stop) if name == UNSTEMMED => builder.filter(stop).build(),
         Some(stop) => builder.filter(stop).filter(Stemmer::new(lang)).build(),
         None => builder.filter(Stemmer::new(lang)).build(),
     }

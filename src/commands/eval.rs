@@ -211,10 +211,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     let t = Instant::now();
     let spec = args.model.spec();
     let embedder = Embedder::load(&spec).with_context(|| format!("cannot load model {spec}"))?;
-    let opts = UpdateOptions {
+    let mut opts = UpdateOptions {
         jsonl: vec![corpus],
         ..UpdateOptions::new(dir.clone(), Vec::new())
     };
+    // An existing index keeps its lexical and vector settings.
+    if let Ok(m) = semsearch_indexer::Manifest::read(&dir) {
+        (opts.analyzer, opts.quantization, opts.overlap) =
+            (m.analyzer, m.quantization, m.chunking.overlap);
+    }
     let bar = progress(0, "passages", args.quiet || args.json);
     let report = update(&embedder, &opts, &mut |e| match e {
         Event::Embedding { passages, .. } => bar.set_length(passages as u64),
