@@ -34,7 +34,7 @@ pub fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
-    let template = format!("{{bar:30}} {{pos}}/{{len}} {what} ({{per_sec}}, eta {{eta}})");
+    let template = format!("{{bar:30}} {{pos}}/{{len}} {what} {{msg}} ({{per_sec}}, eta {{eta}})");
     bar.set_style(ProgressStyle::with_template(&template).expect("valid template"));
     bar
 }

@@ -35,6 +35,16 @@ pub enum Quantization {
     I8,
 }
 
+impl std::fmt::Display for Quantization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Quantization::F32 => "f32",
+            Quantization::F16 => "f16",
+            Quantization::I8 => "i8",
+        })
+    }
+}
+
 impl std::str::FromStr for Quantization {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

@@ -63,7 +63,13 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
     };
     let bar = progress(0, "passages", args.quiet || args.json);
     let report = update(&embedder, &opts, &mut |e| match e {
-        Event::Embedding { passages, .. } => bar.set_length(passages as u64),
+        Event::Embedding {
+            documents,
+            passages,
+        } => {
+            bar.set_length(passages as u64);
+            bar.set_message(format!("from {documents} files"));
+        }
         Event::Embedded(n) => bar.inc(n as u64),
     })
     .with_context(|| format!("indexing into {} failed", dir.display()))?;

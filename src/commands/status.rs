@@ -46,7 +46,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
         writeln!(out, "size       {:.1} MiB", size as f64 / (1024.0 * 1024.0))?;
         writeln!(
             out,
-            "vectors    {:?}, analyser {}",
+            "vectors    {}, analyser {}",
             m.quantization, m.analyzer
         )?;
         for r in &m.roots {
