@@ -141,7 +141,12 @@ fn another_model_is_refused_unless_rebuild() {
     let tmp = tempfile::tempdir().unwrap();
     let model = tiny_model(tmp.path());
     let other = tmp.path().join("other-model");
-    semsearch_models::testing::write_tiny_bert(&other, &Default::default()).unwrap();
+    // Another width, so vectors of the two models cannot be mistaken.
+    let spec = semsearch_models::testing::TinyBert {
+        hidden: 48,
+        ..Default::default()
+    };
+    semsearch_models::testing::write_tiny_bert(&other, &spec).unwrap();
     let docs = tmp.path().join("docs");
     notes(&docs);
     report(&index(&model, &docs, &[]));
@@ -152,6 +157,23 @@ fn another_model_is_refused_unless_rebuild() {
         "{}",
         stderr(&out)
     );
+    // A --rebuild killed before its manifest lands leaves the old index.
+    let mut child = bin()
+        .arg("index")
+        .arg(&docs)
+        .arg("--model")
+        .arg(&other)
+        .args(["--rebuild", "--quiet"])
+        .env("SEMSEARCH_FAILPOINT", "before-manifest")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(search_works(&model, &docs.join(".semsearch")), 3);
     assert_eq!(
         counts(&report(&index(&other, &docs, &["--rebuild"]))),
         [3, 0, 0, 0, 0]

@@ -13,6 +13,8 @@
 //! hard-linked, not copied, since tantivy never rewrites them), then renames
 //! a new manifest into place. A crash at any point leaves manifest.json
 //! naming the intact generation N; leftovers are removed by the next update.
+//! New generations are numbered past every folder on disk, so not even a
+//! `--rebuild` touches the committed one before its manifest is replaced.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -71,6 +73,26 @@ pub fn lock(index: &Path) -> Result<WriteLock> {
     }
 }
 
+/// One more than the highest generation folder in `index` (1 when none).
+pub fn next_generation(index: &Path) -> u64 {
+    std::fs::read_dir(index)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .strip_prefix("gen-")?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+        + 1
+}
+
 /// Start generation `next` from `prev` (if any): hard-link the lexical
 /// index's files so tantivy can add to them without touching `prev`.
 pub fn start_generation(index: &Path, prev: Option<u64>, next: u64) -> Result<PathBuf> {
@@ -98,9 +120,10 @@ pub fn start_generation(index: &Path, prev: Option<u64>, next: u64) -> Result<Pa
     Ok(dir)
 }
 
-/// Remove generations other than `keep` and its predecessor (which a search
-/// that started before the switch may still be reading).
-pub fn remove_old_generations(index: &Path, keep: u64) {
+/// Remove generations other than `keep` and `previous` (which a search that
+/// started before the switch may still be reading). Called with the write
+/// lock held, so any other generation is garbage of an interrupted run.
+pub fn remove_old_generations(index: &Path, keep: u64, previous: Option<u64>) {
     let Ok(entries) = std::fs::read_dir(index) else {
         return;
     };
@@ -110,7 +133,7 @@ pub fn remove_old_generations(index: &Path, keep: u64) {
             .strip_prefix("gen-")
             .and_then(|n| n.parse::<u64>().ok())
         {
-            if n != keep && n + 1 != keep {
+            if n != keep && Some(n) != previous {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }

@@ -394,7 +394,9 @@ pub fn update(
         manifest.next_passage_id = next_id;
 
         let prev_gen = prev.as_ref().map(|p| p.generation);
-        let generation = prev_gen.map_or(1, |g| g + 1);
+        // Past every generation on disk, even one of a discarded (--rebuild)
+        // index: the committed one must survive until the new manifest lands.
+        let generation = store::next_generation(dir);
         let gen_dir = store::start_generation(dir, prev_gen, generation)?;
         let removed_ids: Vec<&String> = gone
             .iter()
@@ -438,7 +440,11 @@ pub fn update(
             .map_or(0, |d| d.as_secs());
         manifest.write(dir)?;
     }
-    store::remove_old_generations(dir, manifest.generation);
+    let previous = prev
+        .as_ref()
+        .map(|p| p.generation)
+        .filter(|&g| g != manifest.generation);
+    store::remove_old_generations(dir, manifest.generation, previous);
     report.documents = manifest.documents.len();
     report.passages = manifest.passage_count();
     report.seconds = started.elapsed().as_secs_f64();
