@@ -330,3 +330,37 @@ fn prompt_driven_through_stdin_and_compare() {
         "every pair of the four lists"
     );
 }
+
+#[test]
+fn search_with_a_folder_indexes_it_first_then_only_updates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = folder(tmp.path());
+    let run = |q: &str| {
+        bin()
+            .arg("search")
+            .arg(q)
+            .arg(&dir)
+            .arg("--json")
+            .output()
+            .unwrap()
+    };
+    let first = run("vehicle maintenance");
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(stderr(&first).contains("6 added"), "{}", stderr(&first));
+    assert!(dir.join(".semsearch/manifest.json").is_file());
+    let top: Value = serde_json::from_str(stdout(&first).lines().next().unwrap()).unwrap();
+    assert_eq!(top["id"], "cars.txt");
+    std::fs::write(
+        dir.join("new.txt"),
+        "Comets are icy bodies orbiting the sun.",
+    )
+    .unwrap();
+    let second = run("comet");
+    assert!(stderr(&second).contains("1 added"), "{}", stderr(&second));
+    let third = run("comet");
+    assert!(
+        stderr(&third).is_empty(),
+        "nothing to update: {}",
+        stderr(&third)
+    );
+}

@@ -102,7 +102,13 @@ impl Searcher {
     pub fn open(dir: &Path) -> Result<Self> {
         let index = Index::open(dir)?;
         let embedder = Embedder::load(&ModelSpec::parse(&index.model().id, None))?;
-        index.manifest.check_model(dir, embedder.info())?;
+        Self::with_embedder(index, embedder)
+    }
+
+    /// An opened index with an already loaded model (checked to be the
+    /// index's own).
+    pub fn with_embedder(index: Index, embedder: Embedder) -> Result<Self> {
+        index.manifest.check_model(&index.dir, embedder.info())?;
         Ok(Searcher {
             index,
             embedder,

@@ -117,8 +117,9 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
 }
 
 /// Index `folder` into `dir` if it has no index or has changed, with a short
-/// progress line on stderr (for `semsearch search QUERY FOLDER`).
-pub fn refresh(folder: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<()> {
+/// progress line on stderr (for `semsearch search QUERY FOLDER`). Returns
+/// the loaded model, so the search need not load it again.
+pub fn refresh(folder: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<Embedder> {
     let existing = Manifest::read(dir).ok().map(|m| m.model.id);
     let model = existing.unwrap_or_else(|| DEFAULT_MODEL.to_string());
     let spec = ModelSpec::parse(&model, None);
@@ -140,5 +141,5 @@ pub fn refresh(folder: &std::path::Path, dir: &std::path::Path) -> anyhow::Resul
             report.removed
         );
     }
-    Ok(())
+    Ok(embedder)
 }

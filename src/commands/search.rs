@@ -182,17 +182,22 @@ pub fn json_hit<'a>(shown: &'a Shown<'a>) -> JsonHit<'a> {
 
 pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     let cfg = args.rank.config()?;
-    let dir = match (&args.index.index, &args.folder) {
-        (Some(d), _) => d.clone(),
+    let searcher = match (&args.index.index, &args.folder) {
         (None, Some(folder)) => {
             let dir = folder.join(INDEX_DIR_NAME);
-            super::index::refresh(folder, &dir)?;
-            dir
+            let embedder = super::index::refresh(folder, &dir)?;
+            let index = semsearch_indexer::Index::open(&dir)
+                .with_context(|| format!("cannot open index {}", dir.display()))?;
+            Searcher::with_embedder(index, embedder)?
         }
-        (None, None) => super::find_index(None)?,
+        (explicit, _) => {
+            let dir = match explicit {
+                Some(d) => d.clone(),
+                None => super::find_index(None)?,
+            };
+            Searcher::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?
+        }
     };
-    let searcher =
-        Searcher::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
     let hits = searcher.search(&args.query, &cfg)?;
     let color = match args.color {
         ColorArg::Always => true,
