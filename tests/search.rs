@@ -49,12 +49,16 @@ fn folder(root: &Path) -> PathBuf {
 /// but semantic quality).
 fn tiny_index(root: &Path) -> PathBuf {
     let model = tiny_model(root);
-    let dir = folder(root);
+    index_with(&model, &folder(root))
+}
+
+/// Index `dir` with the model folder `model`; returns the index folder.
+fn index_with(model: &Path, dir: &Path) -> PathBuf {
     let out = bin()
         .arg("index")
-        .arg(&dir)
+        .arg(dir)
         .arg("--model")
-        .arg(&model)
+        .arg(model)
         .arg("--quiet")
         .output()
         .unwrap();
@@ -191,16 +195,7 @@ fn tfidf_and_bm25_rank_differently() {
     {
         std::fs::write(dir.join(format!("other{i}.txt")), format!("{w} lives here")).unwrap();
     }
-    let out = bin()
-        .arg("index")
-        .arg(&dir)
-        .arg("--model")
-        .arg(&model)
-        .arg("--quiet")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let index = dir.join(".semsearch");
+    let index = index_with(&model, &dir);
     let (_, bm25, _) = search(
         &index,
         "cat dog",

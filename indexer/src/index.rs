@@ -111,6 +111,12 @@ impl Index {
         &self.manifest.model
     }
 
+    /// Position of a document id in [`Index::doc_ids`] (sorted, as the
+    /// manifest's keys are).
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.doc_ids.binary_search_by(|d| d.as_str().cmp(id)).ok()
+    }
+
     pub fn passage(&self, key: u64) -> Option<PassageRef> {
         self.passages.get(&key).copied()
     }

@@ -278,14 +278,7 @@ mod tests {
         for (item, &len) in lengths.iter().enumerate() {
             let a = fused.get(item).unwrap().narrow(0, 0, len).unwrap();
             let g = generic.get(item).unwrap().narrow(0, 0, len).unwrap();
-            let diff: f32 = (a - g)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar()
-                .unwrap();
+            let diff = crate::kernels::tests::max_diff(&a, &g);
             assert!(diff < 1e-5, "item {item}: {diff}");
         }
     }

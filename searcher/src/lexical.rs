@@ -40,19 +40,13 @@ pub fn query_terms(index: &Index, query: &str) -> Vec<(String, u32)> {
 }
 
 /// Map a tantivy hit to the manifest's document index.
-fn doc_index(
-    index: &Index,
-    searcher: &Searcher,
-    addr: DocAddress,
-    ids: &HashMap<&str, usize>,
-) -> Option<usize> {
+fn doc_index(index: &Index, searcher: &Searcher, addr: DocAddress) -> Option<usize> {
     let reader = searcher.segment_reader(addr.segment_ord);
     let col = reader.fast_fields().str("id").ok()??;
     let ord = col.term_ords(addr.doc_id).next()?;
     let mut s = String::new();
     col.ord_to_str(ord, &mut s).ok()?;
-    let _ = index;
-    ids.get(s.as_str()).copied()
+    index.position(&s)
 }
 
 /// BM25 top-`n` documents, optionally restricted to `allowed` ids.
@@ -91,24 +85,14 @@ pub fn bm25(
             &tantivy::collector::TopDocs::with_limit(n).order_by_score(),
         )
         .map_err(|e| SearchError::lexical(index, e))?;
-    let ids = id_map(index);
     Ok(hits
         .into_iter()
         .filter_map(|(score, addr)| {
             // BooleanQuery scores a Must filter clause too (a constant); the
             // ranking is unaffected, but report the BM25 part only.
-            doc_index(index, &searcher, addr, &ids).map(|d| (d, score))
+            doc_index(index, &searcher, addr).map(|d| (d, score))
         })
         .collect())
-}
-
-fn id_map(index: &Index) -> HashMap<&str, usize> {
-    index
-        .doc_ids
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_str(), i))
-        .collect()
 }
 
 /// Call `f(term bytes, term info)` for every term of a segment's field.
@@ -201,9 +185,8 @@ pub fn tfidf(
 ) -> Result<Vec<(usize, f32)>> {
     let searcher = index.reader.searcher();
     let field = index.fields.text;
-    let ids = id_map(index);
     let allowed: Option<std::collections::HashSet<usize>> =
-        allowed.map(|a| a.iter().filter_map(|id| ids.get(id).copied()).collect());
+        allowed.map(|a| a.iter().filter_map(|id| index.position(id)).collect());
     let mut q_weights = Vec::new();
     for (t, qtf) in terms {
         let term = Term::from_field_text(field, t);
@@ -246,7 +229,7 @@ pub fn tfidf(
         .into_iter()
         .filter_map(|(addr, dot)| {
             let norm = norms.norms[addr.segment_ord as usize][addr.doc_id as usize];
-            let doc = doc_index(index, &searcher, addr, &ids)?;
+            let doc = doc_index(index, &searcher, addr)?;
             if allowed.as_ref().is_some_and(|a| !a.contains(&doc)) {
                 return None;
             }
