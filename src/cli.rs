@@ -35,11 +35,20 @@ pub enum Command {
     Eval(EvalArgs),
     /// Show what an index holds: model, counts, size, last update.
     Status(StatusArgs),
+    /// Documents most like a given one (file path or document id), by their
+    /// averaged passage vectors.
+    Similar(SimilarArgs),
+    /// Draw the corpus: document vectors projected to 2-D by PCA, coloured by
+    /// folder or k-means cluster (SVG or PNG), or the coordinates as CSV.
+    Map(MapArgs),
     /// Embed texts or a JSON Lines file and print the vectors.
     Embed(EmbedArgs),
     /// Measure embedding throughput and search latency.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Approximate (HNSW) against exact nearest neighbours: recall@K and
+    /// latency at several expansion_search values.
+    BenchAnn(BenchAnnArgs),
 }
 
 /// Where the index lives.
@@ -215,12 +224,103 @@ pub struct SearchArgs {
     /// JSON Lines output, one object per result.
     #[arg(long)]
     pub json: bool,
+    /// Add TEXT's embedding to the query's in the semantic leg (repeatable):
+    /// the leg searches normalize(q + sum(plus) - sum(minus)).
+    #[arg(long, value_name = "TEXT")]
+    pub plus: Vec<String>,
+    /// Subtract TEXT's embedding from the query's (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub minus: Vec<String>,
     /// Show each leg's rank and score and the fusion arithmetic.
     #[arg(long)]
     pub explain: bool,
     /// Colour: auto (when stdout is a terminal), always, never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     pub color: ColorArg,
+}
+
+#[derive(Args, Debug)]
+pub struct SimilarArgs {
+    /// A file path (absolute or relative) or a document id.
+    #[arg(value_name = "PATH_OR_ID")]
+    pub target: String,
+    #[command(flatten)]
+    pub index: IndexDirArgs,
+    /// Results to show.
+    #[arg(short, long, default_value_t = 10)]
+    pub k: usize,
+    /// JSON Lines output, one object per result (the `search --json` schema).
+    #[arg(long)]
+    pub json: bool,
+    /// Colour: auto (when stdout is a terminal), always, never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchAnnArgs {
+    #[command(flatten)]
+    pub index: IndexDirArgs,
+    /// Query vectors: this many passage vectors sampled evenly from the index.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub queries: usize,
+    /// Embed these queries instead (JSON Lines with a "text" field, e.g. a
+    /// BEIR queries.jsonl); the first N are used.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub from: Option<PathBuf>,
+    /// Neighbours per query.
+    #[arg(short, long, default_value_t = 10)]
+    pub k: usize,
+    /// expansion_search values to try (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
+    pub expansion: Vec<usize>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorBy {
+    /// folder when documents span several top-level folders, else cluster.
+    Auto,
+    /// The document's top-level folder.
+    Folder,
+    /// k-means cluster of the document vectors.
+    Cluster,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapFormat {
+    Svg,
+    Png,
+    Csv,
+}
+
+#[derive(Args, Debug)]
+pub struct MapArgs {
+    #[command(flatten)]
+    pub index: IndexDirArgs,
+    /// Where to write the picture (.svg or .png) or the coordinates (.csv).
+    #[arg(long, short, value_name = "FILE")]
+    pub out: PathBuf,
+    /// What the colours mean.
+    #[arg(long, value_enum, default_value_t = ColorBy::Auto)]
+    pub color_by: ColorBy,
+    /// Clusters for --color-by cluster.
+    #[arg(long, default_value_t = 8, value_name = "K")]
+    pub clusters: usize,
+    /// Label the N most central documents of each colour with their titles.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub labels: usize,
+    /// Output format. Default: from the --out extension.
+    #[arg(long, value_enum)]
+    pub format: Option<MapFormat>,
+    /// Principal components written by --format csv (2 or 3).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub components: usize,
+    /// Picture size in pixels, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1200x900", value_name = "WxH")]
+    pub size: String,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,6 +30,9 @@ pub struct Index {
     pub reader: IndexReader,
     pub fields: Fields,
     pub vectors: usearch::Index,
+    /// Document vectors (mean of the passages'), keyed by
+    /// [`DocEntry::vector_key`].
+    pub doc_vectors: usearch::Index,
     /// Document ids in manifest order; [`PassageRef::doc`] indexes this.
     pub doc_ids: Vec<String>,
     passages: HashMap<u64, PassageRef>,
@@ -58,25 +61,34 @@ impl Index {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .at(&tdir)?;
-        let vpath = store::vectors_path(&gen_dir);
-        if !vpath.is_file() {
-            return Err(corrupt(format!("{} is missing", vpath.display())));
-        }
-        let vectors =
-            usearch::Index::new(&vectors::options(manifest.model.dim, manifest.quantization))
+        let dim = manifest.model.dim;
+        let view = |path: PathBuf, expected: usize, what: &str| -> Result<usearch::Index> {
+            if !path.is_file() {
+                return Err(corrupt(format!("{} is missing", path.display())));
+            }
+            let index = usearch::Index::new(&vectors::options(dim, manifest.quantization))
                 .map_err(|e| corrupt(e.to_string()))?;
-        vectors
-            .view(&vpath.to_string_lossy())
-            .map_err(|e| corrupt(format!("vector index {}: {e}", vpath.display())))?;
+            index
+                .view(&path.to_string_lossy())
+                .map_err(|e| corrupt(format!("vector index {}: {e}", path.display())))?;
+            if index.size() != expected || index.dimensions() != dim {
+                return Err(corrupt(format!(
+                    "{} holds {} {}-d vectors, manifest lists {expected} {dim}-d {what}",
+                    path.display(),
+                    index.size(),
+                    index.dimensions(),
+                )));
+            }
+            Ok(index)
+        };
         let (n_docs, n_passages) = (manifest.documents.len(), manifest.passage_count());
-        if vectors.size() != n_passages || vectors.dimensions() != manifest.model.dim {
-            return Err(corrupt(format!(
-                "vector index holds {} {}-d vectors, manifest lists {n_passages} {}-d passages",
-                vectors.size(),
-                vectors.dimensions(),
-                manifest.model.dim
-            )));
-        }
+        let vectors = view(store::vectors_path(&gen_dir), n_passages, "passages")?;
+        let with_vectors = manifest
+            .documents
+            .values()
+            .filter(|d| d.vector_key().is_some())
+            .count();
+        let doc_vectors = view(store::doc_vectors_path(&gen_dir), with_vectors, "documents")?;
         let lexical_docs = reader.searcher().num_docs() as usize;
         if lexical_docs != n_docs {
             return Err(corrupt(format!(
@@ -102,6 +114,7 @@ impl Index {
             reader,
             fields,
             vectors,
+            doc_vectors,
             doc_ids,
             passages,
         })
@@ -115,6 +128,30 @@ impl Index {
     /// manifest's keys are).
     pub fn position(&self, id: &str) -> Option<usize> {
         self.doc_ids.binary_search_by(|d| d.as_str().cmp(id)).ok()
+    }
+
+    /// A document by id, else by file path (relative to the current folder
+    /// or absolute).
+    pub fn find_document(&self, path_or_id: &str) -> Option<usize> {
+        if let Some(i) = self.position(path_or_id) {
+            return Some(i);
+        }
+        let path = std::fs::canonicalize(path_or_id).ok()?;
+        self.manifest
+            .documents
+            .values()
+            .position(|d| d.path.as_deref() == Some(path.as_path()))
+    }
+
+    /// A document's vector: the re-normalised mean of its passages'.
+    pub fn doc_vector(&self, doc: usize) -> Option<Vec<f32>> {
+        let key = self.doc(doc).1.vector_key()?;
+        get_vector(&self.doc_vectors, key, self.manifest.model.dim)
+    }
+
+    /// A passage's vector, by its key.
+    pub fn passage_vector(&self, key: u64) -> Option<Vec<f32>> {
+        get_vector(&self.vectors, key, self.manifest.model.dim)
     }
 
     pub fn passage(&self, key: u64) -> Option<PassageRef> {
@@ -155,5 +192,13 @@ impl Index {
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_string())
+    }
+}
+
+fn get_vector(index: &usearch::Index, key: u64, dim: usize) -> Option<Vec<f32>> {
+    let mut v = vec![0f32; dim];
+    match index.get(key, &mut v) {
+        Ok(n) if n > 0 => Some(v),
+        _ => None,
     }
 }

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, IoContext, Result};
 
 /// Bumped on any change to the layout or the meaning of a field.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: document vectors (documents.usearch).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// How documents are cut into passages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +84,14 @@ pub struct DocEntry {
     /// xxh3-128 of the raw content, hex.
     pub hash: String,
     pub passages: Vec<PassageEntry>,
+}
+
+impl DocEntry {
+    /// Key of the document's vector: its first passage's id, unique across
+    /// the index's history as passage ids are. `None` without passages.
+    pub fn vector_key(&self) -> Option<u64> {
+        self.passages.first().map(|p| p.id)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

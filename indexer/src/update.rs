@@ -378,8 +378,10 @@ pub fn update(
         report.embed_seconds = t.elapsed().as_secs_f64();
         let mut next_id = manifest.next_passage_id;
         let mut keyed: Vec<(u64, Vec<f32>)> = Vec::with_capacity(vectors.len());
+        let mut doc_keyed: Vec<(u64, Vec<f32>)> = Vec::with_capacity(new_docs.len());
         let mut vectors = vectors.into_iter();
         for d in &mut new_docs {
+            let first = keyed.len();
             for c in &d.chunks {
                 d.entry.passages.push(PassageEntry {
                     id: next_id,
@@ -389,6 +391,10 @@ pub fn update(
                 });
                 keyed.push((next_id, vectors.next().expect("one vector per passage")));
                 next_id += 1;
+            }
+            if let Some(key) = d.entry.vector_key() {
+                let passages = keyed[first..].iter().map(|(_, v)| v.as_slice());
+                doc_keyed.push((key, vectors::mean(passages, info.dim)));
             }
         }
         manifest.next_passage_id = next_id;
@@ -418,15 +424,25 @@ pub fn update(
             .iter()
             .flat_map(|id| old_docs[*id].passages.iter().map(|p| p.id))
             .collect();
-        let prev_vectors = prev_gen.map(|g| store::vectors_path(&store::generation_dir(dir, g)));
-        vectors::write(
-            &store::vectors_path(&gen_dir),
-            prev_vectors.as_deref(),
-            info.dim,
-            opts.quantization,
-            &stale,
-            &keyed,
-        )?;
+        let stale_docs: Vec<u64> = removed_ids
+            .iter()
+            .filter_map(|id| old_docs[*id].vector_key())
+            .collect();
+        let prev_dir = prev_gen.map(|g| store::generation_dir(dir, g));
+        for (path, stale, added) in [
+            (store::vectors_path as fn(&Path) -> PathBuf, &stale, &keyed),
+            (store::doc_vectors_path, &stale_docs, &doc_keyed),
+        ] {
+            let prev = prev_dir.as_deref().map(path);
+            vectors::write(
+                &path(&gen_dir),
+                prev.as_deref(),
+                info.dim,
+                opts.quantization,
+                stale,
+                added,
+            )?;
+        }
         manifest.generation = generation;
         for d in new_docs {
             documents.insert(d.id, d.entry);

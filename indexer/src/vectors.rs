@@ -1,4 +1,4 @@
-//! The usearch HNSW index of passage vectors.
+//! The usearch HNSW indexes of passage and document vectors.
 
 use std::path::Path;
 
@@ -75,4 +75,38 @@ pub fn write(
     index
         .save(&path.to_string_lossy())
         .map_err(|e| err(path, e))
+}
+
+/// The mean of `vectors`, scaled to unit length: a document's vector from
+/// its passages'. Zero vectors (no passages) stay zero.
+pub fn mean<'a>(vectors: impl IntoIterator<Item = &'a [f32]>, dim: usize) -> Vec<f32> {
+    let mut sum = vec![0f64; dim];
+    for v in vectors {
+        for (s, x) in sum.iter_mut().zip(v) {
+            *s += f64::from(*x);
+        }
+    }
+    let norm = sum.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+    sum.iter().map(|x| (x * scale) as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mean;
+
+    #[test]
+    fn mean_of_one_unit_vector_is_itself() {
+        let v = [0.6f32, 0.0, -0.8];
+        assert_eq!(mean([&v[..]], 3), v.to_vec());
+    }
+
+    #[test]
+    fn mean_is_renormalised() {
+        let (a, b) = ([1.0f32, 0.0], [0.0f32, 1.0]);
+        let m = mean([&a[..], &b[..]], 2);
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        assert!((m[0] - h).abs() < 1e-6 && (m[1] - h).abs() < 1e-6, "{m:?}");
+        assert_eq!(mean([], 2), vec![0.0, 0.0]);
+    }
 }

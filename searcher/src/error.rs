@@ -5,6 +5,8 @@ use semsearch_indexer::Index;
 pub enum SearchError {
     #[error("the query is empty: type some words to search for")]
     EmptyQuery,
+    #[error("a --plus or --minus text is empty")]
+    EmptyTerm,
     #[error("lexical search in {index} failed")]
     Lexical {
         index: std::path::PathBuf,

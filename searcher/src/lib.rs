@@ -11,12 +11,15 @@
 //! # Ok::<(), semsearch_searcher::SearchError>(())
 //! ```
 
+pub mod ann;
 pub mod compare;
 mod error;
 pub mod fusion;
 pub mod lexical;
+pub mod map;
 pub mod metrics;
 pub mod semantic;
+mod similar;
 pub mod snippet;
 
 use std::collections::HashSet;
@@ -30,6 +33,7 @@ use semsearch_models::{Embedder, ModelSpec};
 pub use error::{Result, SearchError};
 pub use fusion::{Fusion, LegHit, Norm};
 pub use lexical::Lexical;
+pub use similar::Arithmetic;
 pub use snippet::Snippet;
 
 /// Which ranking.

@@ -1,12 +1,15 @@
 //! One module per subcommand.
 
 mod bench;
+mod bench_ann;
 mod compare;
 mod embed;
 mod eval;
 mod index;
+mod map;
 mod repl;
 mod search;
+mod similar;
 mod status;
 
 use crate::cli::{Cli, Command};
@@ -24,6 +27,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Repl(args) => repl::run(args),
         Command::Status(args) => status::run(args),
         Command::Embed(args) => embed::run(args),
+        Command::Similar(args) => similar::run(args),
+        Command::Map(args) => map::run(args),
+        Command::BenchAnn(args) => bench_ann::run(args),
         Command::Bench(crate::cli::BenchCommand::Embed(args)) => bench::run(args),
         Command::Bench(crate::cli::BenchCommand::Search(args)) => bench::run_search(args),
     }

@@ -21,6 +21,7 @@ Type a query to search. Commands:
   :explain                        toggle per-leg scores and fusion arithmetic
   :compare [QUERY]                TF-IDF, BM25, semantic, hybrid side by side
   :open N                         print result N's passage in full
+  :similar N                      documents like result N (by document vector)
   :help                           this text
   :quit                           leave (or Ctrl-D)";
 
@@ -53,6 +54,7 @@ impl State {
         searcher: &Searcher,
         line: &str,
         out: &mut dyn Write,
+        color: bool,
     ) -> anyhow::Result<bool> {
         let (cmd, arg) = line
             .split_once(char::is_whitespace)
@@ -135,9 +137,38 @@ impl State {
                     text.get(e.start..e.end).unwrap_or_default()
                 )?;
             }
+            ":similar" => {
+                let n: usize = arg.parse().context(":similar takes a result number")?;
+                let hit = self
+                    .last_hits
+                    .get(n.wrapping_sub(1))
+                    .with_context(|| format!("no result {n} in the last query"))?;
+                writeln!(out, "documents like {}:", hit.id)?;
+                let hits = searcher.similar(hit.doc, self.cfg.k)?;
+                self.show(searcher, &hits, "", out, color)?;
+                self.last_hits = hits;
+            }
             _ => bail!("unknown command {cmd}; :help lists them"),
         }
         Ok(true)
+    }
+
+    fn show(
+        &self,
+        searcher: &Searcher,
+        hits: &[Hit],
+        q: &str,
+        out: &mut dyn Write,
+        color: bool,
+    ) -> anyhow::Result<()> {
+        for hit in hits {
+            let shown = super::search::describe(searcher, hit, q)?;
+            // Similar documents have no query to explain.
+            let explain = (self.explain && !q.is_empty())
+                .then(|| super::search::explain(hit, &self.cfg));
+            super::search::print_human(out, &shown, color, explain)?;
+        }
+        Ok(())
     }
 
     fn query(
@@ -150,11 +181,7 @@ impl State {
         let start = std::time::Instant::now();
         let hits = searcher.search(q, &self.cfg)?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
-        for hit in &hits {
-            let shown = super::search::describe(searcher, hit, q)?;
-            let explain = self.explain.then(|| super::search::explain(hit, &self.cfg));
-            super::search::print_human(out, &shown, color, explain)?;
-        }
+        self.show(searcher, &hits, q, out, color)?;
         writeln!(out, "({} results in {ms:.1} ms)", hits.len())?;
         self.last_query = q.to_string();
         self.last_hits = hits;
@@ -198,7 +225,7 @@ pub fn run(args: ReplArgs) -> anyhow::Result<Outcome> {
         }
         let _ = editor.add_history_entry(line);
         let result = if line.starts_with(':') {
-            match state.command(&searcher, line, &mut out) {
+            match state.command(&searcher, line, &mut out, color) {
                 Ok(true) => Ok(()),
                 Ok(false) => break,
                 Err(e) => Err(e),

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
 use semsearch_indexer::store::INDEX_DIR_NAME;
-use semsearch_searcher::{snippet, Fusion, Hit, LegHit, Mode, SearchConfig, Searcher};
+use semsearch_searcher::{snippet, Arithmetic, Fusion, Hit, LegHit, Mode, SearchConfig, Searcher};
 use serde::Serialize;
 
 use crate::cli::{ColorArg, SearchArgs};
@@ -180,6 +180,14 @@ pub fn json_hit<'a>(shown: &'a Shown<'a>) -> JsonHit<'a> {
     }
 }
 
+pub fn use_color(arg: ColorArg) -> bool {
+    match arg {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
 pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     let cfg = args.rank.config()?;
     let searcher = match (&args.index.index, &args.folder) {
@@ -198,30 +206,52 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
             Searcher::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?
         }
     };
-    let hits = searcher.search(&args.query, &cfg)?;
-    let color = match args.color {
-        ColorArg::Always => true,
-        ColorArg::Never => false,
-        ColorArg::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    let terms = Arithmetic {
+        plus: args.plus.clone(),
+        minus: args.minus.clone(),
     };
+    let hits = if terms.is_empty() {
+        searcher.search(&args.query, &cfg)?
+    } else {
+        anyhow::ensure!(
+            cfg.mode != Mode::Lexical,
+            "--plus and --minus change the semantic leg; --mode lexical has none"
+        );
+        let v = searcher.query_vector(&args.query, &terms)?;
+        searcher.search_with_vector(&args.query, Some(&v), &cfg)?
+    };
+    let color = use_color(args.color);
     let mut out = std::io::stdout().lock();
-    for hit in &hits {
-        let shown = describe(&searcher, hit, &args.query)?;
-        if args.json {
-            writeln!(out, "{}", serde_json::to_string(&json_hit(&shown))?)?;
-        } else {
-            print_human(
-                &mut out,
-                &shown,
-                color,
-                args.explain.then(|| explain(hit, &cfg)),
-            )?;
-        }
+    if args.explain && !args.json && !terms.is_empty() {
+        writeln!(out, "semantic query: {}", terms.describe(&args.query))?;
     }
-    out.flush()?;
+    let explain = args.explain.then_some(&cfg);
+    print_hits(&mut out, &searcher, &hits, &args.query, args.json, color, explain)?;
     Ok(if hits.is_empty() {
         Outcome::NoResults
     } else {
         Outcome::Success
     })
+}
+
+/// Print hits as text or JSON Lines; shared by `search` and `similar`.
+pub fn print_hits(
+    out: &mut dyn Write,
+    searcher: &Searcher,
+    hits: &[Hit],
+    query: &str,
+    json: bool,
+    color: bool,
+    explain_with: Option<&SearchConfig>,
+) -> anyhow::Result<()> {
+    for hit in hits {
+        let shown = describe(searcher, hit, query)?;
+        if json {
+            writeln!(out, "{}", serde_json::to_string(&json_hit(&shown))?)?;
+        } else {
+            print_human(out, &shown, color, explain_with.map(|c| explain(hit, c)))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
 }

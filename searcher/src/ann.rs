@@ -1,0 +1,115 @@
+//! Approximate against exact nearest neighbours: what the HNSW graph costs
+//! in recall and saves in time, at several `expansion_search` values.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use semsearch_indexer::Index;
+use serde::Serialize;
+
+use crate::error::{Result, SearchError};
+
+/// Latency of one way of searching, in milliseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Latency {
+    pub mean_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl Latency {
+    fn of(mut ms: Vec<f64>) -> Self {
+        ms.sort_by(f64::total_cmp);
+        let mean_ms = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
+        let p99_ms = ms
+            .get(((ms.len() as f64 * 0.99).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(0.0);
+        Latency { mean_ms, p99_ms }
+    }
+}
+
+/// HNSW at one `expansion_search`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnnRow {
+    pub expansion_search: usize,
+    /// Mean over queries of |HNSW top-k ∩ exact top-k| / |exact top-k|.
+    pub recall: f64,
+    pub hnsw: Latency,
+    /// Exact mean latency / HNSW mean latency.
+    pub speedup: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnnReport {
+    /// Vectors in the index.
+    pub vectors: usize,
+    pub queries: usize,
+    pub k: usize,
+    pub exact: Latency,
+    pub rows: Vec<AnnRow>,
+}
+
+/// `n` passage vectors spread evenly over the index, as queries.
+pub fn sample_queries(index: &Index, n: usize) -> Vec<Vec<f32>> {
+    let keys: Vec<u64> = index
+        .manifest
+        .documents
+        .values()
+        .flat_map(|d| d.passages.iter().map(|p| p.id))
+        .collect();
+    if keys.is_empty() || n == 0 {
+        return Vec::new();
+    }
+    let step = (keys.len() as f64 / n.min(keys.len()) as f64).max(1.0);
+    (0..n.min(keys.len()))
+        .filter_map(|i| index.passage_vector(keys[(i as f64 * step) as usize]))
+        .collect()
+}
+
+/// Search every query exactly and by HNSW at each of `expansions`.
+pub fn compare(
+    index: &Index,
+    queries: &[Vec<f32>],
+    k: usize,
+    expansions: &[usize],
+) -> Result<AnnReport> {
+    let v = &index.vectors;
+    let err = |e| SearchError::vectors(index, e);
+    let mut exact_ms = Vec::with_capacity(queries.len());
+    let mut truth = Vec::with_capacity(queries.len());
+    for q in queries {
+        let t = Instant::now();
+        let m = v.exact_search(q, k).map_err(err)?;
+        exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        truth.push(m.keys.into_iter().collect::<HashSet<u64>>());
+    }
+    let exact = Latency::of(exact_ms);
+    let original = v.expansion_search();
+    let mut rows = Vec::with_capacity(expansions.len());
+    for &e in expansions {
+        v.change_expansion_search(e);
+        let (mut ms, mut recall) = (Vec::with_capacity(queries.len()), 0.0);
+        for (q, truth) in queries.iter().zip(&truth) {
+            let t = Instant::now();
+            let m = v.search(q, k).map_err(err)?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let found = m.keys.iter().filter(|key| truth.contains(key)).count();
+            recall += found as f64 / truth.len().max(1) as f64;
+        }
+        let hnsw = Latency::of(ms);
+        rows.push(AnnRow {
+            expansion_search: e,
+            recall: recall / queries.len().max(1) as f64,
+            speedup: exact.mean_ms / hnsw.mean_ms.max(1e-9),
+            hnsw,
+        });
+    }
+    v.change_expansion_search(original);
+    Ok(AnnReport {
+        vectors: v.size(),
+        queries: queries.len(),
+        k,
+        exact,
+        rows,
+    })
+}

@@ -1,0 +1,303 @@
+//! `semsearch map`: the corpus as a picture. Document vectors projected to
+//! their first two principal components, coloured by top-level folder or
+//! k-means cluster, the most central documents of each colour labelled.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use semsearch_indexer::Index;
+use semsearch_searcher::map;
+
+use crate::cli::{ColorBy, MapArgs, MapFormat};
+use crate::output::Outcome;
+
+/// Tableau 10: distinct for the common forms of colour blindness.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(78, 121, 167),
+    RGBColor(242, 142, 43),
+    RGBColor(225, 87, 89),
+    RGBColor(118, 183, 178),
+    RGBColor(89, 161, 79),
+    RGBColor(237, 201, 72),
+    RGBColor(176, 122, 161),
+    RGBColor(255, 157, 167),
+    RGBColor(156, 117, 95),
+    RGBColor(186, 176, 172),
+];
+const FONT: &str = "sans-serif";
+
+/// What is drawn: documents with coordinates, each in a coloured group.
+struct Map {
+    ids: Vec<String>,
+    titles: Vec<String>,
+    vectors: Vec<Vec<f32>>,
+    pca: map::Pca,
+    /// Group of each document, and the groups' names (index = group).
+    group: Vec<usize>,
+    names: Vec<String>,
+}
+
+fn top_folder(id: &str) -> &str {
+    id.split_once('/').map_or(".", |(top, _)| top)
+}
+
+/// Group by top-level folder: the nine biggest keep a colour, the rest
+/// share "other".
+fn by_folder(ids: &[String]) -> (Vec<usize>, Vec<String>) {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for id in ids {
+        *counts.entry(top_folder(id)).or_default() += 1;
+    }
+    let mut order: Vec<(&str, usize)> = counts.into_iter().collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let keep = if order.len() > PALETTE.len() {
+        PALETTE.len() - 1
+    } else {
+        order.len()
+    };
+    let mut names: Vec<String> = order[..keep].iter().map(|(f, _)| f.to_string()).collect();
+    let group = ids
+        .iter()
+        .map(|id| {
+            names
+                .iter()
+                .position(|n| n == top_folder(id))
+                .unwrap_or(keep)
+        })
+        .collect();
+    if keep < order.len() {
+        names.push("other".into());
+    }
+    (group, names)
+}
+
+fn build(index: &Index, args: &MapArgs, components: usize) -> anyhow::Result<Map> {
+    let (mut ids, mut titles, mut vectors) = (Vec::new(), Vec::new(), Vec::new());
+    for doc in 0..index.doc_ids.len() {
+        if let Some(v) = index.doc_vector(doc) {
+            let (id, entry) = index.doc(doc);
+            ids.push(id.to_string());
+            titles.push(entry.title.clone());
+            vectors.push(v);
+        }
+    }
+    if vectors.is_empty() {
+        bail!("the index in {} holds no documents", index.dir.display());
+    }
+    let pca = map::pca(&vectors, components);
+    let folders = by_folder(&ids);
+    let use_folders = match args.color_by {
+        ColorBy::Folder => true,
+        ColorBy::Cluster => false,
+        ColorBy::Auto => folders.1.len() > 1,
+    };
+    let (group, names) = if use_folders {
+        folders
+    } else {
+        let k = args.clusters.clamp(1, PALETTE.len());
+        let group = map::kmeans(&vectors, k);
+        let n = group.iter().max().map_or(0, |m| m + 1);
+        (group, (1..=n).map(|c| format!("cluster {c}")).collect())
+    };
+    Ok(Map {
+        ids,
+        titles,
+        vectors,
+        pca,
+        group,
+        names,
+    })
+}
+
+fn write_csv(m: &Map, out: &Path) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(out).with_context(|| format!("cannot write {}", out.display()))?;
+    let mut header = vec!["id".to_string(), "group".into()];
+    header.extend((1..=m.pca.explained.len()).map(|k| format!("pc{k}")));
+    header.push("title".into());
+    w.write_record(&header)?;
+    for i in 0..m.ids.len() {
+        let mut row = vec![m.ids[i].clone(), m.names[m.group[i]].clone()];
+        row.extend(m.pca.coords[i].iter().map(|x| format!("{x:.6}")));
+        row.push(m.titles[i].clone());
+        w.write_record(&row)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Marks shrink and fade as documents multiply, so 10 points stay visible
+/// and 20,000 do not become one blot.
+fn mark_style(n: usize) -> (u32, f64) {
+    let n = n.max(1) as f64;
+    let radius = (8.0 / n.powf(0.2)).clamp(1.0, 5.0).round() as u32;
+    let alpha = (3.0 / n.powf(0.25)).clamp(0.15, 0.9);
+    (radius, alpha)
+}
+
+fn label(title: &str, id: &str) -> String {
+    let t = if title.trim().is_empty() { id } else { title.trim() };
+    if t.chars().count() > 40 {
+        format!("{}…", t.chars().take(39).collect::<String>())
+    } else {
+        t.to_string()
+    }
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    m: &Map,
+    labels: usize,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing the map: {e}");
+    root.fill(&WHITE).map_err(e)?;
+    let (xs, ys): (Vec<f32>, Vec<f32>) = m.pca.coords.iter().map(|c| (c[0], c[1])).unzip();
+    let range = |v: &[f32]| {
+        let (lo, hi) = v
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        let pad = ((hi - lo) * 0.05).max(1e-3);
+        (lo - pad)..(hi + pad)
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("semsearch map: {} documents", m.ids.len()),
+            (FONT, 22),
+        )
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(56)
+        .build_cartesian_2d(range(&xs), range(&ys))
+        .map_err(e)?;
+    let pct = |k: usize| m.pca.explained.get(k).copied().unwrap_or(0.0) * 100.0;
+    chart
+        .configure_mesh()
+        .x_desc(format!("PC1 ({:.1}% of variance)", pct(0)))
+        .y_desc(format!("PC2 ({:.1}% of variance)", pct(1)))
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 15))
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(e)?;
+    let (radius, alpha) = mark_style(m.ids.len());
+    let members = |g: usize| (0..m.ids.len()).filter(move |&i| m.group[i] == g);
+    for (g, name) in m.names.iter().enumerate() {
+        let color = PALETTE[g % PALETTE.len()];
+        let count = members(g).count();
+        chart
+            .draw_series(members(g).map(|i| {
+                Circle::new((xs[i], ys[i]), radius, color.mix(alpha).filled())
+            }))
+            .map_err(e)?
+            .label(format!("{name} ({count})"))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    }
+    for g in 0..m.names.len() {
+        let group: Vec<usize> = members(g).collect();
+        for i in map::central(&m.vectors, &group, labels) {
+            let style = TextStyle::from((FONT, 12).into_font()).color(&BLACK);
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label(&m.titles[i], &m.ids[i]),
+                    (xs[i], ys[i]),
+                    style,
+                )))
+                .map_err(e)?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+fn size(s: &str) -> anyhow::Result<(u32, u32)> {
+    s.split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .filter(|&(w, h): &(u32, u32)| (200..=10_000).contains(&w) && (200..=10_000).contains(&h))
+        .with_context(|| format!("--size {s:?}: expected WIDTHxHEIGHT, 200 to 10000 pixels each"))
+}
+
+pub fn run(args: MapArgs) -> anyhow::Result<Outcome> {
+    let format = match args.format {
+        Some(f) => f,
+        None => match args.out.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("svg") => MapFormat::Svg,
+            Some(e) if e.eq_ignore_ascii_case("png") => MapFormat::Png,
+            Some(e) if e.eq_ignore_ascii_case("csv") => MapFormat::Csv,
+            _ => bail!(
+                "cannot tell the format of {}: name it .svg, .png or .csv, or pass --format",
+                args.out.display()
+            ),
+        },
+    };
+    anyhow::ensure!(
+        matches!(args.components, 2 | 3),
+        "--components must be 2 or 3"
+    );
+    let (w, h) = size(&args.size)?;
+    let dir = super::find_index(args.index.index.as_deref())?;
+    let index = Index::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
+    let components = if format == MapFormat::Csv {
+        args.components
+    } else {
+        2
+    };
+    let m = build(&index, &args, components)?;
+    match format {
+        MapFormat::Csv => write_csv(&m, &args.out)?,
+        MapFormat::Svg => {
+            register_font()?;
+            draw(SVGBackend::new(&args.out, (w, h)).into_drawing_area(), &m, args.labels)?;
+        }
+        MapFormat::Png => {
+            register_font()?;
+            let mut rgb = vec![0u8; (w * h * 3) as usize];
+            draw(
+                BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
+                &m,
+                args.labels,
+            )?;
+            write_png(&args.out, w, h, &rgb)?;
+        }
+    }
+    eprintln!(
+        "semsearch: mapped {} documents into {} groups, PC1 {:.1}% and PC2 {:.1}% of variance: {}",
+        m.ids.len(),
+        m.names.len(),
+        m.pca.explained[0] * 100.0,
+        m.pca.explained.get(1).copied().unwrap_or(0.0) * 100.0,
+        args.out.display()
+    );
+    Ok(Outcome::Success)
+}
+
+/// Text is drawn with a bundled font, so maps look the same everywhere and
+/// need no system font lookup.
+fn register_font() -> anyhow::Result<()> {
+    static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+    plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES)
+        .map_err(|_| anyhow!("the bundled font does not load"))
+}
+
+fn write_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(())
+}
