@@ -78,9 +78,14 @@ fn similar_puts_the_near_duplicate_first() {
     let hits = json_lines(&stdout(&out));
     assert_eq!(hits.len(), 3);
     assert_eq!(hits[0]["id"], "garage/cars-copy.txt");
-    assert!(hits.iter().all(|h| h["id"] != "garage/cars.txt"), "itself excluded");
+    assert!(
+        hits.iter().all(|h| h["id"] != "garage/cars.txt"),
+        "itself excluded"
+    );
     // The search --json schema.
-    for key in ["rank", "id", "path", "line", "title", "score", "semantic", "snippet", "passage"] {
+    for key in [
+        "rank", "id", "path", "line", "title", "score", "semantic", "snippet", "passage",
+    ] {
         assert!(hits[0].get(key).is_some(), "missing {key}: {}", hits[0]);
     }
     let score = |i: usize| hits[i]["score"].as_f64().unwrap();
@@ -90,7 +95,14 @@ fn similar_puts_the_near_duplicate_first() {
     // By document id, with an explicit index, human output.
     let index = dir.join(".semsearch");
     let out = run(
-        &["similar", "garage/cars-copy.txt", "--index", index.to_str().unwrap(), "-k", "1"],
+        &[
+            "similar",
+            "garage/cars-copy.txt",
+            "--index",
+            index.to_str().unwrap(),
+            "-k",
+            "1",
+        ],
         tmp.path(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -107,14 +119,27 @@ fn plus_and_minus_the_same_text_leave_the_semantic_ranking_unchanged() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = indexed(tmp.path(), None);
     let search = |extra: &[&str]| {
-        let mut args = vec!["search", "fixing my vehicle", "--mode", "semantic", "--json", "-k", "6"];
+        let mut args = vec![
+            "search",
+            "fixing my vehicle",
+            "--mode",
+            "semantic",
+            "--json",
+            "-k",
+            "6",
+        ];
         args.extend_from_slice(extra);
         let out = run(&args, &dir);
         assert!(out.status.success(), "{}", stderr(&out));
         json_lines(&stdout(&out))
     };
     let plain = search(&[]);
-    let same = search(&["--plus", "baking in the kitchen", "--minus", "baking in the kitchen"]);
+    let same = search(&[
+        "--plus",
+        "baking in the kitchen",
+        "--minus",
+        "baking in the kitchen",
+    ]);
     let ids = |h: &[Value]| h.iter().map(|h| h["id"].clone()).collect::<Vec<_>>();
     assert_eq!(ids(&plain), ids(&same));
     for (a, b) in plain.iter().zip(&same) {
@@ -127,14 +152,28 @@ fn plus_and_minus_the_same_text_leave_the_semantic_ranking_unchanged() {
     assert!(rank(&shifted, "kitchen/bread.md") < rank(&plain, "kitchen/bread.md"));
 
     // --explain shows the terms; lexical mode has no vector to change.
-    let out = run(&["search", "car", "--plus", "tyres", "--minus", "oil", "--explain"], &dir);
+    let out = run(
+        &[
+            "search",
+            "car",
+            "--plus",
+            "tyres",
+            "--minus",
+            "oil",
+            "--explain",
+        ],
+        &dir,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains(r#"normalize(e("car") + e("tyres") - e("oil"))"#),
         "{}",
         stdout(&out)
     );
-    let out = run(&["search", "car", "--mode", "lexical", "--plus", "tyres"], &dir);
+    let out = run(
+        &["search", "car", "--mode", "lexical", "--plus", "tyres"],
+        &dir,
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--plus"), "{}", stderr(&out));
 }
@@ -144,7 +183,19 @@ fn bench_ann_recall_is_exact_on_a_small_index() {
     let tmp = tempfile::tempdir().unwrap();
     let model = tiny_model(tmp.path());
     let dir = indexed(tmp.path(), Some(&model));
-    let out = run(&["bench-ann", "--json", "--queries", "6", "-k", "3", "--expansion", "8,64"], &dir);
+    let out = run(
+        &[
+            "bench-ann",
+            "--json",
+            "--queries",
+            "6",
+            "-k",
+            "3",
+            "--expansion",
+            "8,64",
+        ],
+        &dir,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["queries"], 6);
@@ -168,12 +219,22 @@ fn map_draws_one_mark_per_document() {
     let docs = DOCS.len();
 
     let svg = tmp.path().join("map.svg");
-    let out = run(&["map", "--out", svg.to_str().unwrap(), "--labels", "1"], &dir);
+    let out = run(
+        &["map", "--out", svg.to_str().unwrap(), "--labels", "1"],
+        &dir,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
-    assert_eq!(text.matches("<circle").count(), docs, "one point per document");
-    assert!(text.contains("% of variance"), "axes name the explained variance");
+    assert_eq!(
+        text.matches("<circle").count(),
+        docs,
+        "one point per document"
+    );
+    assert!(
+        text.contains("% of variance"),
+        "axes name the explained variance"
+    );
     // Three top-level groups (garage, kitchen, the root) in the legend.
     for name in ["garage (2)", "kitchen (1)", ". (3)"] {
         assert!(text.contains(name), "legend lacks {name}");
@@ -181,7 +242,17 @@ fn map_draws_one_mark_per_document() {
 
     let png = tmp.path().join("map.png");
     let out = run(
-        &["map", "--out", png.to_str().unwrap(), "--color-by", "cluster", "--clusters", "2", "--size", "400x300"],
+        &[
+            "map",
+            "--out",
+            png.to_str().unwrap(),
+            "--color-by",
+            "cluster",
+            "--clusters",
+            "2",
+            "--size",
+            "400x300",
+        ],
         &dir,
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -193,7 +264,16 @@ fn map_draws_one_mark_per_document() {
     assert!(buf.iter().any(|&b| b < 200), "something is drawn");
 
     let csv_path = tmp.path().join("map.csv");
-    let out = run(&["map", "--out", csv_path.to_str().unwrap(), "--components", "3"], &dir);
+    let out = run(
+        &[
+            "map",
+            "--out",
+            csv_path.to_str().unwrap(),
+            "--components",
+            "3",
+        ],
+        &dir,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let mut r = csv::Reader::from_path(&csv_path).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
@@ -208,7 +288,11 @@ fn map_draws_one_mark_per_document() {
 
     let out = run(&["map", "--out", "map.txt"], &dir);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains(".svg, .png or .csv"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(".svg, .png or .csv"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -227,7 +311,12 @@ fn prompt_similar_lists_documents_like_a_result() {
         .spawn()
         .unwrap();
     let script = ":mode lexical\n:k 2\nautomobile tyres\n:similar 1\n:open 1\n:similar 9\n:quit\n";
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);

@@ -218,12 +218,13 @@ fn previous(opts: &UpdateOptions, embedder: &Embedder) -> Result<Option<Manifest
     match Manifest::read(&opts.index_dir) {
         Ok(m) => {
             let compatible = m.check_model(&opts.index_dir, embedder.info()).and_then(|_| {
-                if m.quantization != opts.quantization || m.analyzer != opts.analyzer || m.chunking.overlap != opts.overlap {
+                let precision = embedder.info().precision;
+                if m.quantization != opts.quantization || m.analyzer != opts.analyzer || m.chunking.overlap != opts.overlap || m.model.precision != precision {
                     return Err(Error::Corrupt {
                         path: opts.index_dir.clone(),
                         reason: format!(
-                            "it was built with quantization {:?}, analyser {}, overlap {}; pass --rebuild to change them",
-                            m.quantization, m.analyzer, m.chunking.overlap
+                            "it was built with quantization {}, analyser {}, overlap {}, precision {}; pass --rebuild to change them",
+                            m.quantization, m.analyzer, m.chunking.overlap, m.model.precision
                         ),
                     });
                 }

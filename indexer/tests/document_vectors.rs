@@ -20,7 +20,10 @@ fn index(embedder: &Embedder, docs: &Path) -> Index {
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -55,7 +58,10 @@ fn document_vector_is_the_mean_of_its_passages() {
             multi += 1;
             let m = vectors::mean(passages.iter().map(Vec::as_slice), dv.len());
             assert!(max_diff(&dv, &m) < 1e-6);
-            assert!(max_diff(&dv, &passages[0]) > 1e-3, "differs from one passage");
+            assert!(
+                max_diff(&dv, &passages[0]) > 1e-3,
+                "differs from one passage"
+            );
         }
     }
     assert_eq!(multi, 1, "only long.txt has several passages");

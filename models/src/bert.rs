@@ -7,7 +7,8 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 use serde::Deserialize;
 
-use crate::{attention, kernels};
+use crate::bf16::PackedBf16;
+use crate::{attention, bf16, kernels, Precision};
 
 /// The fields of `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -62,26 +63,42 @@ impl Activation {
     }
 }
 
-/// `y = x W^T + b` with `W^T` stored contiguous, on 2-D inputs.
+/// `y = x W^T + b` with `W^T` stored contiguous, on 2-D inputs; in bf16
+/// when the weights were packed for it.
 struct Linear {
     weight_t: Tensor,
     bias: Tensor,
+    bf16: Option<PackedBf16>,
 }
 
 impl Linear {
-    fn from_parts(weight: &Tensor, bias: Tensor) -> Result<Self> {
+    fn from_parts(weight: &Tensor, bias: Tensor, precision: Precision) -> Result<Self> {
+        let weight_t = weight.t()?.contiguous()?;
+        let bf16 = match precision {
+            Precision::Bf16 if weight.device().is_cpu() && bf16::available() => {
+                let (k, n) = weight_t.dims2()?;
+                let w = weight_t.flatten_all()?.to_vec1::<f32>()?;
+                Some(PackedBf16::new(&w, k, n, &bias.to_vec1::<f32>()?))
+            }
+            _ => None,
+        };
         Ok(Linear {
-            weight_t: weight.t()?.contiguous()?,
+            weight_t,
             bias,
+            bf16,
         })
     }
 
-    fn load(vb: &VarBuilder, inp: usize, out: usize) -> Result<Self> {
-        Self::from_parts(&vb.get((out, inp), "weight")?, vb.get(out, "bias")?)
+    fn load(vb: &VarBuilder, inp: usize, out: usize, precision: Precision) -> Result<Self> {
+        let (w, b) = (vb.get((out, inp), "weight")?, vb.get(out, "bias")?);
+        Self::from_parts(&w, b, precision)
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight_t)?.broadcast_add(&self.bias)
+        match &self.bf16 {
+            Some(packed) => packed.forward(x),
+            None => x.matmul(&self.weight_t)?.broadcast_add(&self.bias),
+        }
     }
 }
 
@@ -148,7 +165,7 @@ struct Layer {
 }
 
 impl Layer {
-    fn load(vb: VarBuilder, c: &BertConfig) -> Result<Self> {
+    fn load(vb: VarBuilder, c: &BertConfig, precision: Precision) -> Result<Self> {
         let h = c.hidden_size;
         let head_dim = h / c.num_attention_heads;
         let att = vb.pp("attention.self");
@@ -164,13 +181,19 @@ impl Layer {
         let qkv = Linear::from_parts(
             &Tensor::cat(&[wq, wk, wv], 0)?,
             Tensor::cat(&[bq, bk, bv], 0)?,
+            precision,
         )?;
         Ok(Layer {
             qkv,
-            attn_out: Linear::load(&vb.pp("attention.output.dense"), h, h)?,
+            attn_out: Linear::load(&vb.pp("attention.output.dense"), h, h, precision)?,
             attn_norm: layer_norm(vb.pp("attention.output.LayerNorm"), h, c.layer_norm_eps)?,
-            ffn_in: Linear::load(&vb.pp("intermediate.dense"), h, c.intermediate_size)?,
-            ffn_out: Linear::load(&vb.pp("output.dense"), c.intermediate_size, h)?,
+            ffn_in: Linear::load(
+                &vb.pp("intermediate.dense"),
+                h,
+                c.intermediate_size,
+                precision,
+            )?,
+            ffn_out: Linear::load(&vb.pp("output.dense"), c.intermediate_size, h, precision)?,
             ffn_norm: layer_norm(vb.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
         })
     }
@@ -207,7 +230,9 @@ impl BertEncoder {
         Activation::parse(name).is_some()
     }
 
-    pub fn load(vb: VarBuilder, c: &BertConfig) -> Result<Self> {
+    /// Load the weights; with [`Precision::Bf16`] (on a CPU that has
+    /// AVX-512 BF16) the linear layers are packed for the bf16 kernel.
+    pub fn load(vb: VarBuilder, c: &BertConfig, precision: Precision) -> Result<Self> {
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
             vb.pp("bert")
         } else {
@@ -219,7 +244,7 @@ impl BertEncoder {
         let h = c.hidden_size;
         let e = vb.pp("embeddings");
         let layers = (0..c.num_hidden_layers)
-            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), c))
+            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), c, precision))
             .collect::<Result<_>>()?;
         Ok(BertEncoder {
             word: e.get((c.vocab_size, h), "word_embeddings.weight")?,

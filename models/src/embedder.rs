@@ -23,6 +23,41 @@ pub struct ModelInfo {
     pub pooling: Pooling,
     pub normalize: bool,
     pub max_seq_length: usize,
+    /// Arithmetic of the linear layers (f32 unless asked and supported).
+    #[serde(default)]
+    pub precision: Precision,
+}
+
+/// Arithmetic of the encoder's matrix products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 throughout: matches sentence-transformers to cosine 0.9999.
+    #[default]
+    F32,
+    /// Weights and activations rounded to bf16, products summed in f32, on
+    /// CPUs with AVX-512 BF16 (elsewhere: f32).
+    Bf16,
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            _ => Err(format!("unknown precision {s:?} (expected f32 or bf16)")),
+        }
+    }
 }
 
 /// Padded tokens a batch may hold. Measured with candle's BERT on 200
@@ -79,11 +114,31 @@ fn check_architecture(config: &Path, model: &str) -> Result<BertConfig> {
 impl Embedder {
     /// Resolve `spec` (cache, download or folder) and load it on the CPU.
     pub fn load(spec: &ModelSpec) -> Result<Self> {
-        Self::from_files(&ModelFiles::resolve(spec)?, &Device::Cpu)
+        Self::load_with(spec, Precision::F32)
+    }
+
+    /// [`Embedder::load`] with the given arithmetic.
+    pub fn load_with(spec: &ModelSpec, precision: Precision) -> Result<Self> {
+        Self::from_files_with(&ModelFiles::resolve(spec)?, &Device::Cpu, precision)
     }
 
     /// Load from resolved files onto `device`.
     pub fn from_files(files: &ModelFiles, device: &Device) -> Result<Self> {
+        Self::from_files_with(files, device, Precision::F32)
+    }
+
+    /// [`Embedder::from_files`] with the given arithmetic. bf16 falls back
+    /// to f32 where the CPU lacks AVX-512 BF16; [`ModelInfo::precision`]
+    /// says which ran.
+    pub fn from_files_with(
+        files: &ModelFiles,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Self> {
+        let precision = match precision {
+            Precision::Bf16 if device.is_cpu() && crate::bf16::available() => Precision::Bf16,
+            _ => Precision::F32,
+        };
         crate::malloc::tune_allocator();
         let config = check_architecture(&files.config, &files.id)?;
         let st = SentenceConfig::read(
@@ -116,7 +171,7 @@ impl Embedder {
         let weights_path = match &files.weights {
             Weights::Safetensors(p) | Weights::PyTorch(p) => p,
         };
-        let model = BertEncoder::load(vb, &config).map_err(weights_err(weights_path))?;
+        let model = BertEncoder::load(vb, &config, precision).map_err(weights_err(weights_path))?;
         let info = ModelInfo {
             id: files.id.clone(),
             revision: files.revision.clone(),
@@ -124,6 +179,7 @@ impl Embedder {
             pooling: st.pooling,
             normalize: st.normalize,
             max_seq_length: st.max_seq_length,
+            precision,
         };
         Ok(Embedder {
             model,

@@ -16,6 +16,7 @@
 
 mod attention;
 mod bert;
+pub mod bf16;
 mod config;
 mod embedder;
 mod error;
@@ -28,7 +29,7 @@ pub mod testing;
 
 pub use bert::{BertConfig, BertEncoder};
 pub use config::SentenceConfig;
-pub use embedder::{Embedder, ModelInfo};
+pub use embedder::{Embedder, ModelInfo, Precision};
 pub use error::{Error, Result};
 pub use malloc::tune_allocator;
 pub use pooling::{l2_normalize, Pooling};

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use semsearch_models::{Cache, Embedder, ModelFiles, ModelSpec};
+use semsearch_models::{Cache, Embedder, ModelFiles, ModelSpec, Precision};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -51,9 +51,13 @@ fn cache() -> Cache {
 }
 
 fn real_model() -> Embedder {
+    real_model_with(Precision::F32)
+}
+
+fn real_model_with(precision: Precision) -> Embedder {
     let files = ModelFiles::resolve_with(&ModelSpec::default(), &cache(), true);
     files
-        .and_then(|f| Embedder::from_files(&f, &candle_core::Device::Cpu))
+        .and_then(|f| Embedder::from_files_with(&f, &candle_core::Device::Cpu, precision))
         .unwrap_or_else(|e| {
             panic!(
             "the reference test needs the real model all-MiniLM-L6-v2 in the Hugging Face cache: \
@@ -90,4 +94,24 @@ fn matches_sentence_transformers_one_by_one_and_batched() {
         assert!(c1 >= 0.9999, "one-by-one cosine {c1} for {:?}", item.text);
         assert!(c2 >= 0.9999, "batched cosine {c2} for {:?}", item.text);
     }
+}
+
+/// The bf16 path (on CPUs with AVX-512 BF16; elsewhere it falls back to
+/// f32 and passes trivially) stays within cosine 0.999 of the reference.
+#[test]
+fn bf16_stays_within_cosine_0_999() {
+    let reference = reference();
+    let e = real_model_with(Precision::Bf16);
+    if e.info().precision != Precision::Bf16 {
+        eprintln!("no AVX-512 BF16 here: the bf16 path fell back to f32");
+    }
+    let texts: Vec<&str> = reference.items.iter().map(|i| i.text.as_str()).collect();
+    let vectors = e.embed(&texts).unwrap();
+    let mut worst = 1.0f32;
+    for (item, v) in reference.items.iter().zip(&vectors) {
+        let c = cosine(v, &item.embedding);
+        worst = worst.min(c);
+        assert!(c >= 0.999, "bf16 cosine {c} for {:?}", item.text);
+    }
+    eprintln!("bf16: worst cosine to the reference {worst:.5}");
 }

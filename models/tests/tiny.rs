@@ -183,9 +183,12 @@ fn encoder_matches_candle_transformers_bert_on_random_weights() {
         &serde_json::from_str::<Config>(&config_text).unwrap(),
     )
     .unwrap();
-    let ours =
-        semsearch_models::BertEncoder::load(vb, &serde_json::from_str(&config_text).unwrap())
-            .unwrap();
+    let ours = semsearch_models::BertEncoder::load(
+        vb,
+        &serde_json::from_str(&config_text).unwrap(),
+        semsearch_models::Precision::F32,
+    )
+    .unwrap();
     // Two rows, the second right-padded.
     let ids =
         candle_core::Tensor::new(&[[2u32, 40, 41, 42, 43, 3], [2, 44, 45, 3, 0, 0]], &dev).unwrap();

@@ -105,7 +105,8 @@ impl Searcher {
     /// Open the index in `dir` and load the model that built it.
     pub fn open(dir: &Path) -> Result<Self> {
         let index = Index::open(dir)?;
-        let embedder = Embedder::load(&ModelSpec::parse(&index.model().id, None))?;
+        let model = index.model();
+        let embedder = Embedder::load_with(&ModelSpec::parse(&model.id, None), model.precision)?;
         Self::with_embedder(index, embedder)
     }
 

@@ -42,13 +42,10 @@ pub fn pca(vectors: &[Vec<f32>], components: usize) -> Pca {
     let mut explained = Vec::with_capacity(c);
     for (k, &i) in order.iter().take(c).enumerate() {
         let mut axis = eigen.eigenvectors.column(i).into_owned();
-        let biggest = axis.iter().copied().fold(0.0f64, |m, x| {
-            if x.abs() > m.abs() {
-                x
-            } else {
-                m
-            }
-        });
+        let biggest = axis
+            .iter()
+            .copied()
+            .fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
         if biggest < 0.0 {
             axis = -axis;
         }
@@ -175,7 +172,8 @@ pub fn kmeans(vectors: &[Vec<f32>], k: usize) -> Vec<usize> {
 pub fn central(vectors: &[Vec<f32>], members: &[usize], n: usize) -> Vec<usize> {
     let d = vectors.first().map_or(0, Vec::len);
     let m = normalised_mean(members.iter().map(|&i| &vectors[i]), d);
-    let mut ranked: Vec<(usize, f32)> = members.iter().map(|&i| (i, dot(&vectors[i], &m))).collect();
+    let mut ranked: Vec<(usize, f32)> =
+        members.iter().map(|&i| (i, dot(&vectors[i], &m))).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked.into_iter().take(n).map(|(i, _)| i).collect()
 }
@@ -205,7 +203,11 @@ mod tests {
     fn explained_variance_decreases_and_sums_to_at_most_one() {
         let p = pca(&cloud(), 3);
         assert_eq!(p.explained.len(), 3);
-        assert!(p.explained.windows(2).all(|w| w[0] >= w[1]), "{:?}", p.explained);
+        assert!(
+            p.explained.windows(2).all(|w| w[0] >= w[1]),
+            "{:?}",
+            p.explained
+        );
         let sum: f64 = p.explained.iter().sum();
         assert!(sum <= 1.0 + 1e-9 && sum > 0.99, "{sum}");
         // The first axis is the wide one.

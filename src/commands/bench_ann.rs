@@ -18,14 +18,19 @@ pub fn run(args: BenchAnnArgs) -> anyhow::Result<Outcome> {
         "--expansion values must be at least 1"
     );
     let dir = super::find_index(args.index.index.as_deref())?;
-    let index = Index::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
+    let index =
+        Index::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
     let (queries, source) = match &args.from {
         Some(file) => {
             let mut texts = super::read_jsonl_texts(file)?;
             texts.truncate(args.queries);
-            let spec = semsearch_models::ModelSpec::parse(&index.model().id, None);
-            let embedder = semsearch_models::Embedder::load(&spec)?;
-            (embedder.embed(&texts)?, format!("queries of {}", file.display()))
+            let model = index.model();
+            let spec = semsearch_models::ModelSpec::parse(&model.id, None);
+            let embedder = semsearch_models::Embedder::load_with(&spec, model.precision)?;
+            (
+                embedder.embed(&texts)?,
+                format!("queries of {}", file.display()),
+            )
         }
         None => (
             ann::sample_queries(&index, args.queries),
@@ -42,10 +47,7 @@ pub fn run(args: BenchAnnArgs) -> anyhow::Result<Outcome> {
     writeln!(
         out,
         "{} vectors ({}), {} queries ({source}), k = {}",
-        report.vectors,
-        index.manifest.quantization,
-        report.queries,
-        report.k
+        report.vectors, index.manifest.quantization, report.queries, report.k
     )?;
     writeln!(
         out,

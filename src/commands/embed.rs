@@ -3,9 +3,6 @@
 use std::io::Write;
 use std::time::Instant;
 
-use anyhow::Context;
-use semsearch_models::Embedder;
-
 use crate::cli::EmbedArgs;
 use crate::output::{progress, Outcome};
 
@@ -17,8 +14,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
     if let Some(path) = &args.input {
         texts.extend(super::read_jsonl_texts(path)?);
     }
-    let spec = args.model.spec();
-    let embedder = Embedder::load(&spec).with_context(|| format!("cannot load model {spec}"))?;
+    let embedder = args.model.load()?;
     let start = Instant::now();
     let ids = embedder.tokenize(&texts)?;
     let bar = progress(

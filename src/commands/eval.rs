@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use semsearch_indexer::{update, Event, UpdateOptions};
-use semsearch_models::Embedder;
+use semsearch_models::Precision;
 use semsearch_searcher::metrics::{map_at, mrr_at, ndcg_at, recall_at, Qrels};
 use semsearch_searcher::{Fusion, Lexical, Mode, Norm, SearchConfig, Searcher};
 use serde::Serialize;
@@ -98,7 +98,7 @@ fn read_qrels(path: &Path) -> anyhow::Result<BTreeMap<String, Qrels>> {
 }
 
 /// The default cache folder for a dataset's index.
-fn default_index_dir(dataset: &Path) -> PathBuf {
+fn default_index_dir(dataset: &Path, precision: Precision) -> PathBuf {
     let abs = std::fs::canonicalize(dataset).unwrap_or_else(|_| dataset.to_path_buf());
     let name = abs
         .file_name()
@@ -106,7 +106,7 @@ fn default_index_dir(dataset: &Path) -> PathBuf {
     let tag = xxhash_rust::xxh3::xxh3_64(abs.to_string_lossy().as_bytes());
     std::env::temp_dir()
         .join("semsearch-eval")
-        .join(format!("{name}-{tag:016x}"))
+        .join(format!("{name}-{tag:016x}-{precision}"))
 }
 
 fn mode_config(name: &str, base: &SearchConfig) -> anyhow::Result<SearchConfig> {
@@ -206,11 +206,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     let dir = args
         .index
         .clone()
-        .unwrap_or_else(|| default_index_dir(&args.dataset));
+        .unwrap_or_else(|| default_index_dir(&args.dataset, args.model.precision));
 
     let t = Instant::now();
-    let spec = args.model.spec();
-    let embedder = Embedder::load(&spec).with_context(|| format!("cannot load model {spec}"))?;
+    let embedder = args.model.load()?;
     let mut opts = UpdateOptions {
         jsonl: vec![corpus],
         ..UpdateOptions::new(dir.clone(), Vec::new())

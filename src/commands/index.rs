@@ -37,14 +37,19 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
     let (analyzer, _) = analyzer_for(&args.language)
         .with_context(|| format!("--language {}: not a supported language", args.language))?;
     // An existing index keeps its model unless --model says otherwise.
-    let existing = Manifest::read(&dir).ok().map(|m| m.model.id);
+    let existing = Manifest::read(&dir).ok().map(|m| m.model);
     let model = args
         .model
         .clone()
-        .or(existing)
+        .or(existing.as_ref().map(|m| m.id.clone()))
         .unwrap_or_else(|| DEFAULT_MODEL.to_string());
+    let precision = args
+        .precision
+        .or(existing.map(|m| m.precision))
+        .unwrap_or_default();
     let spec = ModelSpec::parse(&model, args.revision.as_deref());
-    let embedder = Embedder::load(&spec).with_context(|| format!("cannot load model {spec}"))?;
+    let embedder = Embedder::load_with(&spec, precision)
+        .with_context(|| format!("cannot load model {spec}"))?;
     let opts = UpdateOptions {
         roots: args.paths.clone(),
         jsonl: args.jsonl.clone(),
@@ -120,10 +125,14 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
 /// progress line on stderr (for `semsearch search QUERY FOLDER`). Returns
 /// the loaded model, so the search need not load it again.
 pub fn refresh(folder: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<Embedder> {
-    let existing = Manifest::read(dir).ok().map(|m| m.model.id);
-    let model = existing.unwrap_or_else(|| DEFAULT_MODEL.to_string());
+    let existing = Manifest::read(dir).ok().map(|m| m.model);
+    let (model, precision) = existing
+        .map_or((DEFAULT_MODEL.to_string(), Default::default()), |m| {
+            (m.id, m.precision)
+        });
     let spec = ModelSpec::parse(&model, None);
-    let embedder = Embedder::load(&spec).with_context(|| format!("cannot load model {spec}"))?;
+    let embedder = Embedder::load_with(&spec, precision)
+        .with_context(|| format!("cannot load model {spec}"))?;
     let opts = UpdateOptions::new(dir.to_path_buf(), vec![folder.to_path_buf()]);
     let bar = progress(0, "passages", false);
     let report = update(&embedder, &opts, &mut |e| match e {

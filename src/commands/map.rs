@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use semsearch_indexer::Index;
 use semsearch_searcher::map;
 
@@ -113,7 +114,8 @@ fn build(index: &Index, args: &MapArgs, components: usize) -> anyhow::Result<Map
 }
 
 fn write_csv(m: &Map, out: &Path) -> anyhow::Result<()> {
-    let mut w = csv::Writer::from_path(out).with_context(|| format!("cannot write {}", out.display()))?;
+    let mut w =
+        csv::Writer::from_path(out).with_context(|| format!("cannot write {}", out.display()))?;
     let mut header = vec!["id".to_string(), "group".into()];
     header.extend((1..=m.pca.explained.len()).map(|k| format!("pc{k}")));
     header.push("title".into());
@@ -132,13 +134,17 @@ fn write_csv(m: &Map, out: &Path) -> anyhow::Result<()> {
 /// and 20,000 do not become one blot.
 fn mark_style(n: usize) -> (u32, f64) {
     let n = n.max(1) as f64;
-    let radius = (8.0 / n.powf(0.2)).clamp(1.0, 5.0).round() as u32;
-    let alpha = (3.0 / n.powf(0.25)).clamp(0.15, 0.9);
+    let radius = (10.0 / n.powf(0.2)).clamp(1.5, 5.0).round() as u32;
+    let alpha = (4.0 / n.powf(0.25)).clamp(0.2, 0.9);
     (radius, alpha)
 }
 
 fn label(title: &str, id: &str) -> String {
-    let t = if title.trim().is_empty() { id } else { title.trim() };
+    let t = if title.trim().is_empty() {
+        id
+    } else {
+        title.trim()
+    };
     if t.chars().count() > 40 {
         format!("{}…", t.chars().take(39).collect::<String>())
     } else {
@@ -182,6 +188,7 @@ where
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 15))
         .light_line_style(WHITE)
+        .bold_line_style(BLACK.mix(0.08))
         .draw()
         .map_err(e)?;
     let (radius, alpha) = mark_style(m.ids.len());
@@ -190,24 +197,46 @@ where
         let color = PALETTE[g % PALETTE.len()];
         let count = members(g).count();
         chart
-            .draw_series(members(g).map(|i| {
-                Circle::new((xs[i], ys[i]), radius, color.mix(alpha).filled())
-            }))
+            .draw_series(
+                members(g).map(|i| Circle::new((xs[i], ys[i]), radius, color.mix(alpha).filled())),
+            )
             .map_err(e)?
             .label(format!("{name} ({count})"))
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
     }
+    // Labels in the group's colour, anchored away from the nearer edge,
+    // skipped where they would cover one already placed.
+    let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
+    let span = chart.plotting_area().get_pixel_range().0;
+    let mid = (span.start + span.end) / 2;
     for g in 0..m.names.len() {
         let group: Vec<usize> = members(g).collect();
+        let color = PALETTE[g % PALETTE.len()];
+        let dark = RGBColor(color.0 / 2, color.1 / 2, color.2 / 2);
         for i in map::central(&m.vectors, &group, labels) {
-            let style = TextStyle::from((FONT, 12).into_font()).color(&BLACK);
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    label(&m.titles[i], &m.ids[i]),
-                    (xs[i], ys[i]),
-                    style,
-                )))
-                .map_err(e)?;
+            let text = label(&m.titles[i], &m.ids[i]);
+            let (px, py) = chart.backend_coord(&(xs[i], ys[i]));
+            let width = 7 * text.chars().count() as i32;
+            let right_side = px > mid;
+            let (x0, x1) = if right_side {
+                (px - width - 4, px - 4)
+            } else {
+                (px + 4, px + width + 4)
+            };
+            let bbox = (x0, py - 8, x1, py + 8);
+            if placed
+                .iter()
+                .any(|b| b.0 < bbox.2 && bbox.0 < b.2 && b.1 < bbox.3 && bbox.1 < b.3)
+            {
+                continue;
+            }
+            placed.push(bbox);
+            let h = if right_side { HPos::Right } else { HPos::Left };
+            let style = TextStyle::from((FONT, 12).into_font())
+                .color(&dark)
+                .pos(Pos::new(h, VPos::Center));
+            let at = if right_side { px - 4 } else { px + 4 };
+            root.draw(&Text::new(text, (at, py), style)).map_err(e)?;
         }
     }
     chart
@@ -248,7 +277,8 @@ pub fn run(args: MapArgs) -> anyhow::Result<Outcome> {
     );
     let (w, h) = size(&args.size)?;
     let dir = super::find_index(args.index.index.as_deref())?;
-    let index = Index::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
+    let index =
+        Index::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
     let components = if format == MapFormat::Csv {
         args.components
     } else {
@@ -259,7 +289,11 @@ pub fn run(args: MapArgs) -> anyhow::Result<Outcome> {
         MapFormat::Csv => write_csv(&m, &args.out)?,
         MapFormat::Svg => {
             register_font()?;
-            draw(SVGBackend::new(&args.out, (w, h)).into_drawing_area(), &m, args.labels)?;
+            draw(
+                SVGBackend::new(&args.out, (w, h)).into_drawing_area(),
+                &m,
+                args.labels,
+            )?;
         }
         MapFormat::Png => {
             register_font()?;
@@ -292,7 +326,8 @@ fn register_font() -> anyhow::Result<()> {
 }
 
 fn write_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);

@@ -164,8 +164,8 @@ impl State {
         for hit in hits {
             let shown = super::search::describe(searcher, hit, q)?;
             // Similar documents have no query to explain.
-            let explain = (self.explain && !q.is_empty())
-                .then(|| super::search::explain(hit, &self.cfg));
+            let explain =
+                (self.explain && !q.is_empty()).then(|| super::search::explain(hit, &self.cfg));
             super::search::print_human(out, &shown, color, explain)?;
         }
         Ok(())

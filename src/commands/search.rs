@@ -226,7 +226,15 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
         writeln!(out, "semantic query: {}", terms.describe(&args.query))?;
     }
     let explain = args.explain.then_some(&cfg);
-    print_hits(&mut out, &searcher, &hits, &args.query, args.json, color, explain)?;
+    print_hits(
+        &mut out,
+        &searcher,
+        &hits,
+        &args.query,
+        args.json,
+        color,
+        explain,
+    )?;
     Ok(if hits.is_empty() {
         Outcome::NoResults
     } else {

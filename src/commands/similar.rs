@@ -11,13 +11,16 @@ pub fn run(args: SimilarArgs) -> anyhow::Result<Outcome> {
     let dir = super::find_index(args.index.index.as_deref())?;
     let searcher =
         Searcher::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
-    let doc = searcher.index.find_document(&args.target).with_context(|| {
-        format!(
-            "{} is neither a document id nor the path of an indexed file in {}",
-            args.target,
-            dir.display()
-        )
-    })?;
+    let doc = searcher
+        .index
+        .find_document(&args.target)
+        .with_context(|| {
+            format!(
+                "{} is neither a document id nor the path of an indexed file in {}",
+                args.target,
+                dir.display()
+            )
+        })?;
     let hits = searcher.similar(doc, args.k)?;
     let color = super::search::use_color(args.color);
     let mut out = std::io::stdout().lock();
