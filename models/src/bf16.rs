@@ -290,3 +290,39 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use candle_core::Device;
+
+    /// `cargo test --release -p semsearch-models --lib bf16::speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn bf16_against_f32_gemm() {
+        for &(m, k, n) in &[(4096, 384, 1152), (4096, 384, 1536), (4096, 1536, 384)] {
+            let x = Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu).unwrap();
+            let w = Tensor::randn(0f32, 1.0, (k, n), &Device::Cpu).unwrap();
+            let b = vec![0f32; n];
+            let packed = PackedBf16::new(&w.flatten_all().unwrap().to_vec1().unwrap(), k, n, &b);
+            let time = |f: &dyn Fn() -> Tensor| {
+                f();
+                let t = std::time::Instant::now();
+                for _ in 0..5 {
+                    f();
+                }
+                t.elapsed().as_secs_f64() / 5.0
+            };
+            let tb = time(&|| packed.forward(&x).unwrap());
+            let tf = time(&|| x.matmul(&w).unwrap());
+            let gf = 2.0 * (m * k * n) as f64 / 1e9;
+            eprintln!(
+                "({m},{k},{n}): bf16 {:.1} ms ({:.0} GFLOP/s), f32 {:.1} ms ({:.0} GFLOP/s)",
+                tb * 1e3,
+                gf / tb,
+                tf * 1e3,
+                gf / tf
+            );
+        }
+    }
+}

@@ -46,7 +46,8 @@ fn exp_nonpositive(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0;
     let tiny = x < -87.0;
     let x = x.max(-87.0);
-    let n = (x * LOG2E + MAGIC) - MAGIC;
+    let t = x * LOG2E + MAGIC;
+    let n = t - MAGIC;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -55,7 +56,11 @@ fn exp_nonpositive(x: f32) -> f32 {
     p = p * r + 0.166_666_66;
     p = p * r + 0.5;
     p = p * r * r + r + 1.0;
-    let y = p * f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from t's bits: t = MAGIC + n with n in [-126, 0] shares MAGIC's
+    // exponent, so the bit patterns differ by exactly n. (`n as i32` would
+    // be a saturating conversion that keeps the loop scalar.)
+    let n_int = t.to_bits().wrapping_sub(MAGIC.to_bits());
+    let y = p * f32::from_bits(n_int.wrapping_add(127) << 23);
     // A select, not a branch: the loop still vectorises.
     if tiny {
         0.0
@@ -89,14 +94,32 @@ dispatch!(gelu_slice(src: &[f32], dst: &mut [f32]) {
 });
 
 // Softmax of `row[..len]` in place; `row[len..]` (padded keys) becomes 0.
+// The reductions keep LANES partial results: floating-point adds may not be
+// reordered, so a single running sum (or max) would keep the loops scalar.
 dispatch!(pub(crate) masked_softmax_row(row: &mut [f32], len: usize) {
+    const LANES: usize = 16;
     let (live, dead) = row.split_at_mut(len);
-    let max = live.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0.0;
+    let mut maxes = [f32::NEG_INFINITY; LANES];
+    let chunks = live.chunks_exact(LANES);
+    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for c in chunks {
+        for (m, &v) in maxes.iter_mut().zip(c) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    let max = maxes.iter().fold(tail, |m, &v| m.max(v));
     for v in live.iter_mut() {
         *v = exp_nonpositive(*v - max);
-        sum += *v;
     }
+    let mut sums = [0f32; LANES];
+    let chunks = live.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (s, &v) in sums.iter_mut().zip(c) {
+            *s += v;
+        }
+    }
+    let sum = sums.iter().sum::<f32>() + tail;
     let inv = 1.0 / sum;
     for v in live.iter_mut() {
         *v *= inv;

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::Context;
-use semsearch_models::Embedder;
 
 use crate::cli::{BenchArgs, BenchSearchArgs};
 use crate::output::Outcome;
@@ -32,9 +31,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     if let Some(n) = args.limit {
         texts.truncate(n);
     }
-    let spec = args.model.spec();
     let t = Instant::now();
-    let embedder = Embedder::load(&spec).with_context(|| format!("cannot load model {spec}"))?;
+    let embedder = args.model.load()?;
     let load_s = t.elapsed().as_secs_f64();
 
     let ids = embedder.tokenize(&texts)?;
@@ -68,6 +66,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         "tokens": tokens,
         "threads": threads,
         "load_seconds": load_s,
+        "precision": embedder.info().precision,
         "run_seconds": runs,
         "passages_per_s": texts.len() as f64 / best,
         "tokens_per_s": tokens as f64 / best,
@@ -78,7 +77,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     if args.json {
         writeln!(out, "{report}")?;
     } else {
-        writeln!(out, "model            {}", embedder.info().id)?;
+        writeln!(
+            out,
+            "model            {} ({})",
+            embedder.info().id,
+            embedder.info().precision
+        )?;
         writeln!(
             out,
             "passages         {} ({tokens} tokens, {:.1} per passage)",
