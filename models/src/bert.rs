@@ -7,8 +7,8 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 use serde::Deserialize;
 
-use crate::bf16::PackedBf16;
-use crate::{attention, bf16, kernels, Precision};
+use crate::linear::PackedLinear;
+use crate::{attention, kernels, Precision};
 
 /// The fields of `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -63,29 +63,28 @@ impl Activation {
     }
 }
 
-/// `y = x W^T + b` with `W^T` stored contiguous, on 2-D inputs; in bf16
-/// when the weights were packed for it.
+/// `y = x W^T + b`, on 2-D inputs: our packed kernel on CPUs with AVX-512
+/// (in f32 or bf16), else candle's matmul on `W^T` stored contiguous.
 struct Linear {
     weight_t: Tensor,
     bias: Tensor,
-    bf16: Option<PackedBf16>,
+    packed: Option<PackedLinear>,
 }
 
 impl Linear {
     fn from_parts(weight: &Tensor, bias: Tensor, precision: Precision) -> Result<Self> {
         let weight_t = weight.t()?.contiguous()?;
-        let bf16 = match precision {
-            Precision::Bf16 if weight.device().is_cpu() && bf16::available() => {
-                let (k, n) = weight_t.dims2()?;
-                let w = weight_t.flatten_all()?.to_vec1::<f32>()?;
-                Some(PackedBf16::new(&w, k, n, &bias.to_vec1::<f32>()?))
-            }
-            _ => None,
+        let packed = if weight.device().is_cpu() {
+            let (k, n) = weight_t.dims2()?;
+            let w = weight_t.flatten_all()?.to_vec1::<f32>()?;
+            PackedLinear::new(&w, k, n, &bias.to_vec1::<f32>()?, precision)
+        } else {
+            None
         };
         Ok(Linear {
             weight_t,
             bias,
-            bf16,
+            packed,
         })
     }
 
@@ -95,7 +94,7 @@ impl Linear {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match &self.bf16 {
+        match &self.packed {
             Some(packed) => packed.forward(x),
             None => x.matmul(&self.weight_t)?.broadcast_add(&self.bias),
         }

@@ -136,7 +136,9 @@ impl Embedder {
         precision: Precision,
     ) -> Result<Self> {
         let precision = match precision {
-            Precision::Bf16 if device.is_cpu() && crate::bf16::available() => Precision::Bf16,
+            Precision::Bf16 if device.is_cpu() && crate::linear::available(Precision::Bf16) => {
+                Precision::Bf16
+            }
             _ => Precision::F32,
         };
         crate::malloc::tune_allocator();

@@ -16,11 +16,11 @@
 
 mod attention;
 mod bert;
-pub mod bf16;
 mod config;
 mod embedder;
 mod error;
 mod kernels;
+pub mod linear;
 mod malloc;
 mod pooling;
 mod source;
