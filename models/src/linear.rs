@@ -158,27 +158,45 @@ impl CustomOp1 for PackedLinear {
             Precision::F32 => bytemuck_u32(x),
         };
         let n = self.n;
+        let panels = n.div_ceil(NR);
         let mut y = vec![0f32; m * n];
-        let task = |(y, a): (&mut [f32], &[u32])| {
-            // SAFETY: `new` checked the CPU features.
+        let run = |a: &[u32], y: Out, rows: usize, cols: std::ops::Range<usize>| {
+            // SAFETY: `new` checked the CPU features; callers hand each task
+            // disjoint rows or panels of `y`.
             #[cfg(target_arch = "x86_64")]
             unsafe {
                 match self.precision {
-                    Precision::F32 => x86::rows_f32(self, a, y),
-                    Precision::Bf16 => x86::rows_bf16(self, a, y),
+                    Precision::F32 => x86::rows_f32(self, a, y.0, rows, cols),
+                    Precision::Bf16 => x86::rows_bf16(self, a, y.0, rows, cols),
                 }
             }
         };
-        if m <= ROWS_PER_TASK {
-            task((&mut y, a));
-        } else {
+        if m > ROWS_PER_TASK {
+            // Many rows: threads take blocks of rows, each walks every panel.
             y.par_chunks_mut(ROWS_PER_TASK * n)
                 .zip(a.par_chunks(ROWS_PER_TASK * self.steps))
-                .for_each(task);
+                .for_each(|(y, a)| run(a, Out(y.as_mut_ptr()), y.len() / n, 0..panels));
+        } else if m * k * n >= 1 << 20 {
+            // A query's few rows: threads take panels (columns) instead.
+            let threads = rayon::current_num_threads().clamp(1, panels);
+            let per = panels.div_ceil(threads);
+            let out = Out(y.as_mut_ptr());
+            (0..threads).into_par_iter().for_each(|t| {
+                run(a, out, m, t * per..((t + 1) * per).min(panels));
+            });
+        } else {
+            run(a, Out(y.as_mut_ptr()), m, 0..panels);
         }
         Ok((CpuStorage::F32(y), Shape::from((m, n))))
     }
 }
+
+/// Output rows that tasks write through, each to its own block.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: every task writes a disjoint block of rows or panels.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
 
 /// f32 values as their bit patterns.
 fn bytemuck_u32(x: &[f32]) -> &[u32] {
@@ -190,6 +208,7 @@ fn bytemuck_u32(x: &[f32]) -> &[u32] {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+    use std::ops::Range;
 
     use super::{PackedLinear, MR, NR};
 
@@ -223,28 +242,45 @@ mod x86 {
     // The generic body is inlined into one entry point per instruction set,
     // so each copy is compiled with exactly the features it may use.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn rows_f32(w: &PackedLinear, a: &[u32], y: &mut [f32]) {
-        rows::<F32>(w, a, y)
+    pub(super) unsafe fn rows_f32(
+        w: &PackedLinear,
+        a: &[u32],
+        y: *mut f32,
+        m: usize,
+        panels: Range<usize>,
+    ) {
+        rows::<F32>(w, a, y, m, panels)
     }
 
     #[target_feature(enable = "avx512f,avx512bf16")]
-    pub(super) unsafe fn rows_bf16(w: &PackedLinear, a: &[u32], y: &mut [f32]) {
-        rows::<Bf16>(w, a, y)
+    pub(super) unsafe fn rows_bf16(
+        w: &PackedLinear,
+        a: &[u32],
+        y: *mut f32,
+        m: usize,
+        panels: Range<usize>,
+    ) {
+        rows::<Bf16>(w, a, y, m, panels)
     }
 
-    /// All panels for a block of rows: `a` holds the rows' steps, `y`
-    /// their outputs.
+    /// Panels `panels` for `m` rows: `a` holds the rows' steps, `y` their
+    /// outputs (m x n).
     #[inline(always)]
-    unsafe fn rows<A: Arith>(w: &PackedLinear, a: &[u32], y: &mut [f32]) {
+    unsafe fn rows<A: Arith>(
+        w: &PackedLinear,
+        a: &[u32],
+        y: *mut f32,
+        m: usize,
+        panels: Range<usize>,
+    ) {
         let (n, steps) = (w.n, w.steps);
-        let m = y.len() / n;
-        for j in 0..n.div_ceil(NR) {
+        for j in panels {
             let panel = &w.data[j * steps * NR..(j + 1) * steps * NR];
             let mut r = 0;
             while r < m {
                 let mr = (m - r).min(MR);
                 let a = &a[r * steps..(r + mr) * steps];
-                let y = &mut y[r * n..(r + mr) * n];
+                let y = y.add(r * n);
                 let (bias, col) = (&w.bias[..], j * NR);
                 match mr {
                     6 => tile::<A, 6>(panel, a, steps, bias, col, n, y),
@@ -269,7 +305,7 @@ mod x86 {
         bias: &[f32],
         col: usize,
         n: usize,
-        y: &mut [f32],
+        y: *mut f32,
     ) {
         let mut acc = [[_mm512_setzero_ps(); 4]; R];
         let b = panel.as_ptr();
@@ -302,7 +338,7 @@ mod x86 {
                     (1u16 << lanes) - 1
                 };
                 let b = _mm512_maskz_loadu_ps(mask, bias.as_ptr().add(c));
-                _mm512_mask_storeu_ps(y.as_mut_ptr().add(r * n + c), mask, _mm512_add_ps(v, b));
+                _mm512_mask_storeu_ps(y.add(r * n + c), mask, _mm512_add_ps(v, b));
             }
         }
     }
@@ -333,6 +369,8 @@ mod tests {
             (13, 384, 128),
             (50, 64, 1),
             (100, 40, 65),
+            // Few rows, many columns: split by panels across threads.
+            (5, 384, 1152),
         ] {
             let val = |i: usize, s: usize| (((i * s) % 997) as f32 / 498.0) - 1.0;
             let x: Vec<f32> = (0..m * k).map(|i| val(i, 7919)).collect();
