@@ -93,6 +93,14 @@ impl Linear {
         Self::from_parts(&w, b, precision)
     }
 
+    /// `act(x W^T + b)`, fused where the kernel can.
+    fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+        match (&self.packed, act) {
+            (Some(packed), Activation::GeluErf) => packed.forward_gelu(x),
+            _ => act.apply(&self.forward(x)?),
+        }
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match &self.packed {
             Some(packed) => packed.forward(x),
@@ -208,7 +216,7 @@ impl Layer {
         let x = self
             .attn_norm
             .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
-        let inner = act.apply(&self.ffn_in.forward(&x)?)?;
+        let inner = self.ffn_in.forward_act(&x, act)?;
         self.ffn_norm.forward(&(self.ffn_out.forward(&inner)? + x)?)
     }
 }

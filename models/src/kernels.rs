@@ -87,9 +87,20 @@ macro_rules! dispatch {
     };
 }
 
+#[inline(always)]
+fn gelu(v: f32) -> f32 {
+    0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2))
+}
+
 dispatch!(gelu_slice(src: &[f32], dst: &mut [f32]) {
     for (d, &v) in dst.iter_mut().zip(src) {
-        *d = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+        *d = gelu(v);
+    }
+});
+
+dispatch!(pub(crate) gelu_in_place(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = gelu(*v);
     }
 });
 

@@ -17,7 +17,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::kernels::contiguous_f32;
+use crate::kernels::{contiguous_f32, gelu_in_place};
 use crate::Precision;
 
 /// Output columns per panel: four 16-lane registers.
@@ -113,8 +113,25 @@ impl PackedLinear {
 
     /// `x W + b` for `x`: (m, k) f32.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.contiguous()?.apply_op1_no_bwd(self)
+        x.contiguous()?.apply_op1_no_bwd(&Op {
+            w: self,
+            gelu: false,
+        })
     }
+
+    /// `gelu(x W + b)` (erf form), applied to each block of rows while it
+    /// is still in cache instead of in a pass of its own.
+    pub fn forward_gelu(&self, x: &Tensor) -> Result<Tensor> {
+        x.contiguous()?.apply_op1_no_bwd(&Op {
+            w: self,
+            gelu: true,
+        })
+    }
+}
+
+struct Op<'a> {
+    w: &'a PackedLinear,
+    gelu: bool,
 }
 
 /// Activations rounded to bf16 pairs, `pairs` u32 per row.
@@ -133,60 +150,74 @@ fn pack_rows(x: &[f32], k: usize, pairs: usize) -> Vec<u32> {
     out
 }
 
-impl CustomOp1 for PackedLinear {
+impl CustomOp1 for Op<'_> {
     fn name(&self) -> &'static str {
         "semsearch-linear"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let w = self.w;
         let x = contiguous_f32(storage, layout, self.name())?;
         let (m, k) = layout.shape().dims2()?;
-        if k != self.k {
-            candle_core::bail!(
-                "{}: input has {k} features, weights {}",
-                self.name(),
-                self.k
-            )
+        if k != w.k {
+            candle_core::bail!("{}: input has {k} features, weights {}", self.name(), w.k)
         }
         let packed;
-        let a: &[u32] = match self.precision {
+        let a: &[u32] = match w.precision {
             Precision::Bf16 => {
-                packed = pack_rows(x, k, self.steps);
+                packed = pack_rows(x, k, w.steps);
                 &packed
             }
             // f32 activations are used in place, as bit patterns.
             Precision::F32 => bytemuck_u32(x),
         };
-        let n = self.n;
+        let (n, steps) = (w.n, w.steps);
         let panels = n.div_ceil(NR);
-        let mut y = vec![0f32; m * n];
-        let run = |a: &[u32], y: Out, rows: usize, cols: std::ops::Range<usize>| {
+        // Every element is written by the kernel: no zeroing pass.
+        let mut y: Vec<f32> = Vec::with_capacity(m * n);
+        let out = Out(y.as_mut_ptr());
+        let run = |a: &[u32], y: *mut f32, rows: usize, cols: std::ops::Range<usize>| {
             // SAFETY: `new` checked the CPU features; callers hand each task
-            // disjoint rows or panels of `y`.
+            // disjoint rows or panels of `y`, which has room for m x n.
             #[cfg(target_arch = "x86_64")]
             unsafe {
-                match self.precision {
-                    Precision::F32 => x86::rows_f32(self, a, y.0, rows, cols),
-                    Precision::Bf16 => x86::rows_bf16(self, a, y.0, rows, cols),
+                match w.precision {
+                    Precision::F32 => x86::rows_f32(w, a, y, rows, cols),
+                    Precision::Bf16 => x86::rows_bf16(w, a, y, rows, cols),
                 }
             }
         };
         if m > ROWS_PER_TASK {
             // Many rows: threads take blocks of rows, each walks every panel.
-            y.par_chunks_mut(ROWS_PER_TASK * n)
-                .zip(a.par_chunks(ROWS_PER_TASK * self.steps))
-                .for_each(|(y, a)| run(a, Out(y.as_mut_ptr()), y.len() / n, 0..panels));
-        } else if m * k * n >= 1 << 20 {
-            // A query's few rows: threads take panels (columns) instead.
-            let threads = rayon::current_num_threads().clamp(1, panels);
-            let per = panels.div_ceil(threads);
-            let out = Out(y.as_mut_ptr());
-            (0..threads).into_par_iter().for_each(|t| {
-                run(a, out, m, t * per..((t + 1) * per).min(panels));
-            });
+            (0..m.div_ceil(ROWS_PER_TASK))
+                .into_par_iter()
+                .for_each(|b| {
+                    let (r0, rows) = (b * ROWS_PER_TASK, ROWS_PER_TASK.min(m - b * ROWS_PER_TASK));
+                    let (a, y) = (&a[r0 * steps..], out.at(r0 * n));
+                    run(a, y, rows, 0..panels);
+                    if self.gelu {
+                        // SAFETY: the block's rows were all written just above.
+                        gelu_in_place(unsafe { std::slice::from_raw_parts_mut(y, rows * n) });
+                    }
+                });
         } else {
-            run(a, Out(y.as_mut_ptr()), m, 0..panels);
+            if m * k * n >= 1 << 20 {
+                // A query's few rows: threads take panels (columns) instead.
+                let threads = rayon::current_num_threads().clamp(1, panels);
+                let per = panels.div_ceil(threads);
+                (0..threads).into_par_iter().for_each(|t| {
+                    run(a, out.at(0), m, t * per..((t + 1) * per).min(panels));
+                });
+            } else {
+                run(a, out.at(0), m, 0..panels);
+            }
+            if self.gelu {
+                // SAFETY: all m x n elements were written above.
+                gelu_in_place(unsafe { std::slice::from_raw_parts_mut(out.at(0), m * n) });
+            }
         }
+        // SAFETY: the kernel wrote all m x n elements.
+        unsafe { y.set_len(m * n) };
         Ok((CpuStorage::F32(y), Shape::from((m, n))))
     }
 }
@@ -197,6 +228,13 @@ struct Out(*mut f32);
 // SAFETY: every task writes a disjoint block of rows or panels.
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
+
+impl Out {
+    fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY (of callers): offsets stay inside the m x n allocation.
+        self.0.wrapping_add(offset)
+    }
+}
 
 /// f32 values as their bit patterns.
 fn bytemuck_u32(x: &[f32]) -> &[u32] {
@@ -357,6 +395,28 @@ mod tests {
         assert_eq!(from_bf16(to_bf16(1.0 + 1.0 / 256.0)), 1.0);
         assert_eq!(from_bf16(to_bf16(1.0 + 3.0 / 256.0)), 1.0 + 4.0 / 256.0);
         assert_eq!(from_bf16(to_bf16(-2.5)), -2.5);
+    }
+
+    /// The fused GELU equals GELU applied afterwards, on the row-block and
+    /// the few-rows paths.
+    #[test]
+    fn fused_gelu_matches_gelu_after() {
+        for m in [3, 100] {
+            let (k, n) = (64, 130);
+            let x = Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu).unwrap();
+            let w: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+                .collect();
+            let bias: Vec<f32> = (0..n).map(|i| i as f32 / n as f32).collect();
+            let Some(p) = PackedLinear::new(&w, k, n, &bias, Precision::F32) else {
+                eprintln!("no AVX-512 here: kernel not exercised");
+                return;
+            };
+            let fused = p.forward_gelu(&x).unwrap();
+            let after = crate::kernels::gelu_erf(&p.forward(&x).unwrap()).unwrap();
+            let diff = crate::kernels::tests::max_diff(&fused, &after);
+            assert!(diff < 1e-6, "m {m}: {diff}");
+        }
     }
 
     /// Against a plain f32 product (of the bf16-rounded inputs for bf16),
