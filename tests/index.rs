@@ -270,3 +270,37 @@ fn killed_run_leaves_previous_index_usable_and_next_run_completes() {
     assert_eq!(r["documents"], 303);
     assert_eq!(search_works(&model, &idx), 303);
 }
+
+#[test]
+fn precision_is_recorded_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    report(&index(&model, &docs, &["--precision", "f32"]));
+    let status = |docs: &Path| {
+        let out = bin()
+            .arg("status")
+            .arg("--json")
+            .arg("--index")
+            .arg(docs.join(".semsearch"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str::<Value>(&stdout(&out)).unwrap()
+    };
+    assert_eq!(status(&docs)["model"]["precision"], "f32");
+    // Without --precision an update keeps the index's; another one needs
+    // --rebuild, as vectors of both kinds would otherwise mix.
+    report(&index(&model, &docs, &[]));
+    assert_eq!(status(&docs)["model"]["precision"], "f32");
+    let bf16 = semsearch_models::linear::available(semsearch_models::Precision::Bf16);
+    if bf16 {
+        let out = index(&model, &docs, &["--precision", "bf16"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("--rebuild"), "{}", stderr(&out));
+    }
+    report(&index(&model, &docs, &["--precision", "bf16", "--rebuild"]));
+    let want = if bf16 { "bf16" } else { "f32" };
+    assert_eq!(status(&docs)["model"]["precision"], want);
+}

@@ -46,7 +46,7 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
     let precision = args
         .precision
         .or(existing.map(|m| m.precision))
-        .unwrap_or_default();
+        .unwrap_or(crate::cli::DEFAULT_PRECISION);
     let spec = ModelSpec::parse(&model, args.revision.as_deref());
     let embedder = Embedder::load_with(&spec, precision)
         .with_context(|| format!("cannot load model {spec}"))?;
@@ -126,10 +126,10 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
 /// the loaded model, so the search need not load it again.
 pub fn refresh(folder: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<Embedder> {
     let existing = Manifest::read(dir).ok().map(|m| m.model);
-    let (model, precision) = existing
-        .map_or((DEFAULT_MODEL.to_string(), Default::default()), |m| {
-            (m.id, m.precision)
-        });
+    let (model, precision) = existing.map_or(
+        (DEFAULT_MODEL.to_string(), crate::cli::DEFAULT_PRECISION),
+        |m| (m.id, m.precision),
+    );
     let spec = ModelSpec::parse(&model, None);
     let embedder = Embedder::load_with(&spec, precision)
         .with_context(|| format!("cannot load model {spec}"))?;

@@ -38,8 +38,13 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
         writeln!(out, "index      {}", dir.display())?;
         writeln!(
             out,
-            "model      {}@{} ({}-d, {} pooling, max {} tokens)",
-            m.model.id, m.model.revision, m.model.dim, m.model.pooling, m.model.max_seq_length
+            "model      {}@{} ({}-d, {} pooling, max {} tokens, {} arithmetic)",
+            m.model.id,
+            m.model.revision,
+            m.model.dim,
+            m.model.pooling,
+            m.model.max_seq_length,
+            m.model.precision
         )?;
         writeln!(out, "documents  {}", m.documents.len())?;
         writeln!(out, "passages   {passages}")?;
