@@ -283,7 +283,10 @@ impl Embedder {
             }
             pooled.to_dtype(DType::F32)?.to_vec2()
         };
-        run().map_err(wrap)
+        // Inside the pool: every parallel op of the forward pass then starts
+        // from a worker thread instead of being injected from outside and
+        // waited on (about 40 such hand-offs per short query).
+        rayon::scope(|_| run()).map_err(wrap)
     }
 }
 
