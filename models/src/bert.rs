@@ -291,6 +291,34 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
+    /// The packed kernel (where this CPU has it) and the candle fallback
+    /// other CPUs use give the same linear layer, with and without GELU.
+    #[test]
+    fn packed_linear_matches_candle_fallback() {
+        let dev = Device::Cpu;
+        let (m, k, n) = (70, 48, 96);
+        let w = Tensor::randn(0f32, 0.5, (n, k), &dev).unwrap();
+        let b = Tensor::randn(0f32, 0.5, n, &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
+        let packed = Linear::from_parts(&w, b.clone(), Precision::F32).unwrap();
+        if packed.packed.is_none() {
+            eprintln!("no AVX-512 here: only the fallback runs");
+            return;
+        }
+        let plain = Linear {
+            packed: None,
+            ..Linear::from_parts(&w, b, Precision::F32).unwrap()
+        };
+        for act in [None, Some(Activation::GeluErf)] {
+            let run = |l: &Linear| match act {
+                Some(a) => l.forward_act(&x, a).unwrap(),
+                None => l.forward(&x).unwrap(),
+            };
+            let diff = crate::kernels::tests::max_diff(&run(&packed), &run(&plain));
+            assert!(diff < 1e-4, "{act:?}: {diff}");
+        }
+    }
+
     #[test]
     fn fused_attention_matches_generic_on_real_tokens() {
         let (b, s, heads, d) = (3, 9, 4, 8);
