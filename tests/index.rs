@@ -304,3 +304,31 @@ fn precision_is_recorded_and_kept() {
     let want = if bf16 { "bf16" } else { "f32" };
     assert_eq!(status(&docs)["model"]["precision"], want);
 }
+
+#[test]
+fn search_with_a_folder_rebuilds_an_index_of_an_older_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    report(&index(&model, &docs, &[]));
+    // Pretend an older semsearch wrote it.
+    let manifest = docs.join(".semsearch/manifest.json");
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["format_version"] = 1.into();
+    std::fs::write(&manifest, m.to_string()).unwrap();
+    // `index` refuses and names the way out...
+    let out = index(&model, &docs, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--rebuild"), "{}", stderr(&out));
+    // ...`search QUERY FOLDER`, whose index is a cache, rebuilds it.
+    let out = bin()
+        .args(["search", "pizza", "--mode", "lexical"])
+        .arg(&docs)
+        .env("SEMSEARCH_MODEL", &model)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("re-indexing"), "{}", stderr(&out));
+    assert!(stdout(&out).contains("b.txt"), "{}", stdout(&out));
+}

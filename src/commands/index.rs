@@ -126,14 +126,31 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
 /// the loaded model, so the search need not load it again.
 pub fn refresh(folder: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<Embedder> {
     let existing = Manifest::read(dir).ok().map(|m| m.model);
-    let (model, precision) = existing.map_or(
-        (DEFAULT_MODEL.to_string(), crate::cli::DEFAULT_PRECISION),
-        |m| (m.id, m.precision),
-    );
+    // A new index gets $SEMSEARCH_MODEL, as `index` would, else the default.
+    let fallback = std::env::var("SEMSEARCH_MODEL").unwrap_or_else(|_| DEFAULT_MODEL.to_string());
+    let (model, precision) = existing.map_or((fallback, crate::cli::DEFAULT_PRECISION), |m| {
+        (m.id, m.precision)
+    });
     let spec = ModelSpec::parse(&model, None);
     let embedder = Embedder::load_with(&spec, precision)
         .with_context(|| format!("cannot load model {spec}"))?;
-    let opts = UpdateOptions::new(dir.to_path_buf(), vec![folder.to_path_buf()]);
+    // The index here is a cache of the folder: one in an older format is
+    // rebuilt rather than refused (`search` has no --rebuild to suggest).
+    let rebuild = match Manifest::read(dir) {
+        Err(semsearch_indexer::Error::FormatVersion { found, .. }) => {
+            eprintln!(
+                "semsearch: {} has index format {found} from another semsearch version; re-indexing {}",
+                dir.display(),
+                folder.display()
+            );
+            true
+        }
+        _ => false,
+    };
+    let opts = UpdateOptions {
+        rebuild,
+        ..UpdateOptions::new(dir.to_path_buf(), vec![folder.to_path_buf()])
+    };
     let bar = progress(0, "passages", false);
     let report = update(&embedder, &opts, &mut |e| match e {
         Event::Embedding { passages, .. } => bar.set_length(passages as u64),
