@@ -235,8 +235,8 @@ fn map_draws_one_mark_per_document() {
         text.contains("% of variance"),
         "axes name the explained variance"
     );
-    // Three top-level groups (garage, kitchen, the root) in the legend.
-    for name in ["garage (2)", "kitchen (1)", ". (3)"] {
+    // Three top-level groups (garage, kitchen, files at the top) in the legend.
+    for name in ["garage (2)", "kitchen (1)", "(top level) (3)"] {
         assert!(text.contains(name), "legend lacks {name}");
     }
 

@@ -42,7 +42,7 @@ struct Map {
 }
 
 fn top_folder(id: &str) -> &str {
-    id.split_once('/').map_or(".", |(top, _)| top)
+    id.split_once('/').map_or("(top level)", |(top, _)| top)
 }
 
 /// Group by top-level folder: the nine biggest keep a colour, the rest
