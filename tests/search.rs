@@ -275,27 +275,12 @@ fn missing_or_corrupt_index_is_named() {
 
 #[test]
 fn prompt_driven_through_stdin_and_compare() {
-    use std::io::Write;
-    use std::process::Stdio;
     let tmp = tempfile::tempdir().unwrap();
     let index = tiny_index(tmp.path());
-    let mut child = bin()
-        .arg("repl")
-        .arg("--index")
-        .arg(&index)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let script = ":mode lexical\n:k 1\nflux capacitor\n:open 1\n:explain\n:lexical tfidf\nflux\n:bogus\n:compare flux capacitor\n:quit\n";
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = bin();
+    cmd.arg("repl").arg("--index").arg(&index);
+    let out = common::prompt(cmd, script);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("errors/rare.txt:1"), "{text}");

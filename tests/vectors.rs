@@ -297,27 +297,13 @@ fn map_draws_one_mark_per_document() {
 
 #[test]
 fn prompt_similar_lists_documents_like_a_result() {
-    use std::io::Write;
-    use std::process::Stdio;
     let tmp = tempfile::tempdir().unwrap();
     let model = tiny_model(tmp.path());
     let dir = indexed(tmp.path(), Some(&model));
-    let mut child = bin()
-        .arg("repl")
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let script = ":mode lexical\n:k 2\nautomobile tyres\n:similar 1\n:open 1\n:similar 9\n:quit\n";
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = bin();
+    cmd.arg("repl").current_dir(&dir);
+    let out = common::prompt(cmd, script);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("documents like garage/cars"), "{text}");

@@ -77,6 +77,10 @@ pub fn write(
         .map_err(|e| err(path, e))
 }
 
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 /// The mean of `vectors`, scaled to unit length: a document's vector from
 /// its passages'. Zero vectors (no passages) stay zero.
 pub fn mean<'a>(vectors: impl IntoIterator<Item = &'a [f32]>, dim: usize) -> Vec<f32> {

@@ -2,6 +2,7 @@
 //! k-means clusters, and the documents most central to a group.
 
 use nalgebra::{DMatrix, SymmetricEigen};
+use semsearch_indexer::vectors::{dot, mean};
 
 /// Document vectors projected onto their first principal components.
 #[derive(Debug, Clone)]
@@ -64,22 +65,6 @@ pub fn pca(vectors: &[Vec<f32>], components: usize) -> Pca {
     Pca { coords, explained }
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn normalised_mean<'a>(vectors: impl Iterator<Item = &'a Vec<f32>>, d: usize) -> Vec<f32> {
-    let mut m = vec![0f32; d];
-    for v in vectors {
-        m.iter_mut().zip(v).for_each(|(s, x)| *s += x);
-    }
-    let norm = dot(&m, &m).sqrt();
-    if norm > 0.0 {
-        m.iter_mut().for_each(|x| *x /= norm);
-    }
-    m
-}
-
 /// Deterministic pseudo-random numbers (splitmix64): the same corpus gives
 /// the same clusters on every run.
 struct SplitMix(u64);
@@ -138,8 +123,9 @@ pub fn kmeans(vectors: &[Vec<f32>], k: usize) -> Vec<usize> {
     for _ in 0..100 {
         let mut changed = false;
         for (a, v) in assign.iter_mut().zip(vectors) {
+            let sims: Vec<f32> = centroids.iter().map(|c| dot(v, c)).collect();
             let best = (0..k)
-                .max_by(|&x, &y| dot(v, &centroids[x]).total_cmp(&dot(v, &centroids[y])))
+                .max_by(|&x, &y| sims[x].total_cmp(&sims[y]))
                 .expect("k > 1");
             changed |= *a != best;
             *a = best;
@@ -149,7 +135,7 @@ pub fn kmeans(vectors: &[Vec<f32>], k: usize) -> Vec<usize> {
         }
         for (c, centroid) in centroids.iter_mut().enumerate() {
             let members = vectors.iter().zip(&assign).filter(|(_, &a)| a == c);
-            let m = normalised_mean(members.map(|(v, _)| v), d);
+            let m = mean(members.map(|(v, _)| v.as_slice()), d);
             // An emptied cluster keeps its old centroid.
             if m.iter().any(|&x| x != 0.0) {
                 *centroid = m;
@@ -171,7 +157,7 @@ pub fn kmeans(vectors: &[Vec<f32>], k: usize) -> Vec<usize> {
 /// mean direction, most central first.
 pub fn central(vectors: &[Vec<f32>], members: &[usize], n: usize) -> Vec<usize> {
     let d = vectors.first().map_or(0, Vec::len);
-    let m = normalised_mean(members.iter().map(|&i| &vectors[i]), d);
+    let m = mean(members.iter().map(|&i| vectors[i].as_slice()), d);
     let mut ranked: Vec<(usize, f32)> =
         members.iter().map(|&i| (i, dot(&vectors[i], &m))).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));

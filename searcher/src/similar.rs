@@ -1,6 +1,7 @@
 //! Operations on vectors beyond ranking a query: documents like a given
 //! one (by averaged document vectors), and query arithmetic.
 
+use semsearch_indexer::vectors::dot;
 use semsearch_indexer::PassageRef;
 
 use crate::error::{Result, SearchError};
@@ -30,10 +31,6 @@ impl Arithmetic {
         }
         s + ")"
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 impl Searcher {

@@ -194,7 +194,7 @@ pub fn run(args: ReplArgs) -> anyhow::Result<Outcome> {
     let dir = super::find_index(args.index.index.as_deref())?;
     let searcher =
         Searcher::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = super::search::use_color(crate::cli::ColorArg::Auto);
     let mut editor = rustyline::DefaultEditor::new()?;
     let history = dir.join("history");
     let _ = editor.load_history(&history);
