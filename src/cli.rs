@@ -22,8 +22,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Index folders (or a JSON Lines corpus); run again to update.
+    /// Index folders and files (or a JSON Lines corpus); run again to update.
     Index(IndexArgs),
+    /// Index, then keep the index fresh as files change, until Ctrl-C.
+    Watch(IndexArgs),
     /// Search an index: BM25/TF-IDF, semantic, or both fused.
     Search(SearchArgs),
     /// TF-IDF, BM25, semantic and hybrid rankings side by side, with overlap.
@@ -67,10 +69,11 @@ pub struct IndexDirArgs {
 
 #[derive(Args, Debug)]
 pub struct IndexArgs {
-    /// Folders to index. Default: the folders the index was built from.
+    /// Folders and files to index. Default: those the index was built from.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Index folder. Default: PATH/.semsearch for the first PATH.
+    /// Index folder. Default: .semsearch in the first PATH (in the folder
+    /// holding it, for a file).
     #[arg(long, value_name = "DIR")]
     pub index: Option<PathBuf>,
     /// Also index a BEIR-style corpus: JSON Lines (or .jsonl.gz) objects with
@@ -87,12 +90,27 @@ pub struct IndexArgs {
     /// Index hidden files and folders too.
     #[arg(long)]
     pub hidden: bool,
-    /// Only index files matching GLOB (repeatable).
+    /// Only index files matching GLOB (repeatable); matching files are
+    /// indexed even when generated or not documents.
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
     /// Skip files matching GLOB (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// Only index files of TYPE (repeatable; ripgrep's types, see
+    /// --type-list), even when generated or not documents.
+    #[arg(long = "type", short = 't', value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Never index files of TYPE (repeatable).
+    #[arg(long = "type-not", short = 'T', value_name = "TYPE")]
+    pub types_not: Vec<String>,
+    /// Print the file types --type knows, with their globs, and exit.
+    #[arg(long)]
+    pub type_list: bool,
+    /// Index every text file: also generated ones (minified code, search
+    /// indexes, lock files) and non-documents (style sheets, SVG, data).
+    #[arg(long)]
+    pub all_text: bool,
     /// Skip files larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_file_size: u64,
@@ -103,9 +121,10 @@ pub struct IndexArgs {
     /// AVX-512 BF16; f32 elsewhere) or f32. Default: the index's, else bf16.
     #[arg(long, value_name = "P")]
     pub precision: Option<Precision>,
-    /// Store vectors as f32 (exact), f16 (half the size) or i8.
-    #[arg(long, value_name = "KIND", default_value = "f32")]
-    pub quantize: semsearch_indexer::Quantization,
+    /// Store vectors as f16 (default: half of f32's size, same ranking),
+    /// f32 or i8. Default: the index's, else f16.
+    #[arg(long, value_name = "KIND")]
+    pub quantize: Option<semsearch_indexer::Quantization>,
     /// Stemming and stop words for the lexical index (english,
     /// english-unstemmed, french, german, spanish, italian, portuguese, dutch,
     /// swedish, danish, norwegian, finnish, russian).
@@ -115,13 +134,20 @@ pub struct IndexArgs {
     /// index from scratch.
     #[arg(long)]
     pub rebuild: bool,
-    /// Print one JSON object with the counts.
+    /// Commit what is done every SECS seconds during a long run, so a kill
+    /// loses at most that much work.
+    #[arg(long, value_name = "SECS", default_value_t = semsearch_indexer::DEFAULT_CHECKPOINT.as_secs())]
+    pub checkpoint_secs: u64,
+    /// Passages embedded together (memory against padding).
+    #[arg(long, value_name = "N", default_value_t = semsearch_indexer::update::DEFAULT_EMBED_BATCH, hide = true)]
+    pub embed_batch: usize,
+    /// Print one JSON object with the counts (watch: one per update).
     #[arg(long)]
     pub json: bool,
     /// List skipped files with the reason.
     #[arg(long, short)]
     pub verbose: bool,
-    /// No progress bar.
+    /// Print nothing on success: no progress, no summary.
     #[arg(long, short)]
     pub quiet: bool,
 }

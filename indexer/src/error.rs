@@ -47,6 +47,8 @@ pub enum Error {
         line: usize,
         reason: String,
     },
+    #[error("cannot watch {path}: {reason}")]
+    Watch { path: PathBuf, reason: String },
     #[error("invalid glob {glob}: {reason}")]
     Glob { glob: String, reason: String },
     #[error(transparent)]

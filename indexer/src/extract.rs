@@ -12,6 +12,10 @@ pub enum SkipReason {
     Unreadable,
     BrokenLink,
     SymlinkLoop,
+    /// Made by a tool, not written: minified code, search indexes, lock files.
+    Generated,
+    /// Text that is neither prose nor code: style sheets, SVG, data dumps.
+    NotDocument,
 }
 
 impl SkipReason {
@@ -23,6 +27,8 @@ impl SkipReason {
             SkipReason::Unreadable => "unreadable",
             SkipReason::BrokenLink => "broken_link",
             SkipReason::SymlinkLoop => "symlink_loop",
+            SkipReason::Generated => "generated",
+            SkipReason::NotDocument => "not_document",
         }
     }
 }
@@ -34,13 +40,18 @@ pub struct Extracted {
     pub text: String,
     /// The bytes were not valid UTF-8 and were decoded lossily.
     pub lossy: bool,
+    /// The content rule of [`crate::kind::by_content`] this text breaks.
+    pub breaks: Option<SkipReason>,
 }
 
 /// Bytes looked at to decide whether a file is binary (as git and ripgrep do:
 /// a NUL byte near the start).
 const SNIFF: usize = 8192;
 
-pub fn extract(path: &Path, bytes: &[u8]) -> Result<Extracted, SkipReason> {
+/// Decode and extract a file. With `judge`, text that is generated or not a
+/// document ([`crate::kind::by_content`]) is refused; without, it is
+/// extracted with the rule it breaks.
+pub fn extract(path: &Path, bytes: &[u8], judge: bool) -> Result<Extracted, SkipReason> {
     if bytes[..bytes.len().min(SNIFF)].contains(&0) {
         return Err(SkipReason::Binary);
     }
@@ -56,6 +67,11 @@ pub fn extract(path: &Path, bytes: &[u8]) -> Result<Extracted, SkipReason> {
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
+    let markup = matches!(ext.as_str(), "html" | "htm" | "xhtml");
+    let breaks = crate::kind::by_content(&raw, markup);
+    if let Some(reason) = breaks.filter(|_| judge) {
+        return Err(reason);
+    }
     let (title, text) = match ext.as_str() {
         "html" | "htm" | "xhtml" => html(&raw),
         "md" | "markdown" => (markdown_title(&raw), raw),
@@ -68,7 +84,12 @@ pub fn extract(path: &Path, bytes: &[u8]) -> Result<Extracted, SkipReason> {
     let title = title
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| file_title(path));
-    Ok(Extracted { title, text, lossy })
+    Ok(Extracted {
+        title,
+        text,
+        lossy,
+        breaks,
+    })
 }
 
 fn file_title(path: &Path) -> String {
@@ -220,7 +241,7 @@ mod tests {
     fn html_keeps_visible_text_and_title() {
         let page = "<html><head><title>My  Page</title><style>p{}</style></head>\
                     <body><script>var x=1;</script><h1>Hello</h1><p>World <b>wide</b></p></body></html>";
-        let e = extract(Path::new("a.html"), page.as_bytes()).unwrap();
+        let e = extract(Path::new("a.html"), page.as_bytes(), true).unwrap();
         assert_eq!(e.title, "My Page");
         assert_eq!(e.text.trim(), "Hello\nWorld wide");
     }
@@ -229,23 +250,29 @@ mod tests {
     fn titles_from_headings_or_file_name() {
         let md = "intro\n\n## Second\n";
         assert_eq!(
-            extract(Path::new("x/notes.md"), md.as_bytes())
+            extract(Path::new("x/notes.md"), md.as_bytes(), true)
                 .unwrap()
                 .title,
             "Second"
         );
         let setext = "Big Title\n=========\n\ntext";
         assert_eq!(
-            extract(Path::new("a.md"), setext.as_bytes()).unwrap().title,
+            extract(Path::new("a.md"), setext.as_bytes(), true)
+                .unwrap()
+                .title,
             "Big Title"
         );
         let rst = "=====\nTitle\n=====\n\nBody";
         assert_eq!(
-            extract(Path::new("a.rst"), rst.as_bytes()).unwrap().title,
+            extract(Path::new("a.rst"), rst.as_bytes(), true)
+                .unwrap()
+                .title,
             "Title"
         );
         assert_eq!(
-            extract(Path::new("dir/plain.txt"), b"hello").unwrap().title,
+            extract(Path::new("dir/plain.txt"), b"hello", true)
+                .unwrap()
+                .title,
             "plain"
         );
     }
@@ -253,14 +280,14 @@ mod tests {
     #[test]
     fn binary_empty_and_bad_utf8() {
         assert_eq!(
-            extract(Path::new("a.bin"), b"ab\0cd"),
+            extract(Path::new("a.bin"), b"ab\0cd", true),
             Err(SkipReason::Binary)
         );
         assert_eq!(
-            extract(Path::new("a.txt"), b"  \n\t"),
+            extract(Path::new("a.txt"), b"  \n\t", true),
             Err(SkipReason::Empty)
         );
-        let e = extract(Path::new("a.txt"), b"caf\xe9 au lait").unwrap();
+        let e = extract(Path::new("a.txt"), b"caf\xe9 au lait", true).unwrap();
         assert!(e.lossy && e.text.contains("au lait"));
     }
 }

@@ -20,14 +20,20 @@ pub mod chunk;
 mod error;
 pub mod extract;
 mod index;
+pub mod kind;
 pub mod manifest;
+pub mod pathname;
 pub mod schema;
 pub mod source;
 pub mod store;
-mod update;
+pub mod update;
 pub mod vectors;
+pub mod watch;
 
 pub use error::{Error, Result};
 pub use index::{Index, PassageRef};
 pub use manifest::{ChunkSettings, DocEntry, Manifest, PassageEntry, Quantization};
-pub use update::{update, Event, Report, UpdateOptions};
+pub use update::{
+    update, Event, Indexer, Progress, Report, UpdateOptions, DEFAULT_CHECKPOINT,
+    DEFAULT_QUANTIZATION,
+};

@@ -13,7 +13,8 @@ use crate::error::{Error, IoContext, Result};
 
 /// Bumped on any change to the layout or the meaning of a field.
 /// 2: document vectors (documents.usearch).
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: roots may be files, corpora listed apart; non-UTF-8 paths as bytes.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// How documents are cut into passages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +76,9 @@ pub struct PassageEntry {
 /// One indexed document (a file, or one object of a JSON Lines corpus).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocEntry {
-    /// File path (absolute) or `None` for corpus objects.
+    /// File path (absolute) or `None` for corpus objects. A path that is
+    /// not UTF-8 is stored as an array of its bytes.
+    #[serde(with = "crate::pathname::opt")]
     pub path: Option<PathBuf>,
     pub title: String,
     pub size: u64,
@@ -83,6 +86,11 @@ pub struct DocEntry {
     pub mtime: u128,
     /// xxh3-128 of the raw content, hex.
     pub hash: String,
+    /// Indexed only because it was selected (`--include`, `--type`,
+    /// `--all-text`, named): it breaks a [`crate::kind`] rule, so a run
+    /// without that selection looks at it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exempt: bool,
     pub passages: Vec<PassageEntry>,
 }
 
@@ -102,8 +110,12 @@ pub struct Manifest {
     /// Name of the lexical analyser (tantivy tokenizer name).
     pub analyzer: String,
     pub quantization: Quantization,
-    /// Folders and corpus files this index was built from.
+    /// Folders and files this index was built from.
+    #[serde(with = "crate::pathname::list")]
     pub roots: Vec<PathBuf>,
+    /// JSON Lines corpora this index was built from.
+    #[serde(with = "crate::pathname::list")]
+    pub corpora: Vec<PathBuf>,
     /// Folder (under the index) holding the current tantivy and usearch files.
     pub generation: u64,
     pub next_passage_id: u64,
@@ -153,7 +165,10 @@ impl Manifest {
     pub fn write(&self, dir: &Path) -> Result<()> {
         let path = Self::path(dir);
         let tmp = dir.join("manifest.json.tmp");
-        let json = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Corrupt {
+            path: dir.to_path_buf(),
+            reason: format!("manifest does not serialise: {e}"),
+        })?;
         {
             use std::io::Write;
             let mut f = std::fs::File::create(&tmp).at(&tmp)?;

@@ -1,10 +1,13 @@
 //! Where documents come from: folders (walked with `ignore`) and BEIR-style
 //! JSON Lines corpora.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use ignore::overrides::OverrideBuilder;
+use ignore::overrides::{Override, OverrideBuilder};
+use ignore::types::{Types, TypesBuilder};
 use ignore::WalkBuilder;
 
 use crate::error::{Error, IoContext, Result};
@@ -14,16 +17,30 @@ use crate::store::INDEX_DIR_NAME;
 /// How to walk folders.
 #[derive(Debug, Clone, Default)]
 pub struct WalkOptions {
+    /// Index hidden files and folders too.
     pub hidden: bool,
+    /// Only files matching these globs (ripgrep's `--glob`); matching one
+    /// also selects a file past the [`crate::kind`] rules.
     pub include: Vec<String>,
+    /// Never files matching these globs.
     pub exclude: Vec<String>,
+    /// Only files of these types (ripgrep's type names: `md`, `rust`, ...);
+    /// selects them past the [`crate::kind`] rules.
+    pub types: Vec<String>,
+    /// Never files of these types.
+    pub types_not: Vec<String>,
+    /// Index every text file: no `generated` or `not_document` rules.
+    pub all_text: bool,
     /// Never descend into this folder (the index itself).
     pub index_dir: Option<PathBuf>,
 }
 
 /// A file found by the walk, or why one could not be looked at.
 pub enum Found {
-    File(PathBuf),
+    /// A file to look at. `selected`: chosen explicitly (named, or matched
+    /// by `--include`/`--type`), so the [`crate::kind`] rules do not apply.
+    File { path: PathBuf, selected: bool },
+    /// A path that could not be walked, or a file the kind rules refuse.
     Skipped(PathBuf, SkipReason),
 }
 
@@ -41,15 +58,15 @@ fn classify(err: &ignore::Error) -> (Option<PathBuf>, SkipReason) {
     }
 }
 
-/// Every candidate file under `root`, honouring .gitignore, .ignore,
-/// .semsearchignore, hidden-file rules and the include/exclude globs.
-/// Symlinks are followed; loops are reported, not followed.
-pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Vec<Found>> {
-    let mut overrides = OverrideBuilder::new(root);
-    let glob_err = |g: &str, e: ignore::Error| Error::Glob {
+fn glob_err(g: &str, e: ignore::Error) -> Error {
+    Error::Glob {
         glob: g.to_string(),
         reason: e.to_string(),
-    };
+    }
+}
+
+fn overrides(root: &Path, opts: &WalkOptions) -> Result<Override> {
+    let mut overrides = OverrideBuilder::new(root);
     for g in &opts.include {
         overrides.add(g).map_err(|e| glob_err(g, e))?;
     }
@@ -58,7 +75,52 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Vec<Found>> {
             .add(&format!("!{g}"))
             .map_err(|e| glob_err(g, e))?;
     }
-    let overrides = overrides.build().map_err(|e| glob_err("(all)", e))?;
+    overrides.build().map_err(|e| glob_err("(all)", e))
+}
+
+/// ripgrep's file types (the `ignore` crate's definitions), narrowed to
+/// `--type` and without `--type-not`.
+pub fn types(opts: &WalkOptions) -> Result<Types> {
+    let mut types = TypesBuilder::new();
+    types.add_defaults();
+    for t in &opts.types {
+        types.select(t);
+    }
+    for t in &opts.types_not {
+        types.negate(t);
+    }
+    types.build().map_err(|e| Error::Glob {
+        glob: format!("--type {}", opts.types.join(",")),
+        reason: e.to_string(),
+    })
+}
+
+/// The type names and their globs, for `--type-list`.
+pub fn type_list() -> Vec<(String, Vec<String>)> {
+    let mut types = TypesBuilder::new();
+    types.add_defaults();
+    types
+        .definitions()
+        .into_iter()
+        .map(|d| (d.name().to_string(), d.globs().to_vec()))
+        .collect()
+}
+
+/// Every candidate file under `root` (or `root` itself when it is a file),
+/// honouring .gitignore, .ignore, .semsearchignore, hidden-file rules, the
+/// include/exclude globs, the types and the [`crate::kind`] name rules.
+/// Symlinks are followed; loops are reported, not followed.
+pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Vec<Found>> {
+    if root.is_file() {
+        // Named on the command line: indexed whatever the rules say, as
+        // ripgrep searches a file it is given.
+        return Ok(vec![Found::File {
+            path: root.to_path_buf(),
+            selected: true,
+        }]);
+    }
+    let overrides = overrides(root, opts)?;
+    let types = types(opts)?;
     let index_dir = opts
         .index_dir
         .as_ref()
@@ -68,7 +130,8 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Vec<Found>> {
         .follow_links(true)
         .require_git(false)
         .add_custom_ignore_filename(".semsearchignore")
-        .overrides(overrides)
+        .overrides(overrides.clone())
+        .types(types.clone())
         .filter_entry(move |e| {
             if e.file_name() == INDEX_DIR_NAME {
                 return false;
@@ -83,7 +146,14 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Vec<Found>> {
     for entry in walker {
         match entry {
             Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => {
-                found.push(Found::File(e.into_path()))
+                let path = e.into_path();
+                let selected = opts.all_text
+                    || overrides.matched(&path, false).is_whitelist()
+                    || types.matched(&path, false).is_whitelist();
+                match crate::kind::by_name(&path).filter(|_| !selected) {
+                    Some(reason) => found.push(Found::Skipped(path, reason)),
+                    None => found.push(Found::File { path, selected }),
+                }
             }
             Ok(_) => {}
             Err(err) => {
@@ -109,28 +179,47 @@ pub struct CorpusDoc {
     pub text: String,
 }
 
-/// Read a `.jsonl` or `.jsonl.gz` corpus of `{"_id", "title", "text"}`.
-pub fn read_jsonl(path: &Path) -> Result<Vec<CorpusDoc>> {
+/// Stream a `.jsonl` or `.jsonl.gz` corpus of `{"_id", "title", "text"}`
+/// one object at a time, each with the bytes of the file read so far (for
+/// progress; of the compressed file for `.gz`).
+pub fn jsonl_docs(path: &Path) -> Result<impl Iterator<Item = Result<(CorpusDoc, u64)>>> {
     let file = std::fs::File::open(path).at(path)?;
-    let mut text = String::new();
-    if path.extension().is_some_and(|e| e == "gz") {
-        flate2::read::GzDecoder::new(file)
-            .read_to_string(&mut text)
-            .at(path)?;
+    let counter = Counting {
+        inner: file,
+        read: Default::default(),
+    };
+    let read = counter.read.clone();
+    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(BufReader::new(flate2::read::GzDecoder::new(counter)))
     } else {
-        std::io::BufReader::new(file)
-            .read_to_string(&mut text)
-            .at(path)?;
-    }
-    text.lines()
+        Box::new(BufReader::new(counter))
+    };
+    let path = path.to_path_buf();
+    Ok(reader
+        .lines()
         .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, l)| {
-            serde_json::from_str::<CorpusDoc>(l).map_err(|e| Error::Jsonl {
-                path: path.to_path_buf(),
+        .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
+        .map(move |(n, line)| {
+            let line = line.at(&path)?;
+            let doc = serde_json::from_str::<CorpusDoc>(&line).map_err(|e| Error::Jsonl {
+                path: path.clone(),
                 line: n + 1,
                 reason: format!("expected {{\"_id\", \"title\", \"text\"}}: {e}"),
-            })
-        })
-        .collect()
+            })?;
+            Ok((doc, read.load(Ordering::Relaxed)))
+        }))
+}
+
+/// A reader that counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }

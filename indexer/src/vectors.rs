@@ -32,46 +32,64 @@ pub fn options(dim: usize, q: Quantization) -> IndexOptions {
     }
 }
 
-/// Write `path`: the vectors of `prev` less `stale`, plus `added`.
-pub fn write(
-    path: &Path,
-    prev: Option<&Path>,
-    dim: usize,
-    q: Quantization,
-    stale: &[u64],
-    added: &[(u64, Vec<f32>)],
-) -> Result<()> {
-    let index = usearch::Index::new(&options(dim, q)).map_err(|e| err(path, e))?;
-    if let Some(prev) = prev {
-        index
-            .load(&prev.to_string_lossy())
-            .map_err(|e| err(prev, e))?;
-        if index.dimensions() != dim {
-            return Err(err(
-                prev,
-                format!(
-                    "holds {}-d vectors, the model makes {dim}-d",
-                    index.dimensions()
-                ),
-            ));
-        }
-    }
-    for &key in stale {
-        index.remove(key).map_err(|e| err(path, e))?;
-    }
-    let threads = rayon::current_num_threads();
+/// An HNSW index to add to: the one saved at `prev`, else a new one.
+pub fn load(prev: Option<&Path>, dim: usize, q: Quantization) -> Result<usearch::Index> {
+    let index =
+        usearch::Index::new(&options(dim, q)).map_err(|e| err(prev.unwrap_or(Path::new("")), e))?;
+    let Some(prev) = prev else {
+        return Ok(index);
+    };
     index
-        .reserve_capacity_and_threads(index.size() + added.len(), threads)
-        .map_err(|e| err(path, e))?;
+        .load(&prev.to_string_lossy())
+        .map_err(|e| err(prev, e))?;
+    if index.dimensions() != dim {
+        return Err(err(
+            prev,
+            format!(
+                "holds {}-d vectors, the model makes {dim}-d",
+                index.dimensions()
+            ),
+        ));
+    }
+    Ok(index)
+}
+
+/// Add keyed vectors (in parallel), growing the capacity geometrically so
+/// that adding in batches costs no more than adding at once.
+pub fn add(index: &usearch::Index, path: &Path, added: &[(u64, Vec<f32>)]) -> Result<()> {
+    let dim = index.dimensions();
     if let Some((key, v)) = added.iter().find(|(_, v)| v.len() != dim) {
         return Err(err(
             path,
             format!("passage {key} has a {}-d vector, expected {dim}", v.len()),
         ));
     }
+    let needed = index.size() + added.len();
+    if needed > index.capacity() {
+        let capacity = needed.max(index.capacity() + index.capacity() / 2);
+        index
+            .reserve_capacity_and_threads(capacity, rayon::current_num_threads())
+            .map_err(|e| err(path, e))?;
+    }
     added
         .par_iter()
-        .try_for_each(|(key, v)| index.add(*key, v).map_err(|e| err(path, e)))?;
+        .try_for_each(|(key, v)| index.add(*key, v).map(|_| ()).map_err(|e| err(path, e)))
+}
+
+/// Remove keys (absent ones are no error).
+pub fn remove(
+    index: &usearch::Index,
+    path: &Path,
+    keys: impl IntoIterator<Item = u64>,
+) -> Result<()> {
+    for key in keys {
+        index.remove(key).map_err(|e| err(path, e))?;
+    }
+    Ok(())
+}
+
+/// Save to `path`.
+pub fn save(index: &usearch::Index, path: &Path) -> Result<()> {
     index
         .save(&path.to_string_lossy())
         .map_err(|e| err(path, e))

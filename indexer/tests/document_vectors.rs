@@ -18,6 +18,9 @@ fn index(embedder: &Embedder, docs: &Path) -> Index {
     Index::open(&dir).unwrap()
 }
 
+/// Vectors are stored as f16 (the default): about 3 decimal digits.
+const TOL: f32 = 2e-3;
+
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
@@ -53,13 +56,13 @@ fn document_vector_is_the_mean_of_its_passages() {
             .collect();
         if passages.len() == 1 {
             // One passage: the average is that passage's vector.
-            assert!(max_diff(&dv, &passages[0]) < 1e-6, "{}", idx.doc_ids[doc]);
+            assert!(max_diff(&dv, &passages[0]) < TOL, "{}", idx.doc_ids[doc]);
         } else {
             multi += 1;
             let m = vectors::mean(passages.iter().map(Vec::as_slice), dv.len());
-            assert!(max_diff(&dv, &m) < 1e-6);
+            assert!(max_diff(&dv, &m) < TOL);
             assert!(
-                max_diff(&dv, &passages[0]) > 1e-3,
+                max_diff(&dv, &passages[0]) > 10.0 * TOL,
                 "differs from one passage"
             );
         }
@@ -80,7 +83,7 @@ fn document_vector_is_the_mean_of_its_passages() {
     let after_short = idx.doc_vector(short).unwrap();
     assert!(max_diff(&before_short, &after_short) > 1e-3);
     let key = idx.doc(short).1.passages[0].id;
-    assert!(max_diff(&after_short, &idx.passage_vector(key).unwrap()) < 1e-6);
+    assert!(max_diff(&after_short, &idx.passage_vector(key).unwrap()) < TOL);
     let other = idx.doc_vector(idx.position("other.txt").unwrap()).unwrap();
     assert_eq!(other, before_other);
 }

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use semsearch_indexer::{update, Event, UpdateOptions};
+use semsearch_indexer::{update, UpdateOptions};
 use semsearch_models::Precision;
 use semsearch_searcher::metrics::{map_at, mrr_at, ndcg_at, recall_at, Qrels};
 use semsearch_searcher::{Fusion, Lexical, Mode, Norm, SearchConfig, Searcher};
 use serde::Serialize;
 
 use crate::cli::EvalArgs;
-use crate::output::{progress, Outcome};
+use crate::output::Outcome;
 
 /// Documents retrieved per query (the deepest cut-off reported).
 const DEPTH: usize = 100;
@@ -219,12 +219,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         (opts.analyzer, opts.quantization, opts.overlap) =
             (m.analyzer, m.quantization, m.chunking.overlap);
     }
-    let bar = progress(0, "passages", args.quiet || args.json);
-    let report = update(&embedder, &opts, &mut |e| match e {
-        Event::Embedding { passages, .. } => bar.set_length(passages as u64),
-        Event::Embedded(n) => bar.inc(n as u64),
-    })?;
-    bar.finish_and_clear();
+    let mut reporter = crate::progress::Reporter::new(args.quiet || args.json, false);
+    let report = update(&embedder, &opts, &mut |e| reporter.event(e))?;
+    reporter.finish();
     let index_seconds = t.elapsed().as_secs_f64();
     drop(embedder);
 

@@ -1,25 +1,32 @@
 //! `semsearch index`: build or update an index.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use semsearch_indexer::schema::analyzer_for;
-use semsearch_indexer::source::WalkOptions;
+use semsearch_indexer::source::{type_list, WalkOptions};
 use semsearch_indexer::store::INDEX_DIR_NAME;
-use semsearch_indexer::{update, Event, Manifest, UpdateOptions};
+use semsearch_indexer::{update, Manifest, Report, UpdateOptions, DEFAULT_QUANTIZATION};
 use semsearch_models::{Embedder, ModelSpec, DEFAULT_MODEL};
 
 use crate::cli::IndexArgs;
-use crate::output::{progress, Outcome};
+use crate::output::Outcome;
+use crate::progress::Reporter;
 
+/// The index folder: `--index`, else `.semsearch` in the first path (in
+/// the folder holding it, for a file), else the nearest one.
 fn index_dir(args: &IndexArgs) -> anyhow::Result<PathBuf> {
     if let Some(d) = &args.index {
         return Ok(d.clone());
     }
     match args.paths.first() {
         Some(p) if p.is_dir() => Ok(p.join(INDEX_DIR_NAME)),
-        Some(p) => bail!("{} is not a folder", p.display()),
+        Some(p) => {
+            let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+            Ok(parent.unwrap_or(Path::new(".")).join(INDEX_DIR_NAME))
+        }
         None if !args.jsonl.is_empty() => {
             bail!("--jsonl needs --index DIR (where to put the index)")
         }
@@ -27,26 +34,38 @@ fn index_dir(args: &IndexArgs) -> anyhow::Result<PathBuf> {
     }
 }
 
-pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
+/// Everything `index` and `watch` share: the checked arguments, the index
+/// folder, the loaded model and the indexer's options.
+pub struct Prepared {
+    pub dir: PathBuf,
+    pub embedder: Embedder,
+    pub opts: UpdateOptions,
+}
+
+pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
     for p in &args.paths {
-        if !p.is_dir() {
-            bail!("{} is not a folder", p.display());
+        if !p.exists() {
+            bail!("{} does not exist", p.display());
         }
     }
-    let dir = index_dir(&args)?;
+    let dir = index_dir(args)?;
     let (analyzer, _) = analyzer_for(&args.language)
         .with_context(|| format!("--language {}: not a supported language", args.language))?;
-    // An existing index keeps its model unless --model says otherwise.
-    let existing = Manifest::read(&dir).ok().map(|m| m.model);
+    // An existing index keeps its model and settings unless flags say otherwise.
+    let existing = Manifest::read(&dir).ok();
     let model = args
         .model
         .clone()
-        .or(existing.as_ref().map(|m| m.id.clone()))
+        .or(existing.as_ref().map(|m| m.model.id.clone()))
         .unwrap_or_else(|| DEFAULT_MODEL.to_string());
     let precision = args
         .precision
-        .or(existing.map(|m| m.precision))
+        .or(existing.as_ref().map(|m| m.model.precision))
         .unwrap_or(crate::cli::DEFAULT_PRECISION);
+    let quantization = args
+        .quantize
+        .or(existing.as_ref().map(|m| m.quantization))
+        .unwrap_or(DEFAULT_QUANTIZATION);
     let spec = ModelSpec::parse(&model, args.revision.as_deref());
     let embedder = Embedder::load_with(&spec, precision)
         .with_context(|| format!("cannot load model {spec}"))?;
@@ -57,74 +76,96 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
             hidden: args.hidden,
             include: args.include.clone(),
             exclude: args.exclude.clone(),
+            types: args.types.clone(),
+            types_not: args.types_not.clone(),
+            all_text: args.all_text,
             index_dir: None,
         },
         max_file_size: args.max_file_size,
         overlap: args.overlap,
-        quantization: args.quantize,
+        quantization,
         analyzer,
         rebuild: args.rebuild,
+        checkpoint: Duration::from_secs(args.checkpoint_secs),
+        embed_batch: args.embed_batch.max(1),
         ..UpdateOptions::new(dir.clone(), Vec::new())
     };
-    let bar = progress(0, "passages", args.quiet || args.json);
-    let report = update(&embedder, &opts, &mut |e| match e {
-        Event::Embedding {
-            documents,
-            passages,
-        } => {
-            bar.set_length(passages as u64);
-            bar.set_message(format!("from {documents} files"));
-        }
-        Event::Embedded(n) => bar.inc(n as u64),
+    Ok(Prepared {
+        dir,
+        embedder,
+        opts,
     })
-    .with_context(|| format!("indexing into {} failed", dir.display()))?;
-    bar.finish_and_clear();
+}
 
-    if args.verbose {
-        let mut err = std::io::stderr().lock();
-        for (path, reason) in &report.skipped_files {
-            writeln!(err, "skipped ({reason}): {}", path.display())?;
-        }
-    }
+/// `--type-list`: ripgrep's format, `name: glob, glob`.
+pub fn print_types() -> anyhow::Result<Outcome> {
     let mut out = std::io::stdout().lock();
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string(&report)?)?;
-    } else {
-        let reasons: Vec<String> = report
-            .skipped_by_reason
-            .iter()
-            .map(|(r, n)| format!("{n} {r}"))
-            .collect();
-        writeln!(
-            out,
-            "{} added, {} updated, {} removed, {} unchanged, {} skipped{} in {:.1}s",
-            report.added,
-            report.updated,
-            report.removed,
-            report.unchanged,
-            report.skipped,
-            if reasons.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", reasons.join(", "))
-            },
-            report.seconds
-        )?;
-        writeln!(
-            out,
-            "{}: {} documents, {} passages",
-            dir.display(),
-            report.documents,
-            report.passages
-        )?;
+    for (name, globs) in type_list() {
+        writeln!(out, "{name}: {}", globs.join(", "))?;
     }
     Ok(Outcome::Success)
+}
+
+pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
+    if args.type_list {
+        return print_types();
+    }
+    let Prepared {
+        dir,
+        embedder,
+        opts,
+    } = prepare(&args)?;
+    let mut reporter = Reporter::new(args.quiet || args.json, args.verbose);
+    let report = update(&embedder, &opts, &mut |e| reporter.event(e))
+        .with_context(|| format!("indexing into {} failed", dir.display()))?;
+    reporter.finish();
+    if !args.quiet || args.json {
+        print_report(&report, &dir, args.json)?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// The summary of a run: one JSON object, or two lines.
+pub fn print_report(report: &Report, dir: &Path, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(report)?)?;
+        return Ok(out.flush()?);
+    }
+    let reasons: Vec<String> = report
+        .skipped_by_reason
+        .iter()
+        .map(|(r, n)| format!("{n} {r}"))
+        .collect();
+    writeln!(
+        out,
+        "{} added, {} updated, {} removed, {} unchanged, {} skipped{} in {:.1}s",
+        report.added,
+        report.updated,
+        report.removed,
+        report.unchanged,
+        report.skipped,
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reasons.join(", "))
+        },
+        report.seconds
+    )?;
+    writeln!(
+        out,
+        "{}: {} documents, {} passages",
+        dir.display(),
+        report.documents,
+        report.passages
+    )?;
+    Ok(out.flush()?)
 }
 
 /// Index `folder` into `dir` if it has no index or has changed, with a short
 /// progress line on stderr (for `semsearch search QUERY FOLDER`). Returns
 /// the loaded model, so the search need not load it again.
-pub fn refresh(folder: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<Embedder> {
+pub fn refresh(folder: &Path, dir: &Path) -> anyhow::Result<Embedder> {
     let existing = Manifest::read(dir).ok().map(|m| m.model);
     // A new index gets $SEMSEARCH_MODEL, as `index` would, else the default.
     let fallback = std::env::var("SEMSEARCH_MODEL").unwrap_or_else(|_| DEFAULT_MODEL.to_string());
@@ -147,17 +188,17 @@ pub fn refresh(folder: &std::path::Path, dir: &std::path::Path) -> anyhow::Resul
         }
         _ => false,
     };
-    let opts = UpdateOptions {
+    let mut opts = UpdateOptions {
         rebuild,
         ..UpdateOptions::new(dir.to_path_buf(), vec![folder.to_path_buf()])
     };
-    let bar = progress(0, "passages", false);
-    let report = update(&embedder, &opts, &mut |e| match e {
-        Event::Embedding { passages, .. } => bar.set_length(passages as u64),
-        Event::Embedded(n) => bar.inc(n as u64),
-    })
-    .with_context(|| format!("indexing {} failed", folder.display()))?;
-    bar.finish_and_clear();
+    if let Ok(m) = Manifest::read(dir) {
+        opts.quantization = m.quantization;
+    }
+    let mut reporter = Reporter::new(false, false);
+    let report = update(&embedder, &opts, &mut |e| reporter.event(e))
+        .with_context(|| format!("indexing {} failed", folder.display()))?;
+    reporter.finish();
     if report.added + report.updated + report.removed > 0 {
         eprintln!(
             "semsearch: indexed {}: {} added, {} updated, {} removed",

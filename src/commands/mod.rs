@@ -11,6 +11,7 @@ mod repl;
 mod search;
 mod similar;
 mod status;
+mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::output::Outcome;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     match command {
         Command::Index(args) => index::run(args),
+        Command::Watch(args) => watch::run(args),
         Command::Search(args) => search::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Compare(args) => compare::run(args),

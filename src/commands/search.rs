@@ -72,7 +72,7 @@ pub fn describe<'a>(
     let snippet = snippet::make(&mut searcher.analyzer(), passage, &set, SNIPPET_LEN);
     let path = entry.path.as_ref().map(|p| {
         let cwd = std::env::current_dir().unwrap_or_default();
-        p.strip_prefix(&cwd).unwrap_or(p).display().to_string()
+        semsearch_indexer::pathname::display(p.strip_prefix(&cwd).unwrap_or(p))
     });
     Ok(Shown {
         hit,

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use semsearch_indexer::pathname::display;
 use semsearch_indexer::Manifest;
 
 use crate::cli::StatusArgs;
@@ -31,7 +32,10 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
             "index": dir, "format_version": m.format_version, "model": m.model,
             "documents": m.documents.len(), "passages": passages, "bytes": size,
             "quantization": m.quantization, "analyzer": m.analyzer, "chunking": m.chunking,
-            "roots": m.roots, "updated": m.updated,
+            "bytes_per_passage": size / (passages.max(1) as u64),
+            "roots": m.roots.iter().map(|r| display(r)).collect::<Vec<_>>(),
+            "corpora": m.corpora.iter().map(|r| display(r)).collect::<Vec<_>>(),
+            "updated": m.updated,
         });
         writeln!(out, "{v}")?;
     } else {
@@ -48,14 +52,22 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
         )?;
         writeln!(out, "documents  {}", m.documents.len())?;
         writeln!(out, "passages   {passages}")?;
-        writeln!(out, "size       {:.1} MiB", size as f64 / (1024.0 * 1024.0))?;
+        writeln!(
+            out,
+            "size       {:.1} MiB ({} bytes per passage)",
+            size as f64 / (1024.0 * 1024.0),
+            size / (passages.max(1) as u64)
+        )?;
         writeln!(
             out,
             "vectors    {}, analyser {}",
             m.quantization, m.analyzer
         )?;
         for r in &m.roots {
-            writeln!(out, "root       {}", r.display())?;
+            writeln!(out, "root       {}", display(r))?;
+        }
+        for r in &m.corpora {
+            writeln!(out, "corpus     {}", display(r))?;
         }
         let age = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -1,0 +1,170 @@
+//! The write and commit stages: one generation of the index being written
+//! (a tantivy writer, the two HNSW indexes in memory) and its commit, at
+//! every checkpoint and at the end of a run, through the atomic manifest
+//! swap of [`crate::store`].
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tantivy::{doc, IndexWriter, Term};
+
+use crate::error::{IoContext, Result};
+use crate::manifest::{DocEntry, Manifest, Quantization};
+use crate::schema::{self, Fields};
+use crate::store;
+use crate::vectors;
+
+/// tantivy's indexing memory: it flushes a segment when this fills, so the
+/// run's memory does not grow with the documents added.
+const WRITER_BUDGET: usize = 64 << 20;
+
+/// The index as it is being written.
+pub(super) struct Generation {
+    dir: PathBuf,
+    analyzer: String,
+    dim: usize,
+    quantization: Quantization,
+    /// The last committed generation: read by searches, linked from.
+    committed: Option<u64>,
+    /// The generation being written since the last commit, if any.
+    open: Option<Open>,
+    /// Passage and document vectors, kept in memory across checkpoints.
+    vectors: Option<[usearch::Index; 2]>,
+}
+
+struct Open {
+    generation: u64,
+    gen_dir: PathBuf,
+    writer: IndexWriter,
+    fields: Fields,
+}
+
+impl Generation {
+    /// Continue from generation `committed` of the index in `dir` (none: a
+    /// new index).
+    pub fn new(dir: &Path, committed: Option<u64>, manifest: &Manifest) -> Self {
+        Generation {
+            dir: dir.to_path_buf(),
+            analyzer: manifest.analyzer.clone(),
+            dim: manifest.model.dim,
+            quantization: manifest.quantization,
+            committed,
+            open: None,
+            vectors: None,
+        }
+    }
+
+    /// Whether anything was written since the last commit.
+    pub fn is_dirty(&self) -> bool {
+        self.open.is_some()
+    }
+
+    fn open(&mut self) -> Result<(&mut Open, &[usearch::Index; 2])> {
+        let prev_dir = self.committed.map(|g| store::generation_dir(&self.dir, g));
+        if self.vectors.is_none() {
+            let load = |path: fn(&Path) -> PathBuf| {
+                let prev = prev_dir.as_deref().map(path);
+                vectors::load(prev.as_deref(), self.dim, self.quantization)
+            };
+            self.vectors = Some([load(store::vectors_path)?, load(store::doc_vectors_path)?]);
+        }
+        if self.open.is_none() {
+            // Past every generation on disk, even one of a discarded
+            // (--rebuild) index: the committed one must survive until the
+            // new manifest lands.
+            let generation = store::next_generation(&self.dir);
+            let gen_dir = store::start_generation(&self.dir, self.committed, generation)?;
+            let tdir = store::tantivy_dir(&gen_dir);
+            let (schema, fields) = schema::schema(&self.analyzer);
+            let index = if self.committed.is_some() {
+                tantivy::Index::open_in_dir(&tdir).at(&tdir)?
+            } else {
+                tantivy::Index::create_in_dir(&tdir, schema).at(&tdir)?
+            };
+            index
+                .tokenizers()
+                .register(&self.analyzer, schema::analyzer(&self.analyzer));
+            let writer = index.writer(WRITER_BUDGET).at(&tdir)?;
+            self.open = Some(Open {
+                generation,
+                gen_dir,
+                writer,
+                fields,
+            });
+        }
+        let vectors = self.vectors.as_ref().expect("loaded above");
+        Ok((self.open.as_mut().expect("opened above"), vectors))
+    }
+
+    /// Take a document out: its lexical entry, passage and document vectors.
+    pub fn remove(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
+        let (open, [passages, documents]) = self.open()?;
+        open.writer
+            .delete_term(Term::from_field_text(open.fields.id, id));
+        let path = open.gen_dir.clone();
+        vectors::remove(passages, &path, entry.passages.iter().map(|p| p.id))?;
+        vectors::remove(documents, &path, entry.vector_key())
+    }
+
+    /// Add a document whose passages are numbered, with their vectors and
+    /// the document's (keyed by [`DocEntry::vector_key`]).
+    pub fn add(
+        &mut self,
+        id: &str,
+        entry: &DocEntry,
+        text: &str,
+        passages: &[(u64, Vec<f32>)],
+        document: Option<(u64, Vec<f32>)>,
+    ) -> Result<()> {
+        let (open, [passage_index, document_index]) = self.open()?;
+        let f = open.fields;
+        let tdir = store::tantivy_dir(&open.gen_dir);
+        let all = format!("{}\n{text}", entry.title);
+        open.writer
+            .add_document(
+                doc!(f.id => id, f.title => entry.title.as_str(), f.body => text, f.text => all),
+            )
+            .at(&tdir)?;
+        vectors::add(passage_index, &store::vectors_path(&open.gen_dir), passages)?;
+        let documents: Vec<_> = document.into_iter().collect();
+        vectors::add(
+            document_index,
+            &store::doc_vectors_path(&open.gen_dir),
+            &documents,
+        )
+    }
+
+    /// Commit what was written: tantivy's segments, the vector files, then
+    /// the manifest naming this generation (the commit point). Older
+    /// generations but the one just replaced are removed; a search that
+    /// opened that one before the swap can finish.
+    pub fn commit(&mut self, manifest: &mut Manifest) -> Result<()> {
+        self.open()?;
+        let Open {
+            generation,
+            gen_dir,
+            mut writer,
+            ..
+        } = self.open.take().expect("opened above");
+        let tdir = store::tantivy_dir(&gen_dir);
+        writer.commit().at(&tdir)?;
+        writer.wait_merging_threads().at(&tdir)?;
+        let [passages, documents] = self.vectors.as_ref().expect("loaded by open");
+        vectors::save(passages, &store::vectors_path(&gen_dir))?;
+        vectors::save(documents, &store::doc_vectors_path(&gen_dir))?;
+        manifest.generation = generation;
+        manifest.updated = now();
+        super::failpoint("before-manifest");
+        manifest.write(&self.dir)?;
+        store::remove_old_generations(&self.dir, generation, self.committed);
+        self.committed = Some(generation);
+        Ok(())
+    }
+}
+
+/// Seconds since the epoch.
+pub(super) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

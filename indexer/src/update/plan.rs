@@ -1,0 +1,84 @@
+//! Before a run: the previous index (kept, or discarded when asked) and
+//! what to scan.
+
+use std::path::PathBuf;
+
+use semsearch_models::Embedder;
+
+use super::UpdateOptions;
+use crate::error::{Error, IoContext, Result};
+use crate::manifest::{ChunkSettings, Manifest, FORMAT_VERSION};
+
+/// Open the previous manifest, unless it must be discarded.
+pub(super) fn previous(opts: &UpdateOptions, embedder: &Embedder) -> Result<Option<Manifest>> {
+    match Manifest::read(&opts.index_dir) {
+        Ok(m) => match compatible(&m, opts, embedder) {
+            Ok(()) if !opts.rebuild => Ok(Some(m)),
+            Err(e) if !opts.rebuild => Err(e),
+            _ => Ok(None),
+        },
+        Err(Error::NoIndex { .. }) => Ok(None),
+        Err(e @ (Error::FormatVersion { .. } | Error::Corrupt { .. })) if !opts.rebuild => Err(e),
+        Err(Error::FormatVersion { .. } | Error::Corrupt { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn compatible(m: &Manifest, opts: &UpdateOptions, embedder: &Embedder) -> Result<()> {
+    m.check_model(&opts.index_dir, embedder.info())?;
+    let precision = embedder.info().precision;
+    if m.quantization != opts.quantization
+        || m.analyzer != opts.analyzer
+        || m.chunking.overlap != opts.overlap
+        || m.model.precision != precision
+    {
+        return Err(Error::Corrupt {
+            path: opts.index_dir.clone(),
+            reason: format!(
+                "it was built with quantization {}, analyser {}, overlap {}, precision {}; pass --rebuild to change them",
+                m.quantization, m.analyzer, m.chunking.overlap, m.model.precision
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The manifest a run starts from: the previous one, or a new empty one.
+pub(super) fn start(
+    prev: Option<Manifest>,
+    opts: &UpdateOptions,
+    embedder: &Embedder,
+    chunking: ChunkSettings,
+) -> Manifest {
+    prev.unwrap_or_else(|| Manifest {
+        format_version: FORMAT_VERSION,
+        model: embedder.info().clone(),
+        chunking,
+        analyzer: opts.analyzer.clone(),
+        quantization: opts.quantization,
+        roots: Vec::new(),
+        corpora: Vec::new(),
+        generation: 0,
+        next_passage_id: 1,
+        updated: 0,
+        documents: Default::default(),
+    })
+}
+
+/// Folders/files and corpora to scan, absolute: those asked for, else those
+/// the index was built from.
+pub(super) fn sources(
+    opts: &UpdateOptions,
+    prev: Option<&Manifest>,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let (mut roots, mut corpora) = (opts.roots.clone(), opts.jsonl.clone());
+    if roots.is_empty() && corpora.is_empty() {
+        if let Some(p) = prev {
+            (roots, corpora) = (p.roots.clone(), p.corpora.clone());
+        }
+    }
+    let canon = |p: &PathBuf| std::fs::canonicalize(p).at(p);
+    let roots: Vec<PathBuf> = roots.iter().map(canon).collect::<Result<_>>()?;
+    let corpora: Vec<PathBuf> = corpora.iter().map(canon).collect::<Result<_>>()?;
+    Ok((roots, corpora))
+}

@@ -1,0 +1,154 @@
+//! The scan stage: what is there to index, and what each file or corpus
+//! object holds now (unchanged, changed with its passages, or skipped).
+
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use crate::chunk::{Chunk, Chunker};
+use crate::extract::{extract, SkipReason};
+use crate::manifest::DocEntry;
+use crate::pathname;
+use crate::source::CorpusDoc;
+
+/// A document to (re-)embed: its entry (passages still empty), text and
+/// passages' token ids.
+pub(super) struct NewDoc {
+    pub id: String,
+    pub entry: DocEntry,
+    pub text: String,
+    pub chunks: Vec<Chunk>,
+}
+
+/// Outcome of looking at one file or corpus object.
+pub(super) enum Seen {
+    /// Same content as indexed; the entry (size and mtime refreshed).
+    Unchanged(String, DocEntry),
+    /// New or changed, with whether it was decoded lossily.
+    Changed(NewDoc, bool),
+    Skipped(std::path::PathBuf, SkipReason),
+}
+
+/// xxh3-128 of the parts, hex: a document's content hash.
+pub(super) fn hash(parts: &[&[u8]]) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for p in parts {
+        h.update(p);
+        h.update(&[0]);
+    }
+    format!("{:032x}", h.digest128())
+}
+
+fn mtime_nanos(meta: &std::fs::Metadata) -> u128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// A file's document id: its path under `root` with `/` separators (names
+/// that are not UTF-8 escaped as `ls -b` shows them), prefixed with the
+/// root's name when several roots share the index. A file given as a root
+/// is known by its name.
+pub(super) fn doc_id(root: &Path, path: &Path, prefix_root: bool) -> String {
+    if root == path {
+        return path.file_name().map(pathname::escape).unwrap_or_default();
+    }
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let rel = rel
+        .components()
+        .map(|c| pathname::escape(c.as_os_str()))
+        .collect::<Vec<_>>()
+        .join("/");
+    match (prefix_root, root.file_name()) {
+        (true, Some(name)) => format!("{}/{rel}", pathname::escape(name)),
+        _ => rel,
+    }
+}
+
+/// Look at one file: unchanged (same size and mtime, or same hash), changed
+/// (extracted and cut into passages), or skipped with the reason.
+pub(super) fn look_at_file(
+    id: String,
+    path: &Path,
+    selected: bool,
+    old: Option<&DocEntry>,
+    chunker: &Chunker,
+    max_size: u64,
+) -> Seen {
+    let skip = |r| Seen::Skipped(path.to_path_buf(), r);
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return skip(SkipReason::BrokenLink),
+        Err(_) => return skip(SkipReason::Unreadable),
+    };
+    let (size, mtime) = (meta.len(), mtime_nanos(&meta));
+    if size > max_size {
+        return skip(SkipReason::TooLarge);
+    }
+    // An exempt file no longer selected is judged again.
+    let old = old.filter(|o| selected || !o.exempt);
+    if let Some(old) = old.filter(|o| o.size == size && o.mtime == mtime) {
+        return Seen::Unchanged(id, old.clone());
+    }
+    let Ok(bytes) = std::fs::read(path) else {
+        return skip(SkipReason::Unreadable);
+    };
+    let h = hash(&[&bytes]);
+    if let Some(old) = old.filter(|o| o.hash == h) {
+        // Touched but not changed: keep the passages, refresh size and mtime.
+        let entry = DocEntry {
+            size,
+            mtime,
+            ..old.clone()
+        };
+        return Seen::Unchanged(id, entry);
+    }
+    let extracted = match extract(path, &bytes, !selected) {
+        Ok(e) => e,
+        Err(r) => return skip(r),
+    };
+    drop(bytes);
+    let exempt = crate::kind::by_name(path).is_some() || extracted.breaks.is_some();
+    let chunks = chunker.chunk(&extracted.title, &extracted.text);
+    let entry = DocEntry {
+        path: Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())),
+        title: extracted.title,
+        size,
+        mtime,
+        hash: h,
+        exempt,
+        passages: Vec::new(),
+    };
+    let doc = NewDoc {
+        id,
+        entry,
+        text: extracted.text,
+        chunks,
+    };
+    Seen::Changed(doc, extracted.lossy)
+}
+
+/// Look at one object of a JSON Lines corpus (unchanged when its hash is).
+pub(super) fn look_at_corpus_doc(d: CorpusDoc, old: Option<&DocEntry>, chunker: &Chunker) -> Seen {
+    let h = hash(&[d.title.as_bytes(), d.text.as_bytes()]);
+    if let Some(old) = old.filter(|o| o.hash == h) {
+        return Seen::Unchanged(d.id, old.clone());
+    }
+    let chunks = chunker.chunk(&d.title, &d.text);
+    let entry = DocEntry {
+        path: None,
+        title: d.title,
+        size: d.text.len() as u64,
+        mtime: 0,
+        hash: h,
+        exempt: false,
+        passages: Vec::new(),
+    };
+    let doc = NewDoc {
+        id: d.id,
+        entry,
+        text: d.text,
+        chunks,
+    };
+    Seen::Changed(doc, false)
+}

@@ -1,0 +1,52 @@
+//! `semsearch watch`: index, then keep the index fresh until Ctrl-C.
+
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{bail, Context};
+use semsearch_indexer::watch::{watch, WatchEvent};
+use semsearch_indexer::Indexer;
+
+use crate::cli::IndexArgs;
+use crate::output::Outcome;
+use crate::progress::Reporter;
+
+pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
+    if !args.jsonl.is_empty() {
+        bail!("watch follows folders and files; a --jsonl corpus is indexed with `index`");
+    }
+    let prepared = super::index::prepare(&args)?;
+    let dir = prepared.dir.clone();
+    let mut indexer = Indexer::open(&prepared.embedder, prepared.opts)
+        .with_context(|| format!("cannot watch into {}", dir.display()))?;
+    // Ctrl-C kills the process: every commit is atomic, so the index is
+    // the last committed generation whenever that happens.
+    let stop = AtomicBool::new(false);
+    let mut reporter = Reporter::new(args.quiet || args.json, args.verbose);
+    let mut first = true;
+    let result = watch(&mut indexer, &dir, &stop, &mut |e| match e {
+        WatchEvent::Indexing(e) => reporter.event(e),
+        WatchEvent::Updated(report) => {
+            reporter.finish();
+            reporter = Reporter::new(args.quiet || args.json, args.verbose);
+            let changed = report.added + report.updated + report.removed > 0;
+            if (first || changed) && (!args.quiet || args.json) {
+                let _ = super::index::print_report(&report, &dir, args.json);
+            }
+            first = false;
+        }
+        WatchEvent::Rescan(why) if !args.quiet => {
+            eprintln!("semsearch: events lost ({why}); rescanning")
+        }
+        WatchEvent::Rescan(_) => {}
+        WatchEvent::Watching(roots) if !args.quiet => {
+            let shown: Vec<String> = roots
+                .iter()
+                .map(|r| semsearch_indexer::pathname::display(r))
+                .collect();
+            eprintln!("semsearch: watching {} (Ctrl-C to stop)", shown.join(", "));
+        }
+        WatchEvent::Watching(_) => {}
+    });
+    result.with_context(|| format!("watching into {} failed", dir.display()))?;
+    Ok(Outcome::Success)
+}
