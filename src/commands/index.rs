@@ -115,7 +115,7 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
         embedder,
         opts,
     } = prepare(&args)?;
-    let mut reporter = Reporter::new(args.quiet || args.json, args.verbose);
+    let mut reporter = Reporter::new(args.quiet, args.verbose);
     let report = update(&embedder, &opts, &mut |e| reporter.event(e))
         .with_context(|| format!("indexing into {} failed", dir.display()))?;
     reporter.finish();

@@ -24,7 +24,10 @@ fn disk_usage(path: &Path) -> u64 {
 pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
     let dir = super::find_index(args.index.index.as_deref())?;
     let m = Manifest::read(&dir)?;
-    let size = disk_usage(&dir);
+    // What the index is now: its manifest and current generation (the one
+    // before is kept for searches that opened it until the next update).
+    let gen_dir = semsearch_indexer::store::generation_dir(&dir, m.generation);
+    let size = disk_usage(&Manifest::path(&dir)) + disk_usage(&gen_dir);
     let passages = m.passage_count();
     let mut out = std::io::stdout().lock();
     if args.json {

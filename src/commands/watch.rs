@@ -21,13 +21,13 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
     // Ctrl-C kills the process: every commit is atomic, so the index is
     // the last committed generation whenever that happens.
     let stop = AtomicBool::new(false);
-    let mut reporter = Reporter::new(args.quiet || args.json, args.verbose);
+    let mut reporter = Reporter::new(args.quiet, args.verbose);
     let mut first = true;
     let result = watch(&mut indexer, &dir, &stop, &mut |e| match e {
         WatchEvent::Indexing(e) => reporter.event(e),
         WatchEvent::Updated(report) => {
             reporter.finish();
-            reporter = Reporter::new(args.quiet || args.json, args.verbose);
+            reporter = Reporter::new(args.quiet, args.verbose);
             let changed = report.added + report.updated + report.removed > 0;
             if (first || changed) && (!args.quiet || args.json) {
                 let _ = super::index::print_report(&report, &dir, args.json);

@@ -297,12 +297,8 @@ impl<'a, 'p> Run<'a, 'p> {
         walk_opts.index_dir = Some(self.opts.index_dir.clone());
         let prefix = self.roots.len() > 1;
         let mut files = Vec::new();
-        for root in &self.roots {
-            files.extend(
-                walk(root, &walk_opts)?
-                    .into_iter()
-                    .map(|f| (root.clone(), f)),
-            );
+        for (r, root) in self.roots.iter().enumerate() {
+            files.extend(walk(root, &walk_opts)?.into_iter().map(|f| (r, f)));
         }
         let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
         let bytes = files
@@ -321,11 +317,12 @@ impl<'a, 'p> Run<'a, 'p> {
         for chunk in files.chunks(LOOK_CHUNK) {
             let docs = &self.manifest.documents;
             let (chunker, max) = (&self.chunker, self.opts.max_file_size);
+            let roots = &self.roots;
             let seen: Vec<(Seen, u64)> = chunk
                 .par_iter()
-                .map(|(root, found)| match found {
+                .map(|(r, found)| match found {
                     Found::File { path, selected } => {
-                        let id = scan::doc_id(root, path, prefix);
+                        let id = scan::doc_id(&roots[*r], path, prefix);
                         let old = docs.get(&id);
                         let seen = scan::look_at_file(id, path, *selected, old, chunker, max);
                         (seen, size(path))
