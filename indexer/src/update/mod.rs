@@ -1,11 +1,11 @@
 //! An indexing run, as a pipeline with bounded memory:
 //!
-//! 1. [`scan`]: walk the roots (or stream a corpus) and look at each file
+//! 1. `scan`: walk the roots (or stream a corpus) and look at each file
 //!    in parallel, a chunk at a time: unchanged, skipped, or changed (then
 //!    extracted and cut into passages).
 //! 2. embed: changed documents gather until [`UpdateOptions::embed_batch`]
 //!    passages, then are embedded in one length-sorted stream.
-//! 3. [`generation`]: each embedded batch goes straight into the
+//! 3. `generation`: each embedded batch goes straight into the
 //!    generation being written (tantivy writer, HNSW indexes).
 //! 4. commit: every [`UpdateOptions::checkpoint`] and at the end, the
 //!    generation is committed through the atomic manifest swap, so a killed
