@@ -10,7 +10,25 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// One malloc arena for the whole process. glibc gives threads their own
+/// arenas and keeps what is freed in each; indexing starts new threads at
+/// every checkpoint (tantivy's writer), so freed memory piled up: SciFact
+/// with ten checkpoints peaked at 367 MB, with one arena 190 MB and two
+/// 243 MB, in the same time (BENCHMARKS.md).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn one_malloc_arena() {
+    // SAFETY: mallopt only sets an allocator parameter; called first thing
+    // in main, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn one_malloc_arena() {}
+
 fn main() -> ExitCode {
+    one_malloc_arena();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => code.into(),

@@ -30,6 +30,32 @@ pub struct Chunker {
     suffix: Vec<u32>,
 }
 
+/// Bytes of text tokenised at once (about 16,000 tokens of English).
+const SEGMENT: usize = 64 * 1024;
+
+/// Where the segment starting at `from` ends: after the last blank line,
+/// else line break, else space before `from + SEGMENT` (past its first
+/// half), else at a character boundary.
+fn segment_end(text: &str, from: usize) -> usize {
+    let mut limit = (from + SEGMENT).min(text.len());
+    if limit == text.len() {
+        return limit;
+    }
+    while !text.is_char_boundary(limit) {
+        limit -= 1;
+    }
+    let window = &text[from + SEGMENT / 2..limit];
+    let at = |pat: &str| {
+        window
+            .rfind(pat)
+            .map(|i| from + SEGMENT / 2 + i + pat.len())
+    };
+    at("\n\n")
+        .or_else(|| at("\n"))
+        .or_else(|| at(" "))
+        .unwrap_or(limit)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Boundary {
     InsideWord,
@@ -72,11 +98,40 @@ impl Chunker {
         let fixed = self.prefix.len() + self.suffix.len();
         // Keep at least half the window for the passage itself.
         title_ids.truncate(s.max_tokens.saturating_sub(fixed) / 2);
-        let budget = s.max_tokens.saturating_sub(fixed + title_ids.len()).max(1);
         let build = |ids: &[u32]| -> Vec<u32> {
             [&self.prefix[..], &title_ids, ids, &self.suffix].concat()
         };
 
+        if text.len() <= SEGMENT {
+            return self.cut(text, &build);
+        }
+        // A huge text is tokenised a segment at a time: tokenizers keeps
+        // about 100 bytes per token (offsets, strings, masks), so a 5 MB
+        // one-line file cost about 1 GB at once. Segments end at the
+        // strongest break before SEGMENT bytes; no passage spans two.
+        let mut chunks = Vec::new();
+        let (mut from, mut line) = (0, 1);
+        while from < text.len() {
+            let to = segment_end(text, from);
+            for mut c in self.cut(&text[from..to], &build) {
+                (c.start, c.end, c.line) = (c.start + from, c.end + from, c.line + line - 1);
+                if c.end > c.start {
+                    chunks.push(c);
+                }
+            }
+            line += text[from..to].matches('\n').count();
+            from = to;
+        }
+        if chunks.is_empty() {
+            return self.cut("", &build);
+        }
+        chunks
+    }
+
+    /// Cut one text (or segment) into passages built by `build`.
+    fn cut(&self, text: &str, build: &dyn Fn(&[u32]) -> Vec<u32>) -> Vec<Chunk> {
+        let s = &self.settings;
+        let budget = s.max_tokens.saturating_sub(build(&[]).len()).max(1);
         let enc = self.encode(text);
         let (ids, offsets) = (enc.get_ids(), enc.get_offsets());
         let n = ids.len();
@@ -199,5 +254,42 @@ mod tests {
         let empty = c.chunk("the title", "");
         assert_eq!(empty.len(), 1);
         assert!(empty[0].ids.len() > 2, "the title alone is embedded");
+    }
+
+    #[test]
+    fn a_huge_text_is_cut_by_segments_with_true_ranges_and_lines() {
+        let (_d, c) = chunker(12, 0);
+        // Over three segments; lines of one sentence each, one blank line
+        // in ten.
+        let mut text = String::new();
+        for i in 0..12_000 {
+            text.push_str(if i % 10 == 9 {
+                "the dog ran.\n\n"
+            } else {
+                "the cat sat.\n"
+            });
+        }
+        assert!(text.len() > 2 * SEGMENT);
+        let chunks = c.chunk("t", &text);
+        let (mut prev_end, mut line) = (0, 1);
+        for ch in &chunks {
+            assert!(
+                ch.start >= prev_end && ch.end > ch.start,
+                "in order, not empty"
+            );
+            assert!(ch.ids.len() <= 12);
+            line += text[prev_end..ch.start].matches('\n').count();
+            assert_eq!(ch.line, line);
+            line += text[ch.start..ch.end].matches('\n').count();
+            prev_end = ch.end;
+        }
+        assert_eq!(chunks.last().unwrap().end, text.trim_end().len());
+        // No newline at all: cut at spaces.
+        let line = "word ".repeat(30_000);
+        let one = c.chunk("t", &line);
+        assert!(one
+            .iter()
+            .all(|ch| ch.line == 1 && !line[ch.start..ch.end].contains("  ")));
+        assert_eq!(one.last().unwrap().end, line.trim_end().len());
     }
 }
