@@ -46,6 +46,7 @@ PY
 
 case "${3:-all}" in
   memory) run scifact-x1 "$OUT/scifact-x1"; run scifact-x5 "$OUT/scifact-x5" ;;
+  memory-x1) run scifact-x1 "$OUT/scifact-x1" ;;
   checkpoints) run x1-no-checkpoints "$OUT/scifact-x1" --checkpoint-secs 1000000
                run x1-checkpoints-1s "$OUT/scifact-x1" --checkpoint-secs 1 ;;
   books) run rustbooks "$OUT/rustbooks" ;;
