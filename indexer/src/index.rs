@@ -30,9 +30,6 @@ pub struct Index {
     pub reader: IndexReader,
     pub fields: Fields,
     pub vectors: usearch::Index,
-    /// Document vectors (mean of the passages'), keyed by
-    /// [`DocEntry::vector_key`].
-    pub doc_vectors: usearch::Index,
     /// Document ids in manifest order; [`PassageRef::doc`] indexes this.
     pub doc_ids: Vec<String>,
     passages: HashMap<u64, PassageRef>,
@@ -83,12 +80,6 @@ impl Index {
         };
         let (n_docs, n_passages) = (manifest.documents.len(), manifest.passage_count());
         let vectors = view(store::vectors_path(&gen_dir), n_passages, "passages")?;
-        let with_vectors = manifest
-            .documents
-            .values()
-            .filter(|d| d.vector_key().is_some())
-            .count();
-        let doc_vectors = view(store::doc_vectors_path(&gen_dir), with_vectors, "documents")?;
         let lexical_docs = reader.searcher().num_docs() as usize;
         if lexical_docs != n_docs {
             return Err(corrupt(format!(
@@ -114,7 +105,6 @@ impl Index {
             reader,
             fields,
             vectors,
-            doc_vectors,
             doc_ids,
             passages,
         })
@@ -144,9 +134,20 @@ impl Index {
     }
 
     /// A document's vector: the re-normalised mean of its passages'.
+    /// Computed when asked rather than stored: a second HNSW of document
+    /// vectors was 488 bytes a passage on SciFact (22% of the index) for
+    /// `similar` and `map` alone, which read a few documents' vectors.
     pub fn doc_vector(&self, doc: usize) -> Option<Vec<f32>> {
-        let key = self.doc(doc).1.vector_key()?;
-        get_vector(&self.doc_vectors, key, self.manifest.model.dim)
+        let passages = &self.doc(doc).1.passages;
+        if passages.is_empty() {
+            return None;
+        }
+        let vectors: Vec<Vec<f32>> = passages
+            .iter()
+            .map(|p| self.passage_vector(p.id))
+            .collect::<Option<_>>()?;
+        let dim = self.manifest.model.dim;
+        Some(vectors::mean(vectors.iter().map(Vec::as_slice), dim))
     }
 
     /// A passage's vector, by its key.

@@ -7,7 +7,6 @@
 //!   gen-000007/        one generation, never modified once committed
 //!     tantivy/         lexical index (documents)
 //!     vectors.usearch  HNSW index of passage vectors
-//!     documents.usearch HNSW index of document vectors (mean of passages)
 //! ```
 //!
 //! An update builds generation N+1 beside N (tantivy segment files are
@@ -35,11 +34,6 @@ pub fn tantivy_dir(gen_dir: &Path) -> PathBuf {
 
 pub fn vectors_path(gen_dir: &Path) -> PathBuf {
     gen_dir.join("vectors.usearch")
-}
-
-/// Document vectors, keyed by the document's first passage id.
-pub fn doc_vectors_path(gen_dir: &Path) -> PathBuf {
-    gen_dir.join("documents.usearch")
 }
 
 /// `SEMSEARCH_INDEX`, else the nearest `.semsearch/` holding a manifest

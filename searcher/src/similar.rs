@@ -1,12 +1,19 @@
 //! Operations on vectors beyond ranking a query: documents like a given
 //! one (by averaged document vectors), and query arithmetic.
 
+use std::collections::HashSet;
+
 use semsearch_indexer::vectors::dot;
 use semsearch_indexer::PassageRef;
 
 use crate::error::{Result, SearchError};
 use crate::fusion::LegHit;
 use crate::{Hit, Searcher};
+
+/// Passages looked at per similar document wanted. SciFact documents have
+/// 1.9 passages on average; four per hit leaves room for long documents
+/// whose passages crowd the nearest ones.
+const CANDIDATES_PER_HIT: usize = 4;
 
 /// A query vector built from text: `normalize(q + sum(plus) - sum(minus))`.
 #[derive(Debug, Clone, Default)]
@@ -65,41 +72,50 @@ impl Searcher {
     /// The `k` documents nearest to document `doc` by averaged document
     /// vector, itself excluded, best first. Each hit's passage is the one
     /// nearest to `doc`'s vector.
+    ///
+    /// Document vectors are not indexed (see [`semsearch_indexer::Index::doc_vector`]): the
+    /// passages nearest to `doc`'s vector name the candidates, several per
+    /// hit wanted, which are then ranked by their own averaged vectors.
     pub fn similar(&self, doc: usize, k: usize) -> Result<Vec<Hit>> {
         let index = &self.index;
         let Some(v) = index.doc_vector(doc) else {
             return Ok(Vec::new());
         };
-        let want = (k + 1).min(index.doc_vectors.size());
+        let want = (k + 1)
+            .saturating_mul(CANDIDATES_PER_HIT)
+            .min(index.vectors.size());
         let found = index
-            .doc_vectors
+            .vectors
             .search(&v, want)
             .map_err(|e| SearchError::vectors(index, e))?;
-        let mut hits = Vec::with_capacity(k);
-        for (&key, &dist) in found.keys.iter().zip(&found.distances) {
-            let Some(p) = index.passage(key) else {
-                continue;
-            };
-            if p.doc == doc || hits.len() == k {
-                continue;
-            }
-            let score = 1.0 - dist;
-            let rank = hits.len() + 1;
-            hits.push(Hit {
-                rank,
-                doc: p.doc,
-                id: index.doc_ids[p.doc].clone(),
+        let mut seen = HashSet::new();
+        let mut scored: Vec<(usize, f32)> = found
+            .keys
+            .iter()
+            .filter_map(|&key| index.passage(key).map(|p| p.doc))
+            .filter(|&d| d != doc && seen.insert(d))
+            .filter_map(|d| index.doc_vector(d).map(|dv| (d, dot(&dv, &v))))
+            .collect();
+        // Best first; equal scores in manifest order.
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(k);
+        Ok(scored
+            .into_iter()
+            .enumerate()
+            .map(|(i, (d, score))| Hit {
+                rank: i + 1,
+                doc: d,
+                id: index.doc_ids[d].clone(),
                 score,
                 lexical: None,
                 semantic: Some(LegHit {
-                    rank,
+                    rank: i + 1,
                     score,
                     fused_part: score,
                 }),
-                passage: Some(self.nearest_passage(p.doc, &v)),
-            });
-        }
-        Ok(hits)
+                passage: Some(self.nearest_passage(d, &v)),
+            })
+            .collect())
     }
 
     /// The passage of `doc` whose vector is nearest to `v`.

@@ -1,5 +1,5 @@
 //! The write and commit stages: one generation of the index being written
-//! (a tantivy writer, the two HNSW indexes in memory) and its commit, at
+//! (a tantivy writer, the passage HNSW index in memory) and its commit, at
 //! every checkpoint and at the end of a run, through the atomic manifest
 //! swap of [`crate::store`].
 
@@ -28,8 +28,8 @@ pub(super) struct Generation {
     committed: Option<u64>,
     /// The generation being written since the last commit, if any.
     open: Option<Open>,
-    /// Passage and document vectors, kept in memory across checkpoints.
-    vectors: Option<[usearch::Index; 2]>,
+    /// Passage vectors, kept in memory across checkpoints.
+    vectors: Option<usearch::Index>,
 }
 
 struct Open {
@@ -59,14 +59,12 @@ impl Generation {
         self.open.is_some()
     }
 
-    fn open(&mut self) -> Result<(&mut Open, &[usearch::Index; 2])> {
-        let prev_dir = self.committed.map(|g| store::generation_dir(&self.dir, g));
+    fn open(&mut self) -> Result<(&mut Open, &usearch::Index)> {
         if self.vectors.is_none() {
-            let load = |path: fn(&Path) -> PathBuf| {
-                let prev = prev_dir.as_deref().map(path);
-                vectors::load(prev.as_deref(), self.dim, self.quantization)
-            };
-            self.vectors = Some([load(store::vectors_path)?, load(store::doc_vectors_path)?]);
+            let prev = self
+                .committed
+                .map(|g| store::vectors_path(&store::generation_dir(&self.dir, g)));
+            self.vectors = Some(vectors::load(prev.as_deref(), self.dim, self.quantization)?);
         }
         if self.open.is_none() {
             // Past every generation on disk, even one of a discarded
@@ -79,7 +77,11 @@ impl Generation {
             let index = if self.committed.is_some() {
                 tantivy::Index::open_in_dir(&tdir).at(&tdir)?
             } else {
-                tantivy::Index::create_in_dir(&tdir, schema).at(&tdir)?
+                tantivy::Index::builder()
+                    .schema(schema)
+                    .settings(schema::settings())
+                    .create_in_dir(&tdir)
+                    .at(&tdir)?
             };
             index
                 .tokenizers()
@@ -96,42 +98,33 @@ impl Generation {
         Ok((self.open.as_mut().expect("opened above"), vectors))
     }
 
-    /// Take a document out: its lexical entry, passage and document vectors.
+    /// Take a document out: its lexical entry and passage vectors.
     pub fn remove(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
-        let (open, [passages, documents]) = self.open()?;
+        let (open, passages) = self.open()?;
         open.writer
             .delete_term(Term::from_field_text(open.fields.id, id));
-        let path = open.gen_dir.clone();
-        vectors::remove(passages, &path, entry.passages.iter().map(|p| p.id))?;
-        vectors::remove(documents, &path, entry.vector_key())
+        let path = store::vectors_path(&open.gen_dir);
+        vectors::remove(passages, &path, entry.passages.iter().map(|p| p.id))
     }
 
-    /// Add a document whose passages are numbered, with their vectors and
-    /// the document's (keyed by [`DocEntry::vector_key`]).
-    pub fn add(
-        &mut self,
-        id: &str,
-        entry: &DocEntry,
-        text: &str,
-        passages: &[(u64, Vec<f32>)],
-        document: Option<(u64, Vec<f32>)>,
-    ) -> Result<()> {
-        let (open, [passage_index, document_index]) = self.open()?;
+    /// Add a document's lexical entry (its passages' vectors go in with
+    /// [`Generation::add_vectors`]).
+    pub fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()> {
+        let (open, _) = self.open()?;
         let f = open.fields;
         let tdir = store::tantivy_dir(&open.gen_dir);
         let all = format!("{}\n{text}", entry.title);
         open.writer
-            .add_document(
-                doc!(f.id => id, f.title => entry.title.as_str(), f.body => text, f.text => all),
-            )
+            .add_document(doc!(f.id => id, f.body => text, f.text => all))
             .at(&tdir)?;
-        vectors::add(passage_index, &store::vectors_path(&open.gen_dir), passages)?;
-        let documents: Vec<_> = document.into_iter().collect();
-        vectors::add(
-            document_index,
-            &store::doc_vectors_path(&open.gen_dir),
-            &documents,
-        )
+        Ok(())
+    }
+
+    /// Add keyed passage vectors: one embedding batch at once, so that
+    /// usearch's parallel insertion has a thousand vectors to share out.
+    pub fn add_vectors(&mut self, passages: &[(u64, Vec<f32>)]) -> Result<()> {
+        let (open, index) = self.open()?;
+        vectors::add(index, &store::vectors_path(&open.gen_dir), passages)
     }
 
     /// Commit what was written: tantivy's segments, the vector files, then
@@ -149,9 +142,8 @@ impl Generation {
         let tdir = store::tantivy_dir(&gen_dir);
         writer.commit().at(&tdir)?;
         writer.wait_merging_threads().at(&tdir)?;
-        let [passages, documents] = self.vectors.as_ref().expect("loaded by open");
+        let passages = self.vectors.as_ref().expect("loaded by open");
         vectors::save(passages, &store::vectors_path(&gen_dir))?;
-        vectors::save(documents, &store::doc_vectors_path(&gen_dir))?;
         manifest.generation = generation;
         manifest.updated = now();
         super::failpoint("before-manifest");

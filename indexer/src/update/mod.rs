@@ -37,7 +37,6 @@ use crate::error::{Error, Result};
 use crate::manifest::{ChunkSettings, Manifest, PassageEntry};
 use crate::source::{jsonl_docs, walk, Found};
 use crate::store::{self, WriteLock};
-use crate::vectors;
 use generation::Generation;
 use scan::{NewDoc, Seen};
 
@@ -317,10 +316,12 @@ impl<'a, 'p> Run<'a, 'p> {
             })?;
             self.report.embed_seconds += t.elapsed().as_secs_f64();
             let mut vectors = vectors.into_iter();
+            let mut keyed = Vec::with_capacity(vectors.len());
             for doc in docs {
                 let n = doc.chunks.len();
-                self.write(doc, vectors.by_ref().take(n).collect())?;
+                self.write(doc, vectors.by_ref().take(n), &mut keyed)?;
             }
+            self.generation.add_vectors(&keyed)?;
         }
         if self.last_commit.elapsed() >= self.opts.checkpoint && self.generation.is_dirty() {
             self.generation.commit(&mut self.manifest)?;
@@ -335,8 +336,14 @@ impl<'a, 'p> Run<'a, 'p> {
         Ok(())
     }
 
-    /// Replace a document's old version (if any) with the embedded new one.
-    fn write(&mut self, doc: NewDoc, passage_vectors: Vec<Vec<f32>>) -> Result<()> {
+    /// Replace a document's old version (if any) with the embedded new one;
+    /// its passages' vectors, numbered, go to `keyed`.
+    fn write(
+        &mut self,
+        doc: NewDoc,
+        passage_vectors: impl Iterator<Item = Vec<f32>>,
+        keyed: &mut Vec<(u64, Vec<f32>)>,
+    ) -> Result<()> {
         let NewDoc {
             id,
             mut entry,
@@ -346,7 +353,6 @@ impl<'a, 'p> Run<'a, 'p> {
         if let Some(old) = self.manifest.documents.get(&id) {
             self.generation.remove(&id, old)?;
         }
-        let mut keyed = Vec::with_capacity(chunks.len());
         for (c, v) in chunks.iter().zip(passage_vectors) {
             let key = self.manifest.next_passage_id;
             self.manifest.next_passage_id += 1;
@@ -358,14 +364,7 @@ impl<'a, 'p> Run<'a, 'p> {
             });
             keyed.push((key, v));
         }
-        let dim = self.manifest.model.dim;
-        let document = entry.vector_key().map(|k| {
-            (
-                k,
-                vectors::mean(keyed.iter().map(|(_, v)| v.as_slice()), dim),
-            )
-        });
-        self.generation.add(&id, &entry, &text, &keyed, document)?;
+        self.generation.add(&id, &entry, &text)?;
         self.manifest.documents.insert(id, entry);
         Ok(())
     }
