@@ -27,8 +27,20 @@ fn one_malloc_arena() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn one_malloc_arena() {}
 
+/// A document parser that panics has its file skipped as `corrupt` and
+/// counted; the panic's own message would only be noise on stderr.
+fn quiet_parser_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() != Some(semsearch_indexer::extract::THREAD_NAME) {
+            default(info);
+        }
+    }));
+}
+
 fn main() -> ExitCode {
     one_malloc_arena();
+    quiet_parser_panics();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => code.into(),

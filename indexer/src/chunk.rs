@@ -92,6 +92,12 @@ impl Chunker {
     }
 
     pub fn chunk(&self, title: &str, text: &str) -> Vec<Chunk> {
+        self.chunk_sections(title, text, &[])
+    }
+
+    /// Cut a text whose sections (pages, slides, chapters) start at the
+    /// byte offsets `sections`: no passage spans two sections.
+    pub fn chunk_sections(&self, title: &str, text: &str, sections: &[usize]) -> Vec<Chunk> {
         let s = &self.settings;
         let mut title_ids = self.encode(title).get_ids().to_vec();
         title_ids.truncate(s.max_title_tokens);
@@ -101,26 +107,34 @@ impl Chunker {
         let build = |ids: &[u32]| -> Vec<u32> {
             [&self.prefix[..], &title_ids, ids, &self.suffix].concat()
         };
-
-        if text.len() <= SEGMENT {
+        let mut ends: Vec<usize> = sections
+            .iter()
+            .copied()
+            .filter(|&at| at > 0 && at < text.len() && text.is_char_boundary(at))
+            .collect();
+        if ends.is_empty() && text.len() <= SEGMENT {
             return self.cut(text, &build);
         }
+        ends.push(text.len());
         // A huge text is tokenised a segment at a time: tokenizers keeps
         // about 100 bytes per token (offsets, strings, masks), so a 5 MB
         // one-line file cost about 1 GB at once. Segments end at the
-        // strongest break before SEGMENT bytes; no passage spans two.
+        // strongest break before SEGMENT bytes, and at every section; no
+        // passage spans two.
         let mut chunks = Vec::new();
         let (mut from, mut line) = (0, 1);
-        while from < text.len() {
-            let to = segment_end(text, from);
-            for mut c in self.cut(&text[from..to], &build) {
-                (c.start, c.end, c.line) = (c.start + from, c.end + from, c.line + line - 1);
-                if c.end > c.start {
-                    chunks.push(c);
+        for end in ends {
+            while from < end {
+                let to = segment_end(&text[..end], from);
+                for mut c in self.cut(&text[from..to], &build) {
+                    (c.start, c.end, c.line) = (c.start + from, c.end + from, c.line + line - 1);
+                    if c.end > c.start {
+                        chunks.push(c);
+                    }
                 }
+                line += text[from..to].matches('\n').count();
+                from = to;
             }
-            line += text[from..to].matches('\n').count();
-            from = to;
         }
         if chunks.is_empty() {
             return self.cut("", &build);
@@ -238,6 +252,19 @@ mod tests {
         assert_eq!((chunks[0].line, chunks[1].line, chunks[2].line), (1, 3, 5));
         // Every token of the text is in some passage.
         assert_eq!(chunks.last().unwrap().end, text.len());
+    }
+
+    #[test]
+    fn no_passage_spans_two_sections() {
+        let (_d, c) = chunker(64, 0);
+        // Page two starts mid-paragraph, as a PDF page can.
+        let text = "the cat sat on the mat and the dog ran on";
+        let page2 = text.find("the dog").unwrap();
+        let chunks = c.chunk_sections("t", text, &[0, page2]);
+        let ranges: Vec<&str> = chunks.iter().map(|ch| &text[ch.start..ch.end]).collect();
+        assert_eq!(ranges, ["the cat sat on the mat and", "the dog ran on"]);
+        // Without sections the short text is one passage.
+        assert_eq!(c.chunk("t", text).len(), 1);
     }
 
     #[test]

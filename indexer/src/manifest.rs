@@ -10,12 +10,14 @@ use semsearch_models::ModelInfo;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
+use crate::extract::Unit;
 
 /// Bumped on any change to the layout or the meaning of a field.
 /// 2: document vectors (documents.usearch).
 /// 3: roots may be files, corpora listed apart; non-UTF-8 paths as bytes.
 /// 4: no documents.usearch (document vectors computed from passages);
-///    doc store zstd-compressed; passages as `[id, start, end, line]`.
+///    doc store zstd-compressed; passages as `[id, start, end, line]`;
+///    `pages` of PDFs and slide decks.
 pub const FORMAT_VERSION: u32 = 4;
 
 /// How documents are cut into passages.
@@ -116,6 +118,28 @@ pub struct DocEntry {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exempt: bool,
     pub passages: Vec<PassageEntry>,
+    /// Where the pages (PDF) or slides (PPTX, ODP) start in the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<Pages>,
+}
+
+/// The numbered sections of a document: byte offsets in its extracted text
+/// where page (or slide) 1, 2, ... starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pages {
+    pub unit: Unit,
+    pub starts: Vec<usize>,
+}
+
+impl DocEntry {
+    /// The page (or slide) that text offset `at` is on, 1-based.
+    pub fn page_at(&self, at: usize) -> Option<(Unit, usize)> {
+        let p = self.pages.as_ref()?;
+        // The last section starting at or before `at` (an empty page and
+        // the next start at the same offset: the text is the next one's).
+        let n = p.starts.partition_point(|&s| s <= at);
+        Some((p.unit, n.max(1)))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

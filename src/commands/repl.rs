@@ -129,11 +129,14 @@ impl State {
                     .with_context(|| format!("no result {n} in the last query"))?;
                 let (p, text) = searcher.best_passage(hit, &self.last_query)?;
                 let e = searcher.index.passage_entry(p);
+                let at = match searcher.index.doc(hit.doc).1.page_at(e.start) {
+                    Some((unit, n)) => format!("{} {n}", unit.as_str()),
+                    None => format!("line {}", e.line),
+                };
                 writeln!(
                     out,
-                    "{} (line {})\n{}",
+                    "{} ({at})\n{}",
                     hit.id,
-                    e.line,
                     text.get(e.start..e.end).unwrap_or_default()
                 )?;
             }

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
+use semsearch_indexer::extract::Unit;
 use semsearch_indexer::store::INDEX_DIR_NAME;
 use semsearch_searcher::{snippet, Arithmetic, Fusion, Hit, LegHit, Mode, SearchConfig, Searcher};
 use serde::Serialize;
@@ -21,6 +22,10 @@ pub struct JsonHit<'a> {
     pub id: &'a str,
     pub path: Option<String>,
     pub line: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slide: Option<usize>,
     pub title: &'a str,
     pub score: f32,
     pub lexical: Option<Leg>,
@@ -54,6 +59,8 @@ pub struct Shown<'a> {
     pub title: &'a str,
     pub path: Option<String>,
     pub line: usize,
+    /// The page or slide the passage starts on (PDF, PPTX, ODP).
+    pub page: Option<(Unit, usize)>,
     pub span: (usize, usize),
     pub snippet: snippet::Snippet,
 }
@@ -79,6 +86,7 @@ pub fn describe<'a>(
         title: &entry.title,
         path,
         line: pe.line,
+        page: entry.page_at(pe.start),
         span: (pe.start, pe.end),
         snippet,
     })
@@ -142,7 +150,7 @@ pub fn print_human(
         ("", "", "", "")
     };
     let location = match &shown.path {
-        Some(p) => format!("{p}:{}", shown.line),
+        Some(p) => format!("{p}:{}", place(shown.line, shown.page)),
         None => shown.hit.id.clone(),
     };
     writeln!(
@@ -162,12 +170,25 @@ pub fn print_human(
     Ok(())
 }
 
+/// Where a passage is, after the path: `p12` (page), `slide3`, else the
+/// line number.
+pub fn place(line: usize, page: Option<(Unit, usize)>) -> String {
+    match page {
+        Some((Unit::Page, n)) => format!("p{n}"),
+        Some((Unit::Slide, n)) => format!("slide{n}"),
+        None => line.to_string(),
+    }
+}
+
 pub fn json_hit<'a>(shown: &'a Shown<'a>) -> JsonHit<'a> {
+    let numbered = |unit| shown.page.filter(|p| p.0 == unit).map(|p| p.1);
     JsonHit {
         rank: shown.hit.rank,
         id: &shown.hit.id,
         path: shown.path.clone(),
         line: shown.line,
+        page: numbered(Unit::Page),
+        slide: numbered(Unit::Slide),
         title: shown.title,
         score: shown.hit.score,
         lexical: leg(&shown.hit.lexical),

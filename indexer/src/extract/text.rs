@@ -1,57 +1,18 @@
-//! From raw bytes to (title, text): decoding, HTML to visible text, titles
-//! from the first heading.
+//! Text files: decoding, HTML to visible text, titles from the first
+//! heading (Markdown, reStructuredText) or `<title>`.
 
 use std::path::Path;
 
-/// Why a file was not indexed (or was indexed with a caveat).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SkipReason {
-    Binary,
-    Empty,
-    TooLarge,
-    Unreadable,
-    BrokenLink,
-    SymlinkLoop,
-    /// Made by a tool, not written: minified code, search indexes, lock files.
-    Generated,
-    /// Text that is neither prose nor code: style sheets, SVG, data dumps.
-    NotDocument,
-}
-
-impl SkipReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::Binary => "binary",
-            SkipReason::Empty => "empty",
-            SkipReason::TooLarge => "too_large",
-            SkipReason::Unreadable => "unreadable",
-            SkipReason::BrokenLink => "broken_link",
-            SkipReason::SymlinkLoop => "symlink_loop",
-            SkipReason::Generated => "generated",
-            SkipReason::NotDocument => "not_document",
-        }
-    }
-}
-
-/// Extracted content of one document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Extracted {
-    pub title: String,
-    pub text: String,
-    /// The bytes were not valid UTF-8 and were decoded lossily.
-    pub lossy: bool,
-    /// The content rule of [`crate::kind::by_content`] this text breaks.
-    pub breaks: Option<SkipReason>,
-}
+use super::{file_title, Extracted, SkipReason};
 
 /// Bytes looked at to decide whether a file is binary (as git and ripgrep do:
 /// a NUL byte near the start).
 const SNIFF: usize = 8192;
 
-/// Decode and extract a file. With `judge`, text that is generated or not a
+/// Decode and extract a text file. With `judge`, text that is generated or not a
 /// document ([`crate::kind::by_content`]) is refused; without, it is
 /// extracted with the rule it breaks.
-pub fn extract(path: &Path, bytes: &[u8], judge: bool) -> Result<Extracted, SkipReason> {
+pub(super) fn extract(path: &Path, bytes: &[u8], judge: bool) -> Result<Extracted, SkipReason> {
     if bytes[..bytes.len().min(SNIFF)].contains(&0) {
         return Err(SkipReason::Binary);
     }
@@ -89,14 +50,9 @@ pub fn extract(path: &Path, bytes: &[u8], judge: bool) -> Result<Extracted, Skip
         text,
         lossy,
         breaks,
+        sections: Vec::new(),
+        unit: None,
     })
-}
-
-fn file_title(path: &Path) -> String {
-    path.file_stem()
-        .or_else(|| path.file_name())
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// First ATX (`# Title`) or setext (`Title` over `===`) heading.
@@ -160,7 +116,7 @@ fn rst_title(text: &str) -> Option<String> {
 
 /// Visible text of an HTML page (no scripts, styles or templates), with
 /// block elements on their own lines, and its `<title>`.
-fn html(raw: &str) -> (Option<String>, String) {
+pub(super) fn html(raw: &str) -> (Option<String>, String) {
     use scraper::{Html, Node};
     let doc = Html::parse_document(raw);
     let mut out = String::new();
@@ -235,7 +191,8 @@ fn html(raw: &str) -> (Option<String>, String) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::{extract, SkipReason};
+    use std::path::Path;
 
     #[test]
     fn html_keeps_visible_text_and_title() {

@@ -6,7 +6,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::chunk::{Chunk, Chunker};
 use crate::extract::{extract, SkipReason};
-use crate::manifest::DocEntry;
+use crate::manifest::{DocEntry, Pages};
 use crate::pathname;
 use crate::source::CorpusDoc;
 
@@ -82,7 +82,12 @@ pub(super) fn look_at_file(
         Err(_) => return skip(SkipReason::Unreadable),
     };
     let (size, mtime) = (meta.len(), mtime_nanos(&meta));
-    if size > max_size {
+    let limit = if crate::extract::is_document_name(path) {
+        max_size.saturating_mul(crate::extract::DOCUMENT_SIZE_FACTOR)
+    } else {
+        max_size
+    };
+    if size > limit {
         return skip(SkipReason::TooLarge);
     }
     // An exempt file no longer selected is judged again.
@@ -109,7 +114,11 @@ pub(super) fn look_at_file(
     };
     drop(bytes);
     let exempt = crate::kind::by_name(path).is_some() || extracted.breaks.is_some();
-    let chunks = chunker.chunk(&extracted.title, &extracted.text);
+    let chunks = chunker.chunk_sections(&extracted.title, &extracted.text, &extracted.sections);
+    let pages = extracted.unit.map(|unit| Pages {
+        unit,
+        starts: extracted.sections,
+    });
     let entry = DocEntry {
         path: Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())),
         title: extracted.title,
@@ -118,6 +127,7 @@ pub(super) fn look_at_file(
         hash: h,
         exempt,
         passages: Vec::new(),
+        pages,
     };
     let doc = NewDoc {
         id,
@@ -143,6 +153,7 @@ pub(super) fn look_at_corpus_doc(d: CorpusDoc, old: Option<&DocEntry>, chunker: 
         hash: h,
         exempt: false,
         passages: Vec::new(),
+        pages: None,
     };
     let doc = NewDoc {
         id: d.id,

@@ -1,0 +1,130 @@
+//! From raw bytes to (title, text): text files are decoded (HTML reduced to
+//! its visible text); PDF, Word, OpenDocument, PowerPoint and EPUB files,
+//! recognised by their content, are read by their format's parser under a
+//! time limit, with page and slide boundaries kept.
+
+mod document;
+mod epub;
+mod office;
+mod pdf;
+mod repair;
+mod text;
+mod xml;
+mod zipped;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use document::{is_document_name, Format, DOCUMENT_SIZE_FACTOR, THREAD_NAME, TIME_LIMIT};
+
+/// Why a file was not indexed (or was indexed with a caveat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    Binary,
+    Empty,
+    TooLarge,
+    Unreadable,
+    BrokenLink,
+    SymlinkLoop,
+    /// Made by a tool, not written: minified code, search indexes, lock files.
+    Generated,
+    /// Text that is neither prose nor code: style sheets, SVG, data dumps.
+    NotDocument,
+    /// A document that needs a password (PDF, or an encrypted Office file).
+    Encrypted,
+    /// A document its parser cannot read: truncated, damaged, not what its
+    /// name says, or a parser that panicked on it.
+    Corrupt,
+    /// A document without text: a scanned PDF with no text layer.
+    NoText,
+    /// A document whose parser ran past [`TIME_LIMIT`].
+    Timeout,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Binary => "binary",
+            SkipReason::Empty => "empty",
+            SkipReason::TooLarge => "too_large",
+            SkipReason::Unreadable => "unreadable",
+            SkipReason::BrokenLink => "broken_link",
+            SkipReason::SymlinkLoop => "symlink_loop",
+            SkipReason::Generated => "generated",
+            SkipReason::NotDocument => "not_document",
+            SkipReason::Encrypted => "encrypted",
+            SkipReason::Corrupt => "corrupt",
+            SkipReason::NoText => "no_text",
+            SkipReason::Timeout => "timeout",
+        }
+    }
+}
+
+/// What a document's numbered sections are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Page,
+    Slide,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Page => "page",
+            Unit::Slide => "slide",
+        }
+    }
+}
+
+/// Extracted content of one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    pub title: String,
+    pub text: String,
+    /// The bytes were not valid UTF-8 and were decoded lossily.
+    pub lossy: bool,
+    /// The content rule of [`crate::kind::by_content`] this text breaks.
+    pub breaks: Option<SkipReason>,
+    /// Byte offsets in `text` where a page, slide or chapter starts (the
+    /// first at 0); no passage crosses one. Empty for plain text.
+    pub sections: Vec<usize>,
+    /// What the sections are, when they are numbered for people (pages and
+    /// slides; EPUB chapters are boundaries only).
+    pub unit: Option<Unit>,
+}
+
+/// Extract a file. Documents (PDF, Office, EPUB) are recognised by their
+/// content, whatever their name. Text files: with `judge`, text that is
+/// generated or not a document ([`crate::kind::by_content`]) is refused;
+/// without, it is extracted with the rule it breaks.
+pub fn extract(path: &Path, bytes: &[u8], judge: bool) -> Result<Extracted, SkipReason> {
+    match document::detect(path, bytes)? {
+        Some(format) => document::extract(format, path, bytes),
+        None => text::extract(path, bytes, judge),
+    }
+}
+
+/// The file name without its extension: the title of last resort.
+fn file_title(path: &Path) -> String {
+    path.file_stem()
+        .or_else(|| path.file_name())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Join sections (pages, slides, chapters) into one text with a blank line
+/// between them, recording where each starts.
+fn join_sections(parts: impl IntoIterator<Item = String>) -> (String, Vec<usize>) {
+    let mut text = String::new();
+    let mut starts = Vec::new();
+    for part in parts {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        starts.push(text.len());
+        text.push_str(part.trim());
+    }
+    (text, starts)
+}
