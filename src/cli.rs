@@ -486,6 +486,19 @@ pub enum BenchCommand {
     /// Per-query latency of lexical, semantic and hybrid search on an index
     /// (model loaded once, as in the prompt).
     Search(BenchSearchArgs),
+    /// Extraction speed per format (PDF, DOCX, ODT, PPTX, EPUB, text):
+    /// MB/s and pages/s, one file after another on one thread.
+    Extract(BenchExtractArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchExtractArgs {
+    /// Files to extract.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print the totals as one JSON object, by format.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

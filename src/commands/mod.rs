@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_ann;
+mod bench_extract;
 mod compare;
 mod embed;
 mod eval;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::BenchAnn(args) => bench_ann::run(args),
         Command::Bench(crate::cli::BenchCommand::Embed(args)) => bench::run(args),
         Command::Bench(crate::cli::BenchCommand::Search(args)) => bench::run_search(args),
+        Command::Bench(crate::cli::BenchCommand::Extract(args)) => bench_extract::run(args),
     }
 }
 

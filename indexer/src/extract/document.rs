@@ -49,9 +49,11 @@ pub fn is_document_name(path: &Path) -> bool {
 /// Office stores them).
 pub fn detect(path: &Path, bytes: &[u8]) -> Result<Option<Format>, SkipReason> {
     let named = is_document_name(path);
-    // The PDF header may follow up to 1 KB of junk (PDF 1.7, annex H).
+    // The PDF header may follow up to 1 KB of junk (PDF 1.7, annex H); only
+    // trusted there for a file named .pdf, so that a note quoting "%PDF-1.7"
+    // stays a text file.
     let head = &bytes[..bytes.len().min(1024)];
-    if head.windows(5).any(|w| w == b"%PDF-") {
+    if bytes.starts_with(b"%PDF-") || (named && head.windows(5).any(|w| w == b"%PDF-")) {
         return Ok(Some(Format::Pdf));
     }
     if bytes.starts_with(b"PK\x03\x04") {
@@ -73,20 +75,30 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<Option<Format>, SkipReason> {
 /// Extract a document on a thread of its own, so that a parser stuck in a
 /// loop costs one thread, not the run, and a panic becomes `corrupt`.
 pub fn extract(format: Format, path: &Path, bytes: &[u8]) -> Result<Extracted, SkipReason> {
-    let (tx, rx) = mpsc::channel();
     let owned = bytes.to_vec();
     let path = path.to_path_buf();
+    guarded(TIME_LIMIT, move || parse(format, &path, &owned))
+}
+
+/// Run `work` on a named thread: its result, `corrupt` if it panicked,
+/// `timeout` if it is still running after `limit` (it is then left to
+/// finish or spin on its own; Rust cannot stop a thread).
+fn guarded<T: Send + 'static>(
+    limit: Duration,
+    work: impl FnOnce() -> Result<T, SkipReason> + Send + 'static,
+) -> Result<T, SkipReason> {
+    let (tx, rx) = mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name(THREAD_NAME.into())
         .spawn(move || {
-            let run = std::panic::AssertUnwindSafe(|| parse(format, &path, &owned));
-            let result = std::panic::catch_unwind(run).unwrap_or(Err(SkipReason::Corrupt));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+                .unwrap_or(Err(SkipReason::Corrupt));
             let _ = tx.send(result);
         });
     if spawned.is_err() {
         return Err(SkipReason::Unreadable);
     }
-    match rx.recv_timeout(TIME_LIMIT) {
+    match rx.recv_timeout(limit) {
         Ok(result) => result,
         Err(mpsc::RecvTimeoutError::Timeout) => Err(SkipReason::Timeout),
         Err(mpsc::RecvTimeoutError::Disconnected) => Err(SkipReason::Corrupt),
@@ -113,4 +125,47 @@ fn parse(format: Format, path: &Path, bytes: &[u8]) -> Result<Extracted, SkipRea
         e.title = super::file_title(path);
     }
     Ok(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_known_by_content_not_name() {
+        let pdf = b"%PDF-1.7\n...";
+        assert_eq!(detect(Path::new("paper.bin"), pdf), Ok(Some(Format::Pdf)));
+        let note = b"# Notes\nA PDF starts with %PDF-1.7, then objects.";
+        assert_eq!(detect(Path::new("notes.md"), note), Ok(None));
+        assert_eq!(
+            detect(Path::new("a.pdf"), b"junk\n%PDF-1.4"),
+            Ok(Some(Format::Pdf))
+        );
+        assert_eq!(
+            detect(Path::new("a.pdf"), b"hello"),
+            Err(SkipReason::Corrupt)
+        );
+        let ole = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+        assert_eq!(
+            detect(Path::new("a.docx"), &ole),
+            Err(SkipReason::Encrypted)
+        );
+        assert_eq!(
+            detect(Path::new("a.doc"), &ole),
+            Ok(None),
+            "legacy Word: binary"
+        );
+    }
+
+    #[test]
+    fn a_parser_that_panics_or_hangs_costs_its_file_only() {
+        let panics = guarded::<()>(TIME_LIMIT, || panic!("parser bug"));
+        assert_eq!(panics, Err(SkipReason::Corrupt));
+        let hangs = guarded::<()>(Duration::from_millis(50), || {
+            std::thread::sleep(Duration::from_secs(5));
+            Ok(())
+        });
+        assert_eq!(hangs, Err(SkipReason::Timeout));
+        assert_eq!(guarded(TIME_LIMIT, || Ok(7)), Ok(7));
+    }
 }

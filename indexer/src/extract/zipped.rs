@@ -39,9 +39,9 @@ impl<'a> Zip<'a> {
         let mut file = match self.archive.by_name(name) {
             Ok(f) => f,
             Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-            Err(zip::result::ZipError::UnsupportedArchive(m)) if m.contains("encrypt") => {
-                return Err(SkipReason::Encrypted)
-            }
+            Err(zip::result::ZipError::UnsupportedArchive(
+                zip::result::ZipError::PASSWORD_REQUIRED,
+            )) => return Err(SkipReason::Encrypted),
             Err(_) => return Err(SkipReason::Corrupt),
         };
         if file.encrypted() {
@@ -86,5 +86,46 @@ pub fn format(bytes: &[u8]) -> Option<Format> {
         "application/epub+zip" => Some(Format::Epub),
         _ if zip.has("META-INF/container.xml") => Some(Format::Epub),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, bytes) in members {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(bytes).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_zip_bomb_is_too_large_not_out_of_memory() {
+        // 65 MB of zeros deflate to about 64 KB.
+        let zeros = vec![0u8; (MEMBER_LIMIT + 1024) as usize];
+        let bomb = zip_of(&[("word/document.xml", &zeros)]);
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        assert_eq!(format(&bomb), Some(Format::Docx));
+        let mut zip = Zip::open(&bomb).unwrap();
+        assert_eq!(zip.read("word/document.xml"), Err(SkipReason::TooLarge));
+    }
+
+    #[test]
+    fn members_name_the_format() {
+        let epub = zip_of(&[("mimetype", b"application/epub+zip")]);
+        assert_eq!(format(&epub), Some(Format::Epub));
+        let other = zip_of(&[("notes.txt", b"hello")]);
+        assert_eq!(format(&other), None);
+        assert_eq!(
+            Zip::open(b"PK\x03\x04 truncated").err(),
+            Some(SkipReason::Corrupt)
+        );
     }
 }
