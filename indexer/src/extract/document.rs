@@ -19,10 +19,9 @@ pub enum Format {
     Epub,
 }
 
-/// Longest a parser may take on one file. The largest real PDF seen here
-/// (a 1,100-page book) took 9 s with pdf-extract on one core of this 2-core
-/// machine; a parser still busy after this is left behind and the file
-/// skipped as `timeout`.
+/// Longest a parser may take on one file: pdf-extract reads a few hundred
+/// pages a second here (BENCHMARKS.md), so a 60 s parse is a parser stuck,
+/// not a long book. It is left behind and the file skipped as `timeout`.
 pub const TIME_LIMIT: Duration = Duration::from_secs(60);
 
 /// Documents may be this many times `--max-file-size`: their bytes are
