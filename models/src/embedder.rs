@@ -28,6 +28,24 @@ pub struct ModelInfo {
     pub precision: Precision,
 }
 
+impl ModelInfo {
+    /// The spec that loads exactly this model again: the local folder (an
+    /// absolute path), or the hub repo at the commit that made the vectors.
+    pub fn spec(&self) -> crate::ModelSpec {
+        if self.revision == LOCAL_REVISION {
+            crate::ModelSpec::Local(self.id.clone().into())
+        } else {
+            crate::ModelSpec::Hub {
+                id: self.id.clone(),
+                revision: Some(self.revision.clone()),
+            }
+        }
+    }
+}
+
+/// [`ModelInfo::revision`] of a model loaded from a local folder.
+pub const LOCAL_REVISION: &str = "local";
+
 /// Arithmetic of the encoder's matrix products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -86,6 +86,11 @@ pub struct ModelFiles {
     pub pooling_config: Option<PathBuf>,
 }
 
+/// A full commit hash (40 hex digits), as a snapshot folder is named.
+fn is_commit(revision: &str) -> bool {
+    revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Is `HF_HUB_OFFLINE` set to a true value?
 fn hub_offline() -> bool {
     std::env::var("HF_HUB_OFFLINE")
@@ -120,6 +125,10 @@ impl FileSource for LocalDir {
 
 struct Hub {
     cache: Cache,
+    /// The snapshot folder of a revision given as a commit hash (what an
+    /// index records): looked at first, so an index reopens the exact
+    /// files that made its vectors, whatever the branches point at now.
+    pinned: Option<PathBuf>,
     repo: Repo,
     api: Option<hf_hub::api::sync::ApiRepo>,
     offline: bool,
@@ -127,6 +136,11 @@ struct Hub {
 
 impl FileSource for Hub {
     fn fetch(&self, file: &str) -> Result<Option<PathBuf>, String> {
+        if let Some(p) = self.pinned.as_ref().map(|dir| dir.join(file)) {
+            if p.is_file() {
+                return Ok(Some(p));
+            }
+        }
         if let Some(p) = self.cache.repo(self.repo.clone()).get(file) {
             return Ok(Some(p));
         }
@@ -171,10 +185,12 @@ impl ModelFiles {
                     });
                 }
                 let src = LocalDir(dir.clone());
+                // Recorded absolute, so the index reopens from any folder.
+                let absolute = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
                 Self::collect(
                     &src,
-                    dir.display().to_string(),
-                    "local".into(),
+                    absolute.display().to_string(),
+                    crate::embedder::LOCAL_REVISION.into(),
                     |miss| match miss {
                         Lookup::Missing(file) => Error::MissingFile {
                             path: dir.clone(),
@@ -203,8 +219,13 @@ impl ModelFiles {
                         .map(|api| api.repo(repo.clone()))
                 };
                 let cache_dir = cache.path().clone();
+                let pinned = revision
+                    .as_deref()
+                    .filter(|r| is_commit(r))
+                    .map(|r| cache_dir.join(repo.folder_name()).join("snapshots").join(r));
                 let src = Hub {
                     cache,
+                    pinned,
                     repo,
                     api,
                     offline,

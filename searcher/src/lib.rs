@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 
 use globset::{Glob, GlobSetBuilder};
 use semsearch_indexer::{Index, PassageRef};
-use semsearch_models::{Embedder, ModelSpec};
+use semsearch_models::Embedder;
 
 pub use error::{Result, SearchError};
 pub use fusion::{Fusion, LegHit, Norm};
@@ -106,7 +106,7 @@ impl Searcher {
     pub fn open(dir: &Path) -> Result<Self> {
         let index = Index::open(dir)?;
         let model = index.model();
-        let embedder = Embedder::load_with(&ModelSpec::parse(&model.id, None), model.precision)?;
+        let embedder = Embedder::load_with(&model.spec(), model.precision)?;
         Self::with_embedder(index, embedder)
     }
 

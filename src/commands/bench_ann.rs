@@ -25,8 +25,7 @@ pub fn run(args: BenchAnnArgs) -> anyhow::Result<Outcome> {
             let mut texts = super::read_jsonl_texts(file)?;
             texts.truncate(args.queries);
             let model = index.model();
-            let spec = semsearch_models::ModelSpec::parse(&model.id, None);
-            let embedder = semsearch_models::Embedder::load_with(&spec, model.precision)?;
+            let embedder = semsearch_models::Embedder::load_with(&model.spec(), model.precision)?;
             (
                 embedder.embed(&texts)?,
                 format!("queries of {}", file.display()),

@@ -223,9 +223,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     let report = update(&embedder, &opts, &mut |e| reporter.event(e))?;
     reporter.finish();
     let index_seconds = t.elapsed().as_secs_f64();
-    drop(embedder);
-
-    let searcher = Searcher::open(&dir)?;
+    // The model just used is the index's: no second load.
+    let index = semsearch_indexer::Index::open(&dir)?;
+    let searcher = Searcher::with_embedder(index, embedder)?;
     // Judged queries only; embedded once, shared by every mode.
     let judged: Vec<(String, String)> = qrels
         .keys()

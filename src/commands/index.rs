@@ -53,11 +53,13 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
         .with_context(|| format!("--language {}: not a supported language", args.language))?;
     // An existing index keeps its model and settings unless flags say otherwise.
     let existing = Manifest::read(&dir).ok();
-    let model = args
-        .model
-        .clone()
-        .or(existing.as_ref().map(|m| m.model.id.clone()))
-        .unwrap_or_else(|| DEFAULT_MODEL.to_string());
+    // The model asked for, else the one that built the index (exactly: its
+    // absolute folder or hub commit), else the default.
+    let spec = match (&args.model, &existing) {
+        (Some(m), _) => ModelSpec::parse(m, args.revision.as_deref()),
+        (None, Some(m)) => m.model.spec(),
+        (None, None) => ModelSpec::parse(DEFAULT_MODEL, args.revision.as_deref()),
+    };
     let precision = args
         .precision
         .or(existing.as_ref().map(|m| m.model.precision))
@@ -66,7 +68,6 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
         .quantize
         .or(existing.as_ref().map(|m| m.quantization))
         .unwrap_or(DEFAULT_QUANTIZATION);
-    let spec = ModelSpec::parse(&model, args.revision.as_deref());
     let embedder = Embedder::load_with(&spec, precision)
         .with_context(|| format!("cannot load model {spec}"))?;
     let opts = UpdateOptions {
@@ -169,10 +170,13 @@ pub fn refresh(folder: &Path, dir: &Path) -> anyhow::Result<Embedder> {
     let existing = Manifest::read(dir).ok().map(|m| m.model);
     // A new index gets $SEMSEARCH_MODEL, as `index` would, else the default.
     let fallback = std::env::var("SEMSEARCH_MODEL").unwrap_or_else(|_| DEFAULT_MODEL.to_string());
-    let (model, precision) = existing.map_or((fallback, crate::cli::DEFAULT_PRECISION), |m| {
-        (m.id, m.precision)
-    });
-    let spec = ModelSpec::parse(&model, None);
+    let (spec, precision) = existing.map_or(
+        (
+            ModelSpec::parse(&fallback, None),
+            crate::cli::DEFAULT_PRECISION,
+        ),
+        |m| (m.spec(), m.precision),
+    );
     let embedder = Embedder::load_with(&spec, precision)
         .with_context(|| format!("cannot load model {spec}"))?;
     // The index here is a cache of the folder: one in an older format is

@@ -1,0 +1,108 @@
+//! The index's model reopens exactly as it was built: a local folder given
+//! by a relative path works from any folder, and a hub model built at a
+//! revision other than `main` reopens at that commit.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{bin, stderr, tiny_model};
+
+fn notes(dir: &Path) -> PathBuf {
+    let docs = dir.join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("cats.txt"), "cats purr and sleep in the sun").unwrap();
+    std::fs::write(docs.join("cars.txt"), "cars need fuel and oil changes").unwrap();
+    docs
+}
+
+#[test]
+fn a_local_model_given_by_a_relative_path_is_found_from_any_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    tiny_model(&work);
+    let docs = notes(&work);
+    let out = bin()
+        .current_dir(&work)
+        .args(["index", "docs", "--quiet", "--model", "./model"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let index = docs.join(".semsearch");
+    let out = bin()
+        .current_dir(&elsewhere)
+        .args(["search", "purring cats", "-k", "1", "--index"])
+        .arg(&index)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // An update from elsewhere reuses the model too.
+    let out = bin()
+        .current_dir(&elsewhere)
+        .args(["index", "--quiet", "--index"])
+        .arg(&index)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// The shared Hugging Face cache (HF_HOME, relative to the workspace).
+fn shared_cache() -> PathBuf {
+    let home = std::env::var_os("HF_HOME")
+        .map(PathBuf::from)
+        .expect("HF_HOME must name the cache with all-MiniLM-L6-v2 (README: HF_HOME=../shared/hf)");
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(home)
+}
+
+#[test]
+fn a_hub_model_built_at_a_revision_reopens_at_that_commit() {
+    const REPO: &str = "models--sentence-transformers--all-MiniLM-L6-v2";
+    let shared = shared_cache().join("hub").join(REPO);
+    let commit = std::fs::read_to_string(shared.join("refs/main"))
+        .expect("the shared cache has all-MiniLM-L6-v2")
+        .trim()
+        .to_string();
+    // A cache where the model is known as tag `v1` only: no `main` to fall
+    // back on, as after the branch moved on and the old snapshot stayed.
+    let tmp = tempfile::tempdir().unwrap();
+    let hf = tmp.path().join("hf");
+    let repo = hf.join("hub").join(REPO);
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/v1"), &commit).unwrap();
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize(shared.join("snapshots")).unwrap(),
+        repo.join("snapshots"),
+    )
+    .unwrap();
+    let docs = notes(tmp.path());
+
+    let run = |args: &[&str]| {
+        let out = bin()
+            .env("HF_HOME", &hf)
+            .env("HF_HUB_OFFLINE", "1")
+            .args(args)
+            .arg(&docs)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    };
+    run(&["index", "--quiet", "--revision", "v1"]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(docs.join(".semsearch/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["model"]["revision"], commit.as_str());
+    // `main` is unknown to this cache: only the recorded commit can work.
+    let with_index = docs.join(".semsearch");
+    let out = bin()
+        .env("HF_HOME", &hf)
+        .env("HF_HUB_OFFLINE", "1")
+        .args(["search", "purring cats", "-k", "1", "--index"])
+        .arg(&with_index)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
