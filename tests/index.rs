@@ -332,3 +332,33 @@ fn search_with_a_folder_rebuilds_an_index_of_an_older_format() {
     assert!(stderr(&out).contains("re-indexing"), "{}", stderr(&out));
     assert!(stdout(&out).contains("b.txt"), "{}", stdout(&out));
 }
+
+#[test]
+fn another_setting_is_named_with_the_flag_that_keeps_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    report(&index(&model, &docs, &[]));
+    for (flags, said) in [
+        (
+            ["--quantize", "f32"],
+            "quantization f16, not f32: pass --quantize f16",
+        ),
+        (
+            ["--language", "french"],
+            "language english, not french: pass --language english",
+        ),
+    ] {
+        let out = index(&model, &docs, &flags);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert!(err.contains(said) && err.contains("--rebuild"), "{err}");
+        assert!(
+            !err.contains("corrupt"),
+            "a setting is not corruption: {err}"
+        );
+    }
+    // --rebuild takes the new setting.
+    report(&index(&model, &docs, &["--quantize", "f32", "--rebuild"]));
+}

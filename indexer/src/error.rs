@@ -17,6 +17,19 @@ pub enum Error {
         wanted: String,
     },
     #[error(
+        "index {path} was built with {setting} {built}, not {wanted}: pass {flag} {built} \
+         to keep it, or --rebuild to re-index with {wanted}"
+    )]
+    SettingsMismatch {
+        path: PathBuf,
+        /// What differs: quantization, language, overlap, precision.
+        setting: &'static str,
+        built: String,
+        wanted: String,
+        /// The flag that sets it.
+        flag: &'static str,
+    },
+    #[error(
         "index {path} has format version {found}, this semsearch reads version {expected}: \
          pass --rebuild to re-index"
     )]

@@ -45,6 +45,15 @@ pub fn analyzer_for(language: &str) -> Option<(String, Language)> {
     Some((name, lang))
 }
 
+/// The `--language` value that names analyser `analyzer`.
+pub fn language_name(analyzer: &str) -> String {
+    match analyzer {
+        DEFAULT_ANALYZER => "english".into(),
+        UNSTEMMED => "english-unstemmed".into(),
+        other => other.trim_end_matches("_stem_stop").into(),
+    }
+}
+
 fn language_of(analyzer: &str) -> Language {
     let lang = analyzer.trim_end_matches("_stem_stop");
     analyzer_for(if lang == "en" { "english" } else { lang })

@@ -27,7 +27,7 @@ pub use options::{
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rayon::prelude::*;
 use semsearch_models::Embedder;
@@ -387,12 +387,18 @@ impl<'a, 'p> Run<'a, 'p> {
     }
 }
 
-/// Crash-test hook: with `SEMSEARCH_FAILPOINT=NAME`, pause 30 s at the named
-/// point (`before-manifest`, `checkpoint-N`) so a test can kill the process
+/// Crash-test hook, compiled in only with the `failpoints` feature (on for
+/// the workspace's tests, off in release builds): with
+/// `SEMSEARCH_FAILPOINT=NAME`, pause 30 s at the named point
+/// (`before-manifest`, `checkpoint-N`) so a test can kill the process
 /// exactly there.
+#[cfg(feature = "failpoints")]
 fn failpoint(name: &str) {
     if std::env::var("SEMSEARCH_FAILPOINT").is_ok_and(|v| v == name) {
         eprintln!("semsearch: failpoint {name}");
-        std::thread::sleep(Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_secs(30));
     }
 }
+
+#[cfg(not(feature = "failpoints"))]
+fn failpoint(_name: &str) {}

@@ -8,6 +8,7 @@ use semsearch_models::Embedder;
 use super::UpdateOptions;
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::{ChunkSettings, Manifest, FORMAT_VERSION};
+use crate::schema::language_name;
 
 /// Open the previous manifest, unless it must be discarded.
 pub(super) fn previous(opts: &UpdateOptions, embedder: &Embedder) -> Result<Option<Manifest>> {
@@ -27,20 +28,45 @@ pub(super) fn previous(opts: &UpdateOptions, embedder: &Embedder) -> Result<Opti
 fn compatible(m: &Manifest, opts: &UpdateOptions, embedder: &Embedder) -> Result<()> {
     m.check_model(&opts.index_dir, embedder.info())?;
     let precision = embedder.info().precision;
-    if m.quantization != opts.quantization
-        || m.analyzer != opts.analyzer
-        || m.chunking.overlap != opts.overlap
-        || m.model.precision != precision
+    let settings = [
+        (
+            "quantization",
+            "--quantize",
+            m.quantization.to_string(),
+            opts.quantization.to_string(),
+        ),
+        (
+            "language",
+            "--language",
+            language_name(&m.analyzer),
+            language_name(&opts.analyzer),
+        ),
+        (
+            "overlap",
+            "--overlap",
+            m.chunking.overlap.to_string(),
+            opts.overlap.to_string(),
+        ),
+        (
+            "precision",
+            "--precision",
+            m.model.precision.to_string(),
+            precision.to_string(),
+        ),
+    ];
+    match settings
+        .into_iter()
+        .find(|(_, _, built, wanted)| built != wanted)
     {
-        return Err(Error::Corrupt {
+        Some((setting, flag, built, wanted)) => Err(Error::SettingsMismatch {
             path: opts.index_dir.clone(),
-            reason: format!(
-                "it was built with quantization {}, analyser {}, overlap {}, precision {}; pass --rebuild to change them",
-                m.quantization, m.analyzer, m.chunking.overlap, m.model.precision
-            ),
-        });
+            setting,
+            built,
+            wanted,
+            flag,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The manifest a run starts from: the previous one, or a new empty one.
