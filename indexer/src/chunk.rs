@@ -16,6 +16,7 @@ use crate::manifest::ChunkSettings;
 pub struct Chunk {
     /// Byte range in the text.
     pub start: usize,
+    /// End of the byte range (exclusive).
     pub end: usize,
     /// 1-based line of `start`.
     pub line: usize,
@@ -23,6 +24,7 @@ pub struct Chunk {
     pub ids: Vec<u32>,
 }
 
+/// Cuts texts into passages with the model's tokenizer (see the module docs).
 pub struct Chunker {
     tokenizer: Tokenizer,
     settings: ChunkSettings,
@@ -91,6 +93,7 @@ impl Chunker {
             .unwrap_or_else(|_| tokenizers::Encoding::default())
     }
 
+    /// Cut a text into passages, each starting with `title`'s tokens.
     pub fn chunk(&self, title: &str, text: &str) -> Vec<Chunk> {
         self.chunk_sections(title, text, &[])
     }

@@ -1,6 +1,9 @@
 use std::path::PathBuf;
 
 /// Errors of building or opening an index; each names the folder or file.
+// Variants and fields are documented by their `#[error]` messages, which
+// are what users read; a doc line per `path` field would repeat them.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no semsearch index in {path}: run `semsearch index FOLDER` first")]
@@ -68,6 +71,7 @@ pub enum Error {
     Model(#[from] semsearch_models::Error),
 }
 
+/// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Attach a path to an I/O error.

@@ -23,12 +23,19 @@ pub struct PassageRef {
     pub ordinal: usize,
 }
 
+/// A committed index opened for searching (see the module docs).
 pub struct Index {
+    /// The index folder (`.semsearch`).
     pub dir: PathBuf,
+    /// The manifest of the generation opened.
     pub manifest: Manifest,
+    /// The tantivy index of that generation.
     pub lexical: tantivy::Index,
+    /// A reader of `lexical`, reloaded by hand (an opened index never changes).
     pub reader: IndexReader,
+    /// The lexical index's fields.
     pub fields: Fields,
+    /// The passage HNSW index, memory-mapped, keyed by passage id.
     pub vectors: usearch::Index,
     /// Document ids in manifest order; [`PassageRef::doc`] indexes this.
     pub doc_ids: Vec<String>,
@@ -110,6 +117,7 @@ impl Index {
         })
     }
 
+    /// The model that made the vectors.
     pub fn model(&self) -> &ModelInfo {
         &self.manifest.model
     }
@@ -155,15 +163,18 @@ impl Index {
         get_vector(&self.vectors, key, self.manifest.model.dim)
     }
 
+    /// Where the passage with vector key `key` is.
     pub fn passage(&self, key: u64) -> Option<PassageRef> {
         self.passages.get(&key).copied()
     }
 
+    /// Document `i` (in manifest order): its id and entry.
     pub fn doc(&self, i: usize) -> (&str, &DocEntry) {
         let id = &self.doc_ids[i];
         (id, &self.manifest.documents[id])
     }
 
+    /// A passage's manifest entry.
     pub fn passage_entry(&self, r: PassageRef) -> &PassageEntry {
         &self.doc(r.doc).1.passages[r.ordinal]
     }

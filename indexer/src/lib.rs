@@ -16,6 +16,8 @@
 //! # Ok::<(), semsearch_indexer::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod chunk;
 mod error;
 pub mod extract;

@@ -87,6 +87,7 @@ pub struct Fields {
     pub text: Field,
 }
 
+/// The lexical schema, its text field analysed by `analyzer`.
 pub fn schema(analyzer: &str) -> (Schema, Fields) {
     let mut b = Schema::builder();
     let id = b.add_text_field("id", STRING | FAST);

@@ -37,9 +37,14 @@ pub struct WalkOptions {
 
 /// A file found by the walk, or why one could not be looked at.
 pub enum Found {
-    /// A file to look at. `selected`: chosen explicitly (named, or matched
-    /// by `--include`/`--type`), so the [`crate::kind`] rules do not apply.
-    File { path: PathBuf, selected: bool },
+    /// A file to look at.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Chosen explicitly (named, or matched by `--include`/`--type`), so
+        /// the [`crate::kind`] rules do not apply.
+        selected: bool,
+    },
     /// A path that could not be walked, or a file the kind rules refuse.
     Skipped(PathBuf, SkipReason),
 }
@@ -171,10 +176,13 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Vec<Found>> {
 /// One object of a BEIR corpus.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct CorpusDoc {
+    /// The object's `_id`.
     #[serde(rename = "_id")]
     pub id: String,
+    /// The object's `title` (may be empty).
     #[serde(default)]
     pub title: String,
+    /// The object's `text`.
     #[serde(default)]
     pub text: String,
 }

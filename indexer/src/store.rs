@@ -24,14 +24,17 @@ use crate::error::{Error, IoContext, Result};
 /// The default index folder name inside an indexed folder.
 pub const INDEX_DIR_NAME: &str = ".semsearch";
 
+/// The folder of generation `generation`.
 pub fn generation_dir(index: &Path, generation: u64) -> PathBuf {
     index.join(format!("gen-{generation:06}"))
 }
 
+/// The tantivy folder of a generation.
 pub fn tantivy_dir(gen_dir: &Path) -> PathBuf {
     gen_dir.join("tantivy")
 }
 
+/// The passage HNSW file of a generation.
 pub fn vectors_path(gen_dir: &Path) -> PathBuf {
     gen_dir.join("vectors.usearch")
 }
@@ -55,6 +58,7 @@ pub struct WriteLock {
     _file: File,
 }
 
+/// Take the index's write lock, or fail with [`crate::Error::Locked`].
 pub fn lock(index: &Path) -> Result<WriteLock> {
     std::fs::create_dir_all(index).at(index)?;
     let path = index.join("lock");

@@ -15,6 +15,7 @@ fn err(path: &Path, reason: impl std::fmt::Display) -> Error {
     }
 }
 
+/// usearch options for `dim`-d cosine vectors stored as `q`.
 pub fn options(dim: usize, q: Quantization) -> IndexOptions {
     IndexOptions {
         dimensions: dim,
@@ -95,6 +96,7 @@ pub fn save(index: &usearch::Index, path: &Path) -> Result<()> {
         .map_err(|e| err(path, e))
 }
 
+/// Dot product (cosine similarity of unit vectors).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

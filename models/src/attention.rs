@@ -38,6 +38,7 @@ struct Attention<'a> {
 struct Out(*mut f32);
 // SAFETY: every task writes a disjoint (rows, head columns) block.
 unsafe impl Send for Out {}
+// SAFETY: as above: shared only to hand out disjoint blocks.
 unsafe impl Sync for Out {}
 
 impl CustomOp1 for Attention<'_> {
@@ -108,6 +109,8 @@ impl CustomOp1 for Attention<'_> {
                     masked_softmax_row(row, len);
                 }
                 let dst = out_ptr;
+                // SAFETY: as for the scores above: the strides and sizes stay
+                // inside `scores`, `v` and this task's block of `out`.
                 unsafe {
                     // ctx (len x d) = probs (len x len) . v (len x d)
                     gemm(

@@ -13,16 +13,25 @@ use crate::{attention, kernels, Precision};
 /// The fields of `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BertConfig {
+    /// Size of the token vocabulary (rows of the word embeddings).
     pub vocab_size: usize,
+    /// Width of every hidden state.
     pub hidden_size: usize,
+    /// Number of transformer layers.
     pub num_hidden_layers: usize,
+    /// Attention heads per layer (they split `hidden_size`).
     pub num_attention_heads: usize,
+    /// Width of the feed-forward layer inside each transformer layer.
     pub intermediate_size: usize,
+    /// Activation of the feed-forward layer (`gelu` for BERT).
     #[serde(default = "default_act")]
     pub hidden_act: String,
+    /// Longest input, in tokens, that has position embeddings.
     pub max_position_embeddings: usize,
+    /// Token type (segment) embeddings; sentence encoders use type 0 only.
     #[serde(default = "default_type_vocab")]
     pub type_vocab_size: usize,
+    /// Epsilon of the layer norms.
     #[serde(default = "default_eps")]
     pub layer_norm_eps: f64,
 }
@@ -221,6 +230,8 @@ impl Layer {
     }
 }
 
+/// A BERT encoder: embeddings and transformer layers, mapping token ids to
+/// contextual hidden states (pooling is done outside, by [`crate::Pooling`]).
 pub struct BertEncoder {
     word: Tensor,
     position: Tensor,

@@ -91,7 +91,9 @@ struct SentenceBertConfig {
 /// How a sentence embedding is made from the encoder's token states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SentenceConfig {
+    /// How token states become one sentence vector.
     pub pooling: Pooling,
+    /// Whether sentence vectors are scaled to unit length.
     pub normalize: bool,
     /// Tokens per input, special tokens included; longer inputs are truncated.
     pub max_seq_length: usize,

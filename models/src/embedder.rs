@@ -17,11 +17,17 @@ use crate::source::{ModelFiles, ModelSpec, Weights};
 /// mix vectors from different models.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelInfo {
+    /// Hub repo id, or the absolute path of a local model folder.
     pub id: String,
+    /// Hub commit of the files used, or `local`.
     pub revision: String,
+    /// Dimension of the sentence vectors.
     pub dim: usize,
+    /// How token states are pooled into a sentence vector.
     pub pooling: Pooling,
+    /// Whether vectors are scaled to unit length.
     pub normalize: bool,
+    /// Tokens per input (special tokens included); longer inputs are cut.
     pub max_seq_length: usize,
     /// Arithmetic of the linear layers (f32 unless asked and supported).
     #[serde(default)]
@@ -85,6 +91,8 @@ const TOKEN_BUDGET: usize = 16 * 256;
 /// Upper bound on inputs per batch, for very short texts.
 const MAX_BATCH: usize = 128;
 
+/// A loaded sentence-embedding model: tokenizer, encoder, pooling and
+/// normalisation, turning texts into vectors.
 pub struct Embedder {
     model: BertEncoder,
     tokenizer: Tokenizer,
@@ -209,6 +217,7 @@ impl Embedder {
         })
     }
 
+    /// What this model is: id, revision, dimension, pooling, precision.
     pub fn info(&self) -> &ModelInfo {
         &self.info
     }

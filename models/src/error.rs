@@ -3,6 +3,9 @@ use std::path::PathBuf;
 /// Everything that can go wrong while finding, loading or running a model.
 /// Each variant names the model, file or field involved, so that the message
 /// alone tells the user what to fix.
+// Variants and fields are documented by their `#[error]` messages, which
+// are what users read; a doc line per `path` field would repeat them.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
@@ -49,4 +52,5 @@ pub enum Error {
     },
 }
 
+/// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

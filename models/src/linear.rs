@@ -53,6 +53,7 @@ pub fn to_bf16(x: f32) -> u16 {
     ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16
 }
 
+/// A bf16 value (upper 16 bits of an f32) widened back to f32.
 pub fn from_bf16(x: u16) -> f32 {
     f32::from_bits(u32::from(x) << 16)
 }
@@ -240,6 +241,7 @@ impl CustomOp1 for Op<'_> {
 struct Out(*mut f32);
 // SAFETY: every task writes a disjoint block of rows or panels.
 unsafe impl Send for Out {}
+// SAFETY: as above: shared only to hand out disjoint blocks.
 unsafe impl Sync for Out {}
 
 impl Out {
@@ -256,7 +258,11 @@ fn bytemuck_u32(x: &[f32]) -> &[u32] {
     unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<u32>(), x.len()) }
 }
 
+// The kernels are `unsafe fn`s whose every line is intrinsics and pointer
+// arithmetic under the contract their `# Safety` sections state; an
+// `unsafe {}` around each whole body would say nothing more.
 #[cfg(target_arch = "x86_64")]
+#[allow(unsafe_op_in_unsafe_fn)]
 mod x86 {
     use std::arch::x86_64::*;
     use std::ops::Range;
@@ -266,6 +272,9 @@ mod x86 {
     /// One multiply-add step: `acc += a * b` lane-wise, where `a` is a
     /// broadcast activation step and `b` a weight step.
     trait Arith {
+        /// # Safety
+        /// The CPU has the instruction set of the implementation (AVX-512F;
+        /// for bf16 also AVX-512 BF16).
         unsafe fn madd(acc: __m512, a: __m512i, b: __m512i) -> __m512;
     }
 
@@ -292,6 +301,10 @@ mod x86 {
 
     /// Round `src` (a multiple of 32 values) to bf16 pairs, as `to_bf16`
     /// does (nearest, ties to even).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F and AVX-512 BF16; `dst` holds at least half as
+    /// many values as `src`.
     #[target_feature(enable = "avx512f,avx512bf16")]
     pub(super) unsafe fn pack_bf16(src: &[f32], dst: &mut [u32]) {
         for (s, d) in src.chunks_exact(32).zip(dst.chunks_exact_mut(16)) {
@@ -307,6 +320,8 @@ mod x86 {
 
     // The generic body is inlined into one entry point per instruction set,
     // so each copy is compiled with exactly the features it may use.
+    /// # Safety
+    /// As [`rows`], on a CPU with AVX-512F.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn rows_f32(
         w: &PackedLinear,
@@ -318,6 +333,8 @@ mod x86 {
         rows::<F32>(w, a, y, m, panels)
     }
 
+    /// # Safety
+    /// As [`rows`], on a CPU with AVX-512F and AVX-512 BF16.
     #[target_feature(enable = "avx512f,avx512bf16")]
     pub(super) unsafe fn rows_bf16(
         w: &PackedLinear,
@@ -331,6 +348,11 @@ mod x86 {
 
     /// Panels `panels` for `m` rows: `a` holds the rows' steps, `y` their
     /// outputs (m x n).
+    ///
+    /// # Safety
+    /// `y` points to m x `w.n` writable f32s that no other thread writes in
+    /// these panels' columns; `a` holds `m * w.steps` steps; the CPU has
+    /// `A`'s instructions.
     #[inline(always)]
     unsafe fn rows<A: Arith>(
         w: &PackedLinear,
@@ -362,6 +384,10 @@ mod x86 {
     }
 
     /// `R` rows x 64 columns starting at `col`.
+    ///
+    /// # Safety
+    /// As [`rows`]: `y` has `R` rows of `n` writable values, `a` `R` rows of
+    /// `steps` steps, `panel` `steps` x 64 weights.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile<A: Arith, const R: usize>(

@@ -16,7 +16,9 @@ pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
 pub enum ModelSpec {
     /// A Hugging Face repo id, with an optional revision (branch, tag or commit).
     Hub {
+        /// Repo id, e.g. `sentence-transformers/all-MiniLM-L6-v2`.
         id: String,
+        /// Branch, tag or commit; `None` is `main`.
         revision: Option<String>,
     },
     /// A folder holding `config.json`, `tokenizer.json` and the weights.
@@ -66,7 +68,9 @@ impl std::fmt::Display for ModelSpec {
 /// The weights file, by format.
 #[derive(Debug, Clone)]
 pub enum Weights {
+    /// A `model.safetensors` file (memory-mapped).
     Safetensors(PathBuf),
+    /// A `pytorch_model.bin` file (read into memory).
     PyTorch(PathBuf),
 }
 
@@ -77,10 +81,15 @@ pub struct ModelFiles {
     pub id: String,
     /// Commit hash for hub models (the snapshot folder), `local` otherwise.
     pub revision: String,
+    /// The model's `config.json` (architecture and sizes).
     pub config: PathBuf,
+    /// The tokenizer (`tokenizer.json`).
     pub tokenizer: PathBuf,
+    /// The weights file.
     pub weights: Weights,
+    /// `modules.json` of a sentence-transformers model, if any.
     pub modules: Option<PathBuf>,
+    /// `sentence_bert_config.json` (the maximum sequence length), if any.
     pub sentence_bert_config: Option<PathBuf>,
     /// The pooling config, found through `modules.json` (usually `1_Pooling/`).
     pub pooling_config: Option<PathBuf>,

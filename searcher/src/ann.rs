@@ -12,7 +12,9 @@ use crate::error::{Result, SearchError};
 /// Latency of one way of searching, in milliseconds.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Latency {
+    /// Mean latency of one query, milliseconds.
     pub mean_ms: f64,
+    /// 99th percentile latency, milliseconds.
     pub p99_ms: f64,
 }
 
@@ -31,21 +33,28 @@ impl Latency {
 /// HNSW at one `expansion_search`.
 #[derive(Debug, Clone, Serialize)]
 pub struct AnnRow {
+    /// HNSW search expansion (ef) of this row.
     pub expansion_search: usize,
     /// Mean over queries of |HNSW top-k ∩ exact top-k| / |exact top-k|.
     pub recall: f64,
+    /// HNSW latency at this expansion.
     pub hnsw: Latency,
     /// Exact mean latency / HNSW mean latency.
     pub speedup: f64,
 }
 
+/// HNSW against exact search: recall and latency per expansion.
 #[derive(Debug, Clone, Serialize)]
 pub struct AnnReport {
     /// Vectors in the index.
     pub vectors: usize,
+    /// Queries run.
     pub queries: usize,
+    /// Neighbours asked for.
     pub k: usize,
+    /// Brute-force latency.
     pub exact: Latency,
+    /// One row per expansion tried.
     pub rows: Vec<AnnRow>,
 }
 

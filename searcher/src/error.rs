@@ -1,6 +1,9 @@
 use semsearch_indexer::Index;
 
 /// Errors while searching; each names the index folder.
+// Variants and fields are documented by their `#[error]` messages, which
+// are what users read; a doc line per `path` field would repeat them.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
     #[error("the query is empty: type some words to search for")]
@@ -41,4 +44,5 @@ impl SearchError {
     }
 }
 
+/// The result type of this crate.
 pub type Result<T, E = SearchError> = std::result::Result<T, E>;

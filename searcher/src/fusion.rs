@@ -16,13 +16,28 @@ use std::collections::HashMap;
 /// How the two legs are combined.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fusion {
-    Rrf { k: f32 },
-    Linear { alpha: f32, norm: Norm },
+    /// Reciprocal rank fusion: a document scores the sum over legs of
+    /// `1 / (k + rank)`.
+    Rrf {
+        /// The rank offset (60 in the RRF paper).
+        k: f32,
+    },
+    /// `alpha * semantic + (1 - alpha) * lexical`, each leg's scores
+    /// normalised first.
+    Linear {
+        /// Weight of the semantic leg.
+        alpha: f32,
+        /// How each leg's scores are put on one scale.
+        norm: Norm,
+    },
 }
 
+/// How a leg's scores are normalised before linear fusion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Norm {
+    /// Scaled to [0, 1] by the leg's minimum and maximum.
     MinMax,
+    /// Mean 0 and standard deviation 1 over the leg's candidates.
     ZScore,
 }
 
@@ -44,6 +59,7 @@ impl std::str::FromStr for Norm {
 pub struct LegHit {
     /// 1-based.
     pub rank: usize,
+    /// The leg's raw score (BM25, TF-IDF cosine, or passage cosine).
     pub score: f32,
     /// The score after normalisation (linear fusion), or 1/(k + rank) (RRF).
     #[serde(skip)]
@@ -81,9 +97,13 @@ pub fn normalise(scores: &[f32], norm: Norm) -> Vec<f32> {
 /// One fused document: its combined score and its place in each leg.
 #[derive(Debug, Clone)]
 pub struct Fused {
+    /// Index into the index's documents.
     pub doc: usize,
+    /// The fused score.
     pub score: f32,
+    /// The lexical leg's rank and score, if it found the document.
     pub lexical: Option<LegHit>,
+    /// The semantic leg's rank and score, if it found the document.
     pub semantic: Option<LegHit>,
 }
 

@@ -17,7 +17,9 @@ use crate::error::{Result, SearchError};
 /// Which lexical model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lexical {
+    /// Okapi BM25 (tantivy's, k1 1.2, b 0.75).
     Bm25,
+    /// Cosine of the query's and the document's TF-IDF vectors.
     TfIdf,
 }
 
@@ -138,6 +140,7 @@ fn idf(n_docs: f32, df: u64) -> f32 {
 }
 
 impl TfIdfNorms {
+    /// Compute every document's TF-IDF vector norm.
     pub fn compute(index: &Index) -> Result<Self> {
         let searcher = index.reader.searcher();
         let field = index.fields.text;

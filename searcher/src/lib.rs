@@ -11,6 +11,8 @@
 //! # Ok::<(), semsearch_searcher::SearchError>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod ann;
 pub mod compare;
 mod error;
@@ -39,8 +41,11 @@ pub use snippet::Snippet;
 /// Which ranking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// BM25 or TF-IDF over whole documents.
     Lexical,
+    /// Cosine similarity of passage embeddings, best passage per document.
     Semantic,
+    /// Both, fused (the default).
     Hybrid,
 }
 
@@ -48,9 +53,13 @@ pub enum Mode {
 /// prompt and the evaluation harness.
 #[derive(Debug, Clone)]
 pub struct SearchConfig {
+    /// Lexical, semantic or hybrid.
     pub mode: Mode,
+    /// BM25 or TF-IDF for the lexical leg.
     pub lexical: Lexical,
+    /// How the legs are combined in hybrid mode.
     pub fusion: Fusion,
+    /// Results wanted.
     pub k: usize,
     /// Documents each leg contributes before fusion.
     pub candidates: usize,
@@ -58,6 +67,7 @@ pub struct SearchConfig {
     pub exact: bool,
     /// Only documents whose id or path matches one of these globs.
     pub paths: Vec<String>,
+    /// Drop results scoring below this.
     pub min_score: Option<f32>,
 }
 
@@ -84,19 +94,27 @@ impl Default for SearchConfig {
 /// One ranked document.
 #[derive(Debug, Clone)]
 pub struct Hit {
+    /// 1-based position in the ranking.
     pub rank: usize,
     /// Index into the index's documents.
     pub doc: usize,
+    /// The document's id (path under its root, or corpus `_id`).
     pub id: String,
+    /// The fused score (or the one leg's score).
     pub score: f32,
+    /// Rank and score in the lexical leg, if it found the document.
     pub lexical: Option<LegHit>,
+    /// Rank and score in the semantic leg, if it found the document.
     pub semantic: Option<LegHit>,
     /// Best passage by vector similarity, when the semantic leg found it.
     pub passage: Option<PassageRef>,
 }
 
+/// An opened index with its model: runs searches.
 pub struct Searcher {
+    /// The index searched.
     pub index: Index,
+    /// The index's model, which embeds queries.
     pub embedder: Embedder,
     norms: OnceLock<lexical::TfIdfNorms>,
 }
@@ -180,6 +198,7 @@ impl Searcher {
         Ok(self.embedder.embed_one(query)?)
     }
 
+    /// The `cfg.k` best documents for `query`, best first.
     pub fn search(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<Hit>> {
         if query.trim().is_empty() {
             return Err(SearchError::EmptyQuery);

@@ -18,11 +18,14 @@ const CANDIDATES_PER_HIT: usize = 4;
 /// A query vector built from text: `normalize(q + sum(plus) - sum(minus))`.
 #[derive(Debug, Clone, Default)]
 pub struct Arithmetic {
+    /// Texts whose vectors are added.
     pub plus: Vec<String>,
+    /// Texts whose vectors are subtracted.
     pub minus: Vec<String>,
 }
 
 impl Arithmetic {
+    /// No term to add or subtract.
     pub fn is_empty(&self) -> bool {
         self.plus.is_empty() && self.minus.is_empty()
     }

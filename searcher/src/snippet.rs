@@ -8,7 +8,9 @@ use tantivy::tokenizer::TextAnalyzer;
 /// A piece of text with byte ranges (into `text`) to highlight.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Snippet {
+    /// The snippet's text.
     pub text: String,
+    /// Byte ranges in `text` of the query's terms, to highlight.
     #[serde(skip)]
     pub highlights: Vec<(usize, usize)>,
 }

@@ -11,11 +11,17 @@ use super::{epub, office, pdf, zipped, Extracted, SkipReason};
 /// Formats read by a parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Portable Document Format.
     Pdf,
+    /// Word (Office Open XML).
     Docx,
+    /// PowerPoint (Office Open XML).
     Pptx,
+    /// OpenDocument text.
     Odt,
+    /// OpenDocument presentation.
     Odp,
+    /// EPUB book.
     Epub,
 }
 

@@ -21,11 +21,18 @@ pub use document::{is_document_name, Format, DOCUMENT_SIZE_FACTOR, THREAD_NAME, 
 /// Why a file was not indexed (or was indexed with a caveat).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SkipReason {
+    /// A NUL byte in the first 8 KB, and no document format recognised.
     Binary,
+    /// Nothing but whitespace.
     Empty,
+    /// Over `--max-file-size` (documents: ten times that), or a zip member
+    /// inflating past its bound.
     TooLarge,
+    /// Could not be opened or read (permissions, I/O error).
     Unreadable,
+    /// A symbolic link to nothing.
     BrokenLink,
+    /// A symbolic link that leads back to a folder above it.
     SymlinkLoop,
     /// Made by a tool, not written: minified code, search indexes, lock files.
     Generated,
@@ -43,6 +50,7 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// The reason as `index --json` counts it (`too_large`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             SkipReason::Binary => "binary",
@@ -65,11 +73,14 @@ impl SkipReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Unit {
+    /// A page of a PDF.
     Page,
+    /// A slide of a PowerPoint or OpenDocument presentation.
     Slide,
 }
 
 impl Unit {
+    /// `page` or `slide`.
     pub fn as_str(self) -> &'static str {
         match self {
             Unit::Page => "page",
@@ -81,7 +92,9 @@ impl Unit {
 /// Extracted content of one document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extracted {
+    /// From the metadata, the first heading, or the file name.
     pub title: String,
+    /// The text to index, paragraphs separated by blank lines.
     pub text: String,
     /// The bytes were not valid UTF-8 and were decoded lossily.
     pub lossy: bool,
