@@ -69,7 +69,8 @@ fn contents(index: &Path) -> Vec<(String, Vec<(u64, u64)>)> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|p| (p["start"].as_u64().unwrap(), p["end"].as_u64().unwrap()))
+                // A passage is written as [id, start, end, line].
+                .map(|p| (p[1].as_u64().unwrap(), p[2].as_u64().unwrap()))
                 .collect();
             (id.clone(), ranges)
         })

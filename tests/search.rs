@@ -165,7 +165,7 @@ fn json_schema_filters_and_explain() {
     assert!(
         text.contains("bread.md:1")
             && text.contains("semantic rank 1")
-            && text.contains("linear (ZScore)"),
+            && text.contains("linear (z-score)"),
         "{text}"
     );
 }

@@ -312,8 +312,8 @@ mod tests {
         let b = Tensor::randn(0f32, 0.5, n, &dev).unwrap();
         let x = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
         let packed = Linear::from_parts(&w, b.clone(), Precision::F32).unwrap();
-        if packed.packed.is_none() {
-            eprintln!("no AVX-512 here: only the fallback runs");
+        let name = "packed_linear_matches_candle_fallback";
+        if crate::testing::skip_without(name, "AVX-512", packed.packed.is_some()) {
             return;
         }
         let plain = Linear {

@@ -443,7 +443,8 @@ mod tests {
 
     #[test]
     fn vector_rounding_matches_scalar() {
-        if !available(Precision::Bf16) {
+        let name = "vector_rounding_matches_scalar";
+        if crate::testing::skip_without(name, "AVX-512 BF16", available(Precision::Bf16)) {
             return;
         }
         let src: Vec<f32> = (0..64)
@@ -479,8 +480,10 @@ mod tests {
                 .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
                 .collect();
             let bias: Vec<f32> = (0..n).map(|i| i as f32 / n as f32).collect();
-            let Some(p) = PackedLinear::new(&w, k, n, &bias, Precision::F32) else {
-                eprintln!("no AVX-512 here: kernel not exercised");
+            let p = PackedLinear::new(&w, k, n, &bias, Precision::F32);
+            let name = "fused_gelu_matches_gelu_after";
+            let Some(p) = p else {
+                crate::testing::skip_without(name, "AVX-512", false);
                 return;
             };
             let fused = p.forward_gelu(&x).unwrap();

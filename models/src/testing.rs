@@ -227,3 +227,20 @@ pub fn write_tiny_bert(
     }
     Ok(())
 }
+
+/// For tests of CPU-specific kernels: `true` (skip) when this CPU lacks
+/// `feature`, after saying so on stderr as `SKIPPED`, so a run on such a
+/// CPU shows what it did not test. With `SEMSEARCH_REQUIRE_KERNELS=1` (set
+/// where the hardware is known to have them) a missing feature fails the
+/// test instead.
+pub fn skip_without(test: &str, feature: &str, available: bool) -> bool {
+    if available {
+        return false;
+    }
+    assert!(
+        std::env::var_os("SEMSEARCH_REQUIRE_KERNELS").is_none(),
+        "{test}: this CPU has no {feature}, and SEMSEARCH_REQUIRE_KERNELS is set"
+    );
+    eprintln!("SKIPPED {test}: this CPU has no {feature}");
+    true
+}

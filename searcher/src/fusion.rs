@@ -41,6 +41,15 @@ pub enum Norm {
     ZScore,
 }
 
+impl std::fmt::Display for Norm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Norm::MinMax => "min-max",
+            Norm::ZScore => "z-score",
+        })
+    }
+}
+
 impl std::str::FromStr for Norm {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

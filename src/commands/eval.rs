@@ -264,7 +264,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
             for alpha in [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] {
                 let fusion = Fusion::Linear { alpha, norm };
                 grid.push((
-                    format!("linear {norm:?} alpha={alpha}"),
+                    format!("linear {norm} alpha={alpha}"),
                     SearchConfig {
                         fusion,
                         ..mode_config("hybrid-linear", &base)?

@@ -115,7 +115,7 @@ pub fn explain(hit: &Hit, cfg: &SearchConfig) -> String {
                 })
             };
             format!(
-                "linear ({norm:?}): {alpha} x {} + {} x {} = {:.4}",
+                "linear ({norm}): {alpha} x {} + {} x {} = {:.4}",
                 part(&hit.semantic),
                 1.0 - alpha,
                 part(&hit.lexical),
