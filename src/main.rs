@@ -38,8 +38,45 @@ fn quiet_parser_panics() {
     }));
 }
 
+/// `semsearch __extract-worker PATH`: parse one document for the indexer
+/// (semsearch_indexer::extract::serve), in an address space capped at
+/// WORKER_MEMORY, and answer on stdout.
+fn extract_worker(path: &std::ffi::OsStr) -> ExitCode {
+    use semsearch_indexer::extract::{serve, WORKER_MEMORY};
+    #[cfg(unix)]
+    {
+        // SEMSEARCH_WORKER_MEMORY (bytes) overrides the cap, for tests.
+        let cap = std::env::var("SEMSEARCH_WORKER_MEMORY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(WORKER_MEMORY);
+        let limit = libc::rlimit {
+            rlim_cur: cap,
+            rlim_max: cap,
+        };
+        // SAFETY: setrlimit reads the struct it is given and changes only
+        // this process's limit.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_AS, &limit);
+        }
+    }
+    match serve(std::path::Path::new(path), &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(2),
+    }
+}
+
 fn main() -> ExitCode {
     one_malloc_arena();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().take(3).collect();
+    if let [_, flag, path] = args.as_slice() {
+        if flag == semsearch_indexer::extract::WORKER_ARG {
+            return extract_worker(path);
+        }
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        semsearch_indexer::extract::use_worker(exe);
+    }
     quiet_parser_panics();
     let cli = cli::Cli::parse();
     match commands::run(cli) {

@@ -217,3 +217,70 @@ fn the_prompt_opens_a_hit_on_its_page() {
     assert!(text.contains("report.pdf (page 2)\n"), "{text}");
     assert!(text.contains("Copper sprinkler valves"), "{text}");
 }
+
+/// A one-page PDF whose content stream inflates to `inflated` bytes.
+fn pdf_bomb(inflated: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..inflated >> 20 {
+        z.write_all(&chunk).unwrap();
+    }
+    let stream = z.finish().unwrap();
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    let objects: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_vec(),
+        [
+            format!(
+                "<< /Length {} /Filter /FlateDecode >>\nstream\n",
+                stream.len()
+            )
+            .as_bytes(),
+            &stream,
+            b"\nendstream",
+        ]
+        .concat(),
+    ];
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        pdf.extend_from_slice(body);
+        pdf.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for o in offsets {
+        pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
+}
+
+#[test]
+fn a_pdf_that_inflates_past_the_memory_cap_is_too_large_and_the_run_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = docs(tmp.path());
+    // 512 MB of spaces in a 0.5 MB file, against a 256 MB worker cap.
+    std::fs::write(docs.join("bomb.pdf"), pdf_bomb(512 << 20)).unwrap();
+    let out = bin()
+        .env("SEMSEARCH_WORKER_MEMORY", (256u64 << 20).to_string())
+        .args(["index", "--json"])
+        .arg(&docs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(r["skipped_by_reason"]["too_large"], 1, "{r}");
+    assert_eq!(r["added"], 5, "the other documents: {r}");
+}

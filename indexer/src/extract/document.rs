@@ -77,9 +77,14 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<Option<Format>, SkipReason> {
     Ok(None)
 }
 
-/// Extract a document on a thread of its own, so that a parser stuck in a
-/// loop costs one thread, not the run, and a panic becomes `corrupt`.
+/// Extract a document in a worker process when one is registered
+/// ([`super::use_worker`]: time and memory limits), else on a thread of its
+/// own, so that a parser stuck in a loop costs one thread, not the run, and
+/// a panic becomes `corrupt`.
 pub fn extract(format: Format, path: &Path, bytes: &[u8]) -> Result<Extracted, SkipReason> {
+    if let Some(exe) = super::worker::registered() {
+        return super::worker::isolated(exe, path);
+    }
     let owned = bytes.to_vec();
     let path = path.to_path_buf();
     guarded(TIME_LIMIT, move || parse(format, &path, &owned))
@@ -114,7 +119,8 @@ fn guarded<T: Send + 'static>(
 /// (they are reported as `corrupt`).
 pub const THREAD_NAME: &str = "semsearch-extract";
 
-fn parse(format: Format, path: &Path, bytes: &[u8]) -> Result<Extracted, SkipReason> {
+/// Parse a document of a known format (no limits: see [`extract`]).
+pub(super) fn parse(format: Format, path: &Path, bytes: &[u8]) -> Result<Extracted, SkipReason> {
     let mut e = match format {
         Format::Pdf => pdf::extract(bytes)?,
         Format::Docx => office::docx(bytes)?,

@@ -9,6 +9,7 @@ mod office;
 mod pdf;
 mod repair;
 mod text;
+mod worker;
 mod xml;
 mod zipped;
 
@@ -17,6 +18,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use document::{is_document_name, Format, DOCUMENT_SIZE_FACTOR, THREAD_NAME, TIME_LIMIT};
+pub use worker::{serve, use_worker, WORKER_ARG, WORKER_MEMORY};
 
 /// Why a file was not indexed (or was indexed with a caveat).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -50,6 +52,27 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// Every reason, in report order.
+    pub const ALL: [SkipReason; 12] = [
+        SkipReason::Binary,
+        SkipReason::Empty,
+        SkipReason::TooLarge,
+        SkipReason::Unreadable,
+        SkipReason::BrokenLink,
+        SkipReason::SymlinkLoop,
+        SkipReason::Generated,
+        SkipReason::NotDocument,
+        SkipReason::Encrypted,
+        SkipReason::Corrupt,
+        SkipReason::NoText,
+        SkipReason::Timeout,
+    ];
+
+    /// The reason named `name` (as [`SkipReason::as_str`] writes it).
+    pub fn parse(name: &str) -> Option<SkipReason> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     /// The reason as `index --json` counts it (`too_large`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
