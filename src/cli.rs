@@ -51,6 +51,18 @@ pub enum Command {
     /// Approximate (HNSW) against exact nearest neighbours: recall@K and
     /// latency at several expansion_search values.
     BenchAnn(BenchAnnArgs),
+    /// Shell completions on stdout, e.g. `semsearch completions bash >
+    /// ~/.local/share/bash-completion/completions/semsearch`.
+    Completions(CompletionsArgs),
+    /// The manual page (roff) on stdout: `semsearch man > semsearch.1`.
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// The model's arithmetic for new indexes and for `embed`/`eval`: bf16

@@ -101,3 +101,30 @@ fn status_of_a_small_index() {
     assert!(out.status.success(), "{}", stderr(&out));
     insta::assert_snapshot!(scrub(&stdout(&out), tmp.path()));
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_flags() {
+    let out = bin().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bash = stdout(&out);
+    assert!(bash.contains("_semsearch()"), "a bash completion function");
+    assert!(bash.contains("--max-file-size") && bash.contains("--checkpoint-secs"));
+    let out = bin().args(["completions", "zsh"]).output().unwrap();
+    assert!(
+        stdout(&out).starts_with("#compdef semsearch"),
+        "{}",
+        stdout(&out)
+    );
+    let out = bin().arg("man").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let man = stdout(&out);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH semsearch"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
+    assert!(
+        man.contains("index") && man.contains("search"),
+        "subcommands listed"
+    );
+}

@@ -4,9 +4,11 @@ mod bench;
 mod bench_ann;
 mod bench_extract;
 mod compare;
+mod completions;
 mod embed;
 mod eval;
 mod index;
+mod man;
 mod map;
 mod repl;
 mod search;
@@ -33,6 +35,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Similar(args) => similar::run(args),
         Command::Map(args) => map::run(args),
         Command::BenchAnn(args) => bench_ann::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man => man::run(),
         Command::Bench(crate::cli::BenchCommand::Embed(args)) => bench::run(args),
         Command::Bench(crate::cli::BenchCommand::Search(args)) => bench::run_search(args),
         Command::Bench(crate::cli::BenchCommand::Extract(args)) => bench_extract::run(args),
