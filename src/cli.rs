@@ -164,33 +164,38 @@ pub struct IndexArgs {
     pub quiet: bool,
 }
 
+/// The searcher's defaults: every flag's default below is read from here.
+fn defaults() -> semsearch_searcher::SearchConfig {
+    semsearch_searcher::SearchConfig::default()
+}
+
 /// How to rank; shared by `search`, the prompt and `eval`.
 #[derive(Args, Debug, Clone)]
 pub struct RankArgs {
     /// lexical, semantic, or hybrid (both, fused).
-    #[arg(long, value_enum, default_value_t = ModeArg::Hybrid)]
+    #[arg(long, value_enum, default_value_t = defaults().mode.into())]
     pub mode: ModeArg,
     /// Lexical model: bm25, or classic tfidf (log tf x idf, cosine).
-    #[arg(long, value_enum, default_value_t = LexicalArg::Bm25)]
+    #[arg(long, value_enum, default_value_t = defaults().lexical.into())]
     pub lexical: LexicalArg,
     /// How hybrid mode fuses the two rankings: linear (normalised scores,
     /// weighted by --alpha) or rrf (reciprocal rank fusion).
-    #[arg(long, value_enum, default_value_t = FusionArg::Linear)]
+    #[arg(long, value_enum, default_value_t = defaults().fusion.into())]
     pub fusion: FusionArg,
     /// RRF constant k in 1 / (k + rank).
-    #[arg(long, default_value_t = 60.0, value_name = "K")]
+    #[arg(long, default_value_t = semsearch_searcher::SearchConfig::DEFAULT_RRF_K, value_name = "K")]
     pub rrf_k: f32,
     /// Weight of the semantic leg in linear fusion (0..1).
-    #[arg(long, default_value_t = 0.5, value_name = "A")]
+    #[arg(long, default_value_t = semsearch_searcher::SearchConfig::DEFAULT_ALPHA, value_name = "A")]
     pub alpha: f32,
     /// Score normalisation for linear fusion: minmax or zscore.
-    #[arg(long, default_value = "zscore", value_name = "NORM")]
+    #[arg(long, default_value_t = semsearch_searcher::SearchConfig::DEFAULT_NORM, value_name = "NORM")]
     pub norm: semsearch_searcher::Norm,
     /// Results to show.
-    #[arg(short, long, default_value_t = 10)]
+    #[arg(short, long, default_value_t = defaults().k)]
     pub k: usize,
     /// Documents each leg contributes before fusion.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = defaults().candidates, value_name = "N")]
     pub candidates: usize,
     /// Scan all vectors instead of the HNSW graph (exact, slower).
     #[arg(long)]
@@ -220,6 +225,35 @@ pub enum LexicalArg {
 pub enum FusionArg {
     Rrf,
     Linear,
+}
+
+impl From<semsearch_searcher::Mode> for ModeArg {
+    fn from(m: semsearch_searcher::Mode) -> Self {
+        use semsearch_searcher::Mode;
+        match m {
+            Mode::Lexical => ModeArg::Lexical,
+            Mode::Semantic => ModeArg::Semantic,
+            Mode::Hybrid => ModeArg::Hybrid,
+        }
+    }
+}
+
+impl From<semsearch_searcher::Lexical> for LexicalArg {
+    fn from(l: semsearch_searcher::Lexical) -> Self {
+        match l {
+            semsearch_searcher::Lexical::Bm25 => LexicalArg::Bm25,
+            semsearch_searcher::Lexical::TfIdf => LexicalArg::Tfidf,
+        }
+    }
+}
+
+impl From<semsearch_searcher::Fusion> for FusionArg {
+    fn from(f: semsearch_searcher::Fusion) -> Self {
+        match f {
+            semsearch_searcher::Fusion::Rrf { .. } => FusionArg::Rrf,
+            semsearch_searcher::Fusion::Linear { .. } => FusionArg::Linear,
+        }
+    }
 }
 
 impl RankArgs {
@@ -254,6 +288,7 @@ impl RankArgs {
             exact: self.exact,
             paths: self.paths.clone(),
             min_score: self.min_score,
+            arithmetic: Default::default(),
         })
     }
 }

@@ -11,6 +11,17 @@ pub enum Outcome {
     NoResults,
 }
 
+impl Outcome {
+    /// Success when there is anything to show.
+    pub fn of<T>(items: &[T]) -> Outcome {
+        if items.is_empty() {
+            Outcome::NoResults
+        } else {
+            Outcome::Success
+        }
+    }
+}
+
 impl From<Outcome> for std::process::ExitCode {
     fn from(o: Outcome) -> Self {
         match o {

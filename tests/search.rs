@@ -155,6 +155,35 @@ fn json_schema_filters_and_explain() {
     assert!(ids(&md).iter().all(|id| id.ends_with(".md")));
     let (_, sub, _) = search(&index, "anything at all", &["--path", "errors/**"]);
     assert_eq!(ids(&sub), ["errors/rare.txt"]);
+    // Highlights are byte ranges of the snippet's words matching a query
+    // term, after analysis (stemming); --explain adds the formula as data.
+    let (_, bread, _) = search(&index, "kneading DOUGH", &["-k", "1", "--explain"]);
+    let b = &bread[0];
+    let snippet = b["snippet"].as_str().unwrap();
+    let marked: Vec<String> = b["highlights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            snippet[r[0].as_u64().unwrap() as usize..r[1].as_u64().unwrap() as usize].to_lowercase()
+        })
+        .collect();
+    assert!(
+        !marked.is_empty()
+            && marked
+                .iter()
+                .all(|w| w.starts_with("knead") || w == "dough"),
+        "{marked:?} in {snippet:?}"
+    );
+    let e = &b["explain"];
+    assert_eq!(e["fusion"], "linear", "{e}");
+    assert_eq!(e["norm"], "z-score", "{e}");
+    assert!(
+        e["text"].as_str().unwrap().contains("linear (z-score)"),
+        "{e}"
+    );
+    let (_, plain, _) = search(&index, "kneading DOUGH", &["-k", "1"]);
+    assert!(plain[0].get("explain").is_none(), "explain only when asked");
     // Explain shows both legs and the arithmetic.
     let out = bin()
         .args(["search", "dough rising", "--explain", "-k", "1", "--index"])

@@ -26,19 +26,19 @@ pub struct PassageRef {
 /// A committed index opened for searching (see the module docs).
 pub struct Index {
     /// The index folder (`.semsearch`).
-    pub dir: PathBuf,
+    dir: PathBuf,
     /// The manifest of the generation opened.
-    pub manifest: Manifest,
+    manifest: Manifest,
     /// The tantivy index of that generation.
-    pub lexical: tantivy::Index,
+    lexical: tantivy::Index,
     /// A reader of `lexical`, reloaded by hand (an opened index never changes).
-    pub reader: IndexReader,
+    reader: IndexReader,
     /// The lexical index's fields.
-    pub fields: Fields,
+    fields: Fields,
     /// The passage HNSW index, memory-mapped, keyed by passage id.
-    pub vectors: usearch::Index,
+    vectors: usearch::Index,
     /// Document ids in manifest order; [`PassageRef::doc`] indexes this.
-    pub doc_ids: Vec<String>,
+    doc_ids: Vec<String>,
     passages: HashMap<u64, PassageRef>,
 }
 
@@ -115,6 +115,55 @@ impl Index {
             doc_ids,
             passages,
         })
+    }
+
+    /// The index folder (`.semsearch`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The manifest of the generation opened.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Document ids in manifest order (sorted); [`PassageRef::doc`] and
+    /// every `doc: usize` of the searcher index this.
+    pub fn doc_ids(&self) -> &[String] {
+        &self.doc_ids
+    }
+
+    /// Documents in the index.
+    pub fn len(&self) -> usize {
+        self.doc_ids.len()
+    }
+
+    /// Whether the index holds no document.
+    pub fn is_empty(&self) -> bool {
+        self.doc_ids.is_empty()
+    }
+
+    /// A searcher of the lexical index (cheap: an `Arc` of the segments).
+    pub fn lexical_searcher(&self) -> tantivy::Searcher {
+        self.reader.searcher()
+    }
+
+    /// The lexical index's fields.
+    pub fn fields(&self) -> Fields {
+        self.fields
+    }
+
+    /// The index's lexical analyser, as used on the documents.
+    pub fn analyzer(&self) -> tantivy::tokenizer::TextAnalyzer {
+        self.lexical
+            .tokenizers()
+            .get(&self.manifest.analyzer)
+            .expect("registered at open")
+    }
+
+    /// The passage HNSW index, memory-mapped, keyed by passage id.
+    pub fn vectors(&self) -> &usearch::Index {
+        &self.vectors
     }
 
     /// The model that made the vectors.

@@ -22,6 +22,7 @@ pub mod chunk;
 mod error;
 pub mod extract;
 mod index;
+pub mod jsonl;
 pub mod kind;
 pub mod manifest;
 pub mod pathname;

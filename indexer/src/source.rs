@@ -1,16 +1,13 @@
 //! Where documents come from: folders (walked with `ignore`) and BEIR-style
 //! JSON Lines corpora.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use ignore::overrides::{Override, OverrideBuilder};
 use ignore::types::{Types, TypesBuilder};
 use ignore::WalkBuilder;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::extract::SkipReason;
 use crate::store::INDEX_DIR_NAME;
 
@@ -191,43 +188,8 @@ pub struct CorpusDoc {
 /// one object at a time, each with the bytes of the file read so far (for
 /// progress; of the compressed file for `.gz`).
 pub fn jsonl_docs(path: &Path) -> Result<impl Iterator<Item = Result<(CorpusDoc, u64)>>> {
-    let file = std::fs::File::open(path).at(path)?;
-    let counter = Counting {
-        inner: file,
-        read: Default::default(),
-    };
-    let read = counter.read.clone();
-    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(BufReader::new(flate2::read::GzDecoder::new(counter)))
-    } else {
-        Box::new(BufReader::new(counter))
-    };
-    let path = path.to_path_buf();
-    Ok(reader
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
-        .map(move |(n, line)| {
-            let line = line.at(&path)?;
-            let doc = serde_json::from_str::<CorpusDoc>(&line).map_err(|e| Error::Jsonl {
-                path: path.clone(),
-                line: n + 1,
-                reason: format!("expected {{\"_id\", \"title\", \"text\"}}: {e}"),
-            })?;
-            Ok((doc, read.load(Ordering::Relaxed)))
-        }))
-}
-
-/// A reader that counts the bytes read through it.
-struct Counting<R> {
-    inner: R,
-    read: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
+    Ok(
+        crate::jsonl::read::<CorpusDoc>(path, "{\"_id\", \"title\", \"text\"}")?
+            .map(|l| l.map(|l| (l.value, l.read))),
+    )
 }

@@ -44,9 +44,9 @@ fn document_vector_is_the_mean_of_its_passages() {
     std::fs::write(docs.join("long.txt"), &long).unwrap();
 
     let idx = index(&embedder, &docs);
-    assert_eq!(idx.doc_ids.len(), 3);
+    assert_eq!(idx.len(), 3);
     let mut multi = 0;
-    for doc in 0..idx.doc_ids.len() {
+    for doc in 0..idx.len() {
         let entry = idx.doc(doc).1;
         let dv = idx.doc_vector(doc).expect("every document has a vector");
         let passages: Vec<Vec<f32>> = entry
@@ -56,7 +56,7 @@ fn document_vector_is_the_mean_of_its_passages() {
             .collect();
         if passages.len() == 1 {
             // One passage: the average is that passage's vector.
-            assert!(max_diff(&dv, &passages[0]) < TOL, "{}", idx.doc_ids[doc]);
+            assert!(max_diff(&dv, &passages[0]) < TOL, "{}", idx.doc_ids()[doc]);
         } else {
             multi += 1;
             let m = vectors::mean(passages.iter().map(Vec::as_slice), dv.len());
@@ -78,8 +78,8 @@ fn document_vector_is_the_mean_of_its_passages() {
     std::fs::write(docs.join("short.txt"), "cats").unwrap();
     std::fs::remove_file(docs.join("long.txt")).unwrap();
     let idx = index(&embedder, &docs);
-    assert_eq!(idx.doc_ids.len(), 2);
-    assert_eq!(idx.vectors.size(), 2, "long.txt's passages are gone");
+    assert_eq!(idx.len(), 2);
+    assert_eq!(idx.vectors().size(), 2, "long.txt's passages are gone");
     let short = idx.position("short.txt").unwrap();
     let after_short = idx.doc_vector(short).unwrap();
     assert!(max_diff(&before_short, &after_short) > 1e-3);

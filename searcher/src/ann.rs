@@ -61,7 +61,7 @@ pub struct AnnReport {
 /// `n` passage vectors spread evenly over the index, as queries.
 pub fn sample_queries(index: &Index, n: usize) -> Vec<Vec<f32>> {
     let keys: Vec<u64> = index
-        .manifest
+        .manifest()
         .documents
         .values()
         .flat_map(|d| d.passages.iter().map(|p| p.id))
@@ -82,7 +82,7 @@ pub fn compare(
     k: usize,
     expansions: &[usize],
 ) -> Result<AnnReport> {
-    let v = &index.vectors;
+    let v = index.vectors();
     let err = |e| SearchError::vectors(index, e);
     let mut exact_ms = Vec::with_capacity(queries.len());
     let mut truth = Vec::with_capacity(queries.len());

@@ -1,6 +1,139 @@
-//! How much two rankings agree: overlap@k and rank-biased overlap.
+//! TF-IDF, BM25, semantic and hybrid rankings of one query side by side,
+//! and how much they agree: overlap@k and rank-biased overlap.
 
 use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::config::{Mode, SearchConfig};
+use crate::error::Result;
+use crate::lexical::Lexical;
+use crate::query::Query;
+use crate::Searcher;
+
+/// Persistence of rank-biased overlap: 0.9 puts 86% of the weight on the
+/// top 10 ranks, the depth people read.
+pub const RBO_P: f64 = 0.9;
+
+/// One ranking of the comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ranking {
+    /// `tfidf`, `bm25`, `semantic` or `hybrid`.
+    pub name: &'static str,
+    /// Document ids, best first.
+    pub ids: Vec<String>,
+}
+
+/// How much two rankings agree.
+#[derive(Debug, Clone, Serialize)]
+pub struct Agreement {
+    /// One ranking's name.
+    pub a: &'static str,
+    /// The other's.
+    pub b: &'static str,
+    /// Shared documents in the two top-k, over k.
+    pub overlap: f64,
+    /// Rank-biased overlap with persistence [`RBO_P`].
+    pub rbo: f64,
+}
+
+/// The four rankings of one query.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The query.
+    pub query: String,
+    /// Depth of each ranking.
+    pub k: usize,
+    /// TF-IDF, BM25, semantic, hybrid: the history of text representations
+    /// in the order it happened.
+    pub rankings: Vec<Ranking>,
+    /// Every pair of rankings.
+    pub agreement: Vec<Agreement>,
+}
+
+impl Searcher {
+    /// Rank `query` four ways with `base`'s depth, fusion and filters; the
+    /// query is analysed and embedded once.
+    pub fn compare(&self, query: &str, base: &SearchConfig) -> Result<Comparison> {
+        let runs = [
+            ("tfidf", Mode::Lexical, Lexical::TfIdf),
+            ("bm25", Mode::Lexical, Lexical::Bm25),
+            ("semantic", Mode::Semantic, base.lexical),
+            ("hybrid", Mode::Hybrid, base.lexical),
+        ];
+        let analysed = Query::new(self.index(), query);
+        if analysed.text().trim().is_empty() {
+            return Err(crate::SearchError::EmptyQuery);
+        }
+        let vector = if base.arithmetic.is_empty() {
+            self.embed_query(query)?
+        } else {
+            self.query_vector(query, &base.arithmetic)?
+        };
+        let rankings: Vec<Ranking> = runs
+            .iter()
+            .map(|&(name, mode, lexical)| {
+                let cfg = SearchConfig {
+                    mode,
+                    lexical,
+                    ..base.clone()
+                };
+                let hits = self.rank_with_vector(&analysed, Some(&vector), &cfg)?;
+                Ok(Ranking {
+                    name,
+                    ids: hits.into_iter().map(|h| h.id).collect(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let mut agreement = Vec::new();
+        for (i, a) in rankings.iter().enumerate() {
+            for b in &rankings[i + 1..] {
+                agreement.push(Agreement {
+                    a: a.name,
+                    b: b.name,
+                    overlap: overlap_at(&a.ids, &b.ids, base.k),
+                    rbo: rbo(&a.ids, &b.ids, RBO_P),
+                });
+            }
+        }
+        Ok(Comparison {
+            query: query.to_string(),
+            k: base.k,
+            rankings,
+            agreement,
+        })
+    }
+}
+
+impl Comparison {
+    /// Every document in any ranking, in first-seen order, with its rank
+    /// (1-based) in each ranking.
+    pub fn ranks(&self) -> Vec<(&str, Vec<Option<usize>>)> {
+        let mut docs: Vec<&str> = Vec::new();
+        for r in &self.rankings {
+            for d in &r.ids {
+                if !docs.contains(&d.as_str()) {
+                    docs.push(d);
+                }
+            }
+        }
+        docs.into_iter()
+            .map(|d| {
+                let ranks = self
+                    .rankings
+                    .iter()
+                    .map(|r| r.ids.iter().position(|x| x == d).map(|p| p + 1))
+                    .collect();
+                (d, ranks)
+            })
+            .collect()
+    }
+
+    /// Whether every ranking came back empty.
+    pub fn is_empty(&self) -> bool {
+        self.rankings.iter().all(|r| r.ids.is_empty())
+    }
+}
 
 /// |top-k of a ∩ top-k of b| / k.
 pub fn overlap_at<T: Eq + std::hash::Hash>(a: &[T], b: &[T], k: usize) -> f64 {

@@ -10,6 +10,8 @@ pub enum SearchError {
     EmptyQuery,
     #[error("a --plus or --minus text is empty")]
     EmptyTerm,
+    #[error("--plus and --minus change the semantic leg; --mode lexical has none")]
+    ArithmeticWithoutVectors,
     #[error("lexical search in {index} failed")]
     Lexical {
         index: std::path::PathBuf,
@@ -32,13 +34,13 @@ pub enum SearchError {
 impl SearchError {
     pub(crate) fn lexical(index: &Index, e: tantivy::TantivyError) -> Self {
         SearchError::Lexical {
-            index: index.dir.clone(),
+            index: index.dir().to_path_buf(),
             source: Box::new(e),
         }
     }
     pub(crate) fn vectors(index: &Index, e: impl std::fmt::Display) -> Self {
         SearchError::Vectors {
-            index: index.dir.clone(),
+            index: index.dir().to_path_buf(),
             reason: e.to_string(),
         }
     }

@@ -23,24 +23,6 @@ pub enum Lexical {
     TfIdf,
 }
 
-/// Analysed, de-duplicated query terms, with their counts in the query.
-pub fn query_terms(index: &Index, query: &str) -> Vec<(String, u32)> {
-    let mut analyzer = index
-        .lexical
-        .tokenizers()
-        .get(&index.manifest.analyzer)
-        .expect("analyser registered at open");
-    let mut stream = analyzer.token_stream(query);
-    let mut counts: Vec<(String, u32)> = Vec::new();
-    while let Some(tok) = stream.next() {
-        match counts.iter_mut().find(|(t, _)| *t == tok.text) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((tok.text.clone(), 1)),
-        }
-    }
-    counts
-}
-
 /// Map a tantivy hit to the manifest's document index.
 fn doc_index(index: &Index, searcher: &Searcher, addr: DocAddress) -> Option<usize> {
     let reader = searcher.segment_reader(addr.segment_ord);
@@ -58,7 +40,7 @@ pub fn bm25(
     n: usize,
     allowed: Option<&[&str]>,
 ) -> Result<Vec<(usize, f32)>> {
-    let f = index.fields;
+    let f = index.fields();
     let clauses: Vec<(Occur, Box<dyn Query>)> = terms
         .iter()
         .map(|(t, _)| {
@@ -80,7 +62,7 @@ pub fn bm25(
             (Occur::Must, Box::new(set)),
         ]));
     }
-    let searcher = index.reader.searcher();
+    let searcher = index.lexical_searcher();
     let hits = searcher
         .search(
             &query,
@@ -142,8 +124,8 @@ fn idf(n_docs: f32, df: u64) -> f32 {
 impl TfIdfNorms {
     /// Compute every document's TF-IDF vector norm.
     pub fn compute(index: &Index) -> Result<Self> {
-        let searcher = index.reader.searcher();
-        let field = index.fields.text;
+        let searcher = index.lexical_searcher();
+        let field = index.fields().text;
         let n_docs = searcher.num_docs() as f32;
         // Document frequencies across segments, by term bytes.
         let mut df: HashMap<Vec<u8>, u64> = HashMap::new();
@@ -186,8 +168,8 @@ pub fn tfidf(
     n: usize,
     allowed: Option<&[&str]>,
 ) -> Result<Vec<(usize, f32)>> {
-    let searcher = index.reader.searcher();
-    let field = index.fields.text;
+    let searcher = index.lexical_searcher();
+    let field = index.fields().text;
     let allowed: Option<std::collections::HashSet<usize>> =
         allowed.map(|a| a.iter().filter_map(|id| index.position(id)).collect());
     let mut q_weights = Vec::new();

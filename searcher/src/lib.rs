@@ -5,8 +5,8 @@
 //! use semsearch_searcher::{SearchConfig, Searcher};
 //!
 //! let searcher = Searcher::open(std::path::Path::new("notes/.semsearch"))?;
-//! for hit in searcher.search("how do I rotate the logs", &SearchConfig::default())? {
-//!     println!("{:.3} {}", hit.score, hit.id);
+//! for r in searcher.results("how do I rotate the logs", &SearchConfig::default())? {
+//!     println!("{:.3} {} {}", r.hit.score, r.hit.id, r.snippet.text);
 //! }
 //! # Ok::<(), semsearch_searcher::SearchError>(())
 //! ```
@@ -15,16 +15,18 @@
 
 pub mod ann;
 pub mod compare;
+mod config;
 mod error;
 pub mod fusion;
 pub mod lexical;
 pub mod map;
 pub mod metrics;
+mod query;
+mod result;
 pub mod semantic;
 mod similar;
 pub mod snippet;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -32,64 +34,15 @@ use globset::{Glob, GlobSetBuilder};
 use semsearch_indexer::{Index, PassageRef};
 use semsearch_models::Embedder;
 
+pub use compare::Comparison;
+pub use config::{Mode, SearchConfig};
 pub use error::{Result, SearchError};
 pub use fusion::{Fusion, LegHit, Norm};
 pub use lexical::Lexical;
+pub use query::Query;
+pub use result::{Explain, Place, SearchResult, Span, SNIPPET_LEN};
 pub use similar::Arithmetic;
 pub use snippet::Snippet;
-
-/// Which ranking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// BM25 or TF-IDF over whole documents.
-    Lexical,
-    /// Cosine similarity of passage embeddings, best passage per document.
-    Semantic,
-    /// Both, fused (the default).
-    Hybrid,
-}
-
-/// Everything that shapes one search; shared by the one-shot CLI, the
-/// prompt and the evaluation harness.
-#[derive(Debug, Clone)]
-pub struct SearchConfig {
-    /// Lexical, semantic or hybrid.
-    pub mode: Mode,
-    /// BM25 or TF-IDF for the lexical leg.
-    pub lexical: Lexical,
-    /// How the legs are combined in hybrid mode.
-    pub fusion: Fusion,
-    /// Results wanted.
-    pub k: usize,
-    /// Documents each leg contributes before fusion.
-    pub candidates: usize,
-    /// Brute-force vector scan instead of HNSW.
-    pub exact: bool,
-    /// Only documents whose id or path matches one of these globs.
-    pub paths: Vec<String>,
-    /// Drop results scoring below this.
-    pub min_score: Option<f32>,
-}
-
-impl Default for SearchConfig {
-    fn default() -> Self {
-        SearchConfig {
-            mode: Mode::Hybrid,
-            lexical: Lexical::Bm25,
-            // Tuned on SciFact's train split (`semsearch eval --sweep`); see
-            // EVALUATION.md.
-            fusion: Fusion::Linear {
-                alpha: 0.5,
-                norm: Norm::ZScore,
-            },
-            k: 10,
-            candidates: 100,
-            exact: false,
-            paths: Vec::new(),
-            min_score: None,
-        }
-    }
-}
 
 /// One ranked document.
 #[derive(Debug, Clone)]
@@ -112,10 +65,8 @@ pub struct Hit {
 
 /// An opened index with its model: runs searches.
 pub struct Searcher {
-    /// The index searched.
-    pub index: Index,
-    /// The index's model, which embeds queries.
-    pub embedder: Embedder,
+    index: Index,
+    embedder: Embedder,
     norms: OnceLock<lexical::TfIdfNorms>,
 }
 
@@ -131,12 +82,22 @@ impl Searcher {
     /// An opened index with an already loaded model (checked to be the
     /// index's own).
     pub fn with_embedder(index: Index, embedder: Embedder) -> Result<Self> {
-        index.manifest.check_model(&index.dir, embedder.info())?;
+        index.manifest().check_model(index.dir(), embedder.info())?;
         Ok(Searcher {
             index,
             embedder,
             norms: OnceLock::new(),
         })
+    }
+
+    /// The index searched.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The index's model, which embeds queries.
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
     }
 
     fn allowed(&self, globs: &[String]) -> Result<Option<Vec<bool>>> {
@@ -156,7 +117,7 @@ impl Searcher {
             reason: e.to_string(),
         })?;
         Ok(Some(
-            (0..self.index.doc_ids.len())
+            (0..self.index.len())
                 .map(|i| {
                     let (id, entry) = self.index.doc(i);
                     set.is_match(id) || entry.path.as_ref().is_some_and(|p| set.is_match(p))
@@ -168,27 +129,27 @@ impl Searcher {
     /// The lexical leg alone: (doc, score), best first.
     pub fn lexical(
         &self,
-        query: &str,
+        query: &Query,
         kind: Lexical,
         n: usize,
         allowed: Option<&[bool]>,
     ) -> Result<Vec<(usize, f32)>> {
-        let terms = lexical::query_terms(&self.index, query);
+        let terms = query.terms();
         let ids: Option<Vec<&str>> = allowed.map(|a| {
             a.iter()
                 .enumerate()
                 .filter(|(_, ok)| **ok)
-                .map(|(i, _)| self.index.doc_ids[i].as_str())
+                .map(|(i, _)| self.index.doc_ids()[i].as_str())
                 .collect()
         });
         match kind {
-            Lexical::Bm25 => lexical::bm25(&self.index, &terms, n, ids.as_deref()),
+            Lexical::Bm25 => lexical::bm25(&self.index, terms, n, ids.as_deref()),
             Lexical::TfIdf => {
                 if self.norms.get().is_none() {
                     let _ = self.norms.set(lexical::TfIdfNorms::compute(&self.index)?);
                 }
                 let norms = self.norms.get().expect("just set");
-                lexical::tfidf(&self.index, norms, &terms, n, ids.as_deref())
+                lexical::tfidf(&self.index, norms, terms, n, ids.as_deref())
             }
         }
     }
@@ -198,34 +159,58 @@ impl Searcher {
         Ok(self.embedder.embed_one(query)?)
     }
 
-    /// The `cfg.k` best documents for `query`, best first.
+    /// The `cfg.k` best documents for `query`, best first (ranking only;
+    /// [`Searcher::results`] adds passages and snippets).
     pub fn search(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<Hit>> {
-        if query.trim().is_empty() {
+        self.rank_query(&Query::new(&self.index, query), cfg)
+    }
+
+    /// Rank an analysed query: its vector (with `cfg.arithmetic` applied)
+    /// and its terms.
+    pub fn rank_query(&self, query: &Query, cfg: &SearchConfig) -> Result<Vec<Hit>> {
+        if query.text().trim().is_empty() {
             return Err(SearchError::EmptyQuery);
+        }
+        if !cfg.arithmetic.is_empty() {
+            if cfg.mode == Mode::Lexical {
+                return Err(SearchError::ArithmeticWithoutVectors);
+            }
+            let v = self.query_vector(query.text(), &cfg.arithmetic)?;
+            return self.rank_with_vector(query, Some(&v), cfg);
         }
         if cfg.mode != Mode::Hybrid {
             let vector = match cfg.mode {
                 Mode::Lexical => None,
-                _ => Some(self.embed_query(query)?),
+                _ => Some(self.embed_query(query.text())?),
             };
-            return self.search_with_vector(query, vector.as_deref(), cfg);
+            return self.rank_with_vector(query, vector.as_deref(), cfg);
         }
         // Embedding a short query leaves a core idle (small matmuls scale
         // poorly), so the lexical leg runs beside it.
         let allowed = self.allowed(&cfg.paths)?;
         let n = cfg.candidates.max(cfg.k);
         let (vector, lex) = rayon::join(
-            || self.embed_query(query),
+            || self.embed_query(query.text()),
             || self.lexical(query, cfg.lexical, n, allowed.as_deref()),
         );
         self.rank(Some(&vector?), lex?, allowed.as_deref(), cfg)
     }
 
-    /// [`Searcher::search`] with the query vector given (for arithmetic on
-    /// embeddings, or to embed queries in batches).
+    /// [`Searcher::search`] with the query vector given (to embed queries
+    /// in batches, or once for several rankings); `cfg.arithmetic` is not
+    /// applied.
     pub fn search_with_vector(
         &self,
         query: &str,
+        vector: Option<&[f32]>,
+        cfg: &SearchConfig,
+    ) -> Result<Vec<Hit>> {
+        self.rank_with_vector(&Query::new(&self.index, query), vector, cfg)
+    }
+
+    pub(crate) fn rank_with_vector(
+        &self,
+        query: &Query,
         vector: Option<&[f32]>,
         cfg: &SearchConfig,
     ) -> Result<Vec<Hit>> {
@@ -284,51 +269,12 @@ impl Searcher {
             .map(|(i, f)| Hit {
                 rank: i + 1,
                 doc: f.doc,
-                id: self.index.doc_ids[f.doc].clone(),
+                id: self.index.doc_ids()[f.doc].clone(),
                 score: f.score,
                 lexical: f.lexical,
                 semantic: f.semantic,
                 passage: best_passage.get(&f.doc).copied(),
             })
             .collect())
-    }
-
-    /// The passage to show for a hit: the semantic leg's best, else the one
-    /// with the most query-term matches. Returns it with the document text.
-    pub fn best_passage(&self, hit: &Hit, query: &str) -> Result<(PassageRef, String)> {
-        let text = self.index.text(&hit.id)?;
-        if let Some(p) = hit.passage {
-            return Ok((p, text));
-        }
-        let terms = lexical::query_terms(&self.index, query);
-        let set: HashSet<&str> = terms.iter().map(|(t, _)| t.as_str()).collect();
-        let mut analyzer = self.analyzer();
-        let entry = self.index.doc(hit.doc).1;
-        let ordinal = (0..entry.passages.len())
-            .max_by_key(|&i| {
-                let p = &entry.passages[i];
-                let slice = text.get(p.start..p.end).unwrap_or_default();
-                (
-                    snippet::matches(&mut analyzer, slice, &set).len(),
-                    std::cmp::Reverse(i),
-                )
-            })
-            .unwrap_or(0);
-        Ok((
-            PassageRef {
-                doc: hit.doc,
-                ordinal,
-            },
-            text,
-        ))
-    }
-
-    /// The index's lexical analyser (for highlighting).
-    pub fn analyzer(&self) -> tantivy::tokenizer::TextAnalyzer {
-        self.index
-            .lexical
-            .tokenizers()
-            .get(&self.index.manifest.analyzer)
-            .expect("registered at open")
     }
 }

@@ -16,7 +16,7 @@ pub fn search(
     exact: bool,
     allowed: Option<&[bool]>,
 ) -> Result<Vec<(usize, f32, PassageRef)>> {
-    let total = index.vectors.size();
+    let total = index.vectors().size();
     if total == 0 || n == 0 {
         return Ok(Vec::new());
     }
@@ -28,14 +28,14 @@ pub fn search(
             let keep = |key: u64| index.passage(key).is_some_and(|p| allowed[p.doc]);
             if exact {
                 // usearch has no filtered exact search: scan everything, filter after.
-                index.vectors.exact_search(query, total)
+                index.vectors().exact_search(query, total)
             } else {
-                index.vectors.filtered_search(query, want, keep)
+                index.vectors().filtered_search(query, want, keep)
             }
         } else if exact {
-            index.vectors.exact_search(query, want)
+            index.vectors().exact_search(query, want)
         } else {
-            index.vectors.search(query, want)
+            index.vectors().search(query, want)
         }
         .map_err(|e| SearchError::vectors(index, e))?;
         let mut best: HashMap<usize, (f32, PassageRef)> = HashMap::new();

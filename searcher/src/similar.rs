@@ -86,9 +86,9 @@ impl Searcher {
         };
         let want = (k + 1)
             .saturating_mul(CANDIDATES_PER_HIT)
-            .min(index.vectors.size());
+            .min(index.vectors().size());
         let found = index
-            .vectors
+            .vectors()
             .search(&v, want)
             .map_err(|e| SearchError::vectors(index, e))?;
         let mut seen = HashSet::new();
@@ -108,7 +108,7 @@ impl Searcher {
             .map(|(i, (d, score))| Hit {
                 rank: i + 1,
                 doc: d,
-                id: index.doc_ids[d].clone(),
+                id: index.doc_ids()[d].clone(),
                 score,
                 lexical: None,
                 semantic: Some(LegHit {

@@ -1,5 +1,5 @@
 //! Property test: any string is a valid query (no panic, no error other
-//! than "empty query"), in every mode.
+//! than "empty query", highlights on character boundaries), in every mode.
 
 use semsearch_indexer::{update, UpdateOptions};
 use semsearch_models::testing::{write_tiny_bert, TinyBert};
@@ -88,8 +88,15 @@ fn random_queries_never_panic_or_fail() {
     for _ in 0..300 {
         let q = random_query(&mut seed);
         for cfg in &configs {
-            match searcher.search(&q, cfg) {
-                Ok(hits) => assert!(hits.len() <= cfg.k),
+            match searcher.results(&q, cfg) {
+                Ok(results) => {
+                    assert!(results.len() <= cfg.k);
+                    for r in &results {
+                        for &(s, e) in &r.snippet.highlights {
+                            assert!(r.snippet.text.get(s..e).is_some(), "{q:?}: {s}..{e}");
+                        }
+                    }
+                }
                 Err(SearchError::EmptyQuery) => assert!(q.trim().is_empty(), "{q:?}"),
                 Err(e) => panic!("{q:?} in {:?}: {e}", cfg.mode),
             }

@@ -46,7 +46,10 @@ pub fn run(args: BenchAnnArgs) -> anyhow::Result<Outcome> {
     writeln!(
         out,
         "{} vectors ({}), {} queries ({source}), k = {}",
-        report.vectors, index.manifest.quantization, report.queries, report.k
+        report.vectors,
+        index.manifest().quantization,
+        report.queries,
+        report.k
     )?;
     writeln!(
         out,

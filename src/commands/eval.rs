@@ -53,17 +53,8 @@ fn read_queries(path: &Path) -> anyhow::Result<HashMap<String, String>> {
         id: String,
         text: String,
     }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, l)| {
-            let q: Q =
-                serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), n + 1))?;
-            Ok((q.id, q.text))
-        })
-        .collect()
+    let queries: Vec<Q> = semsearch_indexer::jsonl::read_all(path, r#"{"_id", "text"}"#)?;
+    Ok(queries.into_iter().map(|q| (q.id, q.text)).collect())
 }
 
 /// Qrels by query id; only rows with a positive score count as relevant.
@@ -124,16 +115,13 @@ fn mode_config(name: &str, base: &SearchConfig) -> anyhow::Result<SearchConfig> 
         "hybrid-rrf" => {
             c.mode = Mode::Hybrid;
             if !matches!(c.fusion, Fusion::Rrf { .. }) {
-                c.fusion = Fusion::Rrf { k: 60.0 };
+                c.fusion = Fusion::default_rrf();
             }
         }
         "hybrid-linear" => {
             c.mode = Mode::Hybrid;
             if !matches!(c.fusion, Fusion::Linear { .. }) {
-                c.fusion = Fusion::Linear {
-                    alpha: 0.5,
-                    norm: Norm::MinMax,
-                };
+                c.fusion = Fusion::default_linear();
             }
         }
         _ => bail!(
@@ -237,7 +225,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         })
         .collect::<anyhow::Result<_>>()?;
     let texts: Vec<&str> = judged.iter().map(|(_, t)| t.as_str()).collect();
-    let vectors = searcher.embedder.embed(&texts)?;
+    let vectors = searcher.embedder().embed(&texts)?;
     let prepared = Prepared {
         searcher: &searcher,
         queries: judged

@@ -77,7 +77,7 @@ fn by_folder(ids: &[String]) -> (Vec<usize>, Vec<String>) {
 
 fn build(index: &Index, args: &MapArgs, components: usize) -> anyhow::Result<Map> {
     let (mut ids, mut titles, mut vectors) = (Vec::new(), Vec::new(), Vec::new());
-    for doc in 0..index.doc_ids.len() {
+    for doc in 0..index.len() {
         if let Some(v) = index.doc_vector(doc) {
             let (id, entry) = index.doc(doc);
             ids.push(id.to_string());
@@ -86,7 +86,7 @@ fn build(index: &Index, args: &MapArgs, components: usize) -> anyhow::Result<Map
         }
     }
     if vectors.is_empty() {
-        bail!("the index in {} holds no documents", index.dir.display());
+        bail!("the index in {} holds no documents", index.dir().display());
     }
     let pca = map::pca(&vectors, components);
     let folders = by_folder(&ids);

@@ -43,30 +43,15 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Read the "text" field of every line of a JSON Lines file.
+/// Read the "text" field of every line of a JSON Lines file (or `.gz`).
 pub(crate) fn read_jsonl_texts(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    use anyhow::Context;
     #[derive(serde::Deserialize)]
     struct Line {
         text: String,
     }
-    let data =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    data.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, l)| {
-            serde_json::from_str::<Line>(l)
-                .map(|x| x.text)
-                .with_context(|| {
-                    format!(
-                        "{}:{}: expected a JSON object with a \"text\" field",
-                        path.display(),
-                        n + 1
-                    )
-                })
-        })
-        .collect()
+    let lines: Vec<Line> =
+        semsearch_indexer::jsonl::read_all(path, r#"a JSON object with a "text" field"#)?;
+    Ok(lines.into_iter().map(|l| l.text).collect())
 }
 
 /// The index folder: `--index`, else `SEMSEARCH_INDEX` or the nearest

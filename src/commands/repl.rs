@@ -6,10 +6,11 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Context};
 use rustyline::error::ReadlineError;
-use semsearch_searcher::{Fusion, Hit, Lexical, Mode, Norm, SearchConfig, Searcher};
+use semsearch_searcher::{Fusion, SearchConfig, SearchResult, Searcher};
 
 use crate::cli::ReplArgs;
 use crate::output::Outcome;
+use crate::printer::{place_words, Printer};
 
 const HELP: &str = "\
 Type a query to search. Commands:
@@ -42,9 +43,9 @@ pub fn run_default() -> anyhow::Result<Outcome> {
 
 struct State {
     cfg: SearchConfig,
-    explain: bool,
+    printer: Printer,
     last_query: String,
-    last_hits: Vec<Hit>,
+    last: Vec<SearchResult>,
 }
 
 impl State {
@@ -54,7 +55,6 @@ impl State {
         searcher: &Searcher,
         line: &str,
         out: &mut dyn Write,
-        color: bool,
     ) -> anyhow::Result<bool> {
         let (cmd, arg) = line
             .split_once(char::is_whitespace)
@@ -62,28 +62,14 @@ impl State {
         match cmd {
             ":q" | ":quit" | ":exit" => return Ok(false),
             ":help" | ":h" => writeln!(out, "{HELP}")?,
-            ":mode" => {
-                self.cfg.mode = match arg {
-                    "lexical" => Mode::Lexical,
-                    "semantic" => Mode::Semantic,
-                    "hybrid" => Mode::Hybrid,
-                    _ => bail!(":mode takes lexical, semantic or hybrid"),
-                }
-            }
+            ":mode" => self.cfg.mode = arg.parse().map_err(|e| anyhow::anyhow!(":mode: {e}"))?,
             ":lexical" => {
-                self.cfg.lexical = match arg {
-                    "bm25" => Lexical::Bm25,
-                    "tfidf" => Lexical::TfIdf,
-                    _ => bail!(":lexical takes bm25 or tfidf"),
-                }
+                self.cfg.lexical = arg.parse().map_err(|e| anyhow::anyhow!(":lexical: {e}"))?
             }
             ":fusion" => {
                 self.cfg.fusion = match arg {
-                    "rrf" => Fusion::Rrf { k: 60.0 },
-                    "linear" => Fusion::Linear {
-                        alpha: 0.5,
-                        norm: Norm::ZScore,
-                    },
+                    "rrf" => Fusion::default_rrf(),
+                    "linear" => Fusion::default_linear(),
                     _ => bail!(":fusion takes rrf or linear"),
                 }
             }
@@ -102,13 +88,14 @@ impl State {
                     .context(":alpha takes a number from 0 to 1")?;
                 let norm = match self.cfg.fusion {
                     Fusion::Linear { norm, .. } => norm,
-                    Fusion::Rrf { .. } => Norm::ZScore,
+                    Fusion::Rrf { .. } => SearchConfig::DEFAULT_NORM,
                 };
                 self.cfg.fusion = Fusion::Linear { alpha: a, norm };
             }
             ":explain" => {
-                self.explain = !self.explain;
-                writeln!(out, "explain {}", if self.explain { "on" } else { "off" })?;
+                self.printer.explain = !self.printer.explain;
+                let on = if self.printer.explain { "on" } else { "off" };
+                writeln!(out, "explain {on}")?;
             }
             ":compare" => {
                 let q = if arg.is_empty() {
@@ -119,75 +106,43 @@ impl State {
                 if q.trim().is_empty() {
                     bail!(":compare needs a query");
                 }
-                super::compare::compare(searcher, &q, &self.cfg)?.print(out)?;
+                self.printer
+                    .comparison(out, &searcher.compare(&q, &self.cfg)?)?;
             }
             ":open" => {
                 let n: usize = arg.parse().context(":open takes a result number")?;
-                let hit = self
-                    .last_hits
-                    .get(n.wrapping_sub(1))
-                    .with_context(|| format!("no result {n} in the last query"))?;
-                let (p, text) = searcher.best_passage(hit, &self.last_query)?;
-                let e = searcher.index.passage_entry(p);
-                let at = match searcher.index.doc(hit.doc).1.page_at(e.start) {
-                    Some((unit, n)) => format!("{} {n}", unit.as_str()),
-                    None => format!("line {}", e.line),
-                };
-                writeln!(
-                    out,
-                    "{} ({at})\n{}",
-                    hit.id,
-                    text.get(e.start..e.end).unwrap_or_default()
-                )?;
+                let r = self.result(n)?;
+                let text = searcher.passage_text(r)?;
+                writeln!(out, "{} ({})\n{text}", r.hit.id, place_words(r))?;
             }
             ":similar" => {
                 let n: usize = arg.parse().context(":similar takes a result number")?;
-                let hit = self
-                    .last_hits
-                    .get(n.wrapping_sub(1))
-                    .with_context(|| format!("no result {n} in the last query"))?;
-                writeln!(out, "documents like {}:", hit.id)?;
-                let hits = searcher.similar(hit.doc, self.cfg.k)?;
-                self.show(searcher, &hits, "", out, color)?;
-                self.last_hits = hits;
+                let r = self.result(n)?;
+                writeln!(out, "documents like {}:", r.hit.id)?;
+                let results = searcher.similar_results(r.hit.doc, self.cfg.k)?;
+                self.printer.results(out, &results)?;
+                self.last = results;
             }
             _ => bail!("unknown command {cmd}; :help lists them"),
         }
         Ok(true)
     }
 
-    fn show(
-        &self,
-        searcher: &Searcher,
-        hits: &[Hit],
-        q: &str,
-        out: &mut dyn Write,
-        color: bool,
-    ) -> anyhow::Result<()> {
-        for hit in hits {
-            let shown = super::search::describe(searcher, hit, q)?;
-            // Similar documents have no query to explain.
-            let explain =
-                (self.explain && !q.is_empty()).then(|| super::search::explain(hit, &self.cfg));
-            super::search::print_human(out, &shown, color, explain)?;
-        }
-        Ok(())
+    /// Result `n` (1-based) of the last query.
+    fn result(&self, n: usize) -> anyhow::Result<&SearchResult> {
+        self.last
+            .get(n.wrapping_sub(1))
+            .with_context(|| format!("no result {n} in the last query"))
     }
 
-    fn query(
-        &mut self,
-        searcher: &Searcher,
-        q: &str,
-        out: &mut dyn Write,
-        color: bool,
-    ) -> anyhow::Result<()> {
+    fn query(&mut self, searcher: &Searcher, q: &str, out: &mut dyn Write) -> anyhow::Result<()> {
         let start = std::time::Instant::now();
-        let hits = searcher.search(q, &self.cfg)?;
+        let results = searcher.results(q, &self.cfg)?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
-        self.show(searcher, &hits, q, out, color)?;
-        writeln!(out, "({} results in {ms:.1} ms)", hits.len())?;
+        self.printer.results(out, &results)?;
+        writeln!(out, "({} results in {ms:.1} ms)", results.len())?;
         self.last_query = q.to_string();
-        self.last_hits = hits;
+        self.last = results;
         Ok(())
     }
 }
@@ -197,21 +152,24 @@ pub fn run(args: ReplArgs) -> anyhow::Result<Outcome> {
     let dir = super::find_index(args.index.index.as_deref())?;
     let searcher =
         Searcher::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
-    let color = super::search::use_color(crate::cli::ColorArg::Auto);
     let mut editor = rustyline::DefaultEditor::new()?;
     let history = dir.join("history");
     let _ = editor.load_history(&history);
     let mut state = State {
         cfg,
-        explain: false,
+        printer: Printer {
+            json: false,
+            color: crate::printer::use_color(crate::cli::ColorArg::Auto),
+            explain: false,
+        },
         last_query: String::new(),
-        last_hits: Vec::new(),
+        last: Vec::new(),
     };
     let mut out = std::io::stdout();
     if std::io::stdin().is_terminal() {
         eprintln!(
             "semsearch: {} documents in {}; :help for commands",
-            searcher.index.doc_ids.len(),
+            searcher.index().len(),
             dir.display()
         );
     }
@@ -228,13 +186,13 @@ pub fn run(args: ReplArgs) -> anyhow::Result<Outcome> {
         }
         let _ = editor.add_history_entry(line);
         let result = if line.starts_with(':') {
-            match state.command(&searcher, line, &mut out, color) {
+            match state.command(&searcher, line, &mut out) {
                 Ok(true) => Ok(()),
                 Ok(false) => break,
                 Err(e) => Err(e),
             }
         } else {
-            state.query(&searcher, line, &mut out, color)
+            state.query(&searcher, line, &mut out)
         };
         if let Err(e) = result {
             if crate::output::is_broken_pipe(&e) {

@@ -5,6 +5,7 @@ use semsearch_searcher::Searcher;
 
 use crate::cli::SimilarArgs;
 use crate::output::Outcome;
+use crate::printer::{use_color, Printer};
 
 pub fn run(args: SimilarArgs) -> anyhow::Result<Outcome> {
     anyhow::ensure!(args.k > 0, "-k must be at least 1");
@@ -12,7 +13,7 @@ pub fn run(args: SimilarArgs) -> anyhow::Result<Outcome> {
     let searcher =
         Searcher::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
     let doc = searcher
-        .index
+        .index()
         .find_document(&args.target)
         .with_context(|| {
             format!(
@@ -21,13 +22,12 @@ pub fn run(args: SimilarArgs) -> anyhow::Result<Outcome> {
                 dir.display()
             )
         })?;
-    let hits = searcher.similar(doc, args.k)?;
-    let color = super::search::use_color(args.color);
-    let mut out = std::io::stdout().lock();
-    super::search::print_hits(&mut out, &searcher, &hits, "", args.json, color, None)?;
-    Ok(if hits.is_empty() {
-        Outcome::NoResults
-    } else {
-        Outcome::Success
-    })
+    let results = searcher.similar_results(doc, args.k)?;
+    let printer = Printer {
+        json: args.json,
+        color: use_color(args.color),
+        explain: false,
+    };
+    printer.results(&mut std::io::stdout().lock(), &results)?;
+    Ok(Outcome::of(&results))
 }

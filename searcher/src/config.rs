@@ -1,0 +1,143 @@
+//! What shapes one search, and its defaults: the one place they are
+//! written. The CLI's flags, the prompt's `:commands`, `eval` and the
+//! server's parameters all start from [`SearchConfig::default`].
+
+use crate::fusion::{Fusion, Norm};
+use crate::lexical::Lexical;
+use crate::similar::Arithmetic;
+
+/// Which ranking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// BM25 or TF-IDF over whole documents.
+    Lexical,
+    /// Cosine similarity of passage embeddings, best passage per document.
+    Semantic,
+    /// Both, fused (the default).
+    Hybrid,
+}
+
+impl Mode {
+    /// `lexical`, `semantic` or `hybrid`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Lexical => "lexical",
+            Mode::Semantic => "semantic",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "lexical" => Ok(Mode::Lexical),
+            "semantic" => Ok(Mode::Semantic),
+            "hybrid" => Ok(Mode::Hybrid),
+            _ => Err(format!(
+                "unknown mode {s:?} (expected lexical, semantic or hybrid)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Lexical {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Lexical::Bm25 => "bm25",
+            Lexical::TfIdf => "tfidf",
+        })
+    }
+}
+
+impl std::str::FromStr for Lexical {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "bm25" => Ok(Lexical::Bm25),
+            "tfidf" => Ok(Lexical::TfIdf),
+            _ => Err(format!(
+                "unknown lexical model {s:?} (expected bm25 or tfidf)"
+            )),
+        }
+    }
+}
+
+/// Everything that shapes one search; shared by every face and by the
+/// evaluation harness.
+#[derive(Debug, Clone)]
+pub struct SearchConfig {
+    /// Lexical, semantic or hybrid.
+    pub mode: Mode,
+    /// BM25 or TF-IDF for the lexical leg.
+    pub lexical: Lexical,
+    /// How the legs are combined in hybrid mode.
+    pub fusion: Fusion,
+    /// Results wanted.
+    pub k: usize,
+    /// Documents each leg contributes before fusion.
+    pub candidates: usize,
+    /// Brute-force vector scan instead of HNSW.
+    pub exact: bool,
+    /// Only documents whose id or path matches one of these globs.
+    pub paths: Vec<String>,
+    /// Drop results scoring below this.
+    pub min_score: Option<f32>,
+    /// Texts added to and subtracted from the query's vector.
+    pub arithmetic: Arithmetic,
+}
+
+impl SearchConfig {
+    /// The RRF paper's rank offset (Cormack et al., 2009), also the usual
+    /// default of the engines that offer RRF.
+    pub const DEFAULT_RRF_K: f32 = 60.0;
+    /// Semantic weight of linear fusion: the best on SciFact's train split
+    /// (`semsearch eval --sweep`: nDCG@10 0.7396); see EVALUATION.md.
+    pub const DEFAULT_ALPHA: f32 = 0.5;
+    /// Normalisation of linear fusion: z-scores, whose curve around the
+    /// best alpha is flatter than min-max's on SciFact's train split
+    /// (EVALUATION.md).
+    pub const DEFAULT_NORM: Norm = Norm::ZScore;
+}
+
+impl Fusion {
+    /// Reciprocal rank fusion with [`SearchConfig::DEFAULT_RRF_K`].
+    pub fn default_rrf() -> Fusion {
+        Fusion::Rrf {
+            k: SearchConfig::DEFAULT_RRF_K,
+        }
+    }
+
+    /// Linear fusion with the default weight and normalisation.
+    pub fn default_linear() -> Fusion {
+        Fusion::Linear {
+            alpha: SearchConfig::DEFAULT_ALPHA,
+            norm: SearchConfig::DEFAULT_NORM,
+        }
+    }
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            mode: Mode::Hybrid,
+            lexical: Lexical::Bm25,
+            fusion: Fusion::default_linear(),
+            k: 10,
+            // Each leg's top 100: the depth `eval` reports recall at.
+            candidates: 100,
+            exact: false,
+            paths: Vec::new(),
+            min_score: None,
+            arithmetic: Arithmetic::default(),
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! A query analysed once: the same terms rank the lexical leg and mark the
+//! snippets.
+
+use std::collections::HashSet;
+
+use semsearch_indexer::Index;
+
+/// A query's text and its analysed terms (the index's analyser: lower
+/// case, stop words out, stemmed), each with its count in the query.
+#[derive(Debug, Clone)]
+pub struct Query {
+    text: String,
+    terms: Vec<(String, u32)>,
+}
+
+impl Query {
+    /// Analyse `text` with `index`'s analyser.
+    pub fn new(index: &Index, text: &str) -> Query {
+        let mut analyzer = index.analyzer();
+        let mut stream = analyzer.token_stream(text);
+        let mut terms: Vec<(String, u32)> = Vec::new();
+        while let Some(tok) = stream.next() {
+            match terms.iter_mut().find(|(t, _)| *t == tok.text) {
+                Some((_, n)) => *n += 1,
+                None => terms.push((tok.text.clone(), 1)),
+            }
+        }
+        Query {
+            text: text.to_string(),
+            terms,
+        }
+    }
+
+    /// A query with no text (documents like a document): nothing to mark.
+    pub fn none() -> Query {
+        Query {
+            text: String::new(),
+            terms: Vec::new(),
+        }
+    }
+
+    /// The text as typed.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Distinct analysed terms with their counts, in first-seen order.
+    pub fn terms(&self) -> &[(String, u32)] {
+        &self.terms
+    }
+
+    /// The distinct terms, for matching tokens of passages.
+    pub fn term_set(&self) -> HashSet<&str> {
+        self.terms.iter().map(|(t, _)| t.as_str()).collect()
+    }
+}
