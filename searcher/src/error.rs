@@ -23,6 +23,8 @@ pub enum SearchError {
         index: std::path::PathBuf,
         reason: String,
     },
+    #[error("the index in {index} holds no documents")]
+    EmptyIndex { index: std::path::PathBuf },
     #[error("invalid --path glob {glob}: {reason}")]
     Glob { glob: String, reason: String },
     #[error(transparent)]

@@ -18,6 +18,7 @@ pub mod compare;
 mod config;
 mod error;
 pub mod fusion;
+pub mod layout;
 pub mod lexical;
 pub mod map;
 pub mod metrics;

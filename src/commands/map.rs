@@ -2,7 +2,6 @@
 //! their first two principal components, coloured by top-level folder or
 //! k-means cluster, the most central documents of each colour labelled.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
@@ -10,6 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use semsearch_indexer::Index;
+use semsearch_searcher::layout::{layout, Grouping, Layout};
 use semsearch_searcher::map;
 
 use crate::cli::{ColorBy, MapArgs, MapFormat};
@@ -28,101 +28,29 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(156, 117, 95),
     RGBColor(186, 176, 172),
 ];
+// One colour per group the engine makes.
+const _: () = assert!(PALETTE.len() == semsearch_searcher::layout::MAX_GROUPS);
 const FONT: &str = "sans-serif";
 
-/// What is drawn: documents with coordinates, each in a coloured group.
-struct Map {
-    ids: Vec<String>,
-    titles: Vec<String>,
-    vectors: Vec<Vec<f32>>,
-    pca: map::Pca,
-    /// Group of each document, and the groups' names (index = group).
-    group: Vec<usize>,
-    names: Vec<String>,
-}
-
-fn top_folder(id: &str) -> &str {
-    id.split_once('/').map_or("(top level)", |(top, _)| top)
-}
-
-/// Group by top-level folder: the nine biggest keep a colour, the rest
-/// share "other".
-fn by_folder(ids: &[String]) -> (Vec<usize>, Vec<String>) {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for id in ids {
-        *counts.entry(top_folder(id)).or_default() += 1;
-    }
-    let mut order: Vec<(&str, usize)> = counts.into_iter().collect();
-    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let keep = if order.len() > PALETTE.len() {
-        PALETTE.len() - 1
-    } else {
-        order.len()
+fn build(index: &Index, args: &MapArgs, components: usize) -> anyhow::Result<Layout> {
+    let grouping = match args.color_by {
+        ColorBy::Auto => Grouping::Auto,
+        ColorBy::Folder => Grouping::Folder,
+        ColorBy::Cluster => Grouping::Cluster,
     };
-    let mut names: Vec<String> = order[..keep].iter().map(|(f, _)| f.to_string()).collect();
-    let group = ids
-        .iter()
-        .map(|id| {
-            names
-                .iter()
-                .position(|n| n == top_folder(id))
-                .unwrap_or(keep)
-        })
-        .collect();
-    if keep < order.len() {
-        names.push("other".into());
-    }
-    (group, names)
+    Ok(layout(index, grouping, args.clusters, components)?)
 }
 
-fn build(index: &Index, args: &MapArgs, components: usize) -> anyhow::Result<Map> {
-    let (mut ids, mut titles, mut vectors) = (Vec::new(), Vec::new(), Vec::new());
-    for doc in 0..index.len() {
-        if let Some(v) = index.doc_vector(doc) {
-            let (id, entry) = index.doc(doc);
-            ids.push(id.to_string());
-            titles.push(entry.title.clone());
-            vectors.push(v);
-        }
-    }
-    if vectors.is_empty() {
-        bail!("the index in {} holds no documents", index.dir().display());
-    }
-    let pca = map::pca(&vectors, components);
-    let folders = by_folder(&ids);
-    let use_folders = match args.color_by {
-        ColorBy::Folder => true,
-        ColorBy::Cluster => false,
-        ColorBy::Auto => folders.1.len() > 1,
-    };
-    let (group, names) = if use_folders {
-        folders
-    } else {
-        let k = args.clusters.clamp(1, PALETTE.len());
-        let group = map::kmeans(&vectors, k);
-        let n = group.iter().max().map_or(0, |m| m + 1);
-        (group, (1..=n).map(|c| format!("cluster {c}")).collect())
-    };
-    Ok(Map {
-        ids,
-        titles,
-        vectors,
-        pca,
-        group,
-        names,
-    })
-}
-
-fn write_csv(m: &Map, out: &Path) -> anyhow::Result<()> {
+fn write_csv(m: &Layout, out: &Path) -> anyhow::Result<()> {
     let mut w =
         csv::Writer::from_path(out).with_context(|| format!("cannot write {}", out.display()))?;
     let mut header = vec!["id".to_string(), "group".into()];
-    header.extend((1..=m.pca.explained.len()).map(|k| format!("pc{k}")));
+    header.extend((1..=m.explained.len()).map(|k| format!("pc{k}")));
     header.push("title".into());
     w.write_record(&header)?;
     for i in 0..m.ids.len() {
-        let mut row = vec![m.ids[i].clone(), m.names[m.group[i]].clone()];
-        row.extend(m.pca.coords[i].iter().map(|x| format!("{x:.6}")));
+        let mut row = vec![m.ids[i].clone(), m.groups[m.group[i]].clone()];
+        row.extend(m.coords[i].iter().map(|x| format!("{x:.6}")));
         row.push(m.titles[i].clone());
         w.write_record(&row)?;
     }
@@ -154,7 +82,7 @@ fn label(title: &str, id: &str) -> String {
 
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
-    m: &Map,
+    m: &Layout,
     labels: usize,
 ) -> anyhow::Result<()>
 where
@@ -162,7 +90,7 @@ where
 {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing the map: {e}");
     root.fill(&WHITE).map_err(e)?;
-    let (xs, ys): (Vec<f32>, Vec<f32>) = m.pca.coords.iter().map(|c| (c[0], c[1])).unzip();
+    let (xs, ys): (Vec<f32>, Vec<f32>) = m.coords.iter().map(|c| (c[0], c[1])).unzip();
     let range = |v: &[f32]| {
         let (lo, hi) = v
             .iter()
@@ -180,7 +108,7 @@ where
         .y_label_area_size(56)
         .build_cartesian_2d(range(&xs), range(&ys))
         .map_err(e)?;
-    let pct = |k: usize| m.pca.explained.get(k).copied().unwrap_or(0.0) * 100.0;
+    let pct = |k: usize| m.explained.get(k).copied().unwrap_or(0.0) * 100.0;
     chart
         .configure_mesh()
         .x_desc(format!("PC1 ({:.1}% of variance)", pct(0)))
@@ -193,7 +121,7 @@ where
         .map_err(e)?;
     let (radius, alpha) = mark_style(m.ids.len());
     let members = |g: usize| (0..m.ids.len()).filter(move |&i| m.group[i] == g);
-    for (g, name) in m.names.iter().enumerate() {
+    for (g, name) in m.groups.iter().enumerate() {
         let color = PALETTE[g % PALETTE.len()];
         let count = members(g).count();
         chart
@@ -209,7 +137,7 @@ where
     let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
     let span = chart.plotting_area().get_pixel_range().0;
     let mid = (span.start + span.end) / 2;
-    for g in 0..m.names.len() {
+    for g in 0..m.groups.len() {
         let group: Vec<usize> = members(g).collect();
         let color = PALETTE[g % PALETTE.len()];
         let dark = RGBColor(color.0 / 2, color.1 / 2, color.2 / 2);
@@ -309,9 +237,9 @@ pub fn run(args: MapArgs) -> anyhow::Result<Outcome> {
     eprintln!(
         "semsearch: mapped {} documents into {} groups, PC1 {:.1}% and PC2 {:.1}% of variance: {}",
         m.ids.len(),
-        m.names.len(),
-        m.pca.explained[0] * 100.0,
-        m.pca.explained.get(1).copied().unwrap_or(0.0) * 100.0,
+        m.groups.len(),
+        m.explained[0] * 100.0,
+        m.explained.get(1).copied().unwrap_or(0.0) * 100.0,
         args.out.display()
     );
     Ok(Outcome::Success)
