@@ -56,6 +56,47 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// The manual page (roff) on stdout: `semsearch man > semsearch.1`.
     Man,
+    /// HTTP API and web page on one warm process (model loaded once),
+    /// following the index as it is updated.
+    Serve(ServeArgs),
+    /// Model Context Protocol server on stdin/stdout, for AI agents (tools:
+    /// search, similar, compare, status).
+    Mcp(McpArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Folder to serve; it is indexed (or its index updated) first.
+    pub folder: Option<PathBuf>,
+    #[command(flatten)]
+    pub index: IndexDirArgs,
+    /// Address to listen on. Anything but loopback needs --token.
+    #[arg(long, default_value = "127.0.0.1:7878", value_name = "HOST:PORT")]
+    pub addr: std::net::SocketAddr,
+    /// Require `Authorization: Bearer TOKEN` on every API request.
+    #[arg(
+        long,
+        env = "SEMSEARCH_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Keep FOLDER's index fresh as files change (the `watch` engine).
+    #[arg(long, requires = "folder")]
+    pub watch: bool,
+    /// Searches run at once; more requests wait their turn. Default: one
+    /// per CPU.
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Print the address and nothing else.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct McpArgs {
+    #[command(flatten)]
+    pub index: IndexDirArgs,
 }
 
 #[derive(Args, Debug)]

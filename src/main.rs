@@ -6,6 +6,7 @@ mod commands;
 mod output;
 mod printer;
 mod progress;
+mod server;
 
 use std::process::ExitCode;
 

@@ -257,7 +257,7 @@ pub fn comparison_json(c: &Comparison) -> serde_json::Value {
         .map(|a| json!({"a": a.a, "b": a.b, format!("overlap@{}", c.k): a.overlap, "rbo": a.rbo}))
         .collect();
     json!({"query": c.query, "k": c.k, "lists": lists, "ranks": ranks, "overlap": overlap,
-           "rbo_p": semsearch_searcher::compare::RBO_P})
+           "rbo_p": semsearch_searcher::compare::RBO_P, "titles": c.titles})
 }
 
 /// The human `compare` view: the rankings as columns, each document's rank

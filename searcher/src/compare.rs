@@ -1,7 +1,7 @@
 //! TF-IDF, BM25, semantic and hybrid rankings of one query side by side,
 //! and how much they agree: overlap@k and rank-biased overlap.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
@@ -49,6 +49,8 @@ pub struct Comparison {
     pub rankings: Vec<Ranking>,
     /// Every pair of rankings.
     pub agreement: Vec<Agreement>,
+    /// The title of every document ranked.
+    pub titles: BTreeMap<String, String>,
 }
 
 impl Searcher {
@@ -96,11 +98,20 @@ impl Searcher {
                 });
             }
         }
+        let titles = rankings
+            .iter()
+            .flat_map(|r| &r.ids)
+            .filter_map(|id| {
+                let doc = self.index().position(id)?;
+                Some((id.clone(), self.index().doc(doc).1.title.clone()))
+            })
+            .collect();
         Ok(Comparison {
             query: query.to_string(),
             k: base.k,
             rankings,
             agreement,
+            titles,
         })
     }
 }

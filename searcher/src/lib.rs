@@ -29,7 +29,7 @@ mod similar;
 pub mod snippet;
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use globset::{Glob, GlobSetBuilder};
 use semsearch_indexer::{Index, PassageRef};
@@ -67,7 +67,7 @@ pub struct Hit {
 /// An opened index with its model: runs searches.
 pub struct Searcher {
     index: Index,
-    embedder: Embedder,
+    embedder: Arc<Embedder>,
     norms: OnceLock<lexical::TfIdfNorms>,
 }
 
@@ -81,8 +81,10 @@ impl Searcher {
     }
 
     /// An opened index with an already loaded model (checked to be the
-    /// index's own).
-    pub fn with_embedder(index: Index, embedder: Embedder) -> Result<Self> {
+    /// index's own), which may be shared: a server reopening the index at
+    /// each new generation keeps one model.
+    pub fn with_embedder(index: Index, embedder: impl Into<Arc<Embedder>>) -> Result<Self> {
+        let embedder = embedder.into();
         index.manifest().check_model(index.dir(), embedder.info())?;
         Ok(Searcher {
             index,
@@ -97,7 +99,7 @@ impl Searcher {
     }
 
     /// The index's model, which embeds queries.
-    pub fn embedder(&self) -> &Embedder {
+    pub fn embedder(&self) -> &Arc<Embedder> {
         &self.embedder
     }
 

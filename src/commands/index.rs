@@ -163,10 +163,9 @@ pub fn print_report(report: &Report, dir: &Path, json: bool) -> anyhow::Result<(
     Ok(out.flush()?)
 }
 
-/// Index `folder` into `dir` if it has no index or has changed, with a short
-/// progress line on stderr (for `semsearch search QUERY FOLDER`). Returns
-/// the loaded model, so the search need not load it again.
-pub fn refresh(folder: &Path, dir: &Path) -> anyhow::Result<Embedder> {
+/// The model and update options that keep `dir` an index of `folder`: the
+/// index's own model, else the default (`search FOLDER`, `serve FOLDER`).
+pub fn folder_options(folder: &Path, dir: &Path) -> anyhow::Result<(Embedder, UpdateOptions)> {
     let existing = Manifest::read(dir).ok().map(|m| m.model);
     // A new index gets $SEMSEARCH_MODEL, as `index` would, else the default.
     let fallback = std::env::var("SEMSEARCH_MODEL").unwrap_or_else(|_| DEFAULT_MODEL.to_string());
@@ -199,6 +198,14 @@ pub fn refresh(folder: &Path, dir: &Path) -> anyhow::Result<Embedder> {
     if let Ok(m) = Manifest::read(dir) {
         opts.quantization = m.quantization;
     }
+    Ok((embedder, opts))
+}
+
+/// Index `folder` into `dir` if it has no index or has changed, with a short
+/// progress line on stderr (for `semsearch search QUERY FOLDER`). Returns
+/// the loaded model, so the search need not load it again.
+pub fn refresh(folder: &Path, dir: &Path) -> anyhow::Result<Embedder> {
+    let (embedder, opts) = folder_options(folder, dir)?;
     let mut reporter = Reporter::new(false, false);
     let report = update(&embedder, &opts, &mut |e| reporter.event(e))
         .with_context(|| format!("indexing {} failed", folder.display()))?;

@@ -10,10 +10,12 @@ mod eval;
 mod index;
 mod man;
 mod map;
+mod mcp;
 mod repl;
 mod search;
+mod serve;
 mod similar;
-mod status;
+pub(crate) mod status;
 mod watch;
 
 use crate::cli::{Cli, Command};
@@ -37,6 +39,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::BenchAnn(args) => bench_ann::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Man => man::run(),
+        Command::Serve(args) => serve::run(args),
+        Command::Mcp(args) => mcp::run(args),
         Command::Bench(crate::cli::BenchCommand::Embed(args)) => bench::run(args),
         Command::Bench(crate::cli::BenchCommand::Search(args)) => bench::run_search(args),
         Command::Bench(crate::cli::BenchCommand::Extract(args)) => bench_extract::run(args),

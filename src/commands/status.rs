@@ -21,26 +21,36 @@ fn disk_usage(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Bytes the index takes now: its manifest and current generation (the
+/// one before is kept for searches that opened it until the next update).
+fn index_size(dir: &Path, m: &Manifest) -> u64 {
+    let gen_dir = semsearch_indexer::store::generation_dir(dir, m.generation);
+    disk_usage(&Manifest::path(dir)) + disk_usage(&gen_dir)
+}
+
+/// The `status --json` object (also the server's `/api/status`).
+pub fn status_json(dir: &Path, m: &Manifest) -> serde_json::Value {
+    let size = index_size(dir, m);
+    let passages = m.passage_count();
+    serde_json::json!({
+        "index": dir, "format_version": m.format_version, "model": m.model,
+        "documents": m.documents.len(), "passages": passages, "bytes": size,
+        "quantization": m.quantization, "analyzer": m.analyzer, "chunking": m.chunking,
+        "bytes_per_passage": size / (passages.max(1) as u64),
+        "roots": m.roots.iter().map(|r| display(r)).collect::<Vec<_>>(),
+        "corpora": m.corpora.iter().map(|r| display(r)).collect::<Vec<_>>(),
+        "updated": m.updated, "generation": m.generation,
+    })
+}
+
 pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
     let dir = super::find_index(args.index.index.as_deref())?;
     let m = Manifest::read(&dir)?;
-    // What the index is now: its manifest and current generation (the one
-    // before is kept for searches that opened it until the next update).
-    let gen_dir = semsearch_indexer::store::generation_dir(&dir, m.generation);
-    let size = disk_usage(&Manifest::path(&dir)) + disk_usage(&gen_dir);
+    let size = index_size(&dir, &m);
     let passages = m.passage_count();
     let mut out = std::io::stdout().lock();
     if args.json {
-        let v = serde_json::json!({
-            "index": dir, "format_version": m.format_version, "model": m.model,
-            "documents": m.documents.len(), "passages": passages, "bytes": size,
-            "quantization": m.quantization, "analyzer": m.analyzer, "chunking": m.chunking,
-            "bytes_per_passage": size / (passages.max(1) as u64),
-            "roots": m.roots.iter().map(|r| display(r)).collect::<Vec<_>>(),
-            "corpora": m.corpora.iter().map(|r| display(r)).collect::<Vec<_>>(),
-            "updated": m.updated,
-        });
-        writeln!(out, "{v}")?;
+        writeln!(out, "{}", status_json(&dir, &m))?;
     } else {
         writeln!(out, "index      {}", dir.display())?;
         writeln!(

@@ -1,0 +1,85 @@
+//! `semsearch serve`: the HTTP API and web page (src/server/).
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context;
+use semsearch_indexer::store::INDEX_DIR_NAME;
+use semsearch_indexer::watch::{watch, WatchEvent};
+use semsearch_indexer::Indexer;
+
+use crate::cli::ServeArgs;
+use crate::output::Outcome;
+use crate::server::{serve, Options, State};
+
+pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let (dir, embedder) = match (&args.index.index, &args.folder) {
+        (None, Some(folder)) if args.watch => {
+            let dir = folder.join(INDEX_DIR_NAME);
+            let (embedder, opts) = super::index::folder_options(folder, &dir)?;
+            let embedder = Arc::new(embedder);
+            follow_folder(embedder.clone(), opts, args.quiet);
+            (dir, Some(embedder))
+        }
+        (None, Some(folder)) => {
+            let dir = folder.join(INDEX_DIR_NAME);
+            let embedder = super::index::refresh(folder, &dir)?;
+            (dir, Some(Arc::new(embedder)))
+        }
+        (Some(dir), _) => (dir.clone(), None),
+        (None, None) => (super::find_index(None)?, None),
+    };
+    let state = State::new(dir.clone(), embedder, workers);
+    if let Err(why) = state.current() {
+        eprintln!("semsearch: {why}; answering 503 until it can be opened");
+    }
+    let opts = Options {
+        addr: args.addr,
+        token: args.token.clone(),
+        workers,
+    };
+    let quiet = args.quiet;
+    serve(state, opts, |addr| {
+        // The one line a script or test waits for, on stdout.
+        println!("http://{addr}/");
+        if !quiet {
+            eprintln!(
+                "semsearch: serving {} at http://{addr}/ ({workers} workers; Ctrl-C to stop)",
+                dir.display()
+            );
+        }
+    })
+    .with_context(|| "the server stopped")?;
+    Ok(Outcome::Success)
+}
+
+/// Run the watch engine on its own thread: it indexes the folder, then
+/// commits a generation per change, which the server picks up.
+fn follow_folder(
+    embedder: Arc<semsearch_models::Embedder>,
+    opts: semsearch_indexer::UpdateOptions,
+    quiet: bool,
+) {
+    std::thread::spawn(move || {
+        let dir = opts.index_dir.clone();
+        let stop = AtomicBool::new(false);
+        let result = Indexer::open(&embedder, opts).and_then(|mut indexer| {
+            watch(&mut indexer, &dir, &stop, &mut |e| {
+                if let WatchEvent::Updated(r) = e {
+                    if !quiet && r.added + r.updated + r.removed > 0 {
+                        eprintln!(
+                            "semsearch: index updated: {} added, {} updated, {} removed",
+                            r.added, r.updated, r.removed
+                        );
+                    }
+                }
+            })
+        });
+        if let Err(e) = result {
+            eprintln!("semsearch: watching into {} failed: {e}", dir.display());
+        }
+    });
+}

@@ -1,0 +1,313 @@
+//! The JSON API. Parameters are the CLI's flags (`q`, `mode`, `lexical`,
+//! `fusion`, `alpha`, `rrf_k`, `norm`, `k`, `candidates`, `exact`, `path`,
+//! `plus`, `minus`, `min_score`, `explain`); each result is the object
+//! `search --json` prints. Documents are named by id only: no parameter
+//! ever reaches the filesystem.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{RawQuery, State as Shared};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use semsearch_searcher::layout::{layout, Grouping};
+use semsearch_searcher::{Fusion, SearchConfig};
+use serde_json::{json, Value};
+
+use super::state::{Loaded, State};
+use crate::printer::{comparison_json, JsonResult};
+
+/// Most results one request may ask for.
+pub const MAX_K: usize = 100;
+/// Longest query, in bytes.
+pub const MAX_QUERY: usize = 2048;
+
+/// An error answered as `{"error": message}` with `status`.
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: message.into(),
+    }
+}
+
+/// A JSON error response.
+pub fn error(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        Json(json!({"error": message, "status": status.as_u16()})),
+    )
+        .into_response()
+}
+
+/// Unknown `/api/...` routes.
+pub async fn not_found() -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: "no such endpoint: see README.md, \"HTTP API\"".into(),
+    }
+}
+
+type Answer = Result<Json<Value>, ApiError>;
+
+/// The parameters, in order; keys may repeat.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(raw: Option<String>) -> Params {
+        let raw = raw.unwrap_or_default();
+        Params(
+            form_urlencoded::parse(raw.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, ApiError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.get(key)
+            .map(|v| v.parse::<T>().map_err(|e| bad(format!("{key}={v:?}: {e}"))))
+            .transpose()
+    }
+
+    fn flag(&self, key: &str) -> Result<bool, ApiError> {
+        match self.get(key) {
+            None | Some("false" | "0") => Ok(false),
+            Some("" | "true" | "1") => Ok(true),
+            Some(v) => Err(bad(format!("{key}={v:?}: expected true or false"))),
+        }
+    }
+
+    fn query(&self) -> Result<String, ApiError> {
+        let q = self.get("q").unwrap_or_default();
+        if q.trim().is_empty() {
+            return Err(bad("q is missing: /api/search?q=your+question"));
+        }
+        if q.len() > MAX_QUERY {
+            return Err(bad(format!("q is over {MAX_QUERY} bytes")));
+        }
+        Ok(q.to_string())
+    }
+
+    fn k(&self, default: usize) -> Result<usize, ApiError> {
+        let k = self.parsed::<usize>("k")?.unwrap_or(default);
+        if !(1..=MAX_K).contains(&k) {
+            return Err(bad(format!("k={k}: expected 1 to {MAX_K}")));
+        }
+        Ok(k)
+    }
+
+    /// The search configuration: the CLI's defaults, then the parameters.
+    fn config(&self) -> Result<SearchConfig, ApiError> {
+        let mut c = SearchConfig::default();
+        if let Some(m) = self.parsed("mode")? {
+            c.mode = m;
+        }
+        if let Some(l) = self.parsed("lexical")? {
+            c.lexical = l;
+        }
+        let alpha = self
+            .parsed::<f32>("alpha")?
+            .unwrap_or(SearchConfig::DEFAULT_ALPHA);
+        if !(0.0..=1.0).contains(&alpha) {
+            return Err(bad("alpha: expected a number from 0 to 1"));
+        }
+        let norm = self.parsed("norm")?.unwrap_or(SearchConfig::DEFAULT_NORM);
+        let rrf_k = self
+            .parsed::<f32>("rrf_k")?
+            .unwrap_or(SearchConfig::DEFAULT_RRF_K);
+        if rrf_k.is_nan() || rrf_k < 0.0 {
+            return Err(bad("rrf_k: expected a number of 0 or more"));
+        }
+        let linear = matches!(c.fusion, Fusion::Linear { .. });
+        c.fusion = match self.get("fusion") {
+            Some("rrf") => Fusion::Rrf { k: rrf_k },
+            Some("linear") => Fusion::Linear { alpha, norm },
+            None if linear => Fusion::Linear { alpha, norm },
+            None => Fusion::Rrf { k: rrf_k },
+            Some(f) => return Err(bad(format!("fusion={f:?}: expected linear or rrf"))),
+        };
+        c.k = self.k(c.k)?;
+        if let Some(n) = self.parsed::<usize>("candidates")? {
+            c.candidates = n.clamp(1, 1000);
+        }
+        c.exact = self.flag("exact")?;
+        c.paths = self.all("path");
+        c.min_score = self.parsed("min_score")?;
+        c.arithmetic.plus = self.all("plus");
+        c.arithmetic.minus = self.all("minus");
+        Ok(c)
+    }
+}
+
+/// Run `f` on the current generation in the search pool.
+async fn on_index<T: Send + 'static>(
+    state: &Arc<State>,
+    f: impl FnOnce(&Loaded) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let loaded = state.current().map_err(|message| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message,
+    })?;
+    let _permit = state.permit().await;
+    tokio::task::spawn_blocking(move || f(&loaded))
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("the search failed: {e}"),
+        })?
+}
+
+/// A searcher error: the user's (400) or the index's (500).
+fn search_error(e: semsearch_searcher::SearchError) -> ApiError {
+    use semsearch_searcher::SearchError as E;
+    let status = match e {
+        E::EmptyQuery | E::EmptyTerm | E::ArithmeticWithoutVectors | E::Glob { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError {
+        status,
+        message: e.to_string(),
+    }
+}
+
+/// Documents are named by id, never by path.
+fn doc_by_id(loaded: &Loaded, id: &str) -> Result<usize, ApiError> {
+    loaded
+        .searcher
+        .index()
+        .position(id)
+        .ok_or_else(|| ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("no document with id {id:?} in the index"),
+        })
+}
+
+fn ms(start: Instant) -> f64 {
+    (start.elapsed().as_secs_f64() * 1e3 * 100.0).round() / 100.0
+}
+
+/// `GET /api/search?q=...`
+pub async fn search(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery) -> Answer {
+    let p = Params::parse(raw);
+    let (q, cfg, explain) = (p.query()?, p.config()?, p.flag("explain")?);
+    let start = Instant::now();
+    let body = on_index(&state, move |l| {
+        let results = l.searcher.results(&q, &cfg).map_err(search_error)?;
+        let json: Vec<JsonResult> = results
+            .iter()
+            .map(|r| JsonResult::new(r, explain))
+            .collect();
+        Ok(json!({"query": q, "results": json, "took_ms": ms(start)}))
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+/// `GET /api/compare?q=...`: the four rankings, as `compare --json`.
+pub async fn compare(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery) -> Answer {
+    let p = Params::parse(raw);
+    let (q, cfg) = (p.query()?, p.config()?);
+    let start = Instant::now();
+    let body = on_index(&state, move |l| {
+        let c = l.searcher.compare(&q, &cfg).map_err(search_error)?;
+        let mut v = comparison_json(&c);
+        v["took_ms"] = json!(ms(start));
+        Ok(v)
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+/// `GET /api/similar?id=DOC&k=N`: documents like document `id`.
+pub async fn similar(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery) -> Answer {
+    let p = Params::parse(raw);
+    let id = p.get("id").ok_or_else(|| bad("id is missing"))?.to_string();
+    let k = p.k(SearchConfig::default().k)?;
+    let start = Instant::now();
+    let body = on_index(&state, move |l| {
+        let doc = doc_by_id(l, &id)?;
+        let results = l.searcher.similar_results(doc, k).map_err(search_error)?;
+        let json: Vec<JsonResult> = results.iter().map(|r| JsonResult::new(r, false)).collect();
+        Ok(json!({"id": id, "results": json, "took_ms": ms(start)}))
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+/// `GET /api/status`: `status --json`, or 503 with the reason.
+pub async fn status(Shared(state): Shared<Arc<State>>) -> Answer {
+    let dir = state.dir().to_path_buf();
+    let body = on_index(&state, move |l| {
+        Ok(crate::commands::status::status_json(
+            &dir,
+            l.searcher.index().manifest(),
+        ))
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+/// `GET /api/map`: every document's 2-D coordinates, title and group.
+pub async fn map(Shared(state): Shared<Arc<State>>) -> Answer {
+    let body = on_index(&state, move |l| {
+        if let Some(v) = l.map.get() {
+            return Ok(v.clone());
+        }
+        let m = layout(l.searcher.index(), Grouping::Auto, 8, 2).map_err(search_error)?;
+        let v = serde_json::to_value(&m).map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+        })?;
+        Ok(l.map.get_or_init(|| v).clone())
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+/// `GET /api/document?id=DOC`: a document's extracted text.
+pub async fn document(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery) -> Answer {
+    let p = Params::parse(raw);
+    let id = p.get("id").ok_or_else(|| bad("id is missing"))?.to_string();
+    let body = on_index(&state, move |l| {
+        let index = l.searcher.index();
+        let doc = doc_by_id(l, &id)?;
+        let entry = index.doc(doc).1;
+        let text = index.text(&id).map_err(|e| search_error(e.into()))?;
+        Ok(json!({
+            "id": id,
+            "title": entry.title,
+            "path": entry.path.as_deref().map(crate::printer::display_path),
+            "text": text,
+        }))
+    })
+    .await?;
+    Ok(Json(body))
+}
