@@ -1,6 +1,262 @@
-//! `semsearch mcp`: placeholder until the MCP server lands.
+//! `semsearch mcp`: a Model Context Protocol server on stdin/stdout (rmcp),
+//! so AI agents can search the index. Tools `search`, `similar`, `compare`
+//! and `status`; each answers with structured content (the objects the
+//! CLI's `--json` prints) and the same as text. Like `serve`, it loads the
+//! model once and follows the index as it is updated.
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{tool, tool_handler, tool_router, ServerHandler, ServiceExt};
+use schemars::JsonSchema;
+use semsearch_searcher::{Mode, SearchConfig};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
 use crate::cli::McpArgs;
 use crate::output::Outcome;
-pub fn run(_args: McpArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("not yet")
+use crate::printer::{comparison_json, JsonResult, Printer};
+use crate::server::state::{follow, Loaded};
+use crate::server::State;
+
+/// Most results a tool call may ask for, as the HTTP API.
+const MAX_K: usize = crate::server::api::MAX_K;
+
+/// Ranking, as the CLI's `--mode`.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum ModeParam {
+    /// BM25 over words.
+    Lexical,
+    /// Meaning: sentence embeddings.
+    Semantic,
+    /// Both, fused (the default).
+    Hybrid,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct SearchParams {
+    /// What to look for, in your own words.
+    query: String,
+    /// Results wanted (1 to 100; default 10).
+    k: Option<usize>,
+    /// lexical, semantic or hybrid (default).
+    mode: Option<ModeParam>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct SimilarParams {
+    /// A document id, as the `id` of a search result.
+    id: String,
+    /// Results wanted (1 to 100; default 10).
+    k: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct CompareParams {
+    /// What to look for, in your own words.
+    query: String,
+    /// Depth of each ranking (1 to 100; default 10).
+    k: Option<usize>,
+}
+
+/// The MCP service: the server's state and the tools.
+#[derive(Clone)]
+struct Tools {
+    state: Arc<State>,
+    tool_router: ToolRouter<Self>,
+}
+
+fn k_of(k: Option<usize>) -> Result<usize, String> {
+    let k = k.unwrap_or(SearchConfig::default().k);
+    if (1..=MAX_K).contains(&k) {
+        Ok(k)
+    } else {
+        Err(format!("k must be 1 to {MAX_K}, not {k}"))
+    }
+}
+
+impl Tools {
+    /// Run `f` on the current index off the async threads; an error
+    /// becomes a tool error the agent reads.
+    async fn on_index(
+        &self,
+        f: impl FnOnce(&Loaded) -> Result<(Value, String), String> + Send + 'static,
+    ) -> CallToolResult {
+        let run = async {
+            let loaded = self.state.current()?;
+            let _permit = self.state.permit().await;
+            tokio::task::spawn_blocking(move || f(&loaded))
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        match run.await {
+            Ok((value, text)) => {
+                let mut r = CallToolResult::structured(value);
+                r.content = vec![ContentBlock::text(text)];
+                r
+            }
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(e)]),
+        }
+    }
+}
+
+/// Results as the `--json` objects, and as the CLI prints them.
+fn results_answer(results: &[semsearch_searcher::SearchResult]) -> Result<(Value, String), String> {
+    let json: Vec<JsonResult> = results.iter().map(|r| JsonResult::new(r, false)).collect();
+    let printer = Printer {
+        json: false,
+        color: false,
+        explain: false,
+    };
+    let mut text = Vec::new();
+    printer
+        .results(&mut text, results)
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&text).into_owned();
+    Ok((json!({ "results": json }), text))
+}
+
+#[tool_router(router = tool_router)]
+impl Tools {
+    fn new(state: Arc<State>) -> Self {
+        Tools {
+            state,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(
+        name = "search",
+        description = "Search the indexed documents by meaning and words. Returns the best \
+                       documents with path, title, line or page, score and a snippet."
+    )]
+    async fn search(&self, Parameters(p): Parameters<SearchParams>) -> CallToolResult {
+        self.on_index(move |l| {
+            let cfg = SearchConfig {
+                k: k_of(p.k)?,
+                mode: match p.mode.unwrap_or(ModeParam::Hybrid) {
+                    ModeParam::Lexical => Mode::Lexical,
+                    ModeParam::Semantic => Mode::Semantic,
+                    ModeParam::Hybrid => Mode::Hybrid,
+                },
+                ..SearchConfig::default()
+            };
+            let results = l
+                .searcher
+                .results(&p.query, &cfg)
+                .map_err(|e| e.to_string())?;
+            results_answer(&results)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "similar",
+        description = "Documents most like a given one (by its id from a search result)."
+    )]
+    async fn similar(&self, Parameters(p): Parameters<SimilarParams>) -> CallToolResult {
+        self.on_index(move |l| {
+            let k = k_of(p.k)?;
+            let doc = l
+                .searcher
+                .index()
+                .position(&p.id)
+                .ok_or_else(|| format!("no document with id {:?} in the index", p.id))?;
+            let results = l
+                .searcher
+                .similar_results(doc, k)
+                .map_err(|e| e.to_string())?;
+            results_answer(&results)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "compare",
+        description = "TF-IDF, BM25, semantic and hybrid rankings of one query side by side, \
+                       with their overlap and rank-biased overlap."
+    )]
+    async fn compare(&self, Parameters(p): Parameters<CompareParams>) -> CallToolResult {
+        self.on_index(move |l| {
+            let cfg = SearchConfig {
+                k: k_of(p.k)?,
+                ..SearchConfig::default()
+            };
+            let c = l
+                .searcher
+                .compare(&p.query, &cfg)
+                .map_err(|e| e.to_string())?;
+            let printer = Printer {
+                json: false,
+                color: false,
+                explain: false,
+            };
+            let mut text = Vec::new();
+            printer
+                .comparison(&mut text, &c)
+                .map_err(|e| e.to_string())?;
+            Ok((
+                comparison_json(&c),
+                String::from_utf8_lossy(&text).into_owned(),
+            ))
+        })
+        .await
+    }
+
+    #[tool(
+        name = "status",
+        description = "What the index holds: model, documents, passages, size, last update."
+    )]
+    async fn status(&self) -> CallToolResult {
+        let dir = self.state.dir().to_path_buf();
+        self.on_index(move |l| {
+            let v = crate::commands::status::status_json(&dir, l.searcher.index().manifest());
+            let text = format!(
+                "{} documents, {} passages, model {}",
+                v["documents"], v["passages"], v["model"]["id"]
+            );
+            Ok((v, text))
+        })
+        .await
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Tools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("semsearch", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Search the user's indexed documents by meaning: call `search` with a \
+                 question in plain words; `similar` with a result's id finds related \
+                 documents.",
+            )
+    }
+}
+
+pub fn run(args: McpArgs) -> anyhow::Result<Outcome> {
+    let dir = super::find_index(args.index.index.as_deref())?;
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let state = State::new(dir, None, workers);
+    if let Err(why) = state.current() {
+        // stdout is the protocol's: diagnostics go to stderr.
+        eprintln!("semsearch: {why}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        tokio::spawn(follow(state.clone()));
+        let service = Tools::new(state)
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|e| anyhow::anyhow!("MCP handshake failed: {e}"))?;
+        service.waiting().await?;
+        anyhow::Ok(())
+    })?;
+    Ok(Outcome::Success)
 }

@@ -10,9 +10,9 @@
 //!   the next commit.
 //! - Loopback unless a token is set; no CORS headers; bounded requests.
 
-mod api;
+pub mod api;
 mod page;
-mod state;
+pub mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
