@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use semsearch_searcher::layout::{layout, Grouping};
 use semsearch_searcher::{Fusion, SearchConfig};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::state::{Loaded, State};
 use crate::printer::{comparison_json, JsonResult};
@@ -55,7 +55,35 @@ pub async fn not_found() -> ApiError {
     }
 }
 
-type Answer = Result<Json<Value>, ApiError>;
+type Answer = Result<Response, ApiError>;
+
+/// Serialised here rather than through `serde_json::Value`, which would
+/// widen every f32 score to f64 digits and differ from `search --json`.
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: e.to_string(),
+    })
+}
+
+fn respond(body: String) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// `{"<key>": <key_value>, "results": [...], "took_ms": ...}`
+#[derive(serde::Serialize)]
+struct Answered<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    results: Vec<JsonResult<'a>>,
+    took_ms: f64,
+}
 
 /// The parameters, in order; keys may repeat.
 struct Params(Vec<(String, String)>);
@@ -221,14 +249,18 @@ pub async fn search(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery) 
     let start = Instant::now();
     let body = on_index(&state, move |l| {
         let results = l.searcher.results(&q, &cfg).map_err(search_error)?;
-        let json: Vec<JsonResult> = results
-            .iter()
-            .map(|r| JsonResult::new(r, explain))
-            .collect();
-        Ok(json!({"query": q, "results": json, "took_ms": ms(start)}))
+        to_json(&Answered {
+            query: Some(&q),
+            id: None,
+            results: results
+                .iter()
+                .map(|r| JsonResult::new(r, explain))
+                .collect(),
+            took_ms: ms(start),
+        })
     })
     .await?;
-    Ok(Json(body))
+    Ok(respond(body))
 }
 
 /// `GET /api/compare?q=...`: the four rankings, as `compare --json`.
@@ -240,10 +272,10 @@ pub async fn compare(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery)
         let c = l.searcher.compare(&q, &cfg).map_err(search_error)?;
         let mut v = comparison_json(&c);
         v["took_ms"] = json!(ms(start));
-        Ok(v)
+        to_json(&v)
     })
     .await?;
-    Ok(Json(body))
+    Ok(respond(body))
 }
 
 /// `GET /api/similar?id=DOC&k=N`: documents like document `id`.
@@ -255,24 +287,28 @@ pub async fn similar(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery)
     let body = on_index(&state, move |l| {
         let doc = doc_by_id(l, &id)?;
         let results = l.searcher.similar_results(doc, k).map_err(search_error)?;
-        let json: Vec<JsonResult> = results.iter().map(|r| JsonResult::new(r, false)).collect();
-        Ok(json!({"id": id, "results": json, "took_ms": ms(start)}))
+        to_json(&Answered {
+            query: None,
+            id: Some(&id),
+            results: results.iter().map(|r| JsonResult::new(r, false)).collect(),
+            took_ms: ms(start),
+        })
     })
     .await?;
-    Ok(Json(body))
+    Ok(respond(body))
 }
 
 /// `GET /api/status`: `status --json`, or 503 with the reason.
 pub async fn status(Shared(state): Shared<Arc<State>>) -> Answer {
     let dir = state.dir().to_path_buf();
     let body = on_index(&state, move |l| {
-        Ok(crate::commands::status::status_json(
+        to_json(&crate::commands::status::status_json(
             &dir,
             l.searcher.index().manifest(),
         ))
     })
     .await?;
-    Ok(Json(body))
+    Ok(respond(body))
 }
 
 /// `GET /api/map`: every document's 2-D coordinates, title and group.
@@ -282,14 +318,11 @@ pub async fn map(Shared(state): Shared<Arc<State>>) -> Answer {
             return Ok(v.clone());
         }
         let m = layout(l.searcher.index(), Grouping::Auto, 8, 2).map_err(search_error)?;
-        let v = serde_json::to_value(&m).map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: e.to_string(),
-        })?;
+        let v = to_json(&m)?;
         Ok(l.map.get_or_init(|| v).clone())
     })
     .await?;
-    Ok(Json(body))
+    Ok(respond(body))
 }
 
 /// `GET /api/document?id=DOC`: a document's extracted text.
@@ -301,7 +334,7 @@ pub async fn document(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery
         let doc = doc_by_id(l, &id)?;
         let entry = index.doc(doc).1;
         let text = index.text(&id).map_err(|e| search_error(e.into()))?;
-        Ok(json!({
+        to_json(&json!({
             "id": id,
             "title": entry.title,
             "path": entry.path.as_deref().map(crate::printer::display_path),
@@ -309,5 +342,5 @@ pub async fn document(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery
         }))
     })
     .await?;
-    Ok(Json(body))
+    Ok(respond(body))
 }

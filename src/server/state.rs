@@ -20,7 +20,7 @@ pub struct Loaded {
     pub searcher: Searcher,
     /// The corpus map, computed on first request (PCA and k-means over
     /// every document vector: worth keeping).
-    pub map: OnceLock<serde_json::Value>,
+    pub map: OnceLock<String>,
 }
 
 /// The server's state.

@@ -55,3 +55,67 @@ pub fn prompt(mut cmd: Command, script: &str) -> Output {
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// A `semsearch serve` process on a free loopback port, killed on drop.
+pub struct Server {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`, without the trailing slash.
+    pub url: String,
+}
+
+impl Server {
+    /// Start `semsearch serve ARGS --addr 127.0.0.1:0` and wait for the
+    /// address it prints once it listens.
+    pub fn start(args: &[&std::ffi::OsStr]) -> Server {
+        Server::start_with(bin(), args)
+    }
+
+    /// [`Server::start`] from a prepared command (environment, folder).
+    pub fn start_with(mut cmd: Command, args: &[&std::ffi::OsStr]) -> Server {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = cmd
+            .arg("serve")
+            .args(args)
+            .args(["--addr", "127.0.0.1:0", "--quiet"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start semsearch serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().trim_end_matches('/').to_string();
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "serve printed {line:?}"
+        );
+        Server { child, url }
+    }
+
+    /// GET `path`: the status and the JSON body.
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.get_with(path, None)
+    }
+
+    /// GET `path` with a bearer token.
+    pub fn get_with(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = ureq::get(&format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        match req.call() {
+            Ok(r) => (r.status(), r.into_json().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap_or_default()),
+            Err(e) => panic!("GET {path}: {e}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
