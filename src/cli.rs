@@ -577,6 +577,34 @@ pub enum BenchCommand {
     /// Extraction speed per format (PDF, DOCX, ODT, PPTX, EPUB, text):
     /// MB/s and pages/s, one file after another on one thread.
     Extract(BenchExtractArgs),
+    /// Latency (p50, p99) and requests/s of a running `semsearch serve`
+    /// under 1, 8 and 64 concurrent clients, per mode.
+    Serve(BenchServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchServeArgs {
+    /// The server, e.g. http://127.0.0.1:7878
+    #[arg(long, default_value = "http://127.0.0.1:7878")]
+    pub url: String,
+    /// Queries (JSON Lines with a "text" field), e.g. a BEIR queries.jsonl.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub queries: PathBuf,
+    /// Concurrent clients, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    pub clients: Vec<usize>,
+    /// Modes, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "lexical,semantic,hybrid")]
+    pub modes: Vec<String>,
+    /// Requests per run (the queries, cycled).
+    #[arg(long, default_value_t = 600)]
+    pub requests: usize,
+    /// Bearer token, if the server has one.
+    #[arg(long, env = "SEMSEARCH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the results as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -107,7 +107,6 @@ fn an_agent_lists_the_tools_and_searches() {
     );
     assert_eq!(answer(5)["result"]["structuredContent"]["documents"], 2);
 
-    drop(send);
     drop(stdin);
     let status = child.wait().unwrap();
     assert!(

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_ann;
 mod bench_extract;
+mod bench_serve;
 mod compare;
 mod completions;
 mod embed;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Bench(crate::cli::BenchCommand::Embed(args)) => bench::run(args),
         Command::Bench(crate::cli::BenchCommand::Search(args)) => bench::run_search(args),
         Command::Bench(crate::cli::BenchCommand::Extract(args)) => bench_extract::run(args),
+        Command::Bench(crate::cli::BenchCommand::Serve(args)) => bench_serve::run(args),
     }
 }
 

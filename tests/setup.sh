@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond Rust, when missing: Debian's Chromium
+# and ChromeDriver for tests/browser.rs. Idempotent; run as root (CI) or
+# with sudo.
+set -euo pipefail
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "tests/setup.sh: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
