@@ -370,7 +370,7 @@ pub struct SimilarArgs {
     #[command(flatten)]
     pub index: IndexDirArgs,
     /// Results to show.
-    #[arg(short, long, default_value_t = 10)]
+    #[arg(short, long, default_value_t = defaults().k)]
     pub k: usize,
     /// JSON Lines output, one object per result (the `search --json` schema).
     #[arg(long)]
