@@ -241,6 +241,10 @@ pub struct RankArgs {
     /// Scan all vectors instead of the HNSW graph (exact, slower).
     #[arg(long)]
     pub exact: bool,
+    /// Weigh each BM25 query term by how often the query says it, as
+    /// Lucene does (helps long queries that repeat their key words).
+    #[arg(long)]
+    pub query_tf: bool,
     /// Only documents whose path or id matches GLOB (repeatable).
     #[arg(long = "path", value_name = "GLOB")]
     pub paths: Vec<String>,
@@ -330,6 +334,7 @@ impl RankArgs {
             paths: self.paths.clone(),
             min_score: self.min_score,
             arithmetic: Default::default(),
+            query_tf: self.query_tf,
         })
     }
 }

@@ -197,9 +197,19 @@ fn bad_requests_are_refused_with_json_errors() {
         .send_bytes(&vec![b'x'; 1_000_000]);
     match big {
         Err(ureq::Error::Status(code, _)) => assert!(code == 413 || code == 405, "{code}"),
-        Err(e) => panic!("{e}"),
+        // The server may answer 413 and close before the client has sent
+        // the whole megabyte: the client then sees the pipe break.
+        Err(ureq::Error::Transport(t)) => assert!(
+            t.to_string().contains("Broken pipe") || t.to_string().contains("reset"),
+            "{t}"
+        ),
         Ok(r) => panic!("a megabyte body was accepted: {}", r.status()),
     }
+    assert_eq!(
+        s.get("/api/status").0,
+        200,
+        "still serving after the refusal"
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocId, Searcher, Term};
 
@@ -33,21 +33,29 @@ fn doc_index(index: &Index, searcher: &Searcher, addr: DocAddress) -> Option<usi
     index.position(&s)
 }
 
-/// BM25 top-`n` documents, optionally restricted to `allowed` ids.
+/// BM25 top-`n` documents, optionally restricted to `allowed` ids; with
+/// `query_tf`, each term weighted by its count in the query.
 pub fn bm25(
     index: &Index,
     terms: &[(String, u32)],
     n: usize,
     allowed: Option<&[&str]>,
+    query_tf: bool,
 ) -> Result<Vec<(usize, f32)>> {
     let f = index.fields();
     let clauses: Vec<(Occur, Box<dyn Query>)> = terms
         .iter()
-        .map(|(t, _)| {
-            let q: Box<dyn Query> = Box::new(TermQuery::new(
+        .map(|&(ref t, count)| {
+            let mut q: Box<dyn Query> = Box::new(TermQuery::new(
                 Term::from_field_text(f.text, t),
                 IndexRecordOption::WithFreqs,
             ));
+            // With `query_tf`, a term said twice weighs twice, as in
+            // Lucene, Elasticsearch, Pyserini and bm25s, where each
+            // occurrence is its own clause.
+            if query_tf && count > 1 {
+                q = Box::new(BoostQuery::new(q, count as f32));
+            }
             (Occur::Should, q)
         })
         .collect();

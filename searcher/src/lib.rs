@@ -133,7 +133,7 @@ impl Searcher {
     pub fn lexical(
         &self,
         query: &Query,
-        kind: Lexical,
+        cfg: &SearchConfig,
         n: usize,
         allowed: Option<&[bool]>,
     ) -> Result<Vec<(usize, f32)>> {
@@ -145,8 +145,8 @@ impl Searcher {
                 .map(|(i, _)| self.index.doc_ids()[i].as_str())
                 .collect()
         });
-        match kind {
-            Lexical::Bm25 => lexical::bm25(&self.index, terms, n, ids.as_deref()),
+        match cfg.lexical {
+            Lexical::Bm25 => lexical::bm25(&self.index, terms, n, ids.as_deref(), cfg.query_tf),
             Lexical::TfIdf => {
                 if self.norms.get().is_none() {
                     let _ = self.norms.set(lexical::TfIdfNorms::compute(&self.index)?);
@@ -194,7 +194,7 @@ impl Searcher {
         let n = cfg.candidates.max(cfg.k);
         let (vector, lex) = rayon::join(
             || self.embed_query(query.text()),
-            || self.lexical(query, cfg.lexical, n, allowed.as_deref()),
+            || self.lexical(query, cfg, n, allowed.as_deref()),
         );
         self.rank(Some(&vector?), lex?, allowed.as_deref(), cfg)
     }
@@ -221,7 +221,7 @@ impl Searcher {
         let n = cfg.candidates.max(cfg.k);
         let lex = match cfg.mode {
             Mode::Semantic => Vec::new(),
-            _ => self.lexical(query, cfg.lexical, n, allowed.as_deref())?,
+            _ => self.lexical(query, cfg, n, allowed.as_deref())?,
         };
         self.rank(vector, lex, allowed.as_deref(), cfg)
     }

@@ -149,3 +149,72 @@ fn defaults_parse_back_from_their_names() {
         .unwrap_err()
         .contains("lexical, semantic or hybrid"));
 }
+
+/// Two documents alike but for one word each, and filler so that both words
+/// have the same document frequency: only the query's repetition decides.
+fn twin_searcher(root: &Path) -> Searcher {
+    let model = root.join("model");
+    write_tiny_bert(&model, &TinyBert::default()).unwrap();
+    let docs = root.join("twins");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("one.txt"), "apple fruit salad recipe").unwrap();
+    std::fs::write(docs.join("two.txt"), "banana fruit salad recipe").unwrap();
+    for i in 0..4 {
+        std::fs::write(
+            docs.join(format!("filler{i}.txt")),
+            format!("notes on trains {i}"),
+        )
+        .unwrap();
+    }
+    let embedder = Embedder::load(&ModelSpec::Local(model)).unwrap();
+    let index = docs.join(".semsearch");
+    update(
+        &embedder,
+        &UpdateOptions::new(index.clone(), vec![docs]),
+        &mut |_| {},
+    )
+    .unwrap();
+    Searcher::open(&index).unwrap()
+}
+
+#[test]
+fn a_term_repeated_in_the_query_weighs_more_in_tfidf_and_in_bm25_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = twin_searcher(tmp.path());
+    let lexical = |lexical, query_tf| SearchConfig {
+        mode: Mode::Lexical,
+        lexical,
+        query_tf,
+        ..SearchConfig::default()
+    };
+    for cfg in [
+        lexical(Lexical::Bm25, false),
+        lexical(Lexical::TfIdf, false),
+    ] {
+        let once = s.search("apple banana", &cfg).unwrap();
+        assert!(
+            (once[0].score - once[1].score).abs() < 1e-5,
+            "{cfg:?}: a tie"
+        );
+    }
+    // BM25 by default counts each distinct term once: still a tie.
+    let plain = s
+        .search("apple banana banana", &lexical(Lexical::Bm25, false))
+        .unwrap();
+    assert!((plain[0].score - plain[1].score).abs() < 1e-5);
+    // With query_tf, linear in the count, as Lucene's BM25.
+    let tf = s
+        .search("apple banana banana", &lexical(Lexical::Bm25, true))
+        .unwrap();
+    assert_eq!(
+        (tf[0].id.as_str(), tf[1].id.as_str()),
+        ("two.txt", "one.txt")
+    );
+    let ratio = tf[0].score / tf[1].score;
+    assert!((ratio - 2.0).abs() < 1e-4, "bm25 ratio {ratio}");
+    // TF-IDF weighs the query's terms by 1 + ln(count) always.
+    let t = s
+        .search("apple banana banana", &lexical(Lexical::TfIdf, false))
+        .unwrap();
+    assert_eq!(t[0].id, "two.txt");
+}

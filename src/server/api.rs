@@ -1,6 +1,6 @@
 //! The JSON API. Parameters are the CLI's flags (`q`, `mode`, `lexical`,
-//! `fusion`, `alpha`, `rrf_k`, `norm`, `k`, `candidates`, `exact`, `path`,
-//! `plus`, `minus`, `min_score`, `explain`); each result is the object
+//! `fusion`, `alpha`, `rrf_k`, `norm`, `k`, `candidates`, `exact`,
+//! `query_tf`, `path`, `plus`, `minus`, `min_score`, `explain`); each result is the object
 //! `search --json` prints. Documents are named by id only: no parameter
 //! ever reaches the filesystem.
 
@@ -185,6 +185,7 @@ impl Params {
             c.candidates = n.clamp(1, 1000);
         }
         c.exact = self.flag("exact")?;
+        c.query_tf = self.flag("query_tf")?;
         c.paths = self.all("path");
         c.min_score = self.parsed("min_score")?;
         c.arithmetic.plus = self.all("plus");
