@@ -181,12 +181,7 @@ fn wait(mut ok: impl FnMut() -> bool, what: &str) {
 
 /// The folder indexed with the real model, and a server on it.
 fn served(root: &Path) -> Server {
-    let dir = root.join("notes");
-    for (name, text) in DOCS {
-        let p = dir.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
+    let dir = common::write_notes(root, DOCS);
     let out = bin().arg("index").arg(&dir).arg("-q").output().unwrap();
     assert!(
         out.status.success(),

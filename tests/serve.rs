@@ -31,13 +31,7 @@ const DOCS: &[(&str, &str)] = &[
 ];
 
 fn folder(root: &Path) -> PathBuf {
-    let dir = root.join("notes");
-    for (name, text) in DOCS {
-        let p = dir.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-    dir
+    common::write_notes(root, DOCS)
 }
 
 fn index(model: &Path, dir: &Path) {

@@ -103,19 +103,24 @@ impl Tools {
     }
 }
 
-/// Results as the `--json` objects, and as the CLI prints them.
-fn results_answer(results: &[semsearch_searcher::SearchResult]) -> Result<(Value, String), String> {
-    let json: Vec<JsonResult> = results.iter().map(|r| JsonResult::new(r, false)).collect();
+/// What the CLI's plain-text printer writes, as a string.
+fn plain_text(
+    print: impl FnOnce(&Printer, &mut Vec<u8>) -> std::io::Result<()>,
+) -> Result<String, String> {
     let printer = Printer {
         json: false,
         color: false,
         explain: false,
     };
     let mut text = Vec::new();
-    printer
-        .results(&mut text, results)
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&text).into_owned();
+    print(&printer, &mut text).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&text).into_owned())
+}
+
+/// Results as the `--json` objects, and as the CLI prints them.
+fn results_answer(results: &[semsearch_searcher::SearchResult]) -> Result<(Value, String), String> {
+    let json: Vec<JsonResult> = results.iter().map(|r| JsonResult::new(r, false)).collect();
+    let text = plain_text(|p, out| p.results(out, results))?;
     Ok((json!({ "results": json }), text))
 }
 
@@ -189,19 +194,8 @@ impl Tools {
                 .searcher
                 .compare(&p.query, &cfg)
                 .map_err(|e| e.to_string())?;
-            let printer = Printer {
-                json: false,
-                color: false,
-                explain: false,
-            };
-            let mut text = Vec::new();
-            printer
-                .comparison(&mut text, &c)
-                .map_err(|e| e.to_string())?;
-            Ok((
-                comparison_json(&c),
-                String::from_utf8_lossy(&text).into_owned(),
-            ))
+            let text = plain_text(|p, out| p.comparison(out, &c))?;
+            Ok((comparison_json(&c), text))
         })
         .await
     }

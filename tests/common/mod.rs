@@ -119,3 +119,14 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Write `docs` (relative path, text) under `root/notes`; returns that folder.
+pub fn write_notes(root: &Path, docs: &[(&str, &str)]) -> PathBuf {
+    let dir = root.join("notes");
+    for (name, text) in docs {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
