@@ -216,7 +216,8 @@ pub struct RankArgs {
     /// lexical, semantic, or hybrid (both, fused).
     #[arg(long, value_enum, default_value_t = defaults().mode.into())]
     pub mode: ModeArg,
-    /// Lexical model: bm25, or classic tfidf (log tf x idf, cosine).
+    /// Lexical model: bm25, classic tfidf (log tf x idf, cosine), or lsa
+    /// (tfidf vectors in the index's truncated-SVD space, cosine).
     #[arg(long, value_enum, default_value_t = defaults().lexical.into())]
     pub lexical: LexicalArg,
     /// How hybrid mode fuses the two rankings: linear (normalised scores,
@@ -245,6 +246,18 @@ pub struct RankArgs {
     /// Lucene does (helps long queries that repeat their key words).
     #[arg(long)]
     pub query_tf: bool,
+    /// Pseudo-relevance feedback: rank twice, the second time with the
+    /// query moved toward the first ranking's top documents (RM3 terms for
+    /// the lexical leg, Rocchio for the semantic leg).
+    #[arg(long, overrides_with = "no_feedback")]
+    pub feedback: bool,
+    /// One ranking, no feedback.
+    #[arg(long, overrides_with = "feedback")]
+    pub no_feedback: bool,
+    /// Show near-duplicate results in their own places instead of folding
+    /// them under the better-ranked copy.
+    #[arg(long)]
+    pub no_collapse: bool,
     /// Only documents whose path or id matches GLOB (repeatable).
     #[arg(long = "path", value_name = "GLOB")]
     pub paths: Vec<String>,
@@ -264,6 +277,7 @@ pub enum ModeArg {
 pub enum LexicalArg {
     Bm25,
     Tfidf,
+    Lsa,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,6 +302,7 @@ impl From<semsearch_searcher::Lexical> for LexicalArg {
         match l {
             semsearch_searcher::Lexical::Bm25 => LexicalArg::Bm25,
             semsearch_searcher::Lexical::TfIdf => LexicalArg::Tfidf,
+            semsearch_searcher::Lexical::Lsa => LexicalArg::Lsa,
         }
     }
 }
@@ -320,6 +335,7 @@ impl RankArgs {
             lexical: match self.lexical {
                 LexicalArg::Bm25 => Lexical::Bm25,
                 LexicalArg::Tfidf => Lexical::TfIdf,
+                LexicalArg::Lsa => Lexical::Lsa,
             },
             fusion: match self.fusion {
                 FusionArg::Rrf => Fusion::Rrf { k: self.rrf_k },
@@ -335,6 +351,12 @@ impl RankArgs {
             min_score: self.min_score,
             arithmetic: Default::default(),
             query_tf: self.query_tf,
+            feedback: match (self.feedback, self.no_feedback) {
+                (true, _) => Some(Default::default()),
+                (_, true) => None,
+                _ => defaults().feedback,
+            },
+            collapse: !self.no_collapse,
         })
     }
 }
@@ -492,12 +514,12 @@ pub struct EvalArgs {
     /// system temp folder, never inside DATASET.
     #[arg(long, value_name = "DIR")]
     pub index: Option<PathBuf>,
-    /// Modes to evaluate (comma-separated): tfidf, bm25, semantic,
+    /// Modes to evaluate (comma-separated): tfidf, bm25, lsa, semantic,
     /// hybrid-rrf, hybrid-linear.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "tfidf,bm25,semantic,hybrid-rrf,hybrid-linear"
+        default_value = "tfidf,bm25,lsa,semantic,hybrid-rrf,hybrid-linear"
     )]
     pub modes: Vec<String>,
     #[command(flatten)]

@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use semsearch_indexer::extract::Unit;
-use semsearch_searcher::{Comparison, Explain, LegHit, Mode, Place, SearchResult};
+use semsearch_searcher::{Comparison, Duplicate, Explain, LegHit, Mode, Place, SearchResult};
 use serde::Serialize;
 
 use crate::cli::ColorArg;
@@ -51,18 +51,23 @@ pub struct JsonResult<'a> {
     /// Byte ranges of the query's terms in `snippet`.
     highlights: &'a [(usize, usize)],
     passage: semsearch_searcher::Span,
+    /// Near-duplicates folded under this result.
+    duplicates: &'a [Duplicate],
     #[serde(skip_serializing_if = "Option::is_none")]
-    explain: Option<JsonExplain>,
+    explain: Option<JsonExplain<'a>>,
 }
 
 /// `--explain` in JSON: the formula, each leg's part, and the sentence the
 /// text output prints.
 #[derive(Serialize)]
-pub struct JsonExplain {
+pub struct JsonExplain<'a> {
     #[serde(flatten)]
     formula: Explain,
     lexical_part: Option<f32>,
     semantic_part: Option<f32>,
+    /// Terms feedback added to the query, `[term, weight]`.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    expansion: &'a [(String, f32)],
     text: String,
 }
 
@@ -84,8 +89,10 @@ impl<'a> JsonResult<'a> {
             snippet: &r.snippet.text,
             highlights: &r.snippet.highlights,
             passage: r.span,
+            duplicates: &r.hit.duplicates,
             explain: r.explain.filter(|_| explain).map(|formula| JsonExplain {
                 formula,
+                expansion: &r.expansion,
                 lexical_part: r.hit.lexical.map(|l| l.fused_part),
                 semantic_part: r.hit.semantic.map(|l| l.fused_part),
                 text: explain_line(r).unwrap_or_default(),
@@ -167,11 +174,20 @@ pub fn explain_line(r: &SearchResult) -> Option<String> {
             }
         ),
     };
-    Some(format!(
+    let mut line = format!(
         "{}; {}; {arithmetic}",
         legs("lexical", &hit.lexical),
         legs("semantic", &hit.semantic)
-    ))
+    );
+    if !r.expansion.is_empty() {
+        let terms: Vec<String> = r
+            .expansion
+            .iter()
+            .map(|(t, w)| format!("{t} {w:.2}"))
+            .collect();
+        line += &format!("; feedback added {}", terms.join(", "));
+    }
+    Some(line)
 }
 
 impl Printer {
@@ -210,6 +226,15 @@ impl Printer {
             r.snippet.text.clone()
         };
         writeln!(out, "    {text}")?;
+        if !r.hit.duplicates.is_empty() {
+            let ids: Vec<&str> = r.hit.duplicates.iter().map(|d| d.id.as_str()).collect();
+            writeln!(
+                out,
+                "    {dim}+{} similar: {}{reset}",
+                ids.len(),
+                ids.join(", ")
+            )?;
+        }
         if let Some(e) = self.explain.then(|| explain_line(r)).flatten() {
             writeln!(out, "    {dim}{e}{reset}")?;
         }
@@ -263,7 +288,8 @@ pub fn comparison_json(c: &Comparison) -> serde_json::Value {
 /// The human `compare` view: the rankings as columns, each document's rank
 /// per ranking, and the agreement of every pair.
 fn comparison_columns(out: &mut dyn Write, c: &Comparison) -> std::io::Result<()> {
-    const W: usize = 24;
+    // Five columns fit 110 characters.
+    const W: usize = 20;
     let cut = |s: &str| -> String {
         if s.chars().count() <= W {
             s.to_string()

@@ -233,16 +233,17 @@ fn search_compare_and_map_in_chromium_and_documents_stay_inert() {
         "the same results after a reload",
     );
 
-    // Compare: four columns, one document linked across them.
+    // Compare: five columns, one document linked across them.
     b.click("button[data-view=compare]");
     b.until(
-        "return document.querySelectorAll('#compare .column').length === 4",
-        "four columns",
+        "return document.querySelectorAll('#compare .column').length === 5",
+        "five columns",
     );
     let heads =
         b.js("return [...document.querySelectorAll('#compare h3')].map(h => h.textContent)");
     assert_eq!(heads[0], "TF-IDF");
-    assert_eq!(heads[3], "Hybrid");
+    assert_eq!(heads[2], "LSA");
+    assert_eq!(heads[4], "Hybrid");
     let same = b.js(
         "const li = document.querySelector('#compare li[data-doc=\"kitchen/bread.md\"]');
          li.dispatchEvent(new Event('mouseenter'));

@@ -66,7 +66,14 @@ fn lexical_metrics_match_hand_computed_values() {
         .collect();
     assert_eq!(
         modes,
-        ["tfidf", "bm25", "semantic", "hybrid-rrf", "hybrid-linear"]
+        [
+            "tfidf",
+            "bm25",
+            "lsa",
+            "semantic",
+            "hybrid-rrf",
+            "hybrid-linear"
+        ]
     );
     // q1, q2 perfect; q3's relevant document at rank 2.
     let ndcg = (1.0 + 1.0 + 1.0 / 3f64.log2()) / 3.0;

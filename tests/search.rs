@@ -128,7 +128,11 @@ fn each_mode_finds_what_it_should() {
 fn json_schema_filters_and_explain() {
     let tmp = tempfile::tempdir().unwrap();
     let index = real_index(tmp.path());
-    let (code, hits, _) = search(&index, "puppy playing outside", &["-k", "3"]);
+    let (code, hits, _) = search(
+        &index,
+        "puppy playing outside",
+        &["-k", "3", "--no-feedback"],
+    );
     assert_eq!(code, Some(0));
     assert_eq!(hits.len(), 3);
     let h = &hits[0];
@@ -144,6 +148,12 @@ fn json_schema_filters_and_explain() {
         h["lexical"].is_null(),
         "no shared words with the lexical leg"
     );
+    assert_eq!(h["duplicates"], serde_json::json!([]));
+    // Feedback (the default) adds the best document's words to the
+    // lexical query, which then finds it too.
+    let (_, fed, _) = search(&index, "puppy playing outside", &["-k", "3"]);
+    assert_eq!(fed[0]["id"], "pets.md");
+    assert!(fed[0]["lexical"]["rank"].is_u64(), "{}", fed[0]);
     assert!(h["passage"]["end"].as_u64() > h["passage"]["start"].as_u64());
     // Filters apply inside the search: still k results when they exist.
     let (_, md, _) = search(
@@ -180,6 +190,13 @@ fn json_schema_filters_and_explain() {
     assert_eq!(e["norm"], "z-score", "{e}");
     assert!(
         e["text"].as_str().unwrap().contains("linear (z-score)"),
+        "{e}"
+    );
+    // The words feedback added, as [term, weight], and in the text.
+    let added = e["expansion"].as_array().unwrap();
+    assert!(!added.is_empty() && added.iter().all(|t| t[1].as_f64().unwrap() > 0.0));
+    assert!(
+        e["text"].as_str().unwrap().contains("feedback added"),
         "{e}"
     );
     let (_, plain, _) = search(&index, "kneading DOUGH", &["-k", "1"]);
@@ -335,8 +352,8 @@ fn prompt_driven_through_stdin_and_compare() {
     assert_eq!(v["ranks"]["errors/rare.txt"]["tfidf"], 1);
     assert_eq!(
         v["overlap"].as_array().unwrap().len(),
-        6,
-        "every pair of the four lists"
+        10,
+        "every pair of the five lists"
     );
 }
 

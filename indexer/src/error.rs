@@ -34,12 +34,14 @@ pub enum Error {
     },
     #[error(
         "index {path} has format version {found}, this semsearch reads version {expected}: \
-         pass --rebuild to re-index"
+         {way_out}"
     )]
     FormatVersion {
         path: PathBuf,
         found: u32,
         expected: u32,
+        /// What to run.
+        way_out: &'static str,
     },
     #[error("index {path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },

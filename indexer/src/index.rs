@@ -207,6 +207,13 @@ impl Index {
         Some(vectors::mean(vectors.iter().map(Vec::as_slice), dim))
     }
 
+    /// The LSA term basis of this generation (read from disk at each call;
+    /// the searcher keeps it).
+    pub fn lsa(&self) -> Result<crate::lsa::Lsa> {
+        let gen_dir = store::generation_dir(&self.dir, self.manifest.generation);
+        crate::lsa::Lsa::load(&store::lsa_path(&gen_dir))
+    }
+
     /// A passage's vector, by its key.
     pub fn passage_vector(&self, key: u64) -> Option<Vec<f32>> {
         get_vector(&self.vectors, key, self.manifest.model.dim)

@@ -24,6 +24,7 @@ pub mod extract;
 mod index;
 pub mod jsonl;
 pub mod kind;
+pub mod lsa;
 pub mod manifest;
 pub mod pathname;
 pub mod schema;

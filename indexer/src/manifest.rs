@@ -18,7 +18,12 @@ use crate::extract::Unit;
 /// 4: no documents.usearch (document vectors computed from passages);
 ///    doc store zstd-compressed; passages as `[id, start, end, line]`;
 ///    `pages` of PDFs and slide decks.
-pub const FORMAT_VERSION: u32 = 4;
+/// 5: `lsa.bin` in each generation (the LSA term basis). A format 4 index
+///    is upgraded by the next `index` run, without re-embedding.
+pub const FORMAT_VERSION: u32 = 5;
+
+/// The oldest format an update upgrades in place.
+pub const UPGRADABLE_FROM: u32 = 4;
 
 /// How documents are cut into passages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +193,20 @@ impl Manifest {
 
     /// Read the manifest, checking the format version.
     pub fn read(dir: &Path) -> Result<Self> {
+        Self::read_version(dir, false)
+    }
+
+    /// Read the manifest for an update, which also accepts a format it
+    /// upgrades ([`UPGRADABLE_FROM`] and later) and marks it current.
+    /// Returns whether it was upgraded.
+    pub fn read_for_update(dir: &Path) -> Result<(Self, bool)> {
+        let mut m = Self::read_version(dir, true)?;
+        let old = m.format_version != FORMAT_VERSION;
+        m.format_version = FORMAT_VERSION;
+        Ok((m, old))
+    }
+
+    fn read_version(dir: &Path, upgrade: bool) -> Result<Self> {
         let path = Self::path(dir);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -207,11 +226,16 @@ impl Manifest {
             reason: format!("manifest.json: {e}"),
         };
         let v: Version = serde_json::from_str(&text).map_err(corrupt)?;
-        if v.format_version != FORMAT_VERSION {
+        if v.format_version != FORMAT_VERSION && !(upgrade && v.format_version >= UPGRADABLE_FROM) {
             return Err(Error::FormatVersion {
                 path: dir.to_path_buf(),
                 found: v.format_version,
                 expected: FORMAT_VERSION,
+                way_out: if (UPGRADABLE_FROM..FORMAT_VERSION).contains(&v.format_version) {
+                    "run `semsearch index` once to upgrade it (nothing is re-embedded)"
+                } else {
+                    "pass --rebuild to re-index"
+                },
             });
         }
         serde_json::from_str(&text).map_err(corrupt)

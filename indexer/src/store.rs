@@ -39,6 +39,11 @@ pub fn vectors_path(gen_dir: &Path) -> PathBuf {
     gen_dir.join("vectors.usearch")
 }
 
+/// The LSA term basis of a generation.
+pub fn lsa_path(gen_dir: &Path) -> PathBuf {
+    gen_dir.join("lsa.bin")
+}
+
 /// `SEMSEARCH_INDEX`, else the nearest `.semsearch/` holding a manifest
 /// from `start` upwards, as git finds `.git`.
 pub fn discover(start: &Path) -> Option<PathBuf> {

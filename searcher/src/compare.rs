@@ -1,4 +1,4 @@
-//! TF-IDF, BM25, semantic and hybrid rankings of one query side by side,
+//! TF-IDF, BM25, LSA, semantic and hybrid rankings of one query side by side,
 //! and how much they agree: overlap@k and rank-biased overlap.
 
 use std::collections::{BTreeMap, HashSet};
@@ -18,7 +18,7 @@ pub const RBO_P: f64 = 0.9;
 /// One ranking of the comparison.
 #[derive(Debug, Clone, Serialize)]
 pub struct Ranking {
-    /// `tfidf`, `bm25`, `semantic` or `hybrid`.
+    /// `tfidf`, `bm25`, `lsa`, `semantic` or `hybrid`.
     pub name: &'static str,
     /// Document ids, best first.
     pub ids: Vec<String>,
@@ -37,14 +37,14 @@ pub struct Agreement {
     pub rbo: f64,
 }
 
-/// The four rankings of one query.
+/// The five rankings of one query.
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
     /// The query.
     pub query: String,
     /// Depth of each ranking.
     pub k: usize,
-    /// TF-IDF, BM25, semantic, hybrid: the history of text representations
+    /// TF-IDF, BM25, LSA, semantic, hybrid: the history of text representations
     /// in the order it happened.
     pub rankings: Vec<Ranking>,
     /// Every pair of rankings.
@@ -54,12 +54,13 @@ pub struct Comparison {
 }
 
 impl Searcher {
-    /// Rank `query` four ways with `base`'s depth, fusion and filters; the
+    /// Rank `query` five ways with `base`'s depth, fusion and filters; the
     /// query is analysed and embedded once.
     pub fn compare(&self, query: &str, base: &SearchConfig) -> Result<Comparison> {
         let runs = [
             ("tfidf", Mode::Lexical, Lexical::TfIdf),
             ("bm25", Mode::Lexical, Lexical::Bm25),
+            ("lsa", Mode::Lexical, Lexical::Lsa),
             ("semantic", Mode::Semantic, base.lexical),
             ("hybrid", Mode::Hybrid, base.lexical),
         ];
@@ -83,7 +84,7 @@ impl Searcher {
                 let hits = self.rank_with_vector(&analysed, Some(&vector), &cfg)?;
                 Ok(Ranking {
                     name,
-                    ids: hits.into_iter().map(|h| h.id).collect(),
+                    ids: hits.hits.into_iter().map(|h| h.id).collect(),
                 })
             })
             .collect::<Result<_>>()?;

@@ -21,10 +21,13 @@ pub enum Lexical {
     Bm25,
     /// Cosine of the query's and the document's TF-IDF vectors.
     TfIdf,
+    /// Cosine in latent semantic analysis' space: the TF-IDF vectors
+    /// projected on the index's truncated SVD basis.
+    Lsa,
 }
 
 /// Map a tantivy hit to the manifest's document index.
-fn doc_index(index: &Index, searcher: &Searcher, addr: DocAddress) -> Option<usize> {
+pub(crate) fn doc_index(index: &Index, searcher: &Searcher, addr: DocAddress) -> Option<usize> {
     let reader = searcher.segment_reader(addr.segment_ord);
     let col = reader.fast_fields().str("id").ok()??;
     let ord = col.term_ords(addr.doc_id).next()?;
@@ -33,28 +36,24 @@ fn doc_index(index: &Index, searcher: &Searcher, addr: DocAddress) -> Option<usi
     index.position(&s)
 }
 
-/// BM25 top-`n` documents, optionally restricted to `allowed` ids; with
-/// `query_tf`, each term weighted by its count in the query.
+/// BM25 top-`n` documents for weighted terms (a term's BM25 score is
+/// multiplied by its weight), optionally restricted to `allowed` ids.
 pub fn bm25(
     index: &Index,
-    terms: &[(String, u32)],
+    terms: &[(String, f32)],
     n: usize,
     allowed: Option<&[&str]>,
-    query_tf: bool,
 ) -> Result<Vec<(usize, f32)>> {
     let f = index.fields();
     let clauses: Vec<(Occur, Box<dyn Query>)> = terms
         .iter()
-        .map(|&(ref t, count)| {
+        .map(|&(ref t, weight)| {
             let mut q: Box<dyn Query> = Box::new(TermQuery::new(
                 Term::from_field_text(f.text, t),
                 IndexRecordOption::WithFreqs,
             ));
-            // With `query_tf`, a term said twice weighs twice, as in
-            // Lucene, Elasticsearch, Pyserini and bm25s, where each
-            // occurrence is its own clause.
-            if query_tf && count > 1 {
-                q = Box::new(BoostQuery::new(q, count as f32));
+            if weight != 1.0 {
+                q = Box::new(BoostQuery::new(q, weight));
             }
             (Occur::Should, q)
         })
@@ -104,7 +103,10 @@ fn each_term(
 }
 
 /// Call `f(doc, term frequency)` for every posting of a term.
-fn each_posting(mut postings: tantivy::postings::SegmentPostings, mut f: impl FnMut(DocId, u32)) {
+pub(crate) fn each_posting(
+    mut postings: tantivy::postings::SegmentPostings,
+    mut f: impl FnMut(DocId, u32),
+) {
     use tantivy::postings::Postings;
     use tantivy::{DocSet, TERMINATED};
     let mut d = postings.doc();
@@ -121,7 +123,8 @@ pub struct TfIdfNorms {
     norms: Vec<Vec<f32>>,
 }
 
-fn tf_weight(tf: u32) -> f32 {
+/// TF-IDF's weight of a term seen `tf` times: 1 + ln tf.
+pub fn tf_weight(tf: u32) -> f32 {
     1.0 + (tf as f32).ln()
 }
 
@@ -168,11 +171,13 @@ impl TfIdfNorms {
     }
 }
 
-/// Classic TF-IDF: cosine between log-tf x idf vectors of query and document.
+/// Classic TF-IDF: cosine between log-tf x idf vectors of query and
+/// document; `terms` carry the query side's tf weight ([`tf_weight`] of
+/// the count, or feedback's weight).
 pub fn tfidf(
     index: &Index,
     norms: &TfIdfNorms,
-    terms: &[(String, u32)],
+    terms: &[(String, f32)],
     n: usize,
     allowed: Option<&[&str]>,
 ) -> Result<Vec<(usize, f32)>> {
@@ -188,7 +193,7 @@ pub fn tfidf(
             .map_err(|e| SearchError::lexical(index, e))?;
         if df > 0 {
             let w_idf = idf(norms.n_docs, df);
-            q_weights.push((term, w_idf, tf_weight(*qtf) * w_idf));
+            q_weights.push((term, w_idf, qtf * w_idf));
         }
     }
     let q_norm = q_weights.iter().map(|(_, _, w)| w * w).sum::<f32>().sqrt();

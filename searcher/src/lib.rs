@@ -14,12 +14,15 @@
 #![forbid(unsafe_code)]
 
 pub mod ann;
+mod collapse;
 pub mod compare;
 mod config;
 mod error;
+mod feedback;
 pub mod fusion;
 pub mod layout;
 pub mod lexical;
+pub mod lsa;
 pub mod map;
 pub mod metrics;
 mod query;
@@ -28,6 +31,7 @@ pub mod semantic;
 mod similar;
 pub mod snippet;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -35,9 +39,11 @@ use globset::{Glob, GlobSetBuilder};
 use semsearch_indexer::{Index, PassageRef};
 use semsearch_models::Embedder;
 
+pub use collapse::{Duplicate, DUPLICATE_COSINE};
 pub use compare::Comparison;
 pub use config::{Mode, SearchConfig};
 pub use error::{Result, SearchError};
+pub use feedback::Feedback;
 pub use fusion::{Fusion, LegHit, Norm};
 pub use lexical::Lexical;
 pub use query::Query;
@@ -62,6 +68,17 @@ pub struct Hit {
     pub semantic: Option<LegHit>,
     /// Best passage by vector similarity, when the semantic leg found it.
     pub passage: Option<PassageRef>,
+    /// Lower-ranked results folded under this one as near-duplicates.
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// A ranking and the terms feedback added to its lexical query.
+#[derive(Debug, Clone, Default)]
+pub struct Ranked {
+    /// The documents, best first.
+    pub hits: Vec<Hit>,
+    /// Terms pseudo-relevance feedback added, with their weights.
+    pub expansion: Vec<(String, f32)>,
 }
 
 /// An opened index with its model: runs searches.
@@ -69,6 +86,7 @@ pub struct Searcher {
     index: Index,
     embedder: Arc<Embedder>,
     norms: OnceLock<lexical::TfIdfNorms>,
+    lsa: OnceLock<lsa::LsaSpace>,
 }
 
 impl Searcher {
@@ -90,6 +108,7 @@ impl Searcher {
             index,
             embedder,
             norms: OnceLock::new(),
+            lsa: OnceLock::new(),
         })
     }
 
@@ -137,7 +156,18 @@ impl Searcher {
         n: usize,
         allowed: Option<&[bool]>,
     ) -> Result<Vec<(usize, f32)>> {
-        let terms = query.terms();
+        let terms = query.weighted(cfg.lexical, cfg.query_tf);
+        self.lexical_weighted(&terms, cfg.lexical, n, allowed)
+    }
+
+    /// The lexical leg for weighted terms (see [`Query::weighted`]).
+    fn lexical_weighted(
+        &self,
+        terms: &[(String, f32)],
+        model: Lexical,
+        n: usize,
+        allowed: Option<&[bool]>,
+    ) -> Result<Vec<(usize, f32)>> {
         let ids: Option<Vec<&str>> = allowed.map(|a| {
             a.iter()
                 .enumerate()
@@ -145,14 +175,21 @@ impl Searcher {
                 .map(|(i, _)| self.index.doc_ids()[i].as_str())
                 .collect()
         });
-        match cfg.lexical {
-            Lexical::Bm25 => lexical::bm25(&self.index, terms, n, ids.as_deref(), cfg.query_tf),
+        match model {
+            Lexical::Bm25 => lexical::bm25(&self.index, terms, n, ids.as_deref()),
             Lexical::TfIdf => {
                 if self.norms.get().is_none() {
                     let _ = self.norms.set(lexical::TfIdfNorms::compute(&self.index)?);
                 }
                 let norms = self.norms.get().expect("just set");
                 lexical::tfidf(&self.index, norms, terms, n, ids.as_deref())
+            }
+            Lexical::Lsa => {
+                if self.lsa.get().is_none() {
+                    let _ = self.lsa.set(lsa::LsaSpace::compute(&self.index)?);
+                }
+                let space = self.lsa.get().expect("just set");
+                space.rank(&self.index, terms, n, ids.as_deref())
             }
         }
     }
@@ -165,12 +202,12 @@ impl Searcher {
     /// The `cfg.k` best documents for `query`, best first (ranking only;
     /// [`Searcher::results`] adds passages and snippets).
     pub fn search(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<Hit>> {
-        self.rank_query(&Query::new(&self.index, query), cfg)
+        Ok(self.rank_query(&Query::new(&self.index, query), cfg)?.hits)
     }
 
     /// Rank an analysed query: its vector (with `cfg.arithmetic` applied)
     /// and its terms.
-    pub fn rank_query(&self, query: &Query, cfg: &SearchConfig) -> Result<Vec<Hit>> {
+    pub fn rank_query(&self, query: &Query, cfg: &SearchConfig) -> Result<Ranked> {
         if query.text().trim().is_empty() {
             return Err(SearchError::EmptyQuery);
         }
@@ -181,6 +218,7 @@ impl Searcher {
             let v = self.query_vector(query.text(), &cfg.arithmetic)?;
             return self.rank_with_vector(query, Some(&v), cfg);
         }
+        // Feedback and collapse read vectors even in lexical mode.
         if cfg.mode != Mode::Hybrid {
             let vector = match cfg.mode {
                 Mode::Lexical => None,
@@ -196,7 +234,7 @@ impl Searcher {
             || self.embed_query(query.text()),
             || self.lexical(query, cfg, n, allowed.as_deref()),
         );
-        self.rank(Some(&vector?), lex?, allowed.as_deref(), cfg)
+        self.rank(query, Some(&vector?), lex?, allowed.as_deref(), cfg)
     }
 
     /// [`Searcher::search`] with the query vector given (to embed queries
@@ -208,7 +246,9 @@ impl Searcher {
         vector: Option<&[f32]>,
         cfg: &SearchConfig,
     ) -> Result<Vec<Hit>> {
-        self.rank_with_vector(&Query::new(&self.index, query), vector, cfg)
+        Ok(self
+            .rank_with_vector(&Query::new(&self.index, query), vector, cfg)?
+            .hits)
     }
 
     pub(crate) fn rank_with_vector(
@@ -216,24 +256,85 @@ impl Searcher {
         query: &Query,
         vector: Option<&[f32]>,
         cfg: &SearchConfig,
-    ) -> Result<Vec<Hit>> {
+    ) -> Result<Ranked> {
         let allowed = self.allowed(&cfg.paths)?;
         let n = cfg.candidates.max(cfg.k);
         let lex = match cfg.mode {
             Mode::Semantic => Vec::new(),
             _ => self.lexical(query, cfg, n, allowed.as_deref())?,
         };
-        self.rank(vector, lex, allowed.as_deref(), cfg)
+        self.rank(query, vector, lex, allowed.as_deref(), cfg)
     }
 
-    /// The semantic leg for `vector`, then fusion with the lexical leg `lex`.
+    /// The semantic leg for `vector`, fusion with the lexical leg `lex`,
+    /// then feedback (a second ranking) and collapse, as `cfg` asks.
     fn rank(
         &self,
+        query: &Query,
         vector: Option<&[f32]>,
         lex: Vec<(usize, f32)>,
         allowed: Option<&[bool]>,
         cfg: &SearchConfig,
-    ) -> Result<Vec<Hit>> {
+    ) -> Result<Ranked> {
+        let (mut fused, mut best) = self.fuse_legs(vector, &lex, allowed, cfg)?;
+        let mut expansion = Vec::new();
+        if let Some(fb) = cfg.feedback.filter(|_| !fused.is_empty()) {
+            let top: Vec<usize> = fused.iter().take(fb.docs).map(|f| f.doc).collect();
+            let moved = match (cfg.mode, vector) {
+                (Mode::Lexical, _) | (_, None) => None,
+                (_, Some(v)) => Some(self.expand_vector(v, &top, fb.semantic_weight)),
+            };
+            let lex = if cfg.mode == Mode::Semantic {
+                lex
+            } else {
+                let terms = query.weighted(cfg.lexical, cfg.query_tf);
+                let (terms, added) = self.expand_terms(&terms, &top, &fb)?;
+                expansion = added;
+                let n = cfg.candidates.max(cfg.k);
+                self.lexical_weighted(&terms, cfg.lexical, n, allowed)?
+            };
+            (fused, best) = self.fuse_legs(moved.as_deref().or(vector), &lex, allowed, cfg)?;
+        }
+        let fused: Vec<fusion::Fused> = fused
+            .into_iter()
+            .filter(|f| cfg.min_score.is_none_or(|m| f.score >= m))
+            .collect();
+        let kept = if cfg.collapse {
+            self.collapse(fused, &best, cfg.k)
+        } else {
+            fused
+                .into_iter()
+                .take(cfg.k)
+                .map(|f| (f, Vec::new()))
+                .collect()
+        };
+        let hits = kept
+            .into_iter()
+            .enumerate()
+            .map(|(i, (f, duplicates))| Hit {
+                rank: i + 1,
+                doc: f.doc,
+                id: self.index.doc_ids()[f.doc].clone(),
+                score: f.score,
+                lexical: f.lexical,
+                semantic: f.semantic,
+                passage: best.get(&f.doc).copied(),
+                duplicates,
+            })
+            .collect();
+        Ok(Ranked { hits, expansion })
+    }
+
+    /// The semantic leg for `vector` fused with `lex` (or one leg alone,
+    /// with its own scores), and each document's best passage.
+    #[allow(clippy::type_complexity)]
+    fn fuse_legs(
+        &self,
+        vector: Option<&[f32]>,
+        lex: &[(usize, f32)],
+        allowed: Option<&[bool]>,
+        cfg: &SearchConfig,
+    ) -> Result<(Vec<fusion::Fused>, HashMap<usize, PassageRef>)> {
         let n = cfg.candidates.max(cfg.k);
         let sem = match (cfg.mode, vector) {
             (Mode::Lexical, _) | (_, None) => Vec::new(),
@@ -244,7 +345,7 @@ impl Searcher {
             // A single leg keeps its own scores.
             Mode::Lexical | Mode::Semantic => {
                 let list = if cfg.mode == Mode::Lexical {
-                    &lex
+                    lex
                 } else {
                     &sem_scores
                 };
@@ -260,24 +361,9 @@ impl Searcher {
                     })
                     .collect()
             }
-            Mode::Hybrid => fusion::fuse(&lex, &sem_scores, cfg.fusion),
+            Mode::Hybrid => fusion::fuse(lex, &sem_scores, cfg.fusion),
         };
-        let best_passage: std::collections::HashMap<usize, PassageRef> =
-            sem.iter().map(|&(d, _, p)| (d, p)).collect();
-        Ok(fused
-            .into_iter()
-            .filter(|f| cfg.min_score.is_none_or(|m| f.score >= m))
-            .take(cfg.k)
-            .enumerate()
-            .map(|(i, f)| Hit {
-                rank: i + 1,
-                doc: f.doc,
-                id: self.index.doc_ids()[f.doc].clone(),
-                score: f.score,
-                lexical: f.lexical,
-                semantic: f.semantic,
-                passage: best_passage.get(&f.doc).copied(),
-            })
-            .collect())
+        let best = sem.iter().map(|&(d, _, p)| (d, p)).collect();
+        Ok((fused, best))
     }
 }

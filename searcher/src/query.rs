@@ -5,6 +5,8 @@ use std::collections::HashSet;
 
 use semsearch_indexer::Index;
 
+use crate::lexical::Lexical;
+
 /// A query's text and its analysed terms (the index's analyser: lower
 /// case, stop words out, stemmed), each with its count in the query.
 #[derive(Debug, Clone)]
@@ -47,6 +49,24 @@ impl Query {
     /// Distinct analysed terms with their counts, in first-seen order.
     pub fn terms(&self) -> &[(String, u32)] {
         &self.terms
+    }
+
+    /// The lexical leg's weighted terms: for BM25 each distinct term
+    /// weighs 1, or its count with `query_tf` (as in Lucene,
+    /// Elasticsearch, Pyserini and bm25s, where each occurrence is its own
+    /// clause); for TF-IDF and LSA, 1 + ln count.
+    pub fn weighted(&self, lexical: Lexical, query_tf: bool) -> Vec<(String, f32)> {
+        self.terms
+            .iter()
+            .map(|(t, n)| {
+                let w = match lexical {
+                    Lexical::Bm25 if query_tf => *n as f32,
+                    Lexical::Bm25 => 1.0,
+                    Lexical::TfIdf | Lexical::Lsa => crate::lexical::tf_weight(*n),
+                };
+                (t.clone(), w)
+            })
+            .collect()
     }
 
     /// The distinct terms, for matching tokens of passages.

@@ -108,6 +108,9 @@ pub struct SearchResult {
     /// How the score was made; `None` where no query was ranked
     /// (documents like a document).
     pub explain: Option<Explain>,
+    /// The terms pseudo-relevance feedback added to the query, with their
+    /// weights (empty without feedback).
+    pub expansion: Vec<(String, f32)>,
 }
 
 impl Searcher {
@@ -116,9 +119,13 @@ impl Searcher {
     /// ranking and snippets alike.
     pub fn results(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<SearchResult>> {
         let query = Query::new(self.index(), query);
-        let hits = self.rank_query(&query, cfg)?;
+        let ranked = self.rank_query(&query, cfg)?;
         let explain = Explain::of(cfg);
-        self.present(&query, hits, Some(explain))
+        let mut results = self.present(&query, ranked.hits, Some(explain))?;
+        for r in &mut results {
+            r.expansion.clone_from(&ranked.expansion);
+        }
+        Ok(results)
     }
 
     /// The `k` documents most like document `doc`, ready to show.
@@ -161,6 +168,7 @@ impl Searcher {
                         .map(|(unit, number)| Place { unit, number }),
                     snippet: snippet::make(&mut analyzer, body, &terms, SNIPPET_LEN),
                     explain,
+                    expansion: Vec::new(),
                     hit,
                 })
             })

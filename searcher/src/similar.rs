@@ -117,6 +117,7 @@ impl Searcher {
                     fused_part: score,
                 }),
                 passage: Some(self.nearest_passage(d, &v)),
+                duplicates: Vec::new(),
             })
             .collect())
     }

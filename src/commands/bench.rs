@@ -118,7 +118,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
 
 /// Latency of each mode per query, model and index loaded once.
 pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
-    use semsearch_searcher::{Mode, SearchConfig, Searcher};
+    use semsearch_searcher::{Lexical, Mode, SearchConfig, Searcher};
     let dir = super::find_index(args.index.index.as_deref())?;
     let mut queries = super::read_jsonl_texts(&args.queries)?;
     queries.truncate(args.limit);
@@ -139,14 +139,25 @@ pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
             dir.display()
         )?;
     }
-    for (name, mode) in [
-        ("lexical", Mode::Lexical),
-        ("semantic", Mode::Semantic),
-        ("hybrid", Mode::Hybrid),
+    let defaults = SearchConfig::default();
+    let plain = SearchConfig {
+        feedback: None,
+        collapse: false,
+        ..SearchConfig::default()
+    };
+    // The defaults per mode, LSA, and the hybrid's first ranking alone (no
+    // feedback, no collapse): what those two cost, measured side by side.
+    for (name, mode, lexical, base) in [
+        ("lexical", Mode::Lexical, defaults.lexical, &defaults),
+        ("lsa", Mode::Lexical, Lexical::Lsa, &defaults),
+        ("semantic", Mode::Semantic, defaults.lexical, &defaults),
+        ("hybrid", Mode::Hybrid, defaults.lexical, &defaults),
+        ("hybrid-1", Mode::Hybrid, defaults.lexical, &plain),
     ] {
         let cfg = SearchConfig {
             mode,
-            ..SearchConfig::default()
+            lexical,
+            ..base.clone()
         };
         for q in queries.iter().take(5) {
             searcher.search(q, &cfg)?; // warm-up

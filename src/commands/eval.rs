@@ -111,6 +111,7 @@ fn mode_config(name: &str, base: &SearchConfig) -> anyhow::Result<SearchConfig> 
     match name {
         "tfidf" => (c.mode, c.lexical) = (Mode::Lexical, Lexical::TfIdf),
         "bm25" => (c.mode, c.lexical) = (Mode::Lexical, Lexical::Bm25),
+        "lsa" => (c.mode, c.lexical) = (Mode::Lexical, Lexical::Lsa),
         "semantic" => c.mode = Mode::Semantic,
         "hybrid-rrf" => {
             c.mode = Mode::Hybrid;
@@ -125,7 +126,7 @@ fn mode_config(name: &str, base: &SearchConfig) -> anyhow::Result<SearchConfig> 
             }
         }
         _ => bail!(
-            "unknown mode {name:?}: expected tfidf, bm25, semantic, hybrid-rrf or hybrid-linear"
+            "unknown mode {name:?}: expected tfidf, bm25, lsa, semantic, hybrid-rrf or hybrid-linear"
         ),
     }
     Ok(c)

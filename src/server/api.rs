@@ -1,6 +1,7 @@
 //! The JSON API. Parameters are the CLI's flags (`q`, `mode`, `lexical`,
 //! `fusion`, `alpha`, `rrf_k`, `norm`, `k`, `candidates`, `exact`,
-//! `query_tf`, `path`, `plus`, `minus`, `min_score`, `explain`); each result is the object
+//! `query_tf`, `feedback`, `collapse`, `path`, `plus`, `minus`, `min_score`, `explain`);
+//! each result is the object
 //! `search --json` prints. Documents are named by id only: no parameter
 //! ever reaches the filesystem.
 
@@ -124,8 +125,14 @@ impl Params {
     }
 
     fn flag(&self, key: &str) -> Result<bool, ApiError> {
+        self.flag_or(key, false)
+    }
+
+    /// A true/false parameter, `default` when absent.
+    fn flag_or(&self, key: &str, default: bool) -> Result<bool, ApiError> {
         match self.get(key) {
-            None | Some("false" | "0") => Ok(false),
+            None => Ok(default),
+            Some("false" | "0") => Ok(false),
             Some("" | "true" | "1") => Ok(true),
             Some(v) => Err(bad(format!("{key}={v:?}: expected true or false"))),
         }
@@ -186,6 +193,12 @@ impl Params {
         }
         c.exact = self.flag("exact")?;
         c.query_tf = self.flag("query_tf")?;
+        if self.flag_or("feedback", c.feedback.is_some())? {
+            c.feedback.get_or_insert_with(Default::default);
+        } else {
+            c.feedback = None;
+        }
+        c.collapse = self.flag_or("collapse", c.collapse)?;
         c.paths = self.all("path");
         c.min_score = self.parsed("min_score")?;
         c.arithmetic.plus = self.all("plus");
@@ -264,7 +277,7 @@ pub async fn search(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery) 
     Ok(respond(body))
 }
 
-/// `GET /api/compare?q=...`: the four rankings, as `compare --json`.
+/// `GET /api/compare?q=...`: the five rankings, as `compare --json`.
 pub async fn compare(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery) -> Answer {
     let p = Params::parse(raw);
     let (q, cfg) = (p.query()?, p.config()?);

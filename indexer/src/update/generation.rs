@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tantivy::{doc, IndexWriter, Term};
 
 use crate::error::{IoContext, Result};
+use crate::lsa;
 use crate::manifest::{DocEntry, Manifest, Quantization};
 use crate::schema::{self, Fields};
 use crate::store;
@@ -137,11 +138,26 @@ impl Generation {
             generation,
             gen_dir,
             mut writer,
-            ..
+            fields,
         } = self.open.take().expect("opened above");
         let tdir = store::tantivy_dir(&gen_dir);
         writer.commit().at(&tdir)?;
+        let lexical = writer.index().clone();
         writer.wait_merging_threads().at(&tdir)?;
+        let reader = lexical
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()
+            .at(&tdir)?;
+        let prev = self
+            .committed
+            .map(|g| store::lsa_path(&store::generation_dir(&self.dir, g)));
+        lsa::refresh(
+            &reader.searcher(),
+            fields.text,
+            prev.as_deref(),
+            &store::lsa_path(&gen_dir),
+        )?;
         let passages = self.vectors.as_ref().expect("loaded by open");
         vectors::save(passages, &store::vectors_path(&gen_dir))?;
         manifest.generation = generation;

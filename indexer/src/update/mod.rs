@@ -117,7 +117,7 @@ impl<'a, 'p> Run<'a, 'p> {
         opts: &'a UpdateOptions,
         progress: &'p mut dyn FnMut(Event),
     ) -> Result<Self> {
-        let prev = plan::previous(opts, embedder)?;
+        let (prev, upgraded) = plan::previous(opts, embedder)?;
         let chunking = ChunkSettings {
             max_tokens: embedder.info().max_seq_length,
             overlap: opts.overlap,
@@ -128,7 +128,9 @@ impl<'a, 'p> Run<'a, 'p> {
             reason: format!("tokenizer: {e}"),
         })?;
         let (roots, corpora) = plan::sources(opts, prev.as_ref())?;
-        let fresh = prev.is_none();
+        // An older format is committed anew (with what it lacks) even when
+        // no file changed.
+        let fresh = prev.is_none() || upgraded;
         let committed = prev.as_ref().map(|p| p.generation);
         let mut manifest = plan::start(prev, opts, embedder, chunking);
         let touched = manifest.roots != roots || manifest.corpora != corpora;

@@ -10,17 +10,21 @@ use crate::error::{Error, IoContext, Result};
 use crate::manifest::{ChunkSettings, Manifest, FORMAT_VERSION};
 use crate::schema::language_name;
 
-/// Open the previous manifest, unless it must be discarded.
-pub(super) fn previous(opts: &UpdateOptions, embedder: &Embedder) -> Result<Option<Manifest>> {
-    match Manifest::read(&opts.index_dir) {
-        Ok(m) => match compatible(&m, opts, embedder) {
-            Ok(()) if !opts.rebuild => Ok(Some(m)),
+/// Open the previous manifest, unless it must be discarded, and whether
+/// it is of an older format this run upgrades.
+pub(super) fn previous(
+    opts: &UpdateOptions,
+    embedder: &Embedder,
+) -> Result<(Option<Manifest>, bool)> {
+    match Manifest::read_for_update(&opts.index_dir) {
+        Ok((m, upgraded)) => match compatible(&m, opts, embedder) {
+            Ok(()) if !opts.rebuild => Ok((Some(m), upgraded)),
             Err(e) if !opts.rebuild => Err(e),
-            _ => Ok(None),
+            _ => Ok((None, false)),
         },
-        Err(Error::NoIndex { .. }) => Ok(None),
+        Err(Error::NoIndex { .. }) => Ok((None, false)),
         Err(e @ (Error::FormatVersion { .. } | Error::Corrupt { .. })) if !opts.rebuild => Err(e),
-        Err(Error::FormatVersion { .. } | Error::Corrupt { .. }) => Ok(None),
+        Err(Error::FormatVersion { .. } | Error::Corrupt { .. }) => Ok((None, false)),
         Err(e) => Err(e),
     }
 }

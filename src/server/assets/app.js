@@ -168,14 +168,15 @@ async function similar(id, title) {
   }
 }
 
-// Four columns; the same document is linked across them: pointing at it
+// Five columns, in the order the representations came (TF-IDF, BM25,
+// LSA, BERT, fused); the same document is linked across them: pointing at it
 // in one column marks it in all.
 function showCompare(c) {
   const box = $("compare");
   box.replaceChildren();
   const cols = el("div", { class: "columns" });
-  const names = { tfidf: "TF-IDF", bm25: "BM25", semantic: "Semantic", hybrid: "Hybrid" };
-  for (const name of ["tfidf", "bm25", "semantic", "hybrid"]) {
+  const names = { tfidf: "TF-IDF", bm25: "BM25", lsa: "LSA", semantic: "Semantic", hybrid: "Hybrid" };
+  for (const name of ["tfidf", "bm25", "lsa", "semantic", "hybrid"]) {
     const ol = el("ol", {});
     (c.lists[name] || []).forEach((id) => {
       const li = el(
@@ -208,7 +209,7 @@ function showCompare(c) {
     );
   }
   box.append(el("h3", {}, "Agreement (rank-biased overlap, p = " + c.rbo_p + ")"), table);
-  setStatus("Four rankings in " + c.took_ms + " ms");
+  setStatus("Five rankings in " + c.took_ms + " ms");
 }
 
 // The map: an SVG scatter of the documents; the wheel, drag and the

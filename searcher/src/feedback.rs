@@ -1,0 +1,132 @@
+//! Pseudo-relevance feedback: the first ranking's best documents are taken
+//! as relevant and move the query toward them before a second ranking.
+//!
+//! - Lexical leg, RM3 (Lavrenko and Croft's relevance model, mixed with the
+//!   query as in Anserini): `P(w|R) = sum over the top documents d of
+//!   P(w|d) / m`, with `P(w|d)` the term's share of d's analysed tokens;
+//!   the `terms` most likely are added, and every term's weight becomes
+//!   `(1 - lambda) * w(t) + lambda * S * P(t|R)`, S the sum of the
+//!   query's own weights (so a query without feedback scores as before).
+//! - Semantic leg, Rocchio: `q' = normalize(q + beta * m)`, m the unit
+//!   mean of the top documents' vectors (each the unit mean of its
+//!   passages', as the index computes them).
+//!
+//! In hybrid mode the top documents are the fused ranking's, for both legs.
+
+use std::collections::HashMap;
+
+use semsearch_indexer::vectors::{dot, mean};
+
+use crate::error::Result;
+use crate::Searcher;
+
+/// How feedback expands a query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Feedback {
+    /// Top documents of the first ranking taken as relevant.
+    pub docs: usize,
+    /// Terms added to the lexical query.
+    pub terms: usize,
+    /// RM3's lambda: the expansion's share of the lexical query.
+    pub lexical_weight: f32,
+    /// Rocchio's beta: the weight of the top documents' mean vector
+    /// (the query's own weight is 1).
+    pub semantic_weight: f32,
+}
+
+impl Default for Feedback {
+    /// The best on SciFact's train split; EVALUATION.md.
+    fn default() -> Self {
+        Feedback {
+            docs: 1,
+            terms: 10,
+            lexical_weight: 0.2,
+            semantic_weight: 0.2,
+        }
+    }
+}
+
+/// Bytes of a document's text read for its term distribution: enough for
+/// an article, and a bound on the cost of a book-sized hit.
+const TEXT_LIMIT: usize = 64 * 1024;
+
+impl Searcher {
+    /// The query's lexical terms after RM3 with the documents `top`, and
+    /// the terms feedback added (with their weights), best first.
+    pub(crate) fn expand_terms(
+        &self,
+        terms: &[(String, f32)],
+        top: &[usize],
+        fb: &Feedback,
+    ) -> Result<(Vec<(String, f32)>, Vec<(String, f32)>)> {
+        let mut relevance: HashMap<String, f32> = HashMap::new();
+        let mut analyzer = self.index().analyzer();
+        for &doc in top {
+            let text = self.index().text(&self.index().doc_ids()[doc])?;
+            let text = &text[..floor_char_boundary(&text, TEXT_LIMIT)];
+            let mut counts: HashMap<String, u32> = HashMap::new();
+            let mut total = 0u32;
+            let mut stream = analyzer.token_stream(text);
+            while let Some(tok) = stream.next() {
+                // Numbers and single letters say little about a topic.
+                if tok.text.len() > 1 && !tok.text.bytes().all(|b| b.is_ascii_digit()) {
+                    *counts.entry(tok.text.clone()).or_default() += 1;
+                    total += 1;
+                }
+            }
+            for (t, c) in counts {
+                *relevance.entry(t).or_default() += c as f32 / total as f32 / top.len() as f32;
+            }
+        }
+        let mut best: Vec<(String, f32)> = relevance.into_iter().collect();
+        best.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        best.truncate(fb.terms);
+        let mass: f32 = best.iter().map(|b| b.1).sum();
+        let own: f32 = terms.iter().map(|t| t.1).sum();
+        let lambda = fb.lexical_weight;
+        let mut out: Vec<(String, f32)> = terms
+            .iter()
+            .map(|(t, w)| (t.clone(), (1.0 - lambda) * w))
+            .collect();
+        let mut added = Vec::new();
+        for (t, p) in best {
+            let w = lambda * own * p / mass.max(f32::MIN_POSITIVE);
+            match out.iter_mut().find(|(o, _)| *o == t) {
+                Some((_, ow)) => *ow += w,
+                None => out.push((t.clone(), w)),
+            }
+            added.push((t, w));
+        }
+        Ok((out, added))
+    }
+
+    /// Rocchio: the query vector moved toward the documents `top`.
+    pub(crate) fn expand_vector(&self, query: &[f32], top: &[usize], beta: f32) -> Vec<f32> {
+        let vectors: Vec<Vec<f32>> = top
+            .iter()
+            .filter_map(|&d| self.index().doc_vector(d))
+            .collect();
+        if vectors.is_empty() {
+            return query.to_vec();
+        }
+        let centre = mean(vectors.iter().map(Vec::as_slice), query.len());
+        let mut v: Vec<f32> = query
+            .iter()
+            .zip(&centre)
+            .map(|(q, c)| q + beta * c)
+            .collect();
+        let norm = dot(&v, &v).sqrt();
+        if norm > 0.0 {
+            v.iter_mut().for_each(|x| *x /= norm);
+        }
+        v
+    }
+}
+
+/// The largest char boundary of `s` at or below `i`.
+fn floor_char_boundary(s: &str, i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    (0..=i).rev().find(|&j| s.is_char_boundary(j)).unwrap_or(0)
+}
