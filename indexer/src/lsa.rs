@@ -217,7 +217,7 @@ fn matrix(
             let mut doc = postings.doc();
             while doc != tantivy::TERMINATED {
                 let global = base + doc;
-                if global % stride == 0 && alive.is_none_or(|a| a.is_alive(doc)) {
+                if global.is_multiple_of(stride) && alive.is_none_or(|a| a.is_alive(doc)) {
                     let next = rows.len() as u32;
                     let r = *rows.entry(global).or_insert(next);
                     triplets.push((r, c, tfidf_weight(postings.term_freq(), n as f32, d)));

@@ -46,6 +46,9 @@ impl Default for Feedback {
     }
 }
 
+/// Weighted lexical terms.
+type Terms = Vec<(String, f32)>;
+
 /// Bytes of a document's text read for its term distribution: enough for
 /// an article, and a bound on the cost of a book-sized hit.
 const TEXT_LIMIT: usize = 64 * 1024;
@@ -58,7 +61,7 @@ impl Searcher {
         terms: &[(String, f32)],
         top: &[usize],
         fb: &Feedback,
-    ) -> Result<(Vec<(String, f32)>, Vec<(String, f32)>)> {
+    ) -> Result<(Terms, Terms)> {
         let mut relevance: HashMap<String, f32> = HashMap::new();
         let mut analyzer = self.index().analyzer();
         for &doc in top {
