@@ -149,17 +149,32 @@ fn evaluate(
     let start = Instant::now();
     for (qid, text, vector) in &p.queries {
         let hits = p.searcher.search_with_vector(text, Some(vector), cfg)?;
-        let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+        // A folded near-duplicate is judged where the output shows it:
+        // right under the result it repeats ("+1 similar: ..."), so the
+        // metrics read the ranking a person reads.
+        let ids: Vec<&str> = hits
+            .iter()
+            .flat_map(|h| {
+                std::iter::once(h.id.as_str()).chain(h.duplicates.iter().map(|d| d.id.as_str()))
+            })
+            .collect();
         let q = &p.qrels[qid];
         ndcg += ndcg_at(&ids, q, 10);
         recall += recall_at(&ids, q, 100);
         mrr += mrr_at(&ids, q, 10);
         map += map_at(&ids, q, 100);
         if run_dir.is_some() {
-            for h in &hits {
+            // In the order judged above; trec_eval orders by score, so a
+            // score is lowered where needed to keep that order.
+            let scores = hits
+                .iter()
+                .flat_map(|h| std::iter::once(h.score).chain(h.duplicates.iter().map(|d| d.score)));
+            let mut last = f32::INFINITY;
+            for (rank, (id, score)) in ids.iter().zip(scores).enumerate() {
+                last = score.min(last - last.abs().max(1.0) * 1e-6);
                 run_file.push_str(&format!(
-                    "{qid} Q0 {} {} {} semsearch-{name}\n",
-                    h.id, h.rank, h.score
+                    "{qid} Q0 {id} {} {last} semsearch-{name}\n",
+                    rank + 1
                 ));
             }
         }
