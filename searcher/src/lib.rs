@@ -276,7 +276,8 @@ impl Searcher {
         allowed: Option<&[bool]>,
         cfg: &SearchConfig,
     ) -> Result<Ranked> {
-        let (mut fused, mut best) = self.fuse_legs(vector, &lex, allowed, cfg)?;
+        let sem = self.semantic_leg(vector, allowed, cfg)?;
+        let (mut fused, mut best) = self.fuse_legs(&sem, &lex, cfg);
         let mut expansion = Vec::new();
         if let Some(fb) = cfg.feedback.filter(|_| !fused.is_empty()) {
             let top: Vec<usize> = fused.iter().take(fb.docs).map(|f| f.doc).collect();
@@ -284,16 +285,25 @@ impl Searcher {
                 (Mode::Lexical, _) | (_, None) => None,
                 (_, Some(v)) => Some(self.expand_vector(v, &top, fb.semantic_weight)),
             };
-            let lex = if cfg.mode == Mode::Semantic {
-                lex
-            } else {
-                let terms = query.weighted(cfg.lexical, cfg.query_tf);
-                let (terms, added) = self.expand_terms(&terms, &top, &fb)?;
-                expansion = added;
-                let n = cfg.candidates.max(cfg.k);
-                self.lexical_weighted(&terms, cfg.lexical, n, allowed)?
-            };
-            (fused, best) = self.fuse_legs(moved.as_deref().or(vector), &lex, allowed, cfg)?;
+            // The two legs' second runs are independent: one per core.
+            let (sem, lex) = rayon::join(
+                || self.semantic_leg(moved.as_deref().or(vector), allowed, cfg),
+                || -> Result<_> {
+                    if cfg.mode == Mode::Semantic {
+                        return Ok((lex, Vec::new()));
+                    }
+                    let terms = query.weighted(cfg.lexical, cfg.query_tf);
+                    let (terms, added) = self.expand_terms(&terms, &top, &fb)?;
+                    let n = cfg.candidates.max(cfg.k);
+                    Ok((
+                        self.lexical_weighted(&terms, cfg.lexical, n, allowed)?,
+                        added,
+                    ))
+                },
+            );
+            let (lex, added) = lex?;
+            expansion = added;
+            (fused, best) = self.fuse_legs(&sem?, &lex, cfg);
         }
         let fused: Vec<fusion::Fused> = fused
             .into_iter()
@@ -325,21 +335,29 @@ impl Searcher {
         Ok(Ranked { hits, expansion })
     }
 
-    /// The semantic leg for `vector` fused with `lex` (or one leg alone,
-    /// with its own scores), and each document's best passage.
-    #[allow(clippy::type_complexity)]
-    fn fuse_legs(
+    /// The semantic leg: documents by their best passage's cosine to
+    /// `vector` (none in lexical mode).
+    fn semantic_leg(
         &self,
         vector: Option<&[f32]>,
-        lex: &[(usize, f32)],
         allowed: Option<&[bool]>,
         cfg: &SearchConfig,
-    ) -> Result<(Vec<fusion::Fused>, HashMap<usize, PassageRef>)> {
+    ) -> Result<Vec<(usize, f32, PassageRef)>> {
         let n = cfg.candidates.max(cfg.k);
-        let sem = match (cfg.mode, vector) {
-            (Mode::Lexical, _) | (_, None) => Vec::new(),
-            (_, Some(v)) => semantic::search(&self.index, v, n, cfg.exact, allowed)?,
-        };
+        match (cfg.mode, vector) {
+            (Mode::Lexical, _) | (_, None) => Ok(Vec::new()),
+            (_, Some(v)) => semantic::search(&self.index, v, n, cfg.exact, allowed),
+        }
+    }
+
+    /// The semantic leg `sem` fused with `lex` (or one leg alone, with its
+    /// own scores), and each document's best passage.
+    fn fuse_legs(
+        &self,
+        sem: &[(usize, f32, PassageRef)],
+        lex: &[(usize, f32)],
+        cfg: &SearchConfig,
+    ) -> (Vec<fusion::Fused>, HashMap<usize, PassageRef>) {
         let sem_scores: Vec<(usize, f32)> = sem.iter().map(|&(d, s, _)| (d, s)).collect();
         let fused = match cfg.mode {
             // A single leg keeps its own scores.
@@ -364,6 +382,6 @@ impl Searcher {
             Mode::Hybrid => fusion::fuse(lex, &sem_scores, cfg.fusion),
         };
         let best = sem.iter().map(|&(d, _, p)| (d, p)).collect();
-        Ok((fused, best))
+        (fused, best)
     }
 }
