@@ -28,7 +28,7 @@ pub enum Command {
     Watch(IndexArgs),
     /// Search an index: BM25/TF-IDF, semantic, or both fused.
     Search(SearchArgs),
-    /// TF-IDF, BM25, semantic and hybrid rankings side by side, with overlap.
+    /// TF-IDF, BM25, LSA, semantic and hybrid rankings side by side, with overlap.
     Compare(CompareArgs),
     /// Interactive prompt: the model and index load once, each query answers
     /// in milliseconds.

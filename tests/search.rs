@@ -323,7 +323,7 @@ fn missing_or_corrupt_index_is_named() {
 fn prompt_driven_through_stdin_and_compare() {
     let tmp = tempfile::tempdir().unwrap();
     let index = tiny_index(tmp.path());
-    let script = ":mode lexical\n:k 1\nflux capacitor\n:open 1\n:explain\n:lexical tfidf\nflux\n:bogus\n:compare flux capacitor\n:quit\n";
+    let script = ":mode lexical\n:k 1\nflux capacitor\n:open 1\n:explain\n:lexical tfidf\nflux\n:feedback\n:collapse\n:lexical lsa\nflux\n:bogus\n:compare flux capacitor\n:quit\n";
     let mut cmd = bin();
     cmd.arg("repl").arg("--index").arg(&index);
     let out = common::prompt(cmd, script);
@@ -338,7 +338,11 @@ fn prompt_driven_through_stdin_and_compare() {
     assert!(text.contains("lexical rank 1"), ":explain: {text}");
     assert!(text.contains("unknown command :bogus"), "{text}");
     assert!(
-        text.contains("tfidf vs bm25") && text.contains("rbo"),
+        text.contains("feedback off") && text.contains("collapse off"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tfidf vs bm25") && text.contains("bm25 vs lsa") && text.contains("rbo"),
         ":compare: {text}"
     );
 

@@ -1,4 +1,4 @@
-//! `semsearch compare`: TF-IDF, BM25, semantic and hybrid side by side.
+//! `semsearch compare`: TF-IDF, BM25, LSA, semantic and hybrid side by side.
 
 use anyhow::Context;
 use semsearch_searcher::Searcher;

@@ -181,7 +181,7 @@ impl Tools {
 
     #[tool(
         name = "compare",
-        description = "TF-IDF, BM25, semantic and hybrid rankings of one query side by side, \
+        description = "TF-IDF, BM25, LSA, semantic and hybrid rankings of one query side by side, \
                        with their overlap and rank-biased overlap."
     )]
     async fn compare(&self, Parameters(p): Parameters<CompareParams>) -> CallToolResult {

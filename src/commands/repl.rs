@@ -15,12 +15,14 @@ use crate::printer::{place_words, Printer};
 const HELP: &str = "\
 Type a query to search. Commands:
   :mode lexical|semantic|hybrid   ranking mode
-  :lexical bm25|tfidf             lexical model
+  :lexical bm25|tfidf|lsa         lexical model
   :fusion rrf|linear              how hybrid mode fuses
   :k N                            results per query
   :alpha A                        semantic weight in linear fusion (0..1)
   :explain                        toggle per-leg scores and fusion arithmetic
-  :compare [QUERY]                TF-IDF, BM25, semantic, hybrid side by side
+  :feedback                       toggle pseudo-relevance feedback (a second ranking)
+  :collapse                       toggle folding near-duplicates under the first copy
+  :compare [QUERY]                TF-IDF, BM25, LSA, semantic, hybrid side by side
   :open N                         print result N's passage in full
   :similar N                      documents like result N (by document vector)
   :help                           this text
@@ -96,6 +98,23 @@ impl State {
                 self.printer.explain = !self.printer.explain;
                 let on = if self.printer.explain { "on" } else { "off" };
                 writeln!(out, "explain {on}")?;
+            }
+            ":feedback" => {
+                self.cfg.feedback = match self.cfg.feedback {
+                    Some(_) => None,
+                    None => Some(Default::default()),
+                };
+                let on = if self.cfg.feedback.is_some() {
+                    "on"
+                } else {
+                    "off"
+                };
+                writeln!(out, "feedback {on}")?;
+            }
+            ":collapse" => {
+                self.cfg.collapse = !self.cfg.collapse;
+                let on = if self.cfg.collapse { "on" } else { "off" };
+                writeln!(out, "collapse {on}")?;
             }
             ":compare" => {
                 let q = if arg.is_empty() {
