@@ -87,6 +87,7 @@ pub struct Searcher {
     embedder: Arc<Embedder>,
     norms: OnceLock<lexical::TfIdfNorms>,
     lsa: OnceLock<lsa::LsaSpace>,
+    positions: OnceLock<lexical::Positions>,
 }
 
 impl Searcher {
@@ -109,6 +110,7 @@ impl Searcher {
             embedder,
             norms: OnceLock::new(),
             lsa: OnceLock::new(),
+            positions: OnceLock::new(),
         })
     }
 
@@ -160,6 +162,12 @@ impl Searcher {
         self.lexical_weighted(&terms, cfg.lexical, n, allowed)
     }
 
+    /// Where each tantivy document is in the manifest, read on first use.
+    fn positions(&self) -> &lexical::Positions {
+        self.positions
+            .get_or_init(|| lexical::Positions::compute(&self.index))
+    }
+
     /// The lexical leg for weighted terms (see [`Query::weighted`]).
     fn lexical_weighted(
         &self,
@@ -176,17 +184,25 @@ impl Searcher {
                 .collect()
         });
         match model {
-            Lexical::Bm25 => lexical::bm25(&self.index, terms, n, ids.as_deref()),
+            Lexical::Bm25 => lexical::bm25(&self.index, self.positions(), terms, n, ids.as_deref()),
             Lexical::TfIdf => {
                 if self.norms.get().is_none() {
                     let _ = self.norms.set(lexical::TfIdfNorms::compute(&self.index)?);
                 }
                 let norms = self.norms.get().expect("just set");
-                lexical::tfidf(&self.index, norms, terms, n, ids.as_deref())
+                lexical::tfidf(
+                    &self.index,
+                    self.positions(),
+                    norms,
+                    terms,
+                    n,
+                    ids.as_deref(),
+                )
             }
             Lexical::Lsa => {
                 if self.lsa.get().is_none() {
-                    let _ = self.lsa.set(lsa::LsaSpace::compute(&self.index)?);
+                    let space = lsa::LsaSpace::compute(&self.index, self.positions())?;
+                    let _ = self.lsa.set(space);
                 }
                 let space = self.lsa.get().expect("just set");
                 space.rank(&self.index, terms, n, ids.as_deref())

@@ -15,7 +15,7 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, Term};
 
 use crate::error::{Result, SearchError};
-use crate::lexical::doc_index;
+use crate::lexical::Positions;
 
 /// The basis and every document's vector, in manifest order.
 pub struct LsaSpace {
@@ -33,7 +33,7 @@ fn normalise(v: &mut [f32]) {
 
 impl LsaSpace {
     /// Load the basis and fold every document in.
-    pub fn compute(index: &Index) -> Result<Self> {
+    pub fn compute(index: &Index, positions: &Positions) -> Result<Self> {
         let basis = index.lsa()?;
         let searcher = index.lexical_searcher();
         let field = index.fields().text;
@@ -41,9 +41,6 @@ impl LsaSpace {
         let dims = basis.dims;
         let mut docs = vec![0f32; index.len() * dims];
         for (seg_ord, seg) in searcher.segment_readers().iter().enumerate() {
-            let position: Vec<Option<usize>> = (0..seg.max_doc())
-                .map(|d| doc_index(index, &searcher, DocAddress::new(seg_ord as u32, d)))
-                .collect();
             let inv = seg
                 .inverted_index(field)
                 .map_err(|e| SearchError::lexical(index, e))?;
@@ -60,7 +57,7 @@ impl LsaSpace {
                     .doc_freq(&term)
                     .map_err(|e| SearchError::lexical(index, e))?;
                 crate::lexical::each_posting(postings, |d, tf| {
-                    let Some(p) = position[d as usize] else {
+                    let Some(p) = positions.get(DocAddress::new(seg_ord as u32, d)) else {
                         return;
                     };
                     if alive.is_some_and(|a| !a.is_alive(d)) {
