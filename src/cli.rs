@@ -70,6 +70,8 @@ pub struct ServeArgs {
     pub folder: Option<PathBuf>,
     #[command(flatten)]
     pub index: IndexDirArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Address to listen on. Anything but loopback needs --token.
     #[arg(long, default_value = "127.0.0.1:7878", value_name = "HOST:PORT")]
     pub addr: std::net::SocketAddr,
@@ -120,6 +122,26 @@ pub struct IndexDirArgs {
     pub index: Option<PathBuf>,
 }
 
+/// A shared store instead of an index folder.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StoreArgs {
+    /// Keep the index in PostgreSQL with pgvector instead of a folder:
+    /// postgres://USER@HOST:PORT/DATABASE. Repeat it (or separate URLs
+    /// with spaces in $SEMSEARCH_STORE) for read replicas: the primary
+    /// first, which takes the writes; searches go to the replicas in turn.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "SEMSEARCH_STORE",
+        value_delimiter = ' '
+    )]
+    pub store: Vec<String>,
+    /// pgvector's hnsw.ef_search on a store: candidates of the HNSW scan,
+    /// raised to the rows a search asks for (default 100).
+    #[arg(long, value_name = "N")]
+    pub ef_search: Option<usize>,
+}
+
 #[derive(Args, Debug)]
 pub struct IndexArgs {
     /// Folders and files to index. Default: those the index was built from.
@@ -129,6 +151,8 @@ pub struct IndexArgs {
     /// holding it, for a file).
     #[arg(long, value_name = "DIR")]
     pub index: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Also index a BEIR-style corpus: JSON Lines (or .jsonl.gz) objects with
     /// "_id", "title" and "text".
     #[arg(long, value_name = "FILE")]
@@ -370,6 +394,8 @@ pub struct SearchArgs {
     #[command(flatten)]
     pub index: IndexDirArgs,
     #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
     pub rank: RankArgs,
     /// JSON Lines output, one object per result.
     #[arg(long)]
@@ -396,6 +422,8 @@ pub struct SimilarArgs {
     pub target: String,
     #[command(flatten)]
     pub index: IndexDirArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Results to show.
     #[arg(short, long, default_value_t = defaults().k)]
     pub k: usize,
@@ -487,6 +515,8 @@ pub struct CompareArgs {
     #[command(flatten)]
     pub index: IndexDirArgs,
     #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
     pub rank: RankArgs,
     /// Print the comparison as one JSON object.
     #[arg(long)]
@@ -514,6 +544,8 @@ pub struct EvalArgs {
     /// system temp folder, never inside DATASET.
     #[arg(long, value_name = "DIR")]
     pub index: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Modes to evaluate (comma-separated): tfidf, bm25, lsa, semantic,
     /// hybrid-rrf, hybrid-linear.
     #[arg(

@@ -69,6 +69,8 @@ pub enum Error {
     Watch { path: PathBuf, reason: String },
     #[error("invalid glob {glob}: {reason}")]
     Glob { glob: String, reason: String },
+    #[error("store {url}: {reason}")]
+    Store { url: String, reason: String },
     #[error(transparent)]
     Model(#[from] semsearch_models::Error),
 }

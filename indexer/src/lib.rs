@@ -27,6 +27,7 @@ pub mod kind;
 pub mod lsa;
 pub mod manifest;
 pub mod pathname;
+pub mod pg;
 pub mod schema;
 pub mod source;
 pub mod store;

@@ -88,17 +88,6 @@ impl Searcher {
                 })
             })
             .collect::<Result<_>>()?;
-        let mut agreement = Vec::new();
-        for (i, a) in rankings.iter().enumerate() {
-            for b in &rankings[i + 1..] {
-                agreement.push(Agreement {
-                    a: a.name,
-                    b: b.name,
-                    overlap: overlap_at(&a.ids, &b.ids, base.k),
-                    rbo: rbo(&a.ids, &b.ids, RBO_P),
-                });
-            }
-        }
         let titles = rankings
             .iter()
             .flat_map(|r| &r.ids)
@@ -107,17 +96,38 @@ impl Searcher {
                 Some((id.clone(), self.index().doc(doc).1.title.clone()))
             })
             .collect();
-        Ok(Comparison {
-            query: query.to_string(),
-            k: base.k,
-            rankings,
-            agreement,
-            titles,
-        })
+        Ok(Comparison::new(query, base.k, rankings, titles))
     }
 }
 
 impl Comparison {
+    /// The rankings of `query`, each `k` deep, with every pair's agreement.
+    pub fn new(
+        query: &str,
+        k: usize,
+        rankings: Vec<Ranking>,
+        titles: BTreeMap<String, String>,
+    ) -> Comparison {
+        let mut agreement = Vec::new();
+        for (i, a) in rankings.iter().enumerate() {
+            for b in &rankings[i + 1..] {
+                agreement.push(Agreement {
+                    a: a.name,
+                    b: b.name,
+                    overlap: overlap_at(&a.ids, &b.ids, k),
+                    rbo: rbo(&a.ids, &b.ids, RBO_P),
+                });
+            }
+        }
+        Comparison {
+            query: query.to_string(),
+            k,
+            rankings,
+            agreement,
+            titles,
+        }
+    }
+
     /// Every document in any ranking, in first-seen order, with its rank
     /// (1-based) in each ranking.
     pub fn ranks(&self) -> Vec<(&str, Vec<Option<usize>>)> {

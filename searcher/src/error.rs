@@ -25,6 +25,11 @@ pub enum SearchError {
     },
     #[error("the index in {index} holds no documents")]
     EmptyIndex { index: std::path::PathBuf },
+    #[error("{what} is not available on the store {index}: it needs a folder index")]
+    Unsupported {
+        index: std::path::PathBuf,
+        what: String,
+    },
     #[error("invalid --path glob {glob}: {reason}")]
     Glob { glob: String, reason: String },
     #[error(transparent)]

@@ -25,11 +25,13 @@ pub mod lexical;
 pub mod lsa;
 pub mod map;
 pub mod metrics;
+mod postgres;
 mod query;
 mod result;
 pub mod semantic;
 mod similar;
 pub mod snippet;
+mod store;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -46,10 +48,12 @@ pub use error::{Result, SearchError};
 pub use feedback::Feedback;
 pub use fusion::{Fusion, LegHit, Norm};
 pub use lexical::Lexical;
+pub use postgres::PgSearcher;
 pub use query::Query;
 pub use result::{Explain, Place, SearchResult, Span, SNIPPET_LEN};
 pub use similar::Arithmetic;
 pub use snippet::Snippet;
+pub use store::Store;
 
 /// One ranked document.
 #[derive(Debug, Clone)]
@@ -293,7 +297,7 @@ impl Searcher {
         cfg: &SearchConfig,
     ) -> Result<Ranked> {
         let sem = self.semantic_leg(vector, allowed, cfg)?;
-        let (mut fused, mut best) = self.fuse_legs(&sem, &lex, cfg);
+        let (mut fused, mut best) = fuse_legs(&sem, &lex, cfg);
         let mut expansion = Vec::new();
         if let Some(fb) = cfg.feedback.filter(|_| !fused.is_empty()) {
             let top: Vec<usize> = fused.iter().take(fb.docs).map(|f| f.doc).collect();
@@ -319,7 +323,7 @@ impl Searcher {
             );
             let (lex, added) = lex?;
             expansion = added;
-            (fused, best) = self.fuse_legs(&sem?, &lex, cfg);
+            (fused, best) = fuse_legs(&sem?, &lex, cfg);
         }
         let fused: Vec<fusion::Fused> = fused
             .into_iter()
@@ -365,39 +369,38 @@ impl Searcher {
             (_, Some(v)) => semantic::search(&self.index, v, n, cfg.exact, allowed),
         }
     }
+}
 
-    /// The semantic leg `sem` fused with `lex` (or one leg alone, with its
-    /// own scores), and each document's best passage.
-    fn fuse_legs(
-        &self,
-        sem: &[(usize, f32, PassageRef)],
-        lex: &[(usize, f32)],
-        cfg: &SearchConfig,
-    ) -> (Vec<fusion::Fused>, HashMap<usize, PassageRef>) {
-        let sem_scores: Vec<(usize, f32)> = sem.iter().map(|&(d, s, _)| (d, s)).collect();
-        let fused = match cfg.mode {
-            // A single leg keeps its own scores.
-            Mode::Lexical | Mode::Semantic => {
-                let list = if cfg.mode == Mode::Lexical {
-                    lex
-                } else {
-                    &sem_scores
-                };
-                fusion::fuse(&[], list, Fusion::Rrf { k: 0.0 })
-                    .into_iter()
-                    .zip(list)
-                    .map(|(mut f, &(_, score))| {
-                        f.score = score;
-                        if cfg.mode == Mode::Lexical {
-                            f.lexical = f.semantic.take();
-                        }
-                        f
-                    })
-                    .collect()
-            }
-            Mode::Hybrid => fusion::fuse(lex, &sem_scores, cfg.fusion),
-        };
-        let best = sem.iter().map(|&(d, _, p)| (d, p)).collect();
-        (fused, best)
-    }
+/// The semantic leg `sem` fused with `lex` (or one leg alone, with its
+/// own scores), and each document's best passage.
+pub(crate) fn fuse_legs(
+    sem: &[(usize, f32, PassageRef)],
+    lex: &[(usize, f32)],
+    cfg: &SearchConfig,
+) -> (Vec<fusion::Fused>, HashMap<usize, PassageRef>) {
+    let sem_scores: Vec<(usize, f32)> = sem.iter().map(|&(d, s, _)| (d, s)).collect();
+    let fused = match cfg.mode {
+        // A single leg keeps its own scores.
+        Mode::Lexical | Mode::Semantic => {
+            let list = if cfg.mode == Mode::Lexical {
+                lex
+            } else {
+                &sem_scores
+            };
+            fusion::fuse(&[], list, Fusion::Rrf { k: 0.0 })
+                .into_iter()
+                .zip(list)
+                .map(|(mut f, &(_, score))| {
+                    f.score = score;
+                    if cfg.mode == Mode::Lexical {
+                        f.lexical = f.semantic.take();
+                    }
+                    f
+                })
+                .collect()
+        }
+        Mode::Hybrid => fusion::fuse(lex, &sem_scores, cfg.fusion),
+    };
+    let best = sem.iter().map(|&(d, _, p)| (d, p)).collect();
+    (fused, best)
 }

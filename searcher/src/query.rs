@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use semsearch_indexer::Index;
+use tantivy::tokenizer::TextAnalyzer;
 
 use crate::lexical::Lexical;
 
@@ -18,7 +19,11 @@ pub struct Query {
 impl Query {
     /// Analyse `text` with `index`'s analyser.
     pub fn new(index: &Index, text: &str) -> Query {
-        let mut analyzer = index.analyzer();
+        Query::analysed(&mut index.analyzer(), text)
+    }
+
+    /// Analyse `text` with `analyzer`.
+    pub fn analysed(analyzer: &mut TextAnalyzer, text: &str) -> Query {
         let mut stream = analyzer.token_stream(text);
         let mut terms: Vec<(String, u32)> = Vec::new();
         while let Some(tok) = stream.next() {

@@ -148,29 +148,14 @@ impl Searcher {
                 let index = self.index();
                 let (id, entry) = index.doc(hit.doc);
                 let text = index.text(id)?;
-                let passage = hit.passage.unwrap_or_else(|| PassageRef {
-                    doc: hit.doc,
-                    ordinal: best_by_terms(&mut analyzer, &text, &entry.passages, &terms),
-                });
-                let pe = index.passage_entry(passage);
-                let body = text.get(pe.start..pe.end).unwrap_or_default();
-                Ok(SearchResult {
-                    path: entry.path.clone(),
-                    title: entry.title.clone(),
-                    passage,
-                    span: Span {
-                        start: pe.start,
-                        end: pe.end,
-                    },
-                    line: pe.line,
-                    place: entry
-                        .page_at(pe.start)
-                        .map(|(unit, number)| Place { unit, number }),
-                    snippet: snippet::make(&mut analyzer, body, &terms, SNIPPET_LEN),
-                    explain,
-                    expansion: Vec::new(),
+                Ok(present_hit(
+                    &mut analyzer,
                     hit,
-                })
+                    entry,
+                    &text,
+                    &terms,
+                    explain,
+                ))
             })
             .collect()
     }
@@ -182,6 +167,52 @@ impl Searcher {
             .get(result.span.start..result.span.end)
             .unwrap_or_default()
             .to_string())
+    }
+}
+
+/// One hit of document `entry` with text `text`, ready to show: its
+/// passage (the semantic leg's, else the one with the most of `terms`),
+/// place and snippet.
+pub(crate) fn present_hit(
+    analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+    hit: Hit,
+    entry: &semsearch_indexer::DocEntry,
+    text: &str,
+    terms: &std::collections::HashSet<&str>,
+    explain: Option<Explain>,
+) -> SearchResult {
+    let passage = hit.passage.unwrap_or_else(|| PassageRef {
+        doc: hit.doc,
+        ordinal: best_by_terms(analyzer, text, &entry.passages, terms),
+    });
+    let pe =
+        entry
+            .passages
+            .get(passage.ordinal)
+            .cloned()
+            .unwrap_or(semsearch_indexer::PassageEntry {
+                id: 0,
+                start: 0,
+                end: 0,
+                line: 1,
+            });
+    let body = text.get(pe.start..pe.end).unwrap_or_default();
+    SearchResult {
+        path: entry.path.clone(),
+        title: entry.title.clone(),
+        passage,
+        span: Span {
+            start: pe.start,
+            end: pe.end,
+        },
+        line: pe.line,
+        place: entry
+            .page_at(pe.start)
+            .map(|(unit, number)| Place { unit, number }),
+        snippet: snippet::make(analyzer, body, terms, SNIPPET_LEN),
+        explain,
+        expansion: Vec::new(),
+        hit,
     }
 }
 

@@ -1,17 +1,14 @@
 //! `semsearch compare`: TF-IDF, BM25, LSA, semantic and hybrid side by side.
 
-use anyhow::Context;
-use semsearch_searcher::Searcher;
-
 use crate::cli::CompareArgs;
 use crate::output::Outcome;
 use crate::printer::Printer;
 
 pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
     let cfg = args.rank.config()?;
-    let dir = super::find_index(args.index.index.as_deref())?;
-    let searcher =
-        Searcher::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
+    let searcher = super::open_store(&args.store, || {
+        super::find_index(args.index.index.as_deref())
+    })?;
     let c = searcher.compare(&args.query, &cfg)?;
     let printer = Printer {
         json: args.json,

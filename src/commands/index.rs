@@ -48,11 +48,19 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
             bail!("{} does not exist", p.display());
         }
     }
-    let dir = index_dir(args)?;
+    let store = super::store_urls(&args.store)?;
+    let dir = match &store {
+        Some(urls) => urls.label(),
+        None => index_dir(args)?,
+    };
     let (analyzer, _) = analyzer_for(&args.language)
         .with_context(|| format!("--language {}: not a supported language", args.language))?;
     // An existing index keeps its model and settings unless flags say otherwise.
-    let existing = Manifest::read(&dir).ok();
+    let existing = match &store {
+        Some(urls) => semsearch_indexer::pg::manifest(urls)
+            .with_context(|| format!("cannot open store {}", dir.display()))?,
+        None => Manifest::read(&dir).ok(),
+    };
     // The model asked for, else the one that built the index (exactly: its
     // absolute folder or hub commit), else the default.
     let spec = match (&args.model, &existing) {
@@ -89,6 +97,7 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
         rebuild: args.rebuild,
         checkpoint: Duration::from_secs(args.checkpoint_secs),
         embed_batch: args.embed_batch.max(1),
+        store,
         ..UpdateOptions::new(dir.clone(), Vec::new())
     };
     Ok(Prepared {

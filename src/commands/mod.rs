@@ -75,3 +75,34 @@ pub(crate) fn find_index(explicit: Option<&std::path::Path>) -> anyhow::Result<s
         )
     })
 }
+
+/// What to search: the shared store of `--store`, else the index folder
+/// `dir()` gives.
+pub(crate) fn open_store(
+    store: &crate::cli::StoreArgs,
+    dir: impl FnOnce() -> anyhow::Result<std::path::PathBuf>,
+) -> anyhow::Result<Box<dyn semsearch_searcher::Store>> {
+    use anyhow::Context;
+    if let Some(urls) = store_urls(store)? {
+        let mut s = semsearch_searcher::PgSearcher::open(&urls)
+            .with_context(|| format!("cannot open store {}", urls.label().display()))?;
+        if let Some(ef) = store.ef_search {
+            s.set_ef_search(ef);
+        }
+        return Ok(Box::new(s));
+    }
+    let dir = dir()?;
+    let searcher = semsearch_searcher::Searcher::open(&dir)
+        .with_context(|| format!("cannot open index {}", dir.display()))?;
+    Ok(Box::new(searcher))
+}
+
+/// The store's URLs, when `--store` (or `SEMSEARCH_STORE`) names one.
+pub(crate) fn store_urls(
+    store: &crate::cli::StoreArgs,
+) -> anyhow::Result<Option<semsearch_indexer::pg::Urls>> {
+    if store.store.iter().all(|s| s.trim().is_empty()) {
+        return Ok(None);
+    }
+    Ok(Some(semsearch_indexer::pg::Urls::parse(&store.store)?))
+}

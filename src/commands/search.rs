@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use semsearch_indexer::store::INDEX_DIR_NAME;
-use semsearch_searcher::Searcher;
+use semsearch_searcher::{Searcher, Store};
 
 use crate::cli::SearchArgs;
 use crate::output::Outcome;
@@ -14,20 +14,34 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     let mut cfg = args.rank.config()?;
     cfg.arithmetic.plus = args.plus.clone();
     cfg.arithmetic.minus = args.minus.clone();
-    let searcher = match (&args.index.index, &args.folder) {
+    let searcher: Box<dyn Store> = match (&args.index.index, &args.folder) {
+        _ if super::store_urls(&args.store)?.is_some() => {
+            if let Some(folder) = &args.folder {
+                anyhow::bail!(
+                    "FOLDER and --store: index {} into the store first, with \
+                     `semsearch index {} --store URL`, then search without FOLDER",
+                    folder.display(),
+                    folder.display()
+                );
+            }
+            super::open_store(&args.store, || unreachable!("a store is named"))?
+        }
         (None, Some(folder)) => {
             let dir = folder.join(INDEX_DIR_NAME);
             let embedder = super::index::refresh(folder, &dir)?;
             let index = semsearch_indexer::Index::open(&dir)
                 .with_context(|| format!("cannot open index {}", dir.display()))?;
-            Searcher::with_embedder(index, embedder)?
+            Box::new(Searcher::with_embedder(index, embedder)?)
         }
         (explicit, _) => {
             let dir = match explicit {
                 Some(d) => d.clone(),
                 None => super::find_index(None)?,
             };
-            Searcher::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?
+            Box::new(
+                Searcher::open(&dir)
+                    .with_context(|| format!("cannot open index {}", dir.display()))?,
+            )
         }
     };
     let results = searcher.results(&args.query, &cfg)?;

@@ -1,7 +1,6 @@
 //! `semsearch similar`: documents like a given one.
 
 use anyhow::Context;
-use semsearch_searcher::Searcher;
 
 use crate::cli::SimilarArgs;
 use crate::output::Outcome;
@@ -9,19 +8,16 @@ use crate::printer::{use_color, Printer};
 
 pub fn run(args: SimilarArgs) -> anyhow::Result<Outcome> {
     anyhow::ensure!(args.k > 0, "-k must be at least 1");
-    let dir = super::find_index(args.index.index.as_deref())?;
-    let searcher =
-        Searcher::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
-    let doc = searcher
-        .index()
-        .find_document(&args.target)
-        .with_context(|| {
-            format!(
-                "{} is neither a document id nor the path of an indexed file in {}",
-                args.target,
-                dir.display()
-            )
-        })?;
+    let searcher = super::open_store(&args.store, || {
+        super::find_index(args.index.index.as_deref())
+    })?;
+    let doc = searcher.find_document(&args.target)?.with_context(|| {
+        format!(
+            "{} is neither a document id nor the path of an indexed file in {}",
+            args.target,
+            searcher.label().display()
+        )
+    })?;
     let results = searcher.similar_results(doc, args.k)?;
     let printer = Printer {
         json: args.json,

@@ -55,11 +55,6 @@ impl Generation {
         }
     }
 
-    /// Whether anything was written since the last commit.
-    pub fn is_dirty(&self) -> bool {
-        self.open.is_some()
-    }
-
     fn open(&mut self) -> Result<(&mut Open, &usearch::Index)> {
         if self.vectors.is_none() {
             let prev = self
@@ -98,9 +93,14 @@ impl Generation {
         let vectors = self.vectors.as_ref().expect("loaded above");
         Ok((self.open.as_mut().expect("opened above"), vectors))
     }
+}
 
-    /// Take a document out: its lexical entry and passage vectors.
-    pub fn remove(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
+impl super::Writer for Generation {
+    fn is_dirty(&self) -> bool {
+        self.open.is_some()
+    }
+
+    fn remove(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
         let (open, passages) = self.open()?;
         open.writer
             .delete_term(Term::from_field_text(open.fields.id, id));
@@ -108,9 +108,7 @@ impl Generation {
         vectors::remove(passages, &path, entry.passages.iter().map(|p| p.id))
     }
 
-    /// Add a document's lexical entry (its passages' vectors go in with
-    /// [`Generation::add_vectors`]).
-    pub fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()> {
+    fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()> {
         let (open, _) = self.open()?;
         let f = open.fields;
         let tdir = store::tantivy_dir(&open.gen_dir);
@@ -121,18 +119,23 @@ impl Generation {
         Ok(())
     }
 
-    /// Add keyed passage vectors: one embedding batch at once, so that
-    /// usearch's parallel insertion has a thousand vectors to share out.
-    pub fn add_vectors(&mut self, passages: &[(u64, Vec<f32>)]) -> Result<()> {
+    // One embedding batch at once, so that usearch's parallel insertion
+    // has a thousand vectors to share out.
+    fn add_vectors(&mut self, passages: &[(u64, Vec<f32>)]) -> Result<()> {
         let (open, index) = self.open()?;
         vectors::add(index, &store::vectors_path(&open.gen_dir), passages)
+    }
+
+    // The manifest keeps the new entry; it is written at the commit.
+    fn update_entry(&mut self, _id: &str, _entry: &DocEntry) -> Result<()> {
+        Ok(())
     }
 
     /// Commit what was written: tantivy's segments, the vector files, then
     /// the manifest naming this generation (the commit point). Older
     /// generations but the one just replaced are removed; a search that
     /// opened that one before the swap can finish.
-    pub fn commit(&mut self, manifest: &mut Manifest) -> Result<()> {
+    fn commit(&mut self, manifest: &mut Manifest) -> Result<()> {
         self.open()?;
         let Open {
             generation,
@@ -168,10 +171,16 @@ impl Generation {
         self.committed = Some(generation);
         Ok(())
     }
+
+    fn touch(&mut self, manifest: &mut Manifest) -> Result<()> {
+        manifest.updated = now();
+        super::failpoint("before-manifest");
+        manifest.write(&self.dir)
+    }
 }
 
 /// Seconds since the epoch.
-pub(super) fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -34,9 +34,11 @@ use semsearch_models::Embedder;
 
 use crate::chunk::Chunker;
 use crate::error::{Error, Result};
-use crate::manifest::{ChunkSettings, Manifest, PassageEntry};
+use crate::manifest::{ChunkSettings, DocEntry, Manifest, PassageEntry};
+use crate::pg::PgWriter;
 use crate::source::{jsonl_docs, walk, Found};
 use crate::store::{self, WriteLock};
+pub(crate) use generation::now;
 use generation::Generation;
 use scan::{NewDoc, Seen};
 
@@ -48,36 +50,100 @@ const LOOK_CHUNK: usize = 256;
 pub struct Indexer<'a> {
     embedder: &'a Embedder,
     opts: UpdateOptions,
-    _lock: WriteLock,
+    target: Target,
+}
+
+/// Where the runs write, with its write lock.
+enum Target {
+    /// A folder index; the lock file's lock.
+    Folder { _lock: WriteLock },
+    /// A shared store; the primary's connection holds its advisory lock.
+    Store(Box<PgWriter>),
+}
+
+/// Where a run writes: a folder index's generation, or a shared store.
+/// The run decides what changed; the writer keeps it, and `commit` makes
+/// it what searches see.
+pub(crate) trait Writer {
+    /// Whether anything was written since the last commit.
+    fn is_dirty(&self) -> bool;
+    /// Take a document out: its lexical entry and passage vectors.
+    fn remove(&mut self, id: &str, entry: &DocEntry) -> Result<()>;
+    /// Add a document (its passages' vectors follow in `add_vectors`).
+    fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()>;
+    /// Add keyed passage vectors, one embedding batch at once.
+    fn add_vectors(&mut self, passages: &[(u64, Vec<f32>)]) -> Result<()>;
+    /// A document unchanged in content got a new entry (a touched file).
+    fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<()>;
+    /// Make what was written what searches see.
+    fn commit(&mut self, manifest: &mut Manifest) -> Result<()>;
+    /// Record a manifest whose entries changed but no document did.
+    fn touch(&mut self, manifest: &mut Manifest) -> Result<()>;
+}
+
+impl<W: Writer + ?Sized> Writer for &mut W {
+    fn is_dirty(&self) -> bool {
+        (**self).is_dirty()
+    }
+    fn remove(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
+        (**self).remove(id, entry)
+    }
+    fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()> {
+        (**self).add(id, entry, text)
+    }
+    fn add_vectors(&mut self, passages: &[(u64, Vec<f32>)]) -> Result<()> {
+        (**self).add_vectors(passages)
+    }
+    fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
+        (**self).update_entry(id, entry)
+    }
+    fn commit(&mut self, manifest: &mut Manifest) -> Result<()> {
+        (**self).commit(manifest)
+    }
+    fn touch(&mut self, manifest: &mut Manifest) -> Result<()> {
+        (**self).touch(manifest)
+    }
 }
 
 impl<'a> Indexer<'a> {
-    /// Take the index's write lock.
+    /// Take the index's write lock (the store's, with `opts.store`).
     pub fn open(embedder: &'a Embedder, opts: UpdateOptions) -> Result<Self> {
-        let lock = store::lock(&opts.index_dir)?;
+        let target = match &opts.store {
+            Some(urls) => Target::Store(Box::new(PgWriter::open(&urls.primary)?)),
+            None => Target::Folder {
+                _lock: store::lock(&opts.index_dir)?,
+            },
+        };
         Ok(Indexer {
             embedder,
             opts,
-            _lock: lock,
+            target,
         })
     }
 
     /// The folders and files the index is built from (after a run).
-    pub fn roots(&self) -> Result<Vec<PathBuf>> {
-        Ok(Manifest::read(&self.opts.index_dir)?.roots)
+    pub fn roots(&mut self) -> Result<Vec<PathBuf>> {
+        match &mut self.target {
+            Target::Folder { .. } => Ok(Manifest::read(&self.opts.index_dir)?.roots),
+            Target::Store(pg) => Ok(pg.previous()?.map(|m| m.roots).unwrap_or_default()),
+        }
     }
 
     /// Index the sources into the index, re-embedding only what changed.
     pub fn update(&mut self, progress: &mut dyn FnMut(Event)) -> Result<Report> {
-        let report = Run::start(self.embedder, &self.opts, progress)?.run()?;
+        let pg = match &mut self.target {
+            Target::Folder { .. } => None,
+            Target::Store(pg) => Some(&mut **pg),
+        };
+        let report = Run::start(self.embedder, &self.opts, progress, pg)?.run()?;
         // The next run continues this one's index, with its sources.
         self.opts.rebuild = false;
         Ok(report)
     }
 }
 
-/// Index `opts.roots` and `opts.jsonl` into `opts.index_dir`, re-embedding
-/// only what changed.
+/// Index `opts.roots` and `opts.jsonl` into `opts.index_dir` (or
+/// `opts.store`), re-embedding only what changed.
 pub fn update(
     embedder: &Embedder,
     opts: &UpdateOptions,
@@ -87,7 +153,7 @@ pub fn update(
 }
 
 /// One run's state.
-struct Run<'a, 'p> {
+struct Run<'a, 'p, 'w> {
     embedder: &'a Embedder,
     opts: &'a UpdateOptions,
     progress: &'p mut dyn FnMut(Event),
@@ -95,7 +161,7 @@ struct Run<'a, 'p> {
     started: Instant,
     /// The index as committed so far plus this run's changes.
     manifest: Manifest,
-    generation: Generation,
+    writer: Box<dyn Writer + 'w>,
     /// A new index: committed even when empty.
     fresh: bool,
     /// Entries refreshed without re-embedding (touched files).
@@ -111,13 +177,17 @@ struct Run<'a, 'p> {
     report: Report,
 }
 
-impl<'a, 'p> Run<'a, 'p> {
+impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
     fn start(
         embedder: &'a Embedder,
         opts: &'a UpdateOptions,
         progress: &'p mut dyn FnMut(Event),
+        mut pg: Option<&'w mut PgWriter>,
     ) -> Result<Self> {
-        let (prev, upgraded) = plan::previous(opts, embedder)?;
+        let (prev, upgraded) = match pg.as_deref_mut() {
+            Some(pg) => plan::previous_in_store(pg, opts, embedder)?,
+            None => plan::previous(opts, embedder)?,
+        };
         let chunking = ChunkSettings {
             max_tokens: embedder.info().max_seq_length,
             overlap: opts.overlap,
@@ -135,13 +205,22 @@ impl<'a, 'p> Run<'a, 'p> {
         let mut manifest = plan::start(prev, opts, embedder, chunking);
         let touched = manifest.roots != roots || manifest.corpora != corpora;
         (manifest.roots, manifest.corpora) = (roots.clone(), corpora.clone());
+        let writer: Box<dyn Writer + 'w> = match pg {
+            Some(pg) => {
+                if committed.is_none() {
+                    pg.recreate(manifest.model.dim, &manifest.analyzer);
+                }
+                Box::new(pg)
+            }
+            None => Box::new(Generation::new(&opts.index_dir, committed, &manifest)),
+        };
         Ok(Run {
             embedder,
             opts,
             progress,
             chunker,
             started: Instant::now(),
-            generation: Generation::new(&opts.index_dir, committed, &manifest),
+            writer,
             manifest,
             fresh,
             touched,
@@ -161,12 +240,10 @@ impl<'a, 'p> Run<'a, 'p> {
         self.scan_corpora()?;
         self.flush()?;
         self.remove_gone()?;
-        if self.generation.is_dirty() || self.fresh {
-            self.generation.commit(&mut self.manifest)?;
+        if self.writer.is_dirty() || self.fresh {
+            self.writer.commit(&mut self.manifest)?;
         } else if self.touched {
-            self.manifest.updated = generation::now();
-            failpoint("before-manifest");
-            self.manifest.write(&self.opts.index_dir)?;
+            self.writer.touch(&mut self.manifest)?;
         }
         let mut report = self.report;
         report.documents = self.manifest.documents.len();
@@ -262,6 +339,7 @@ impl<'a, 'p> Run<'a, 'p> {
                 }
                 if self.manifest.documents.get(&id) != Some(&entry) {
                     self.touched = true;
+                    self.writer.update_entry(&id, &entry)?;
                     self.manifest.documents.insert(id, entry);
                 }
             }
@@ -323,10 +401,10 @@ impl<'a, 'p> Run<'a, 'p> {
                 let n = doc.chunks.len();
                 self.write(doc, vectors.by_ref().take(n), &mut keyed)?;
             }
-            self.generation.add_vectors(&keyed)?;
+            self.writer.add_vectors(&keyed)?;
         }
-        if self.last_commit.elapsed() >= self.opts.checkpoint && self.generation.is_dirty() {
-            self.generation.commit(&mut self.manifest)?;
+        if self.last_commit.elapsed() >= self.opts.checkpoint && self.writer.is_dirty() {
+            self.writer.commit(&mut self.manifest)?;
             self.last_commit = Instant::now();
             self.report.checkpoints += 1;
             (self.progress)(Event::Checkpoint {
@@ -353,7 +431,7 @@ impl<'a, 'p> Run<'a, 'p> {
             chunks,
         } = doc;
         if let Some(old) = self.manifest.documents.get(&id) {
-            self.generation.remove(&id, old)?;
+            self.writer.remove(&id, old)?;
         }
         for (c, v) in chunks.iter().zip(passage_vectors) {
             let key = self.manifest.next_passage_id;
@@ -366,7 +444,7 @@ impl<'a, 'p> Run<'a, 'p> {
             });
             keyed.push((key, v));
         }
-        self.generation.add(&id, &entry, &text)?;
+        self.writer.add(&id, &entry, &text)?;
         self.manifest.documents.insert(id, entry);
         Ok(())
     }
@@ -382,7 +460,7 @@ impl<'a, 'p> Run<'a, 'p> {
             .collect();
         for id in gone {
             let entry = self.manifest.documents.remove(&id).expect("listed above");
-            self.generation.remove(&id, &entry)?;
+            self.writer.remove(&id, &entry)?;
             self.report.removed += 1;
         }
         Ok(())
@@ -395,7 +473,7 @@ impl<'a, 'p> Run<'a, 'p> {
 /// (`before-manifest`, `checkpoint-N`) so a test can kill the process
 /// exactly there.
 #[cfg(feature = "failpoints")]
-fn failpoint(name: &str) {
+pub(crate) fn failpoint(name: &str) {
     if std::env::var("SEMSEARCH_FAILPOINT").is_ok_and(|v| v == name) {
         eprintln!("semsearch: failpoint {name}");
         std::thread::sleep(std::time::Duration::from_secs(30));
@@ -403,4 +481,4 @@ fn failpoint(name: &str) {
 }
 
 #[cfg(not(feature = "failpoints"))]
-fn failpoint(_name: &str) {}
+pub(crate) fn failpoint(_name: &str) {}

@@ -14,8 +14,10 @@ use crate::source::WalkOptions;
 /// What to index and how.
 #[derive(Debug, Clone)]
 pub struct UpdateOptions {
-    /// The index folder.
+    /// The index folder (with `store`, only what errors name).
     pub index_dir: PathBuf,
+    /// A shared store to write instead of the folder.
+    pub store: Option<crate::pg::Urls>,
     /// Folders and files to index. Empty with no `jsonl`: the index's own.
     pub roots: Vec<PathBuf>,
     /// BEIR-style corpora.
@@ -56,6 +58,7 @@ impl UpdateOptions {
     pub fn new(index_dir: PathBuf, roots: Vec<PathBuf>) -> Self {
         UpdateOptions {
             index_dir,
+            store: None,
             roots,
             jsonl: Vec::new(),
             walk: WalkOptions::default(),

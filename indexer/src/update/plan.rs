@@ -8,6 +8,7 @@ use semsearch_models::Embedder;
 use super::UpdateOptions;
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::{ChunkSettings, Manifest, FORMAT_VERSION};
+use crate::pg::PgWriter;
 use crate::schema::language_name;
 
 /// Open the previous manifest, unless it must be discarded, and whether
@@ -26,6 +27,22 @@ pub(super) fn previous(
         Err(e @ (Error::FormatVersion { .. } | Error::Corrupt { .. })) if !opts.rebuild => Err(e),
         Err(Error::FormatVersion { .. } | Error::Corrupt { .. }) => Ok((None, false)),
         Err(e) => Err(e),
+    }
+}
+
+/// [`previous`] for a shared store: its committed manifest, checked the
+/// same way (a store has no older format to upgrade).
+pub(super) fn previous_in_store(
+    pg: &mut PgWriter,
+    opts: &UpdateOptions,
+    embedder: &Embedder,
+) -> Result<(Option<Manifest>, bool)> {
+    match pg.previous()? {
+        Some(m) if !opts.rebuild => {
+            compatible(&m, opts, embedder)?;
+            Ok((Some(m), false))
+        }
+        _ => Ok((None, false)),
     }
 }
 

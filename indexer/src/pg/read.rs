@@ -1,0 +1,291 @@
+//! Reading the store: the manifest, both legs in SQL, and documents.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use pgvector::Vector;
+use postgres::Client;
+use semsearch_models::ModelInfo;
+
+use super::{schema, store_error, Urls};
+use crate::error::{Error, Result};
+use crate::manifest::{DocEntry, Manifest};
+
+/// The committed manifest (with every document's entry when
+/// `documents`), `None` for a store without semsearch's tables.
+pub(crate) fn manifest(
+    client: &mut Client,
+    url: &str,
+    documents: bool,
+) -> Result<Option<Manifest>> {
+    if schema::version(client, url)?.is_none() {
+        return Ok(None);
+    }
+    let corrupt = |what: &str, e: serde_json::Error| Error::Corrupt {
+        path: super::redact(url).into(),
+        reason: format!("{what}: {e}"),
+    };
+    let Some(row) = client
+        .query_opt("SELECT manifest FROM semsearch_meta", &[])
+        .map_err(|e| store_error(url, e))?
+    else {
+        return Ok(None);
+    };
+    let mut m: Manifest =
+        serde_json::from_value(row.get(0)).map_err(|e| corrupt("semsearch_meta", e))?;
+    if documents {
+        let rows = client
+            .query("SELECT id, entry FROM semsearch_documents", &[])
+            .map_err(|e| store_error(url, e))?;
+        for row in rows {
+            let id: String = row.get(0);
+            let entry: DocEntry = serde_json::from_value(row.get(1))
+                .map_err(|e| corrupt(&format!("document {id}"), e))?;
+            m.documents.insert(id, entry);
+        }
+    }
+    Ok(Some(m))
+}
+
+/// One passage found by the semantic leg.
+#[derive(Debug, Clone, Copy)]
+pub struct PgPassage {
+    /// Its document's row.
+    pub doc: i64,
+    /// Its ordinal in the document.
+    pub ordinal: usize,
+    /// Cosine similarity to the query.
+    pub similarity: f32,
+}
+
+/// A document read back: row, id, manifest entry and text.
+#[derive(Debug, Clone)]
+pub struct PgDocument {
+    /// The row (`semsearch_documents.doc`).
+    pub doc: i64,
+    /// Its id (path under its root, or corpus `_id`).
+    pub id: String,
+    /// Its manifest entry.
+    pub entry: DocEntry,
+    /// Its extracted text.
+    pub text: String,
+}
+
+struct Reader {
+    url: String,
+    client: Client,
+    ef_search: usize,
+}
+
+/// A store opened for searching: one connection per reader, used in turn.
+pub struct PgIndex {
+    urls: Urls,
+    manifest: Manifest,
+    config: &'static str,
+    documents: usize,
+    readers: Vec<Mutex<Reader>>,
+    next: AtomicUsize,
+}
+
+/// Most rows pgvector's HNSW scan returns is `hnsw.ef_search`, at most 1000.
+const MAX_EF_SEARCH: usize = 1000;
+
+impl PgIndex {
+    /// Connect to the readers and read the committed manifest.
+    pub fn open(urls: &Urls) -> Result<PgIndex> {
+        let mut readers = Vec::new();
+        for url in urls.readers() {
+            readers.push(Reader {
+                url: url.to_string(),
+                client: super::connect(url)?,
+                ef_search: 40,
+            });
+        }
+        let first = &mut readers[0];
+        let manifest = manifest(&mut first.client, &first.url, false)?
+            .ok_or(Error::NoIndex { path: urls.label() })?;
+        let documents: i64 = first
+            .client
+            .query_one("SELECT count(*) FROM semsearch_documents", &[])
+            .map_err(|e| store_error(&first.url, e))?
+            .get(0);
+        Ok(PgIndex {
+            urls: urls.clone(),
+            config: schema::text_config(&manifest.analyzer),
+            manifest,
+            documents: documents as usize,
+            readers: readers.into_iter().map(Mutex::new).collect(),
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// How errors name the store.
+    pub fn label(&self) -> PathBuf {
+        self.urls.label()
+    }
+
+    /// The manifest without document entries (model, chunking, roots).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The model that made the vectors.
+    pub fn model(&self) -> &ModelInfo {
+        &self.manifest.model
+    }
+
+    /// Documents in the store when it was opened.
+    pub fn len(&self) -> usize {
+        self.documents
+    }
+
+    /// Whether the store held no documents when opened.
+    pub fn is_empty(&self) -> bool {
+        self.documents == 0
+    }
+
+    /// The next reader in turn (replicas round-robin).
+    fn reader(&self) -> MutexGuard<'_, Reader> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The URL each search went to, in turn: for tests of replica reads.
+    pub fn reader_url(&self) -> String {
+        super::redact(&self.reader().url)
+    }
+
+    /// The lexical leg: documents matching any of the query's lexemes,
+    /// by `ts_rank_cd` with `normalization` (Postgres's bit mask), best
+    /// first.
+    pub fn lexical(&self, query: &str, n: usize, normalization: i32) -> Result<Vec<(i64, f32)>> {
+        // plainto_tsquery ANDs the lexemes; a ranking wants any of them.
+        let sql = format!(
+            "SELECT doc, ts_rank_cd(tsv, q, $3)::real AS score
+             FROM semsearch_documents,
+                  (SELECT replace(plainto_tsquery('{}', $1)::text, '&', '|')::tsquery AS q) AS query
+             WHERE tsv @@ q ORDER BY score DESC, doc LIMIT $2",
+            self.config
+        );
+        let mut r = self.reader();
+        let Reader { url, client, .. } = &mut *r;
+        let rows = client
+            .query(&sql, &[&query, &(n as i64), &normalization])
+            .map_err(|e| store_error(url, e))?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// The `n` passages nearest `vector` by cosine (pgvector's HNSW with
+    /// `hnsw.ef_search` at least `ef_search`), nearest first.
+    pub fn nearest(&self, vector: &[f32], n: usize, ef_search: usize) -> Result<Vec<PgPassage>> {
+        let n = n.min(MAX_EF_SEARCH);
+        let ef = ef_search.max(n).min(MAX_EF_SEARCH);
+        let mut r = self.reader();
+        let Reader {
+            url,
+            client,
+            ef_search: current,
+        } = &mut *r;
+        if *current != ef {
+            client
+                .batch_execute(&format!("SET hnsw.ef_search = {ef}"))
+                .map_err(|e| store_error(url, e))?;
+            *current = ef;
+        }
+        let v = Vector::from(vector.to_vec());
+        let rows = client
+            .query(
+                "SELECT doc, ordinal, (1 - (embedding <=> $1))::real FROM semsearch_passages
+                 ORDER BY embedding <=> $1 LIMIT $2",
+                &[&v, &(n as i64)],
+            )
+            .map_err(|e| store_error(url, e))?;
+        Ok(rows
+            .iter()
+            .map(|row| PgPassage {
+                doc: row.get(0),
+                ordinal: row.get::<_, i32>(1) as usize,
+                similarity: row.get(2),
+            })
+            .collect())
+    }
+
+    /// The ids of documents `docs`.
+    pub fn ids(&self, docs: &[i64]) -> Result<HashMap<i64, String>> {
+        let mut r = self.reader();
+        let Reader { url, client, .. } = &mut *r;
+        let rows = client
+            .query(
+                "SELECT doc, id FROM semsearch_documents WHERE doc = ANY($1)",
+                &[&docs],
+            )
+            .map_err(|e| store_error(url, e))?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// Documents `docs` with their entries and texts (missing ones left out).
+    pub fn documents(&self, docs: &[i64]) -> Result<Vec<PgDocument>> {
+        let mut r = self.reader();
+        let Reader { url, client, .. } = &mut *r;
+        let rows = client
+            .query(
+                "SELECT doc, id, entry, body FROM semsearch_documents WHERE doc = ANY($1)",
+                &[&docs],
+            )
+            .map_err(|e| store_error(url, e))?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.get(1);
+                let entry = serde_json::from_value(row.get(2)).map_err(|e| Error::Corrupt {
+                    path: self.label(),
+                    reason: format!("document {id}: {e}"),
+                })?;
+                Ok(PgDocument {
+                    doc: row.get(0),
+                    id,
+                    entry,
+                    text: row.get(3),
+                })
+            })
+            .collect()
+    }
+
+    /// The document with this id or path.
+    pub fn find_document(&self, path_or_id: &str) -> Result<Option<i64>> {
+        let mut r = self.reader();
+        let Reader { url, client, .. } = &mut *r;
+        let row = client
+            .query_opt(
+                "SELECT doc FROM semsearch_documents WHERE id = $1 OR path = $1 LIMIT 1",
+                &[&path_or_id],
+            )
+            .map_err(|e| store_error(url, e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// The mean of a document's passage vectors, normalised.
+    pub fn doc_vector(&self, doc: i64) -> Result<Option<Vec<f32>>> {
+        let mut r = self.reader();
+        let Reader { url, client, .. } = &mut *r;
+        let row = client
+            .query_one(
+                "SELECT avg(embedding) FROM semsearch_passages WHERE doc = $1",
+                &[&doc],
+            )
+            .map_err(|e| store_error(url, e))?;
+        let v: Option<Vector> = row.get(0);
+        Ok(v.map(|v| {
+            let mut v = v.to_vec();
+            let norm = v
+                .iter()
+                .map(|x| x * x)
+                .sum::<f32>()
+                .sqrt()
+                .max(f32::EPSILON);
+            v.iter_mut().for_each(|x| *x /= norm);
+            v
+        }))
+    }
+}

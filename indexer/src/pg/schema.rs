@@ -1,0 +1,144 @@
+//! The store's tables, created and checked by semsearch.
+//!
+//! - `semsearch_schema`: the schema version; a newer one than this
+//!   semsearch knows is refused.
+//! - `semsearch_meta`: one row, the manifest without its documents (model,
+//!   chunking, roots, next passage id): what a folder index keeps in
+//!   `manifest.json`.
+//! - `semsearch_documents`: one row per document with its text, a
+//!   generated `tsvector` (GIN index) and its manifest entry as JSON.
+//! - `semsearch_passages`: one row per passage: byte range, line, page and
+//!   the vector (HNSW index, cosine).
+
+use postgres::Client;
+
+use crate::error::{Error, Result};
+use crate::schema::language_name;
+
+/// The schema this semsearch writes and reads.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// Text characters a document contributes to its `tsvector`: Postgres
+/// refuses a `tsvector` over 1 MB, which about 500 KB of prose stays
+/// under; the vectors still cover the whole text.
+const TSVECTOR_CHARS: usize = 500_000;
+
+/// The Postgres text search configuration for a manifest's analyser: the
+/// language's snowball stemmer and stop words where Postgres has one,
+/// else `simple` (lower case only), as for `english-unstemmed`.
+pub fn text_config(analyzer: &str) -> &'static str {
+    const CONFIGS: [&str; 27] = [
+        "arabic",
+        "armenian",
+        "basque",
+        "catalan",
+        "danish",
+        "dutch",
+        "english",
+        "finnish",
+        "french",
+        "german",
+        "greek",
+        "hindi",
+        "hungarian",
+        "indonesian",
+        "irish",
+        "italian",
+        "lithuanian",
+        "nepali",
+        "norwegian",
+        "portuguese",
+        "romanian",
+        "russian",
+        "serbian",
+        "spanish",
+        "swedish",
+        "tamil",
+        "turkish",
+    ];
+    let lang = language_name(analyzer);
+    CONFIGS
+        .iter()
+        .find(|c| **c == lang)
+        .copied()
+        .unwrap_or("simple")
+}
+
+/// The schema version of the store, `None` when it has no semsearch
+/// tables; a version newer than [`SCHEMA_VERSION`] is an error.
+pub(crate) fn version(client: &mut Client, url: &str) -> Result<Option<i32>> {
+    let q = "SELECT to_regclass('semsearch_schema') IS NOT NULL";
+    let exists: bool = client
+        .query_one(q, &[])
+        .map_err(|e| super::store_error(url, e))?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt("SELECT max(version) FROM semsearch_schema", &[])
+        .map_err(|e| super::store_error(url, e))?;
+    let found: Option<i32> = row.and_then(|r| r.get(0));
+    match found {
+        Some(v) if v > SCHEMA_VERSION => Err(Error::Store {
+            url: super::redact(url),
+            reason: format!(
+                "schema version {v} is newer than this semsearch's {SCHEMA_VERSION}: \
+                 upgrade semsearch"
+            ),
+        }),
+        v => Ok(v),
+    }
+}
+
+/// Drop semsearch's tables (a `--rebuild`), inside the caller's
+/// transaction so that a killed run keeps them.
+pub(crate) fn drop_all(client: &mut Client, url: &str) -> Result<()> {
+    client
+        .batch_execute(
+            "DROP TABLE IF EXISTS semsearch_passages, semsearch_documents, \
+             semsearch_meta, semsearch_schema",
+        )
+        .map_err(|e| super::store_error(url, e))
+}
+
+/// Create the tables for `dim`-dimensional vectors and the analyser
+/// `analyzer`, inside the caller's transaction.
+pub(crate) fn create(client: &mut Client, url: &str, dim: usize, analyzer: &str) -> Result<()> {
+    let config = text_config(analyzer);
+    let sql = format!(
+        "CREATE EXTENSION IF NOT EXISTS vector;
+         CREATE TABLE semsearch_schema (version integer NOT NULL);
+         INSERT INTO semsearch_schema VALUES ({SCHEMA_VERSION});
+         CREATE TABLE semsearch_meta (
+             one boolean PRIMARY KEY DEFAULT true CHECK (one),
+             manifest jsonb NOT NULL);
+         CREATE TABLE semsearch_documents (
+             doc bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+             id text NOT NULL UNIQUE,
+             path text,
+             title text NOT NULL,
+             body text NOT NULL,
+             hash text NOT NULL,
+             mtime bigint NOT NULL,
+             entry jsonb NOT NULL,
+             tsv tsvector GENERATED ALWAYS AS (to_tsvector('{config}'::regconfig,
+                 left(title || E'\\n' || body, {TSVECTOR_CHARS}))) STORED);
+         CREATE INDEX semsearch_documents_tsv ON semsearch_documents USING gin (tsv);
+         CREATE TABLE semsearch_passages (
+             id bigint PRIMARY KEY,
+             doc bigint NOT NULL REFERENCES semsearch_documents (doc) ON DELETE CASCADE,
+             ordinal integer NOT NULL,
+             start_byte bigint NOT NULL,
+             end_byte bigint NOT NULL,
+             line integer NOT NULL,
+             page integer,
+             embedding vector({dim}) NOT NULL);
+         CREATE INDEX semsearch_passages_doc ON semsearch_passages (doc);
+         CREATE INDEX semsearch_passages_embedding ON semsearch_passages
+             USING hnsw (embedding vector_cosine_ops);"
+    );
+    client
+        .batch_execute(&sql)
+        .map_err(|e| super::store_error(url, e))
+}

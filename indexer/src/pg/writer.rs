@@ -1,0 +1,228 @@
+//! Writing a run into the store: each checkpoint is one transaction.
+
+use std::collections::HashMap;
+
+use pgvector::Vector;
+use postgres::Client;
+
+use super::{schema, store_error};
+use crate::error::{Error, Result};
+use crate::manifest::{DocEntry, Manifest};
+use crate::update::Writer;
+
+/// A row of `semsearch_passages` waiting for its vector.
+struct Pending {
+    doc: i64,
+    ordinal: i32,
+    start: i64,
+    end: i64,
+    line: i32,
+    page: Option<i32>,
+}
+
+/// An indexing run's writes to the primary, which holds the store's
+/// advisory lock for as long as this lives.
+pub(crate) struct PgWriter {
+    client: Client,
+    url: String,
+    /// Inside a transaction (written since the last commit).
+    open: bool,
+    /// Drop and create the tables in the first transaction (`--rebuild`,
+    /// or a store without them), with this vector width and analyser.
+    create: Option<(usize, String)>,
+    pending: HashMap<u64, Pending>,
+}
+
+/// The advisory lock key of `semsearch index` on a store (any number,
+/// the same in every semsearch).
+const LOCK_KEY: i64 = 0x5e35_ea2c;
+
+impl PgWriter {
+    /// Connect to the primary and take the store's write lock.
+    pub fn open(url: &str) -> Result<PgWriter> {
+        let mut client = super::connect(url)?;
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
+            .map_err(|e| store_error(url, e))?
+            .get(0);
+        if !locked {
+            return Err(Error::Locked {
+                path: super::redact(url).into(),
+            });
+        }
+        Ok(PgWriter {
+            client,
+            url: url.to_string(),
+            open: false,
+            create: None,
+            pending: HashMap::new(),
+        })
+    }
+
+    /// The committed manifest with every document's entry, `None` for a
+    /// store without semsearch's tables.
+    pub fn previous(&mut self) -> Result<Option<Manifest>> {
+        super::read::manifest(&mut self.client, &self.url, true)
+    }
+
+    /// Start over in the first transaction: drop any tables, create them.
+    pub fn recreate(&mut self, dim: usize, analyzer: &str) {
+        self.create = Some((dim, analyzer.to_string()));
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        if !self.open {
+            self.exec("BEGIN")?;
+            self.open = true;
+            if let Some((dim, analyzer)) = self.create.take() {
+                schema::drop_all(&mut self.client, &self.url)?;
+                schema::create(&mut self.client, &self.url, dim, &analyzer)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn exec(&mut self, sql: &str) -> Result<()> {
+        let url = &self.url;
+        self.client
+            .batch_execute(sql)
+            .map_err(|e| store_error(url, e))
+    }
+
+    fn entry_json(entry: &DocEntry) -> Result<serde_json::Value> {
+        serde_json::to_value(entry).map_err(|e| Error::Corrupt {
+            path: "document entry".into(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl Writer for PgWriter {
+    fn is_dirty(&self) -> bool {
+        self.open
+    }
+
+    fn remove(&mut self, id: &str, _entry: &DocEntry) -> Result<()> {
+        self.begin()?;
+        // Passages go with their document (ON DELETE CASCADE).
+        let url = &self.url;
+        self.client
+            .execute("DELETE FROM semsearch_documents WHERE id = $1", &[&id])
+            .map_err(|e| store_error(url, e))?;
+        Ok(())
+    }
+
+    fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()> {
+        self.begin()?;
+        let path = entry
+            .path
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned());
+        let mtime = i64::try_from(entry.mtime).unwrap_or(i64::MAX);
+        let json = Self::entry_json(entry)?;
+        let url = &self.url;
+        let doc: i64 = self
+            .client
+            .query_one(
+                "INSERT INTO semsearch_documents (id, path, title, body, hash, mtime, entry)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING doc",
+                &[&id, &path, &entry.title, &text, &entry.hash, &mtime, &json],
+            )
+            .map_err(|e| store_error(url, e))?
+            .get(0);
+        for (ordinal, p) in entry.passages.iter().enumerate() {
+            let page = entry.page_at(p.start).map(|(_, n)| n as i32);
+            self.pending.insert(
+                p.id,
+                Pending {
+                    doc,
+                    ordinal: ordinal as i32,
+                    start: p.start as i64,
+                    end: p.end as i64,
+                    line: p.line as i32,
+                    page,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn add_vectors(&mut self, passages: &[(u64, Vec<f32>)]) -> Result<()> {
+        self.begin()?;
+        let url = self.url.clone();
+        let insert = self
+            .client
+            .prepare(
+                "INSERT INTO semsearch_passages
+                 (id, doc, ordinal, start_byte, end_byte, line, page, embedding)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .map_err(|e| store_error(&url, e))?;
+        for (key, v) in passages {
+            let Some(p) = self.pending.remove(key) else {
+                continue;
+            };
+            let vector = Vector::from(v.clone());
+            self.client
+                .execute(
+                    &insert,
+                    &[
+                        &(*key as i64),
+                        &p.doc,
+                        &p.ordinal,
+                        &p.start,
+                        &p.end,
+                        &p.line,
+                        &p.page,
+                        &vector,
+                    ],
+                )
+                .map_err(|e| store_error(&url, e))?;
+        }
+        Ok(())
+    }
+
+    fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
+        self.begin()?;
+        let mtime = i64::try_from(entry.mtime).unwrap_or(i64::MAX);
+        let json = Self::entry_json(entry)?;
+        let url = &self.url;
+        self.client
+            .execute(
+                "UPDATE semsearch_documents SET entry = $2, mtime = $3 WHERE id = $1",
+                &[&id, &json, &mtime],
+            )
+            .map_err(|e| store_error(url, e))?;
+        Ok(())
+    }
+
+    fn commit(&mut self, manifest: &mut Manifest) -> Result<()> {
+        self.begin()?;
+        manifest.generation += 1;
+        manifest.updated = crate::update::now();
+        // The documents are rows; the meta row is the rest.
+        let documents = std::mem::take(&mut manifest.documents);
+        let meta = serde_json::to_value(&*manifest);
+        manifest.documents = documents;
+        let meta = meta.map_err(|e| Error::Corrupt {
+            path: super::redact(&self.url).into(),
+            reason: e.to_string(),
+        })?;
+        let url = &self.url;
+        self.client
+            .execute(
+                "INSERT INTO semsearch_meta (one, manifest) VALUES (true, $1)
+                 ON CONFLICT (one) DO UPDATE SET manifest = EXCLUDED.manifest",
+                &[&meta],
+            )
+            .map_err(|e| store_error(url, e))?;
+        crate::update::failpoint("before-manifest");
+        self.exec("COMMIT")?;
+        self.open = false;
+        Ok(())
+    }
+
+    fn touch(&mut self, manifest: &mut Manifest) -> Result<()> {
+        self.commit(manifest)
+    }
+}

@@ -1,0 +1,74 @@
+//! What the faces search: a folder index ([`Searcher`]) or a shared
+//! Postgres store ([`PgSearcher`](crate::PgSearcher)). Both rank with the
+//! same fusion and present the same results; the faces hold a
+//! `dyn Store` and do not know which.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use semsearch_models::Embedder;
+
+use crate::compare::Comparison;
+use crate::config::SearchConfig;
+use crate::error::Result;
+use crate::result::SearchResult;
+use crate::{Hit, Searcher};
+
+/// A searchable index, wherever it is kept.
+pub trait Store: Send + Sync {
+    /// The model that embeds queries (the index's own).
+    fn embedder(&self) -> &Arc<Embedder>;
+    /// How messages name the index: its folder, or the store's URL.
+    fn label(&self) -> PathBuf;
+    /// The `cfg.k` best documents for `query`, ready to show.
+    fn results(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<SearchResult>>;
+    /// The ranking alone, with the query's vector given (to embed queries
+    /// in batches); `cfg.arithmetic` is not applied.
+    fn search_with_vector(
+        &self,
+        query: &str,
+        vector: Option<&[f32]>,
+        cfg: &SearchConfig,
+    ) -> Result<Vec<Hit>>;
+    /// The query ranked every way the index can, side by side.
+    fn compare(&self, query: &str, cfg: &SearchConfig) -> Result<Comparison>;
+    /// The document with this id or path.
+    fn find_document(&self, path_or_id: &str) -> Result<Option<usize>>;
+    /// The `k` documents most like document `doc`, ready to show.
+    fn similar_results(&self, doc: usize, k: usize) -> Result<Vec<SearchResult>>;
+}
+
+impl Store for Searcher {
+    fn embedder(&self) -> &Arc<Embedder> {
+        Searcher::embedder(self)
+    }
+
+    fn label(&self) -> PathBuf {
+        self.index().dir().to_path_buf()
+    }
+
+    fn results(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<SearchResult>> {
+        Searcher::results(self, query, cfg)
+    }
+
+    fn search_with_vector(
+        &self,
+        query: &str,
+        vector: Option<&[f32]>,
+        cfg: &SearchConfig,
+    ) -> Result<Vec<Hit>> {
+        Searcher::search_with_vector(self, query, vector, cfg)
+    }
+
+    fn compare(&self, query: &str, cfg: &SearchConfig) -> Result<Comparison> {
+        Searcher::compare(self, query, cfg)
+    }
+
+    fn find_document(&self, path_or_id: &str) -> Result<Option<usize>> {
+        Ok(self.index().find_document(path_or_id))
+    }
+
+    fn similar_results(&self, doc: usize, k: usize) -> Result<Vec<SearchResult>> {
+        Searcher::similar_results(self, doc, k)
+    }
+}
