@@ -10,7 +10,9 @@ use anyhow::{bail, Context};
 use semsearch_indexer::{update, UpdateOptions};
 use semsearch_models::Precision;
 use semsearch_searcher::metrics::{map_at, mrr_at, ndcg_at, recall_at, Qrels};
-use semsearch_searcher::{Fusion, Lexical, Mode, Norm, SearchConfig, Searcher};
+use semsearch_searcher::{
+    Fusion, Lexical, Mode, Norm, PgSearcher, SearchConfig, Searcher, Store,
+};
 use serde::Serialize;
 
 use crate::cli::EvalArgs;
@@ -133,7 +135,7 @@ fn mode_config(name: &str, base: &SearchConfig) -> anyhow::Result<SearchConfig> 
 }
 
 struct Prepared<'a> {
-    searcher: &'a Searcher,
+    searcher: &'a dyn Store,
     queries: Vec<(String, String, Vec<f32>)>,
     qrels: &'a BTreeMap<String, Qrels>,
 }
@@ -197,6 +199,28 @@ fn evaluate(
     })
 }
 
+/// Copy the evaluation index into the store (replacing what it held,
+/// nothing re-embedded) and open it for searching.
+fn import_into_store(
+    index: &semsearch_indexer::Index,
+    urls: &semsearch_indexer::pg::Urls,
+    embedder: semsearch_models::Embedder,
+    quiet: bool,
+) -> anyhow::Result<PgSearcher> {
+    let label = urls.label();
+    let (docs, passages) = semsearch_indexer::pg::import(index, urls, &mut |n| {
+        if !quiet {
+            eprint!("\rsemsearch: copying into {}: {n} documents", label.display());
+        }
+    })
+    .with_context(|| format!("cannot copy the index into {}", label.display()))?;
+    if !quiet {
+        eprintln!("\rsemsearch: copied {docs} documents, {passages} passages into {}", label.display());
+    }
+    let store = semsearch_indexer::pg::PgIndex::open(urls)?;
+    Ok(PgSearcher::with_embedder(store, embedder)?)
+}
+
 pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     let base = args.rank.config()?;
     let corpus = corpus_file(&args.dataset)?;
@@ -229,7 +253,29 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     let index_seconds = t.elapsed().as_secs_f64();
     // The model just used is the index's: no second load.
     let index = semsearch_indexer::Index::open(&dir)?;
-    let searcher = Searcher::with_embedder(index, embedder)?;
+    let mut store_seconds = None;
+    let searcher: Box<dyn Store> = match crate::commands::store_urls(&args.store)? {
+        Some(urls) => {
+            let t = Instant::now();
+            let searcher = import_into_store(&index, &urls, embedder, args.quiet)?;
+            store_seconds = Some(t.elapsed().as_secs_f64());
+            Box::new(searcher)
+        }
+        None => Box::new(Searcher::with_embedder(index, embedder)?),
+    };
+    let store = store_seconds.is_some();
+    let modes: Vec<String> = args
+        .modes
+        .iter()
+        .filter(|m| {
+            let folder_only = matches!(m.as_str(), "tfidf" | "lsa");
+            if store && folder_only && !args.quiet {
+                eprintln!("semsearch: mode {m} needs a folder index's term statistics; left out on a store");
+            }
+            !(store && folder_only)
+        })
+        .cloned()
+        .collect();
     // Judged queries only; embedded once, shared by every mode.
     let judged: Vec<(String, String)> = qrels
         .keys()
@@ -243,7 +289,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     let texts: Vec<&str> = judged.iter().map(|(_, t)| t.as_str()).collect();
     let vectors = searcher.embedder().embed(&texts)?;
     let prepared = Prepared {
-        searcher: &searcher,
+        searcher: searcher.as_ref(),
         queries: judged
             .into_iter()
             .zip(vectors)
@@ -281,9 +327,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         }
         results.sort_by(|a, b| b.ndcg10.total_cmp(&a.ndcg10));
     } else {
-        for name in &args.modes {
+        for name in &modes {
             let cfg = mode_config(name, &base)?;
-            results.push(evaluate(&prepared, name, &cfg, args.run_dir.as_deref())?);
+            // A store's lexical leg is Postgres full-text search, not BM25.
+            let label = if store && name == "bm25" { "fts" } else { name };
+            results.push(evaluate(&prepared, label, &cfg, args.run_dir.as_deref())?);
         }
     }
 
@@ -297,10 +345,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
             "dataset": dataset, "split": args.split, "queries": prepared.queries.len(),
             "default_mode": "hybrid-linear", "results": results, "index_seconds": index_seconds,
             "documents": report.documents, "passages": report.passages,
+            "store_seconds": store_seconds,
         });
         writeln!(out, "{v}")?;
     } else {
         writeln!(out, "{dataset} ({} split): {} queries, {} documents, {} passages, indexed in {index_seconds:.1}s", args.split, prepared.queries.len(), report.documents, report.passages)?;
+        if let Some(s) = store_seconds {
+            writeln!(out, "copied into the store in {s:.1}s")?;
+        }
         writeln!(
             out,
             "{:<28} {:>8} {:>10} {:>8} {:>8} {:>9}",

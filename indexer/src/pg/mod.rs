@@ -10,6 +10,7 @@
 //! manifest swap does locally. Reads go to the replicas in turn (to the
 //! primary when there are none).
 
+mod import;
 mod read;
 mod schema;
 mod writer;
@@ -18,7 +19,8 @@ use std::path::PathBuf;
 
 use postgres::{Client, NoTls};
 
-pub use read::{PgIndex, PgPassage};
+pub use import::import;
+pub use read::{PgDocument, PgIndex, PgPassage};
 pub use schema::{text_config, SCHEMA_VERSION};
 pub(crate) use writer::PgWriter;
 

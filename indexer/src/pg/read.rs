@@ -158,12 +158,12 @@ impl PgIndex {
     }
 
     /// The lexical leg: documents matching any of the query's lexemes,
-    /// by `ts_rank_cd` with `normalization` (Postgres's bit mask), best
+    /// by `ts_rank` with `normalization` (Postgres's bit mask), best
     /// first.
     pub fn lexical(&self, query: &str, n: usize, normalization: i32) -> Result<Vec<(i64, f32)>> {
         // plainto_tsquery ANDs the lexemes; a ranking wants any of them.
         let sql = format!(
-            "SELECT doc, ts_rank_cd(tsv, q, $3)::real AS score
+            "SELECT doc, ts_rank(tsv, q, $3)::real AS score
              FROM semsearch_documents,
                   (SELECT replace(plainto_tsquery('{}', $1)::text, '&', '|')::tsquery AS q) AS query
              WHERE tsv @@ q ORDER BY score DESC, doc LIMIT $2",
