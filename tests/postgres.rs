@@ -1,0 +1,343 @@
+//! The shared store on a real PostgreSQL with pgvector and a streaming
+//! replica (tests/postgres/start.sh; tests/run.sh starts them and sets
+//! SEMSEARCH_TEST_POSTGRES to "PRIMARY_URL REPLICA_URL"). Each test works in
+//! a database of its own, so the tests run side by side.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use common::{bin, stderr, stdout, tiny_model};
+use serde_json::Value;
+
+/// The primary's and the replica's URLs for a fresh database `name`.
+fn database(name: &str) -> Option<(String, String)> {
+    let urls = match std::env::var("SEMSEARCH_TEST_POSTGRES") {
+        Ok(v) if v == "skip" => {
+            eprintln!("SKIPPED {name}: SEMSEARCH_TEST_POSTGRES=skip");
+            return None;
+        }
+        Ok(v) => v,
+        Err(_) => panic!(
+            "SEMSEARCH_TEST_POSTGRES is not set: run the tests with tests/run.sh, which \
+             starts PostgreSQL + pgvector (tests/postgres/start.sh), or set it to \
+             \"PRIMARY_URL REPLICA_URL\", or to skip"
+        ),
+    };
+    let mut it = urls.split_whitespace();
+    let (primary, replica) = (it.next().unwrap(), it.next().expect("a replica URL"));
+    let mut client = postgres::Client::connect(primary, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to {primary}: {e}"));
+    // One statement each: neither may run inside a transaction block.
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        client.batch_execute(&sql).unwrap();
+    }
+    let with_db = |url: &str| {
+        let base = &url[..url.rfind('/').unwrap()];
+        format!("{base}/{name}")
+    };
+    Some((with_db(primary), with_db(replica)))
+}
+
+fn sql_count(url: &str, sql: &str) -> i64 {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    c.query_one(sql, &[]).unwrap().get(0)
+}
+
+fn index(model: &Path, folder: &Path, store: &str, extra: &[&str]) -> Output {
+    bin()
+        .arg("index")
+        .arg(folder)
+        .arg("--model")
+        .arg(model)
+        .args(["--json", "--store", store])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn report(out: &Output) -> Value {
+    assert!(out.status.success(), "index failed: {}", stderr(out));
+    serde_json::from_str(stdout(out).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+fn counts(v: &Value) -> [u64; 4] {
+    ["added", "updated", "removed", "unchanged"].map(|k| v[k].as_u64().unwrap())
+}
+
+/// Ids of the results of `query` on `stores` (primary first), best first.
+fn search(stores: &[&str], query: &str, extra: &[&str]) -> Vec<String> {
+    let mut cmd = bin();
+    cmd.args(["search", query, "--json", "-k", "10"])
+        .args(extra);
+    for s in stores {
+        cmd.args(["--store", s]);
+    }
+    let out = cmd.output().unwrap();
+    // 1: no results, as grep says it.
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "search failed: {}",
+        stderr(&out)
+    );
+    stdout(&out)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+fn notes(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("cats.md"),
+        "# Cats\n\nthe cat sleeps on the warm car.\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("dogs.txt"), "the dog fetches the pizza box").unwrap();
+    std::fs::write(
+        dir.join("rust.md"),
+        "# Rust\n\ninstall rust on linux with rustup",
+    )
+    .unwrap();
+}
+
+#[test]
+fn index_search_update_and_delete_in_the_store() {
+    let Some((primary, replica)) = database("semsearch_crud") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    assert_eq!(
+        counts(&report(&index(&model, &docs, &primary, &[]))),
+        [3, 0, 0, 0]
+    );
+    // Nothing is written into the folder: the store holds the index.
+    assert!(!docs.join(".semsearch").exists());
+    assert_eq!(
+        sql_count(&replica, "SELECT count(*) FROM semsearch_passages"),
+        sql_count(&primary, "SELECT count(*) FROM semsearch_passages")
+    );
+    // Reads from the replica: lexical hits by the stemmed word.
+    let lexical = ["--mode", "lexical"];
+    assert_eq!(
+        search(&[&primary, &replica], "rustup installing", &lexical)[0],
+        "rust.md"
+    );
+    assert_eq!(
+        search(&[&primary, &replica], "pizza", &lexical)[0],
+        "dogs.txt"
+    );
+    // Unchanged files are not rewritten; a change and a deletion are.
+    assert_eq!(
+        counts(&report(&index(&model, &docs, &primary, &[]))),
+        [0, 0, 0, 3]
+    );
+    std::fs::write(docs.join("dogs.txt"), "the dog chases a frisbee").unwrap();
+    std::fs::remove_file(docs.join("cats.md")).unwrap();
+    assert_eq!(
+        counts(&report(&index(&model, &docs, &primary, &[]))),
+        [0, 1, 1, 1]
+    );
+    assert!(search(&[&primary, &replica], "pizza", &lexical).is_empty());
+    assert_eq!(
+        search(&[&primary, &replica], "frisbee", &lexical),
+        ["dogs.txt"]
+    );
+    assert_eq!(
+        sql_count(&replica, "SELECT count(*) FROM semsearch_documents"),
+        2
+    );
+    // Passages of the changed and the deleted documents are gone with them.
+    assert_eq!(
+        sql_count(
+            &replica,
+            "SELECT count(*) FROM semsearch_passages p
+             LEFT JOIN semsearch_documents d USING (doc) WHERE d.doc IS NULL"
+        ),
+        0
+    );
+    // --explain works on a store: both legs' ranks and the formula.
+    let out = bin()
+        .args(["search", "frisbee", "--explain", "--store", &primary])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains("lexical rank 1") && stdout(&out).contains("linear"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn killed_index_leaves_the_last_commit() {
+    let Some((primary, _)) = database("semsearch_kill") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    report(&index(&model, &docs, &primary, &[]));
+    for i in 0..300 {
+        std::fs::write(docs.join(format!("n{i}.txt")), format!("the cat {i}")).unwrap();
+    }
+    // Killed between writing every row and COMMIT.
+    let mut child = bin()
+        .arg("index")
+        .arg(&docs)
+        .arg("--model")
+        .arg(&model)
+        .args(["--quiet", "--store", &primary])
+        .env("SEMSEARCH_FAILPOINT", "before-manifest")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    assert!(line.contains("failpoint"), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let documents = || sql_count(&primary, "SELECT count(*) FROM semsearch_documents");
+    assert_eq!(documents(), 3, "the last commit, intact");
+    assert_eq!(
+        search(&[&primary], "pizza", &["--mode", "lexical"])[0],
+        "dogs.txt"
+    );
+    // Killed at arbitrary moments: one committed state or the other.
+    for delay_ms in [20, 80, 200] {
+        let mut child = bin()
+            .arg("index")
+            .arg(&docs)
+            .arg("--model")
+            .arg(&model)
+            .args(["--quiet", "--store", &primary])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let n = documents();
+        assert!(n == 3 || n == 303, "{n} documents");
+    }
+    // The lock died with the killed connection: the next run completes.
+    let r = report(&index(&model, &docs, &primary, &[]));
+    assert_eq!(r["documents"], 303);
+    assert_eq!(documents(), 303);
+}
+
+#[test]
+fn another_model_or_setting_is_refused() {
+    let Some((primary, replica)) = database("semsearch_model") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let other = tmp.path().join("other-model");
+    let spec = semsearch_models::testing::TinyBert {
+        hidden: 48,
+        ..Default::default()
+    };
+    semsearch_models::testing::write_tiny_bert(&other, &spec).unwrap();
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    report(&index(&model, &docs, &primary, &[]));
+    let out = index(&other, &docs, &primary, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("--rebuild") && err.contains(&primary), "{err}");
+    let out = index(&model, &docs, &primary, &["--overlap", "8"]);
+    assert!(stderr(&out).contains("overlap"), "{}", stderr(&out));
+    // A search loads the store's own model, whatever SEMSEARCH_MODEL says.
+    let out = bin()
+        .args(["search", "cat", "--store", &replica])
+        .env("SEMSEARCH_MODEL", &other)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the store's own model: {}",
+        stderr(&out)
+    );
+    // --rebuild replaces the store with the other model's vectors.
+    assert_eq!(
+        counts(&report(&index(&other, &docs, &primary, &["--rebuild"]))),
+        [3, 0, 0, 0]
+    );
+    let dims: i32 = postgres::Client::connect(&replica, postgres::NoTls)
+        .unwrap()
+        .query_one(
+            "SELECT vector_dims(embedding) FROM semsearch_passages LIMIT 1",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(dims, 48);
+}
+
+#[test]
+fn reads_go_to_the_replicas_in_turn_and_writes_to_the_primary() {
+    let Some((primary, replica)) = database("semsearch_replicas") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    // A replica refuses writes: the store must write to the primary only.
+    let out = index(&model, &docs, &replica, &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+    report(&index(&model, &docs, &primary, &[]));
+    let urls =
+        semsearch_indexer::pg::Urls::parse(&[primary.clone(), replica.clone(), primary.clone()])
+            .unwrap();
+    let store = semsearch_indexer::pg::PgIndex::open(&urls).unwrap();
+    let turns: Vec<String> = (0..4).map(|_| store.reader_url()).collect();
+    assert_eq!(
+        turns,
+        [&replica, &primary, &replica, &primary].map(|s| s.clone())
+    );
+    // The same ranking from either reader.
+    let one = search(&[&primary, &replica], "cat", &[]);
+    let other = search(&[&primary], "cat", &[]);
+    assert_eq!(one, other);
+    assert_eq!(one.len(), 3);
+}
+
+#[test]
+fn a_newer_schema_is_refused_by_name() {
+    let Some((primary, _)) = database("semsearch_schema") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    report(&index(&model, &docs, &primary, &[]));
+    postgres::Client::connect(&primary, postgres::NoTls)
+        .unwrap()
+        .batch_execute("UPDATE semsearch_schema SET version = 99")
+        .unwrap();
+    let out = bin()
+        .args(["search", "cat", "--store", &primary])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("schema version 99") && stderr(&out).contains("upgrade semsearch"),
+        "{}",
+        stderr(&out)
+    );
+}
