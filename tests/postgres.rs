@@ -341,3 +341,41 @@ fn a_newer_schema_is_refused_by_name() {
         stderr(&out)
     );
 }
+
+#[test]
+fn serve_answers_from_the_store() {
+    let Some((primary, replica)) = database("semsearch_serve") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    report(&index(&model, &docs, &primary, &[]));
+    let server = common::Server::start(&[
+        "--store".as_ref(),
+        primary.as_ref(),
+        "--store".as_ref(),
+        replica.as_ref(),
+    ]);
+    let (code, v) = server.get("/api/search?q=rustup&mode=lexical");
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["results"][0]["id"], "rust.md");
+    let (code, v) = server.get("/api/document?id=rust.md");
+    assert_eq!(code, 200, "{v}");
+    assert!(v["text"].as_str().unwrap().contains("rustup"), "{v}");
+    // Ids only: a path is not a document id.
+    let path = docs.join("rust.md");
+    let (code, _) = server.get(&format!("/api/document?id={}", path.display()));
+    assert_eq!(code, 404);
+    let (code, v) = server.get("/api/compare?q=cat");
+    assert_eq!(code, 200, "{v}");
+    let names: Vec<&String> = v["lists"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["fts", "hybrid", "semantic"]);
+    let (code, v) = server.get("/api/status");
+    assert_eq!((code, v["documents"].as_u64()), (200, Some(3)));
+    // What needs a folder index says so.
+    let (code, v) = server.get("/api/map");
+    assert_eq!(code, 400);
+    assert!(v["error"].as_str().unwrap().contains("folder index"), "{v}");
+}

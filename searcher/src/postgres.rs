@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use semsearch_indexer::pg::{PgIndex, Urls};
-use semsearch_indexer::{schema, PassageRef};
+use semsearch_indexer::{schema, DocEntry, PassageRef};
 use semsearch_models::Embedder;
 use tantivy::tokenizer::TextAnalyzer;
 
@@ -256,8 +256,21 @@ impl Store for PgSearcher {
         Ok(Comparison::new(query, base.k, rankings, titles))
     }
 
+    fn position(&self, id: &str) -> Result<Option<usize>> {
+        Ok(self.index.position(id)?.map(|d| d as usize))
+    }
+
     fn find_document(&self, path_or_id: &str) -> Result<Option<usize>> {
         Ok(self.index.find_document(path_or_id)?.map(|d| d as usize))
+    }
+
+    fn document(&self, doc: usize) -> Result<Option<(String, DocEntry, String)>> {
+        let found = self.index.documents(&[doc as i64])?.into_iter().next();
+        Ok(found.map(|d| (d.id, d.entry, d.text)))
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
     }
 
     fn similar_results(&self, doc: usize, k: usize) -> Result<Vec<SearchResult>> {

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use semsearch_indexer::DocEntry;
 use semsearch_models::Embedder;
 
 use crate::compare::Comparison;
@@ -32,10 +33,25 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<Hit>>;
     /// The query ranked every way the index can, side by side.
     fn compare(&self, query: &str, cfg: &SearchConfig) -> Result<Comparison>;
+    /// The document with this id (ids only: what a server takes).
+    fn position(&self, id: &str) -> Result<Option<usize>>;
     /// The document with this id or path.
     fn find_document(&self, path_or_id: &str) -> Result<Option<usize>>;
     /// The `k` documents most like document `doc`, ready to show.
     fn similar_results(&self, doc: usize, k: usize) -> Result<Vec<SearchResult>>;
+    /// Document `doc`'s id, manifest entry and extracted text.
+    fn document(&self, doc: usize) -> Result<Option<(String, DocEntry, String)>>;
+    /// Documents in the index.
+    fn len(&self) -> usize;
+    /// Whether the index holds no documents.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The folder index, for what only it has (TF-IDF statistics, the
+    /// manifest's every entry, the corpus map).
+    fn folder(&self) -> Option<&Searcher> {
+        None
+    }
 }
 
 impl Store for Searcher {
@@ -64,11 +80,35 @@ impl Store for Searcher {
         Searcher::compare(self, query, cfg)
     }
 
+    fn position(&self, id: &str) -> Result<Option<usize>> {
+        Ok(self.index().position(id))
+    }
+
     fn find_document(&self, path_or_id: &str) -> Result<Option<usize>> {
         Ok(self.index().find_document(path_or_id))
     }
 
     fn similar_results(&self, doc: usize, k: usize) -> Result<Vec<SearchResult>> {
         Searcher::similar_results(self, doc, k)
+    }
+
+    fn document(&self, doc: usize) -> Result<Option<(String, DocEntry, String)>> {
+        if doc >= self.index().len() {
+            return Ok(None);
+        }
+        let (id, entry) = self.index().doc(doc);
+        Ok(Some((
+            id.to_string(),
+            entry.clone(),
+            self.index().text(id)?,
+        )))
+    }
+
+    fn len(&self) -> usize {
+        self.index().len()
+    }
+
+    fn folder(&self) -> Option<&Searcher> {
+        Some(self)
     }
 }

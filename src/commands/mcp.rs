@@ -167,8 +167,8 @@ impl Tools {
             let k = k_of(p.k)?;
             let doc = l
                 .searcher
-                .index()
                 .position(&p.id)
+                .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("no document with id {:?} in the index", p.id))?;
             let results = l
                 .searcher
@@ -207,7 +207,11 @@ impl Tools {
     async fn status(&self) -> CallToolResult {
         let dir = self.state.dir().to_path_buf();
         self.on_index(move |l| {
-            let v = crate::commands::status::status_json(&dir, l.searcher.index().manifest());
+            let folder = l
+                .searcher
+                .folder()
+                .ok_or("status needs a folder index; this server serves a store")?;
+            let v = crate::commands::status::status_json(&dir, folder.index().manifest());
             let text = format!(
                 "{} documents, {} passages, model {}",
                 v["documents"], v["passages"], v["model"]["id"]

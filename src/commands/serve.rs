@@ -16,6 +16,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    if let Some(urls) = super::store_urls(&args.store)? {
+        anyhow::ensure!(
+            args.folder.is_none(),
+            "FOLDER and --store: index the folder into the store with \
+             `semsearch index FOLDER --store URL`, then serve the store"
+        );
+        let dir = urls.label();
+        return serve_state(State::for_store(urls, workers), dir, workers, &args);
+    }
     let (dir, embedder) = match (&args.index.index, &args.folder) {
         (None, Some(folder)) if args.watch => {
             let dir = folder.join(INDEX_DIR_NAME);
@@ -32,7 +41,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         (Some(dir), _) => (dir.clone(), None),
         (None, None) => (super::find_index(None)?, None),
     };
-    let state = State::new(dir.clone(), embedder, workers);
+    serve_state(
+        State::new(dir.clone(), embedder, workers),
+        dir,
+        workers,
+        &args,
+    )
+}
+
+/// Serve `state` (of the index `dir`) until stopped.
+fn serve_state(
+    state: Arc<State>,
+    dir: std::path::PathBuf,
+    workers: usize,
+    args: &ServeArgs,
+) -> anyhow::Result<Outcome> {
     if let Err(why) = state.current() {
         eprintln!("semsearch: {why}; answering 503 until it can be opened");
     }

@@ -240,16 +240,24 @@ fn search_error(e: semsearch_searcher::SearchError) -> ApiError {
     }
 }
 
+/// The folder index behind `loaded`, for what a store does not offer.
+fn folder<'a>(
+    loaded: &'a Loaded,
+    what: &str,
+) -> Result<&'a semsearch_searcher::Searcher, ApiError> {
+    loaded.searcher.folder().ok_or_else(|| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: format!("{what} needs a folder index; this server serves a store"),
+    })
+}
+
 /// Documents are named by id, never by path.
 fn doc_by_id(loaded: &Loaded, id: &str) -> Result<usize, ApiError> {
-    loaded
-        .searcher
-        .index()
-        .position(id)
-        .ok_or_else(|| ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!("no document with id {id:?} in the index"),
-        })
+    let found = loaded.searcher.position(id).map_err(search_error)?;
+    found.ok_or_else(|| ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("no document with id {id:?} in the index"),
+    })
 }
 
 fn ms(start: Instant) -> f64 {
@@ -315,11 +323,16 @@ pub async fn similar(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery)
 /// `GET /api/status`: `status --json`, or 503 with the reason.
 pub async fn status(Shared(state): Shared<Arc<State>>) -> Answer {
     let dir = state.dir().to_path_buf();
-    let body = on_index(&state, move |l| {
-        to_json(&crate::commands::status::status_json(
+    let body = on_index(&state, move |l| match l.searcher.folder() {
+        Some(s) => to_json(&crate::commands::status::status_json(
             &dir,
-            l.searcher.index().manifest(),
-        ))
+            s.index().manifest(),
+        )),
+        None => to_json(&json!({
+            "store": dir.display().to_string(),
+            "documents": l.searcher.len(),
+            "model": l.searcher.embedder().info().id,
+        })),
     })
     .await?;
     Ok(respond(body))
@@ -331,7 +344,8 @@ pub async fn map(Shared(state): Shared<Arc<State>>) -> Answer {
         if let Some(v) = l.map.get() {
             return Ok(v.clone());
         }
-        let m = layout(l.searcher.index(), Grouping::Auto, 8, 2).map_err(search_error)?;
+        let index = folder(l, "the map")?.index();
+        let m = layout(index, Grouping::Auto, 8, 2).map_err(search_error)?;
         let v = to_json(&m)?;
         Ok(l.map.get_or_init(|| v).clone())
     })
@@ -344,10 +358,12 @@ pub async fn document(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery
     let p = Params::parse(raw);
     let id = p.get("id").ok_or_else(|| bad("id is missing"))?.to_string();
     let body = on_index(&state, move |l| {
-        let index = l.searcher.index();
         let doc = doc_by_id(l, &id)?;
-        let entry = index.doc(doc).1;
-        let text = index.text(&id).map_err(|e| search_error(e.into()))?;
+        let (_, entry, text) = l
+            .searcher
+            .document(doc)
+            .map_err(search_error)?
+            .ok_or_else(|| bad("the document is gone"))?;
         to_json(&json!({
             "id": id,
             "title": entry.title,

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
+use semsearch_indexer::pg::Urls;
 use semsearch_indexer::{Index, Manifest};
 use semsearch_models::Embedder;
-use semsearch_searcher::Searcher;
+use semsearch_searcher::{PgSearcher, Searcher, Store};
 use tokio::sync::Semaphore;
 
 /// How often the manifest is looked at: a new generation is served within
@@ -16,8 +17,8 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 
 /// One opened generation, shared by the requests that use it.
 pub struct Loaded {
-    /// The searcher over it.
-    pub searcher: Searcher,
+    /// The searcher over it (a folder index's, or a store's).
+    pub searcher: Box<dyn Store>,
     /// The corpus map, computed on first request (PCA and k-means over
     /// every document vector: worth keeping).
     pub map: OnceLock<String>,
@@ -26,6 +27,8 @@ pub struct Loaded {
 /// The server's state.
 pub struct State {
     dir: PathBuf,
+    /// A shared store served instead of the folder `dir`.
+    store: Option<Urls>,
     current: RwLock<Option<Arc<Loaded>>>,
     /// The manifest's (modified time, length) when `current` was opened.
     seen: RwLock<Option<(SystemTime, u64)>>,
@@ -54,8 +57,23 @@ impl State {
     /// Serve the index in `dir` (which may not exist yet: the API answers
     /// 503 until it does), with `embedder` if already loaded.
     pub fn new(dir: PathBuf, embedder: Option<Arc<Embedder>>, workers: usize) -> Arc<State> {
+        Self::with_store(dir, None, embedder, workers)
+    }
+
+    /// Serve the shared store at `urls` (its label stands for the folder).
+    pub fn for_store(urls: Urls, workers: usize) -> Arc<State> {
+        Self::with_store(urls.label(), Some(urls), None, workers)
+    }
+
+    fn with_store(
+        dir: PathBuf,
+        store: Option<Urls>,
+        embedder: Option<Arc<Embedder>>,
+        workers: usize,
+    ) -> Arc<State> {
         let state = Arc::new(State {
             dir,
+            store,
             current: RwLock::new(None),
             seen: RwLock::new(None),
             embedder: RwLock::new(embedder),
@@ -92,6 +110,25 @@ impl State {
 
     /// Reopen the index if its manifest changed since it was opened.
     pub fn reload_if_changed(&self) {
+        if let Some(urls) = &self.store {
+            // A store is read live: opened once, never reopened.
+            if get(&self.current).is_none() {
+                match PgSearcher::open(urls) {
+                    Ok(s) => set(
+                        &self.current,
+                        Some(Arc::new(Loaded {
+                            searcher: Box::new(s),
+                            map: OnceLock::new(),
+                        })),
+                    ),
+                    Err(e) => set(
+                        &self.problem,
+                        Some(format!("cannot open store {}: {e:#}", self.dir.display())),
+                    ),
+                }
+            }
+            return;
+        }
         let now = stamp(&self.dir);
         if now.is_none() || now == get(&self.seen) {
             return;
@@ -132,7 +169,7 @@ impl State {
             }
         };
         Ok(Loaded {
-            searcher,
+            searcher: Box::new(searcher),
             map: OnceLock::new(),
         })
     }

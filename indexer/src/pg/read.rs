@@ -252,6 +252,16 @@ impl PgIndex {
             .collect()
     }
 
+    /// The document with this id.
+    pub fn position(&self, id: &str) -> Result<Option<i64>> {
+        let mut r = self.reader();
+        let Reader { url, client, .. } = &mut *r;
+        let row = client
+            .query_opt("SELECT doc FROM semsearch_documents WHERE id = $1", &[&id])
+            .map_err(|e| store_error(url, e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     /// The document with this id or path.
     pub fn find_document(&self, path_or_id: &str) -> Result<Option<i64>> {
         let mut r = self.reader();
