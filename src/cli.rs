@@ -680,6 +680,8 @@ pub struct BenchExtractArgs {
 pub struct BenchSearchArgs {
     #[command(flatten)]
     pub index: IndexDirArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Queries (JSON Lines with a "text" field), e.g. a BEIR queries.jsonl.
     #[arg(long, value_name = "FILE.jsonl")]
     pub queries: PathBuf,

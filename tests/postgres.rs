@@ -11,7 +11,10 @@ use std::process::{Output, Stdio};
 use common::{bin, stderr, stdout, tiny_model};
 use serde_json::Value;
 
-/// The primary's and the replica's URLs for a fresh database `name`.
+/// The primary's and the replica's URLs for a fresh database `name`;
+/// `None` (said on stderr) when the tests are told to skip.
+// A test helper: a panic is the test's failure, with the reason.
+#[allow(clippy::unwrap_in_result)]
 fn database(name: &str) -> Option<(String, String)> {
     let urls = match std::env::var("SEMSEARCH_TEST_POSTGRES") {
         Ok(v) if v == "skip" => {

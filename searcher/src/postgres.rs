@@ -94,10 +94,17 @@ impl PgSearcher {
     }
 
     /// The semantic leg: documents by their best passage.
-    fn semantic_leg(&self, vector: &[f32], n: usize) -> Result<Vec<(usize, f32, PassageRef)>> {
+    fn semantic_leg(
+        &self,
+        vector: &[f32],
+        n: usize,
+        exact: bool,
+    ) -> Result<Vec<(usize, f32, PassageRef)>> {
         // Documents have several passages: three passages per document
         // wanted, as for a folder index.
-        let passages = self.index.nearest(vector, n * 3, self.ef_search)?;
+        let passages = self
+            .index
+            .nearest(vector, n * 3, self.ef_search, exact)?;
         let mut seen = HashSet::new();
         Ok(passages
             .into_iter()
@@ -128,7 +135,7 @@ impl PgSearcher {
         };
         let sem = match (cfg.mode, vector) {
             (Mode::Lexical, _) | (_, None) => Vec::new(),
-            (_, Some(v)) => self.semantic_leg(v, n)?,
+            (_, Some(v)) => self.semantic_leg(v, n, cfg.exact)?,
         };
         let (fused, best) = fuse_legs(&sem, &lex, cfg);
         let kept: Vec<_> = fused

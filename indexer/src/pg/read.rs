@@ -178,8 +178,15 @@ impl PgIndex {
     }
 
     /// The `n` passages nearest `vector` by cosine (pgvector's HNSW with
-    /// `hnsw.ef_search` at least `ef_search`), nearest first.
-    pub fn nearest(&self, vector: &[f32], n: usize, ef_search: usize) -> Result<Vec<PgPassage>> {
+    /// `hnsw.ef_search` at least `ef_search`, or a scan of every passage
+    /// when `exact`), nearest first.
+    pub fn nearest(
+        &self,
+        vector: &[f32],
+        n: usize,
+        ef_search: usize,
+        exact: bool,
+    ) -> Result<Vec<PgPassage>> {
         let n = n.min(MAX_EF_SEARCH);
         let ef = ef_search.max(n).min(MAX_EF_SEARCH);
         let mut r = self.reader();
@@ -195,12 +202,19 @@ impl PgIndex {
             *current = ef;
         }
         let v = Vector::from(vector.to_vec());
+        // The HNSW index serves `ORDER BY embedding <=> $1` only: `+ 0`
+        // makes the planner scan.
+        let order = if exact {
+            "(embedding <=> $1) + 0"
+        } else {
+            "embedding <=> $1"
+        };
+        let sql = format!(
+            "SELECT doc, ordinal, (1 - (embedding <=> $1))::real FROM semsearch_passages
+             ORDER BY {order} LIMIT $2"
+        );
         let rows = client
-            .query(
-                "SELECT doc, ordinal, (1 - (embedding <=> $1))::real FROM semsearch_passages
-                 ORDER BY embedding <=> $1 LIMIT $2",
-                &[&v, &(n as i64)],
-            )
+            .query(&sql, &[&v, &(n as i64)])
             .map_err(|e| store_error(url, e))?;
         Ok(rows
             .iter()
