@@ -102,9 +102,7 @@ impl PgSearcher {
     ) -> Result<Vec<(usize, f32, PassageRef)>> {
         // Documents have several passages: three passages per document
         // wanted, as for a folder index.
-        let passages = self
-            .index
-            .nearest(vector, n * 3, self.ef_search, exact)?;
+        let passages = self.index.nearest(vector, n * 3, self.ef_search, exact)?;
         let mut seen = HashSet::new();
         Ok(passages
             .into_iter()

@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::time::Instant;
 
-
 use crate::cli::{BenchArgs, BenchSearchArgs};
 use crate::output::Outcome;
 
