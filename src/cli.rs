@@ -99,6 +99,8 @@ pub struct ServeArgs {
 pub struct McpArgs {
     #[command(flatten)]
     pub index: IndexDirArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Args, Debug)]
@@ -574,6 +576,8 @@ pub struct EvalArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub index: IndexDirArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

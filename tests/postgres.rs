@@ -169,6 +169,19 @@ fn index_search_update_and_delete_in_the_store() {
         ),
         0
     );
+    // status reads the store: counts, model, size.
+    let out = bin()
+        .args(["status", "--json", "--store", &primary])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["documents"], 2);
+    assert_eq!(
+        v["passages"].as_i64().unwrap(),
+        sql_count(&primary, "SELECT count(*) FROM semsearch_passages")
+    );
+    assert!(v["bytes"].as_u64().unwrap() > 0, "{v}");
     // --explain works on a store: both legs' ranks and the formula.
     let out = bin()
         .args(["search", "frisbee", "--explain", "--store", &primary])

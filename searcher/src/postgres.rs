@@ -117,24 +117,37 @@ impl PgSearcher {
     }
 
     fn rank(&self, query: &str, vector: Option<&[f32]>, cfg: &SearchConfig) -> Result<Vec<Hit>> {
+        self.rank_with(query, cfg, || Ok(vector.map(<[f32]>::to_vec)))
+    }
+
+    /// Rank `query`; `vector` gives its vector (embedding it, or one
+    /// given). The legs are two statements, on two readers when there
+    /// are: they run side by side, the embedding before the semantic one.
+    fn rank_with(
+        &self,
+        query: &str,
+        cfg: &SearchConfig,
+        vector: impl FnOnce() -> Result<Option<Vec<f32>>> + Send,
+    ) -> Result<Vec<Hit>> {
         if query.trim().is_empty() {
             return Err(SearchError::EmptyQuery);
         }
         self.check(cfg)?;
         let n = cfg.candidates.max(cfg.k);
-        let lex: Vec<(usize, f32)> = match cfg.mode {
-            Mode::Semantic => Vec::new(),
-            _ => self
-                .index
-                .lexical(query, n, TS_RANK_NORMALIZATION)?
-                .into_iter()
-                .map(|(d, s)| (d as usize, s))
-                .collect(),
-        };
-        let sem = match (cfg.mode, vector) {
-            (Mode::Lexical, _) | (_, None) => Vec::new(),
-            (_, Some(v)) => self.semantic_leg(v, n, cfg.exact)?,
-        };
+        let (lex, sem) = rayon::join(
+            || -> Result<Vec<(usize, f32)>> {
+                if cfg.mode == Mode::Semantic {
+                    return Ok(Vec::new());
+                }
+                let found = self.index.lexical(query, n, TS_RANK_NORMALIZATION)?;
+                Ok(found.into_iter().map(|(d, s)| (d as usize, s)).collect())
+            },
+            || match (cfg.mode, vector()?) {
+                (Mode::Lexical, _) | (_, None) => Ok(Vec::new()),
+                (_, Some(v)) => self.semantic_leg(&v, n, cfg.exact),
+            },
+        );
+        let (lex, sem) = (lex?, sem?);
         let (fused, best) = fuse_legs(&sem, &lex, cfg);
         let kept: Vec<_> = fused
             .into_iter()
@@ -210,11 +223,13 @@ impl Store for PgSearcher {
     }
 
     fn results(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<SearchResult>> {
-        self.check(cfg)?;
-        let vector = self.vector_for(query, cfg)?;
-        let hits = self.rank(query, vector.as_deref(), cfg)?;
+        let hits = self.rank_with(query, cfg, || self.vector_for(query, cfg))?;
         let analysed = Query::analysed(&mut self.analyzer.clone(), query);
         self.present(&analysed, hits, Some(Explain::of(cfg)))
+    }
+
+    fn search(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<Hit>> {
+        self.rank_with(query, cfg, || self.vector_for(query, cfg))
     }
 
     fn search_with_vector(

@@ -23,6 +23,9 @@ pub trait Store: Send + Sync {
     fn label(&self) -> PathBuf;
     /// The `cfg.k` best documents for `query`, ready to show.
     fn results(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<SearchResult>>;
+    /// The ranking alone (no passages or snippets), the query embedded
+    /// as its mode needs.
+    fn search(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<Hit>>;
     /// The ranking alone, with the query's vector given (to embed queries
     /// in batches); `cfg.arithmetic` is not applied.
     fn search_with_vector(
@@ -65,6 +68,10 @@ impl Store for Searcher {
 
     fn results(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<SearchResult>> {
         Searcher::results(self, query, cfg)
+    }
+
+    fn search(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<Hit>> {
+        Searcher::search(self, query, cfg)
     }
 
     fn search_with_vector(

@@ -158,20 +158,12 @@ pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
             lexical,
             ..base.clone()
         };
-        // A store ranks once (no feedback, collapse, TF-IDF or LSA):
-        // lexical, semantic and hybrid only.
         let rank = |q: &str| -> anyhow::Result<()> {
-            match searcher.folder() {
-                Some(s) => drop(s.search(q, &cfg)?),
-                None => {
-                    let v = (mode != Mode::Lexical)
-                        .then(|| searcher.embedder().embed_one(q))
-                        .transpose()?;
-                    drop(searcher.search_with_vector(q, v.as_deref(), &cfg)?);
-                }
-            }
+            searcher.search(q, &cfg)?;
             Ok(())
         };
+        // A store ranks once (no feedback, collapse, TF-IDF or LSA):
+        // lexical, semantic and hybrid only.
         if searcher.folder().is_none() && matches!(name, "lsa" | "hybrid-1") {
             continue;
         }

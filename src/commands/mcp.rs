@@ -207,14 +207,14 @@ impl Tools {
     async fn status(&self) -> CallToolResult {
         let dir = self.state.dir().to_path_buf();
         self.on_index(move |l| {
-            let folder = l
-                .searcher
-                .folder()
-                .ok_or("status needs a folder index; this server serves a store")?;
-            let v = crate::commands::status::status_json(&dir, folder.index().manifest());
+            let v = crate::commands::status::served_json(&dir, l.searcher.as_ref());
+            let passages = match &v["passages"] {
+                serde_json::Value::Null => String::new(),
+                n => format!(", {n} passages"),
+            };
             let text = format!(
-                "{} documents, {} passages, model {}",
-                v["documents"], v["passages"], v["model"]["id"]
+                "{} documents{passages}, model {}",
+                v["documents"], v["model"]["id"]
             );
             Ok((v, text))
         })
@@ -236,9 +236,15 @@ impl ServerHandler for Tools {
 }
 
 pub fn run(args: McpArgs) -> anyhow::Result<Outcome> {
-    let dir = super::find_index(args.index.index.as_deref())?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let state = State::new(dir, None, workers);
+    let state = match super::store_urls(&args.store)? {
+        Some(urls) => State::for_store(urls, workers),
+        None => State::new(
+            super::find_index(args.index.index.as_deref())?,
+            None,
+            workers,
+        ),
+    };
     if let Err(why) = state.current() {
         // stdout is the protocol's: diagnostics go to stderr.
         eprintln!("semsearch: {why}");

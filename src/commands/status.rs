@@ -30,7 +30,25 @@ fn index_size(dir: &Path, m: &Manifest) -> u64 {
 
 /// The `status --json` object (also the server's `/api/status`).
 pub fn status_json(dir: &Path, m: &Manifest) -> serde_json::Value {
-    let size = index_size(dir, m);
+    status_json_sized(dir, m, index_size(dir, m))
+}
+
+/// The status of what a server serves: [`status_json`] for a folder
+/// index; for a store, what the opened store knows without reading every
+/// entry (`semsearch status --store` has the rest).
+pub fn served_json(dir: &Path, searcher: &dyn semsearch_searcher::Store) -> serde_json::Value {
+    match searcher.folder() {
+        Some(s) => status_json(dir, s.index().manifest()),
+        None => serde_json::json!({
+            "store": dir,
+            "documents": searcher.len(),
+            "model": searcher.embedder().info(),
+        }),
+    }
+}
+
+/// [`status_json`] of an index taking `size` bytes.
+fn status_json_sized(dir: &Path, m: &Manifest, size: u64) -> serde_json::Value {
     let passages = m.passage_count();
     serde_json::json!({
         "index": dir, "format_version": m.format_version, "model": m.model,
@@ -44,13 +62,28 @@ pub fn status_json(dir: &Path, m: &Manifest) -> serde_json::Value {
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
-    let dir = super::find_index(args.index.index.as_deref())?;
-    let m = Manifest::read(&dir)?;
-    let size = index_size(&dir, &m);
+    let (dir, m, size) = match super::store_urls(&args.store)? {
+        Some(urls) => {
+            let dir = urls.label();
+            let (m, size) = semsearch_indexer::pg::status(&urls)?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no semsearch index in the store {}: run `semsearch index FOLDER --store URL` first",
+                    dir.display()
+                )
+            })?;
+            (dir, m, size)
+        }
+        None => {
+            let dir = super::find_index(args.index.index.as_deref())?;
+            let m = Manifest::read(&dir)?;
+            let size = index_size(&dir, &m);
+            (dir, m, size)
+        }
+    };
     let passages = m.passage_count();
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", status_json(&dir, &m))?;
+        writeln!(out, "{}", status_json_sized(&dir, &m, size))?;
     } else {
         writeln!(out, "index      {}", dir.display())?;
         writeln!(

@@ -323,16 +323,11 @@ pub async fn similar(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery)
 /// `GET /api/status`: `status --json`, or 503 with the reason.
 pub async fn status(Shared(state): Shared<Arc<State>>) -> Answer {
     let dir = state.dir().to_path_buf();
-    let body = on_index(&state, move |l| match l.searcher.folder() {
-        Some(s) => to_json(&crate::commands::status::status_json(
+    let body = on_index(&state, move |l| {
+        to_json(&crate::commands::status::served_json(
             &dir,
-            s.index().manifest(),
-        )),
-        None => to_json(&json!({
-            "store": dir.display().to_string(),
-            "documents": l.searcher.len(),
-            "model": l.searcher.embedder().info().id,
-        })),
+            l.searcher.as_ref(),
+        ))
     })
     .await?;
     Ok(respond(body))

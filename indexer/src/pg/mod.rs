@@ -88,6 +88,24 @@ pub fn manifest(urls: &Urls) -> Result<Option<crate::Manifest>> {
     read::manifest(&mut client, &urls.primary, false)
 }
 
+/// The store's committed manifest with every document's entry, and the
+/// bytes its tables and indexes take; `None` without semsearch's tables.
+pub fn status(urls: &Urls) -> Result<Option<(crate::Manifest, u64)>> {
+    let mut client = connect(&urls.primary)?;
+    let Some(m) = read::manifest(&mut client, &urls.primary, true)? else {
+        return Ok(None);
+    };
+    let bytes: i64 = client
+        .query_one(
+            "SELECT coalesce(sum(pg_total_relation_size(oid)), 0)::bigint FROM pg_class
+             WHERE relkind = 'r' AND relname LIKE 'semsearch\\_%'",
+            &[],
+        )
+        .map_err(|e| store_error(&urls.primary, e))?
+        .get(0);
+    Ok(Some((m, bytes as u64)))
+}
+
 /// `url` with any password replaced by `***`.
 pub fn redact(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
