@@ -139,9 +139,19 @@ fn parse(b: &[u8]) -> Option<Lsa> {
 
 /// TF-IDF's weight of a term seen `tf` times in a document of a corpus of
 /// `n` documents, `df` of which hold it: (1 + ln tf) * ln(n / df). The
-/// searcher's TF-IDF ranking uses the same.
+/// searcher's TF-IDF ranking uses the same parts.
 pub fn tfidf_weight(tf: u32, n: f32, df: u64) -> f32 {
-    (1.0 + (tf as f32).ln()) * (n / df.max(1) as f32).ln()
+    tf_weight(tf) * idf(n, df)
+}
+
+/// TF-IDF's weight of a term seen `tf` times: 1 + ln tf.
+pub fn tf_weight(tf: u32) -> f32 {
+    1.0 + (tf as f32).ln()
+}
+
+/// TF-IDF's inverse document frequency: ln(n / df), `df` of `n` documents.
+pub fn idf(n: f32, df: u64) -> f32 {
+    (n / df.max(1) as f32).ln()
 }
 
 /// Write generation `gen_dir`'s basis to `out`: `prev`'s file linked when

@@ -10,6 +10,7 @@ use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery, TermSetQ
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocId, Term};
 
+use semsearch_indexer::lsa::{idf, tf_weight};
 use semsearch_indexer::Index;
 
 use crate::error::{Result, SearchError};
@@ -164,15 +165,6 @@ pub struct TfIdfNorms {
     norms: Vec<Vec<f32>>,
 }
 
-/// TF-IDF's weight of a term seen `tf` times: 1 + ln tf.
-pub fn tf_weight(tf: u32) -> f32 {
-    1.0 + (tf as f32).ln()
-}
-
-fn idf(n_docs: f32, df: u64) -> f32 {
-    (n_docs / df.max(1) as f32).ln()
-}
-
 impl TfIdfNorms {
     /// Compute every document's TF-IDF vector norm.
     pub fn compute(index: &Index) -> Result<Self> {
@@ -221,12 +213,10 @@ pub fn tfidf(
     norms: &TfIdfNorms,
     terms: &[(String, f32)],
     n: usize,
-    allowed: Option<&[&str]>,
+    allowed: Option<&[bool]>,
 ) -> Result<Vec<(usize, f32)>> {
     let searcher = index.lexical_searcher();
     let field = index.fields().text;
-    let allowed: Option<std::collections::HashSet<usize>> =
-        allowed.map(|a| a.iter().filter_map(|id| index.position(id)).collect());
     let mut q_weights = Vec::new();
     for (t, qtf) in terms {
         let term = Term::from_field_text(field, t);
@@ -270,7 +260,7 @@ pub fn tfidf(
         .filter_map(|(addr, dot)| {
             let norm = norms.norms[addr.segment_ord as usize][addr.doc_id as usize];
             let doc = positions.get(addr)?;
-            if allowed.as_ref().is_some_and(|a| !a.contains(&doc)) {
+            if allowed.is_some_and(|a| !a[doc]) {
                 return None;
             }
             Some((

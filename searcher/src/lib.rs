@@ -180,28 +180,24 @@ impl Searcher {
         n: usize,
         allowed: Option<&[bool]>,
     ) -> Result<Vec<(usize, f32)>> {
-        let ids: Option<Vec<&str>> = allowed.map(|a| {
-            a.iter()
-                .enumerate()
-                .filter(|(_, ok)| **ok)
-                .map(|(i, _)| self.index.doc_ids()[i].as_str())
-                .collect()
-        });
         match model {
-            Lexical::Bm25 => lexical::bm25(&self.index, self.positions(), terms, n, ids.as_deref()),
+            Lexical::Bm25 => {
+                // BM25 filters inside tantivy's search, by id.
+                let ids: Option<Vec<&str>> = allowed.map(|a| {
+                    a.iter()
+                        .enumerate()
+                        .filter(|(_, ok)| **ok)
+                        .map(|(i, _)| self.index.doc_ids()[i].as_str())
+                        .collect()
+                });
+                lexical::bm25(&self.index, self.positions(), terms, n, ids.as_deref())
+            }
             Lexical::TfIdf => {
                 if self.norms.get().is_none() {
                     let _ = self.norms.set(lexical::TfIdfNorms::compute(&self.index)?);
                 }
                 let norms = self.norms.get().expect("just set");
-                lexical::tfidf(
-                    &self.index,
-                    self.positions(),
-                    norms,
-                    terms,
-                    n,
-                    ids.as_deref(),
-                )
+                lexical::tfidf(&self.index, self.positions(), norms, terms, n, allowed)
             }
             Lexical::Lsa => {
                 if self.lsa.get().is_none() {
@@ -209,7 +205,7 @@ impl Searcher {
                     let _ = self.lsa.set(space);
                 }
                 let space = self.lsa.get().expect("just set");
-                space.rank(&self.index, terms, n, ids.as_deref())
+                space.rank(&self.index, terms, n, allowed)
             }
         }
     }

@@ -7,8 +7,6 @@
 //! vectors are computed from the postings on the first LSA search and
 //! kept (4 bytes x 128 per document: 2.6 MB for SciFact).
 
-use std::collections::HashSet;
-
 use semsearch_indexer::lsa::{tfidf_weight, Lsa};
 use semsearch_indexer::Index;
 use tantivy::schema::IndexRecordOption;
@@ -86,7 +84,7 @@ impl LsaSpace {
         index: &Index,
         terms: &[(String, f32)],
         n: usize,
-        allowed: Option<&[&str]>,
+        allowed: Option<&[bool]>,
     ) -> Result<Vec<(usize, f32)>> {
         let searcher = index.lexical_searcher();
         let field = index.fields().text;
@@ -108,13 +106,11 @@ impl LsaSpace {
         if dims == 0 || q.iter().all(|&x| x == 0.0) {
             return Ok(Vec::new());
         }
-        let allowed: Option<HashSet<usize>> =
-            allowed.map(|a| a.iter().filter_map(|id| index.position(id)).collect());
         let mut ranked: Vec<(usize, f32)> = self
             .docs
             .chunks(dims)
             .enumerate()
-            .filter(|(d, _)| allowed.as_ref().is_none_or(|a| a.contains(d)))
+            .filter(|(d, _)| allowed.is_none_or(|a| a[*d]))
             .map(|(d, v)| (d, v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()))
             .filter(|&(_, s)| s > 0.0)
             .collect();

@@ -67,7 +67,7 @@ impl Query {
                 let w = match lexical {
                     Lexical::Bm25 if query_tf => *n as f32,
                     Lexical::Bm25 => 1.0,
-                    Lexical::TfIdf | Lexical::Lsa => crate::lexical::tf_weight(*n),
+                    Lexical::TfIdf | Lexical::Lsa => semsearch_indexer::lsa::tf_weight(*n),
                 };
                 (t.clone(), w)
             })
