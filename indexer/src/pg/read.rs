@@ -89,6 +89,9 @@ pub struct PgIndex {
     next: AtomicUsize,
 }
 
+/// Connections opened to each reader.
+const CONNECTIONS_PER_READER: usize = 2;
+
 /// Most rows pgvector's HNSW scan returns is `hnsw.ef_search`, at most 1000.
 const MAX_EF_SEARCH: usize = 1000;
 
@@ -96,12 +99,16 @@ impl PgIndex {
     /// Connect to the readers and read the committed manifest.
     pub fn open(urls: &Urls) -> Result<PgIndex> {
         let mut readers = Vec::new();
-        for url in urls.readers() {
-            readers.push(Reader {
-                url: url.to_string(),
-                client: super::connect(url)?,
-                ef_search: 40,
-            });
+        // Two connections per reader: a hybrid search's legs run side by
+        // side; in turn across readers first.
+        for _ in 0..CONNECTIONS_PER_READER {
+            for url in urls.readers() {
+                readers.push(Reader {
+                    url: url.to_string(),
+                    client: super::connect(url)?,
+                    ef_search: 40,
+                });
+            }
         }
         let first = &mut readers[0];
         let manifest = manifest(&mut first.client, &first.url, false)?
@@ -146,10 +153,19 @@ impl PgIndex {
         self.documents == 0
     }
 
-    /// The next reader in turn (replicas round-robin).
+    /// The next reader in turn (replicas round-robin), or the next free
+    /// connection after it when that one is busy.
     fn reader(&self) -> MutexGuard<'_, Reader> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        self.readers[i].lock().unwrap_or_else(|e| e.into_inner())
+        let n = self.readers.len();
+        let first = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        for i in (first..first + n).map(|i| i % n) {
+            if let Ok(r) = self.readers[i].try_lock() {
+                return r;
+            }
+        }
+        self.readers[first]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The URL each search went to, in turn: for tests of replica reads.
