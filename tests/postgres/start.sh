@@ -70,6 +70,9 @@ if [ ! -f "$replica/PG_VERSION" ]; then
     cat >> "$replica/postgresql.conf" <<CONF
 port = $((PORT + 1))
 hot_standby = on
+# The primary keeps what the replica's running queries still read, so
+# replaying its cleanup does not cancel them.
+hot_standby_feedback = on
 CONF
 fi
 as_pg "$BIN/pg_ctl" -D "$replica" -l "$ROOT/replica.log" -w status >/dev/null 2>&1 \

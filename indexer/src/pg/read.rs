@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use pgvector::Vector;
+use postgres::error::SqlState;
 use postgres::Client;
 use semsearch_models::ModelInfo;
 
@@ -173,23 +174,59 @@ impl PgIndex {
         super::redact(&self.reader().url)
     }
 
+    /// Run `f` on the next reader. A statement a replica cancelled for a
+    /// conflict with the replay of the primary's changes (SQLSTATE 40001,
+    /// hot standby) runs once more, on the next reader.
+    fn read<T>(
+        &self,
+        mut f: impl FnMut(&mut Reader) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let mut r = self.reader();
+        match f(&mut r) {
+            Err(e) if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE) => {
+                drop(r);
+                let mut r = self.reader();
+                f(&mut r).map_err(|e| store_error(&r.url, e))
+            }
+            other => other.map_err(|e| store_error(&r.url, e)),
+        }
+    }
+
     /// The lexical leg: documents matching any of the query's lexemes,
-    /// by `ts_rank` with `normalization` (Postgres's bit mask), best
-    /// first.
+    /// best first, scored by the sum over the query's lexemes of BM25's
+    /// inverse document frequency times `ts_rank` of that lexeme alone
+    /// with `normalization` (Postgres's bit mask).
     pub fn lexical(&self, query: &str, n: usize, normalization: i32) -> Result<Vec<(i64, f32)>> {
         // plainto_tsquery ANDs the lexemes; a ranking wants any of them.
+        // ts_rank alone weighs every lexeme the same, however common: the
+        // idf (Lucene's BM25 form, document frequencies counted with the
+        // GIN index) took SciFact train from 0.6166 to 0.6885 nDCG@10.
+        // The CTEs are MATERIALIZED so that the counts run once per query,
+        // not once per row; `|| ''` detoasts each matched tsvector once
+        // (behind the OFFSET 0 fence) rather than once per lexeme: 144 ->
+        // 65 ms for a 17-word SciFact claim (EXPLAIN ANALYZE).
         let sql = format!(
-            "SELECT doc, ts_rank(tsv, q, $3)::real AS score
-             FROM semsearch_documents,
-                  (SELECT replace(plainto_tsquery('{}', $1)::text, '&', '|')::tsquery AS q) AS query
-             WHERE tsv @@ q ORDER BY score DESC, doc LIMIT $2",
-            self.config
+            "WITH terms AS MATERIALIZED (
+                 SELECT quote_literal(lexeme)::tsquery AS tq
+                 FROM unnest(to_tsvector('{c}', $1))),
+             weights AS MATERIALIZED (
+                 SELECT tq, ln(1 + ($4::float8 - df + 0.5) / (df + 0.5)) AS idf
+                 FROM (SELECT tq, (SELECT count(*) FROM semsearch_documents d
+                                   WHERE d.tsv @@ tq) AS df
+                       FROM terms) counted)
+             SELECT doc, (SELECT sum(idf * ts_rank(v, tq, $3)) FROM weights)::real AS score
+             FROM (SELECT doc, tsv || ''::tsvector AS v
+                   FROM semsearch_documents,
+                        (SELECT replace(plainto_tsquery('{c}', $1)::text, '&', '|')::tsquery AS q) AS query
+                   WHERE tsv @@ q OFFSET 0) matched
+             ORDER BY score DESC, doc LIMIT $2",
+            c = self.config
         );
-        let mut r = self.reader();
-        let Reader { url, client, .. } = &mut *r;
-        let rows = client
-            .query(&sql, &[&query, &(n as i64), &normalization])
-            .map_err(|e| store_error(url, e))?;
+        let docs = self.documents as f64;
+        let rows = self.read(|r| {
+            r.client
+                .query(&sql, &[&query, &(n as i64), &normalization, &docs])
+        })?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
@@ -205,18 +242,6 @@ impl PgIndex {
     ) -> Result<Vec<PgPassage>> {
         let n = n.min(MAX_EF_SEARCH);
         let ef = ef_search.max(n).min(MAX_EF_SEARCH);
-        let mut r = self.reader();
-        let Reader {
-            url,
-            client,
-            ef_search: current,
-        } = &mut *r;
-        if *current != ef {
-            client
-                .batch_execute(&format!("SET hnsw.ef_search = {ef}"))
-                .map_err(|e| store_error(url, e))?;
-            *current = ef;
-        }
         let v = Vector::from(vector.to_vec());
         // The HNSW index serves `ORDER BY embedding <=> $1` only: `+ 0`
         // makes the planner scan.
@@ -229,9 +254,14 @@ impl PgIndex {
             "SELECT doc, ordinal, (1 - (embedding <=> $1))::real FROM semsearch_passages
              ORDER BY {order} LIMIT $2"
         );
-        let rows = client
-            .query(&sql, &[&v, &(n as i64)])
-            .map_err(|e| store_error(url, e))?;
+        let rows = self.read(|r| {
+            if r.ef_search != ef {
+                r.client
+                    .batch_execute(&format!("SET hnsw.ef_search = {ef}"))?;
+                r.ef_search = ef;
+            }
+            r.client.query(&sql, &[&v, &(n as i64)])
+        })?;
         Ok(rows
             .iter()
             .map(|row| PgPassage {
@@ -244,27 +274,23 @@ impl PgIndex {
 
     /// The ids of documents `docs`.
     pub fn ids(&self, docs: &[i64]) -> Result<HashMap<i64, String>> {
-        let mut r = self.reader();
-        let Reader { url, client, .. } = &mut *r;
-        let rows = client
-            .query(
+        let rows = self.read(|r| {
+            r.client.query(
                 "SELECT doc, id FROM semsearch_documents WHERE doc = ANY($1)",
                 &[&docs],
             )
-            .map_err(|e| store_error(url, e))?;
+        })?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
     /// Documents `docs` with their entries and texts (missing ones left out).
     pub fn documents(&self, docs: &[i64]) -> Result<Vec<PgDocument>> {
-        let mut r = self.reader();
-        let Reader { url, client, .. } = &mut *r;
-        let rows = client
-            .query(
+        let rows = self.read(|r| {
+            r.client.query(
                 "SELECT doc, id, entry, body FROM semsearch_documents WHERE doc = ANY($1)",
                 &[&docs],
             )
-            .map_err(|e| store_error(url, e))?;
+        })?;
         rows.iter()
             .map(|row| {
                 let id: String = row.get(1);
@@ -284,37 +310,32 @@ impl PgIndex {
 
     /// The document with this id.
     pub fn position(&self, id: &str) -> Result<Option<i64>> {
-        let mut r = self.reader();
-        let Reader { url, client, .. } = &mut *r;
-        let row = client
-            .query_opt("SELECT doc FROM semsearch_documents WHERE id = $1", &[&id])
-            .map_err(|e| store_error(url, e))?;
+        let row = self.read(|r| {
+            r.client
+                .query_opt("SELECT doc FROM semsearch_documents WHERE id = $1", &[&id])
+        })?;
         Ok(row.map(|r| r.get(0)))
     }
 
     /// The document with this id or path.
     pub fn find_document(&self, path_or_id: &str) -> Result<Option<i64>> {
-        let mut r = self.reader();
-        let Reader { url, client, .. } = &mut *r;
-        let row = client
-            .query_opt(
+        let row = self.read(|r| {
+            r.client.query_opt(
                 "SELECT doc FROM semsearch_documents WHERE id = $1 OR path = $1 LIMIT 1",
                 &[&path_or_id],
             )
-            .map_err(|e| store_error(url, e))?;
+        })?;
         Ok(row.map(|r| r.get(0)))
     }
 
     /// The mean of a document's passage vectors, normalised.
     pub fn doc_vector(&self, doc: i64) -> Result<Option<Vec<f32>>> {
-        let mut r = self.reader();
-        let Reader { url, client, .. } = &mut *r;
-        let row = client
-            .query_one(
+        let row = self.read(|r| {
+            r.client.query_one(
                 "SELECT avg(embedding) FROM semsearch_passages WHERE doc = $1",
                 &[&doc],
             )
-            .map_err(|e| store_error(url, e))?;
+        })?;
         let v: Option<Vector> = row.get(0);
         Ok(v.map(|v| {
             let mut v = v.to_vec();
