@@ -395,3 +395,62 @@ fn serve_answers_from_the_store() {
     assert_eq!(code, 400);
     assert!(v["error"].as_str().unwrap().contains("folder index"), "{v}");
 }
+
+#[test]
+fn an_agent_searches_the_store_and_the_session_ends_cleanly() {
+    use std::io::Write;
+    let Some((primary, replica)) = database("semsearch_mcp") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    report(&index(&model, &docs, &primary, &[]));
+    let mut child = bin()
+        .args(["mcp", "--store", &primary, "--store", &replica])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for msg in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"search","arguments":{"query":"rustup","mode":"lexical"}}}"#,
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"status","arguments":{}}}"#,
+    ] {
+        writeln!(stdin, "{msg}").unwrap();
+    }
+    // Answers come before the end of input closes the session.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the session ended with {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    let answers: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let search = answers
+        .iter()
+        .find(|v| v["id"] == 2)
+        .expect("a search answer");
+    assert_eq!(
+        search["result"]["structuredContent"]["results"][0]["id"], "rust.md",
+        "{search}"
+    );
+    let status = answers
+        .iter()
+        .find(|v| v["id"] == 3)
+        .expect("a status answer");
+    assert_eq!(
+        status["result"]["structuredContent"]["documents"], 3,
+        "{status}"
+    );
+}

@@ -90,6 +90,16 @@ pub struct PgIndex {
     next: AtomicUsize,
 }
 
+impl Drop for PgIndex {
+    /// The sync client's drop blocks on its own runtime, which panics on
+    /// a tokio thread (a server or MCP session ending drops the store
+    /// there): the connections close on a plain thread instead.
+    fn drop(&mut self) {
+        let readers = std::mem::take(&mut self.readers);
+        let _ = std::thread::spawn(move || drop(readers)).join();
+    }
+}
+
 /// Connections opened to each reader.
 const CONNECTIONS_PER_READER: usize = 2;
 
