@@ -7,6 +7,12 @@
 //! one task on the rayon pool: two single-threaded gemms read Q, K and V in
 //! place from the packed QKV rows, the scores live in a per-thread buffer
 //! that fits in L2, and padded positions are skipped altogether.
+//!
+//! On AMX (bf16 or int8 models) the two products run on tiles in bf16
+//! instead ([`amx_head`]): Q, K and V are rounded to bf16 and laid out as
+//! tiles once per (item, head), the scores are summed in f32, softmaxed in
+//! f32, rounded to bf16 and multiplied by V on tiles again: the error of
+//! rounding the inputs, as in the linear layers.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use gemm::{gemm, Parallelism};
@@ -23,14 +29,20 @@ pub fn supported(qkv: &Tensor) -> bool {
 /// scale already in q; `lengths`: real tokens per item (right padding).
 /// Returns the attention context, (batch * seq, hidden); rows of padded
 /// tokens are zero (they are never pooled).
-pub fn attention(qkv: &Tensor, lengths: &[usize], heads: usize) -> Result<Tensor> {
-    qkv.contiguous()?
-        .apply_op1_no_bwd(&Attention { lengths, heads })
+/// `tiles`: run the products on AMX in bf16 (the caller checked that the
+/// CPU has AMX and that the head width is a multiple of 32).
+pub fn attention(qkv: &Tensor, lengths: &[usize], heads: usize, tiles: bool) -> Result<Tensor> {
+    qkv.contiguous()?.apply_op1_no_bwd(&Attention {
+        lengths,
+        heads,
+        tiles,
+    })
 }
 
 struct Attention<'a> {
     lengths: &'a [usize],
     heads: usize,
+    tiles: bool,
 }
 
 /// A pointer that tasks write through, each to its own rows and columns.
@@ -67,75 +79,273 @@ impl CustomOp1 for Attention<'_> {
                 self.lengths
             )
         }
-        let mut out = vec![0f32; rows * h];
+        // Every real row is written by the tasks below and every padded row
+        // zeroed after them: no zeroing pass over the whole output.
+        let mut out: Vec<f32> = Vec::with_capacity(rows * h);
         let out_ptr = Out(out.as_mut_ptr());
-        (0..b * heads)
-            .into_par_iter()
-            .for_each_init(Vec::<f32>::new, |scores, job| {
-                let (item, head) = (job / heads, job % heads);
-                let len = self.lengths[item];
-                scores.clear();
-                scores.resize(len * len, 0.0);
-                let first = item * s * three_h + head * d;
-                let (q, k, v) = (&src[first..], &src[first + h..], &src[first + 2 * h..]);
-                let rs = three_h as isize;
-                // SAFETY: the strides and sizes stay inside `src`, `scores` and
-                // this task's block of `out` (rows item*s.., columns head*d..).
-                unsafe {
-                    // scores (len x len) = q (len x d) . k^T (d x len)
-                    gemm(
-                        len,
-                        len,
+        #[cfg(target_arch = "x86_64")]
+        if self.tiles {
+            (0..b * heads).into_par_iter().for_each_init(
+                amx_head::Buffers::default,
+                |bufs, job| {
+                    let (item, head) = (job / heads, job % heads);
+                    let first = item * s * three_h + head * d;
+                    let dst = out_ptr;
+                    let geometry = amx_head::Geometry {
+                        len: self.lengths[item],
                         d,
-                        scores.as_mut_ptr(),
-                        1,
-                        len as isize,
-                        false,
-                        q.as_ptr(),
-                        1,
-                        rs,
-                        k.as_ptr(),
-                        rs,
-                        1,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        Parallelism::None,
-                    );
-                }
-                for row in scores.chunks_mut(len) {
-                    masked_softmax_row(row, len);
-                }
-                let dst = out_ptr;
-                // SAFETY: as for the scores above: the strides and sizes stay
-                // inside `scores`, `v` and this task's block of `out`.
-                unsafe {
-                    // ctx (len x d) = probs (len x len) . v (len x d)
-                    gemm(
-                        len,
-                        d,
-                        len,
-                        dst.0.add(item * s * h + head * d),
-                        1,
-                        h as isize,
-                        false,
-                        scores.as_ptr(),
-                        1,
-                        len as isize,
-                        v.as_ptr(),
-                        1,
-                        rs,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        Parallelism::None,
-                    );
-                }
-            });
+                        row_stride: three_h,
+                        h,
+                    };
+                    // SAFETY: `tiles` is only set where the CPU has AMX;
+                    // this task writes only its block of `out` (rows
+                    // item*s..item*s+len, columns head*d..+d).
+                    unsafe {
+                        amx_head::run(
+                            bufs,
+                            &src[first..],
+                            geometry,
+                            dst.0.add(item * s * h + head * d),
+                        )
+                    };
+                },
+            );
+        }
+        if !self.tiles {
+            (0..b * heads)
+                .into_par_iter()
+                .for_each_init(Vec::<f32>::new, |scores, job| {
+                    let (item, head) = (job / heads, job % heads);
+                    let len = self.lengths[item];
+                    // Grown, never cleared: the product overwrites it.
+                    if scores.len() < len * len {
+                        scores.resize(len * len, 0.0);
+                    }
+                    let scores = &mut scores[..len * len];
+                    let first = item * s * three_h + head * d;
+                    let (q, k, v) = (&src[first..], &src[first + h..], &src[first + 2 * h..]);
+                    let rs = three_h as isize;
+                    // SAFETY: the strides and sizes stay inside `src`, `scores` and
+                    // this task's block of `out` (rows item*s.., columns head*d..).
+                    unsafe {
+                        // scores (len x len) = q (len x d) . k^T (d x len)
+                        gemm(
+                            len,
+                            len,
+                            d,
+                            scores.as_mut_ptr(),
+                            1,
+                            len as isize,
+                            false,
+                            q.as_ptr(),
+                            1,
+                            rs,
+                            k.as_ptr(),
+                            rs,
+                            1,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            Parallelism::None,
+                        );
+                    }
+                    for row in scores.chunks_mut(len) {
+                        masked_softmax_row(row, len);
+                    }
+                    let dst = out_ptr;
+                    // SAFETY: as for the scores above: the strides and sizes stay
+                    // inside `scores`, `v` and this task's block of `out`.
+                    unsafe {
+                        // ctx (len x d) = probs (len x len) . v (len x d)
+                        gemm(
+                            len,
+                            d,
+                            len,
+                            dst.0.add(item * s * h + head * d),
+                            1,
+                            h as isize,
+                            false,
+                            scores.as_ptr(),
+                            1,
+                            len as isize,
+                            v.as_ptr(),
+                            1,
+                            rs,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            Parallelism::None,
+                        );
+                    }
+                });
+        }
+        for (item, &len) in self.lengths.iter().enumerate() {
+            let pad = (item * s + len) * h..(item + 1) * s * h;
+            // SAFETY: inside the allocation of rows x h; no task writes
+            // padded rows.
+            unsafe { std::ptr::write_bytes(out_ptr.0.add(pad.start), 0, pad.len()) };
+        }
+        // SAFETY: every element was written: real rows by the tasks (each
+        // head's columns), padded rows just above.
+        unsafe { out.set_len(rows * h) };
         Ok((CpuStorage::F32(out), Shape::from((rows, h))))
+    }
+}
+
+/// One (item, head) of attention on AMX tiles, in bf16.
+#[cfg(target_arch = "x86_64")]
+// As in the linear kernels: `run` is tile instructions and pointer
+// arithmetic under the contract of its `# Safety` section.
+#[allow(unsafe_op_in_unsafe_fn)]
+mod amx_head {
+    use crate::kernels::softmax_row_for_bf16;
+    use crate::linear::amx::Tiles;
+    use crate::linear::{pack_bf16_row, Aligned};
+
+    /// Per-thread buffers, grown as needed and reused across tasks.
+    #[derive(Default)]
+    pub(super) struct Buffers {
+        /// Q rows in bf16 pairs (A tiles of the scores). All buffers
+        /// start on a cache line, as tile rows must not straddle two.
+        q: Aligned,
+        /// K transposed into B tiles: per 16 keys and 32 dimensions, 16
+        /// dimension pairs x 16 keys.
+        kt: Aligned,
+        /// V in B tiles: per 32 keys and 16 dimensions, 16 key pairs x 16
+        /// dimensions.
+        vt: Aligned,
+        /// K's then V's rows in bf16 pairs.
+        rounded: Aligned,
+        /// f32 bit patterns.
+        scores: Aligned,
+        /// Softmaxed scores in bf16 pairs (A tiles of the context).
+        probs: Aligned,
+    }
+
+    /// Where one head's inputs are and how big they are.
+    pub(super) struct Geometry {
+        /// Real tokens of the item.
+        pub(super) len: usize,
+        /// Head width (a multiple of 32).
+        pub(super) d: usize,
+        /// f32s between two tokens' QKV rows.
+        pub(super) row_stride: usize,
+        /// Hidden width: Q at 0, K at h, V at 2h of each row; also the
+        /// output's row stride.
+        pub(super) h: usize,
+    }
+
+    /// One stored C tile.
+    #[repr(C, align(64))]
+    struct TileOut([f32; 256]);
+
+    /// # Safety
+    /// The CPU has AMX with the tile permission; `src` holds `len` rows of
+    /// `row_stride` from this head's Q column; `out` has `len` rows of `h`
+    /// writable f32s from this head's first column, written by no one else.
+    pub(super) unsafe fn run(b: &mut Buffers, src: &[f32], g: Geometry, out: *mut f32) {
+        let Geometry {
+            len,
+            d,
+            row_stride: rs,
+            h,
+        } = g;
+        let lp = len.next_multiple_of(32);
+        let (chunks, blocks) = (d / 32, d / 16);
+        let rows = len.div_ceil(16) * 16;
+        let q = b.q.grow(lp * d / 2);
+        for (r, q) in q.chunks_mut(d / 2).enumerate() {
+            match r < len {
+                true => pack_bf16_row(&src[r * rs..r * rs + d], q),
+                false => q.fill(0),
+            }
+        }
+        // K and V rows rounded with the vector instruction first, then only
+        // moved into tiles (rounding element by element was 40% of this
+        // function).
+        let rounded = b.rounded.grow(2 * lp * d / 2);
+        let (kr, vr) = rounded.split_at_mut(lp * d / 2);
+        for (j, (k, v)) in kr.chunks_mut(d / 2).zip(vr.chunks_mut(d / 2)).enumerate() {
+            if j < len {
+                pack_bf16_row(&src[j * rs + h..j * rs + h + d], k);
+                pack_bf16_row(&src[j * rs + 2 * h..j * rs + 2 * h + d], v);
+            } else {
+                k.fill(0);
+                v.fill(0);
+            }
+        }
+        let kt = b.kt.grow(lp * d / 2);
+        for (j, k) in kr.chunks(d / 2).enumerate() {
+            for (p, &v) in k.iter().enumerate() {
+                kt[(((j / 16) * chunks + p / 16) * 16 + p % 16) * 16 + j % 16] = v;
+            }
+        }
+        let vt = b.vt.grow(lp * d / 2);
+        // V's bf16 values, row by row: (key t, dimension c) at t * d + c.
+        let vh = |t: usize, c: usize| {
+            let pair = vr[t * d / 2 + c / 2];
+            (if c % 2 == 0 { pair } else { pair >> 16 }) & 0xffff
+        };
+        for p in 0..lp / 2 {
+            for c in 0..d {
+                vt[(((p / 16) * blocks + c / 16) * 16 + p % 16) * 16 + c % 16] =
+                    vh(2 * p, c) | (vh(2 * p + 1, c) << 16);
+            }
+        }
+        let scores = b.scores.grow(rows * lp);
+        // SAFETY: f32 and u32 have the same size and alignment, and every
+        // bit pattern is a valid f32.
+        let scores: &mut [f32] =
+            std::slice::from_raw_parts_mut(scores.as_mut_ptr().cast(), scores.len());
+        let tiles = Tiles::configure();
+        for qb in 0..rows / 16 {
+            for kb in 0..lp / 16 {
+                tiles.dot_bf16(
+                    q.as_ptr().add(qb * 16 * d / 2).cast(),
+                    d * 2,
+                    kt.as_ptr().add(kb * chunks * 256).cast(),
+                    1024,
+                    chunks,
+                    scores.as_mut_ptr().add(qb * 16 * lp + kb * 16),
+                    lp * 4,
+                );
+            }
+        }
+        let probs = b.probs.grow(rows * lp / 2);
+        for (r, (row, p)) in scores
+            .chunks_mut(lp)
+            .zip(probs.chunks_mut(lp / 2))
+            .enumerate()
+        {
+            if r < len {
+                softmax_row_for_bf16(row, len);
+                pack_bf16_row(row, p);
+            } else {
+                p.fill(0);
+            }
+        }
+        let mut tile = TileOut([0f32; 256]);
+        for qb in 0..rows / 16 {
+            for cb in 0..blocks {
+                tiles.dot_bf16(
+                    probs.as_ptr().add(qb * 16 * lp / 2).cast(),
+                    lp * 2,
+                    vt.as_ptr().add(cb * 256).cast(),
+                    blocks * 1024,
+                    lp / 32,
+                    tile.0.as_mut_ptr(),
+                    64,
+                );
+                for (r, t) in tile.0.chunks(16).enumerate().take(len - qb * 16) {
+                    let dst = out.add((qb * 16 + r) * h + cb * 16);
+                    std::ptr::copy_nonoverlapping(t.as_ptr(), dst, 16);
+                }
+            }
+        }
+        drop(tiles);
     }
 }

@@ -8,7 +8,7 @@ use candle_nn::{LayerNorm, VarBuilder};
 use serde::Deserialize;
 
 use crate::linear::PackedLinear;
-use crate::{attention, kernels, Precision};
+use crate::{attention, kernels, Kernels, Precision};
 
 /// The fields of `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,8 +72,9 @@ impl Activation {
     }
 }
 
-/// `y = x W^T + b`, on 2-D inputs: our packed kernel on CPUs with AVX-512
-/// (in f32 or bf16), else candle's matmul on `W^T` stored contiguous.
+/// `y = x W^T + b`, on 2-D inputs: our packed kernel of the selected
+/// family and precision, else (portable) candle's matmul on `W^T` stored
+/// contiguous.
 struct Linear {
     weight_t: Tensor,
     bias: Tensor,
@@ -81,12 +82,13 @@ struct Linear {
 }
 
 impl Linear {
-    fn from_parts(weight: &Tensor, bias: Tensor, precision: Precision) -> Result<Self> {
+    fn from_parts(weight: &Tensor, bias: Tensor, arith: Arith) -> Result<Self> {
         let weight_t = weight.t()?.contiguous()?;
         let packed = if weight.device().is_cpu() {
             let (k, n) = weight_t.dims2()?;
             let w = weight_t.flatten_all()?.to_vec1::<f32>()?;
-            PackedLinear::new(&w, k, n, &bias.to_vec1::<f32>()?, precision)
+            let (kernels, precision) = arith;
+            PackedLinear::new(&w, (k, n), &bias.to_vec1::<f32>()?, kernels, precision)
         } else {
             None
         };
@@ -97,9 +99,9 @@ impl Linear {
         })
     }
 
-    fn load(vb: &VarBuilder, inp: usize, out: usize, precision: Precision) -> Result<Self> {
+    fn load(vb: &VarBuilder, inp: usize, out: usize, arith: Arith) -> Result<Self> {
         let (w, b) = (vb.get((out, inp), "weight")?, vb.get(out, "bias")?);
-        Self::from_parts(&w, b, precision)
+        Self::from_parts(&w, b, arith)
     }
 
     /// `act(x W^T + b)`, fused where the kernel can.
@@ -171,6 +173,9 @@ pub(crate) fn generic_attention(qkv: &Tensor, mask: &Mask, heads: usize) -> Resu
         .reshape((b * s, h))
 }
 
+/// The kernel family and precision of the products.
+type Arith = (Kernels, Precision);
+
 struct Layer {
     qkv: Linear,
     attn_out: Linear,
@@ -178,10 +183,12 @@ struct Layer {
     ffn_in: Linear,
     ffn_out: Linear,
     ffn_norm: LayerNorm,
+    /// Attention's products on AMX tiles in bf16.
+    tiles: bool,
 }
 
 impl Layer {
-    fn load(vb: VarBuilder, c: &BertConfig, precision: Precision) -> Result<Self> {
+    fn load(vb: VarBuilder, c: &BertConfig, precision: Arith) -> Result<Self> {
         let h = c.hidden_size;
         let head_dim = h / c.num_attention_heads;
         let att = vb.pp("attention.self");
@@ -211,6 +218,9 @@ impl Layer {
             )?,
             ffn_out: Linear::load(&vb.pp("output.dense"), c.intermediate_size, h, precision)?,
             ffn_norm: layer_norm(vb.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
+            tiles: precision.0 == Kernels::Amx
+                && precision.1 != Precision::F32
+                && head_dim % 32 == 0,
         })
     }
 
@@ -218,7 +228,7 @@ impl Layer {
     fn forward(&self, x: &Tensor, mask: &Mask, heads: usize, act: Activation) -> Result<Tensor> {
         let qkv = self.qkv.forward(x)?;
         let ctx = if attention::supported(&qkv) {
-            attention::attention(&qkv, &mask.lengths, heads)?
+            attention::attention(&qkv, &mask.lengths, heads, self.tiles)?
         } else {
             generic_attention(&qkv, mask, heads)?
         };
@@ -248,9 +258,15 @@ impl BertEncoder {
         Activation::parse(name).is_some()
     }
 
-    /// Load the weights; with [`Precision::Bf16`] (on a CPU that has
-    /// AVX-512 BF16) the linear layers are packed for the bf16 kernel.
-    pub fn load(vb: VarBuilder, c: &BertConfig, precision: Precision) -> Result<Self> {
+    /// Load the weights, the linear layers packed for `kernels` at
+    /// `precision` (candle's matmul where that family has no kernel of its
+    /// own at that precision).
+    pub fn load(
+        vb: VarBuilder,
+        c: &BertConfig,
+        kernels: Kernels,
+        precision: Precision,
+    ) -> Result<Self> {
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
             vb.pp("bert")
         } else {
@@ -262,7 +278,7 @@ impl BertEncoder {
         let h = c.hidden_size;
         let e = vb.pp("embeddings");
         let layers = (0..c.num_hidden_layers)
-            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), c, precision))
+            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), c, (kernels, precision)))
             .collect::<Result<_>>()?;
         Ok(BertEncoder {
             word: e.get((c.vocab_size, h), "word_embeddings.weight")?,
@@ -302,8 +318,8 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
-    /// The packed kernel (where this CPU has it) and the candle fallback
-    /// other CPUs use give the same linear layer, with and without GELU.
+    /// Every packed kernel this CPU runs, in f32, and the portable candle
+    /// path give the same linear layer, with and without GELU.
     #[test]
     fn packed_linear_matches_candle_fallback() {
         let dev = Device::Cpu;
@@ -311,23 +327,63 @@ mod tests {
         let w = Tensor::randn(0f32, 0.5, (n, k), &dev).unwrap();
         let b = Tensor::randn(0f32, 0.5, n, &dev).unwrap();
         let x = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
-        let packed = Linear::from_parts(&w, b.clone(), Precision::F32).unwrap();
-        let name = "packed_linear_matches_candle_fallback";
-        if crate::testing::skip_without(name, "AVX-512", packed.packed.is_some()) {
+        let plain = Linear::from_parts(&w, b.clone(), (Kernels::Portable, Precision::F32)).unwrap();
+        assert!(plain.packed.is_none());
+        for kernels in &crate::ALL_KERNELS[1..] {
+            let name = format!("packed_linear_matches_candle_fallback [{kernels}]");
+            if let Some(why) = kernels.missing() {
+                crate::testing::skip_without(&name, why, false);
+                continue;
+            }
+            let packed = Linear::from_parts(&w, b.clone(), (*kernels, Precision::F32)).unwrap();
+            assert!(packed.packed.is_some(), "{name}");
+            for act in [None, Some(Activation::GeluErf)] {
+                let run = |l: &Linear| match act {
+                    Some(a) => l.forward_act(&x, a).unwrap(),
+                    None => l.forward(&x).unwrap(),
+                };
+                let diff = crate::kernels::tests::max_diff(&run(&packed), &run(&plain));
+                assert!(diff < 1e-4, "{name} {act:?}: {diff}");
+            }
+            eprintln!("{name}: ok");
+        }
+    }
+
+    /// The AMX attention (bf16 products, where this CPU has AMX) against
+    /// the generic f32 one: within bf16 rounding of the inputs.
+    #[test]
+    fn tile_attention_matches_generic_on_real_tokens() {
+        let name = "tile_attention_matches_generic_on_real_tokens";
+        if let Some(why) = Kernels::Amx.missing() {
+            crate::testing::skip_without(name, why, false);
             return;
         }
-        let plain = Linear {
-            packed: None,
-            ..Linear::from_parts(&w, b, Precision::F32).unwrap()
-        };
-        for act in [None, Some(Activation::GeluErf)] {
-            let run = |l: &Linear| match act {
-                Some(a) => l.forward_act(&x, a).unwrap(),
-                None => l.forward(&x).unwrap(),
-            };
-            let diff = crate::kernels::tests::max_diff(&run(&packed), &run(&plain));
-            assert!(diff < 1e-4, "{act:?}: {diff}");
+        // Lengths across tile edges: 1, 16, 17, 33 and the padded 40.
+        let (b, s, heads, d) = (5, 40, 2, 64);
+        let h = heads * d;
+        // Unit-variance scores, as with the 1/sqrt(d) scale folded into q.
+        let qkv = Tensor::randn(0f32, 0.35, (b * s, 3 * h), &Device::Cpu).unwrap();
+        let lengths = vec![40, 17, 1, 16, 33];
+        let mask = Mask::new(&lengths, s, &Device::Cpu).unwrap();
+        let tiled = attention::attention(&qkv, &lengths, heads, true).unwrap();
+        let generic = generic_attention(&qkv, &mask, heads).unwrap();
+        let (tiled, generic) = (
+            tiled.reshape((b, s, h)).unwrap(),
+            generic.reshape((b, s, h)).unwrap(),
+        );
+        for (item, &len) in lengths.iter().enumerate() {
+            let a = tiled.get(item).unwrap().narrow(0, 0, len).unwrap();
+            let g = generic.get(item).unwrap().narrow(0, 0, len).unwrap();
+            let diff = crate::kernels::tests::max_diff(&a, &g);
+            assert!(diff < 1e-2, "item {item}: {diff}");
+            if len == s {
+                continue;
+            }
+            let pad = tiled.get(item).unwrap().narrow(0, len, s - len).unwrap();
+            let pad_max: f32 = pad.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+            assert_eq!(pad_max, 0.0, "item {item}: padded rows must be zero");
         }
+        eprintln!("{name}: ok");
     }
 
     #[test]
@@ -340,7 +396,7 @@ mod tests {
         let qkv = Tensor::from_vec(v, (b * s, 3 * h), &Device::Cpu).unwrap();
         let lengths = vec![9, 4, 1];
         let mask = Mask::new(&lengths, s, &Device::Cpu).unwrap();
-        let fused = attention::attention(&qkv, &lengths, heads).unwrap();
+        let fused = attention::attention(&qkv, &lengths, heads, false).unwrap();
         let generic = generic_attention(&qkv, &mask, heads).unwrap();
         let (fused, generic) = (
             fused.reshape((b, s, h)).unwrap(),

@@ -9,6 +9,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::bert::{BertConfig, BertEncoder};
 use crate::config::SentenceConfig;
+use crate::cpu::Kernels;
 use crate::error::{Error, Result};
 use crate::pooling::{float_mask, l2_normalize, Pooling};
 use crate::source::{ModelFiles, ModelSpec, Weights};
@@ -60,8 +61,21 @@ pub enum Precision {
     #[default]
     F32,
     /// Weights and activations rounded to bf16, products summed in f32, on
-    /// CPUs with AVX-512 BF16 (elsewhere: f32).
+    /// CPUs with AVX-512 BF16 or AMX (elsewhere: f32).
     Bf16,
+    /// Weights quantised per output column at load, activations per row at
+    /// run time, int32 sums (AVX-512 VNNI or AMX; elsewhere: f32).
+    Int8,
+}
+
+impl Precision {
+    /// The default on this CPU: the fastest precision that passes the
+    /// quality gate with the kernels `SEMSEARCH_KERNELS` selects (see
+    /// [`crate::Kernels::default_precision`]); f32 where that variable
+    /// names kernels this CPU lacks (loading then says why).
+    pub fn default_here() -> Precision {
+        crate::Kernels::selected().map_or(Precision::F32, |k| k.default_precision())
+    }
 }
 
 impl std::fmt::Display for Precision {
@@ -69,6 +83,7 @@ impl std::fmt::Display for Precision {
         f.write_str(match self {
             Precision::F32 => "f32",
             Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
         })
     }
 }
@@ -79,7 +94,10 @@ impl std::str::FromStr for Precision {
         match s {
             "f32" => Ok(Precision::F32),
             "bf16" => Ok(Precision::Bf16),
-            _ => Err(format!("unknown precision {s:?} (expected f32 or bf16)")),
+            "int8" => Ok(Precision::Int8),
+            _ => Err(format!(
+                "unknown precision {s:?} (expected f32, bf16 or int8)"
+            )),
         }
     }
 }
@@ -88,6 +106,10 @@ impl std::str::FromStr for Precision {
 /// passages: 8 x 256 gave 11.4 passages/s, 16 x 256 and 32 x 256 12.2
 /// (baselines.md: beyond 32 the attention scores fall out of cache).
 const TOKEN_BUDGET: usize = 16 * 256;
+/// The token budget on AMX: tile products are fast enough that moving the
+/// activations between ops dominates, and 1,024 rows keep them nearer the
+/// core (600 passages, bf16: 6.2-6.5 s against 7.1 s with 4,096).
+const TOKEN_BUDGET_AMX: usize = 1024;
 /// Upper bound on inputs per batch, for very short texts.
 const MAX_BATCH: usize = 128;
 
@@ -97,6 +119,7 @@ pub struct Embedder {
     model: BertEncoder,
     tokenizer: Tokenizer,
     info: ModelInfo,
+    kernels: Kernels,
     device: Device,
 }
 
@@ -153,19 +176,32 @@ impl Embedder {
         Self::from_files_with(files, device, Precision::F32)
     }
 
-    /// [`Embedder::from_files`] with the given arithmetic. bf16 falls back
-    /// to f32 where the CPU lacks AVX-512 BF16; [`ModelInfo::precision`]
-    /// says which ran.
+    /// [`Embedder::from_files`] with the given arithmetic, on the kernels
+    /// `SEMSEARCH_KERNELS` selects (the best this CPU has by default).
     pub fn from_files_with(
         files: &ModelFiles,
         device: &Device,
         precision: Precision,
     ) -> Result<Self> {
-        let precision = match precision {
-            Precision::Bf16 if device.is_cpu() && crate::linear::available(Precision::Bf16) => {
-                Precision::Bf16
-            }
-            _ => Precision::F32,
+        Self::from_files_on(files, device, precision, Kernels::selected()?)
+    }
+
+    /// [`Embedder::from_files_with`] on the given kernel family (which this
+    /// CPU must run: [`Kernels::check`]). A precision the family cannot
+    /// compute (bf16 or int8 on portable kernels, bf16 on AVX2) falls back
+    /// to f32; [`ModelInfo::precision`] says which ran, [`Embedder::kernels`]
+    /// on what.
+    pub fn from_files_on(
+        files: &ModelFiles,
+        device: &Device,
+        precision: Precision,
+        kernels: Kernels,
+    ) -> Result<Self> {
+        kernels.check()?;
+        let precision = if device.is_cpu() && kernels.runs(precision) {
+            precision
+        } else {
+            Precision::F32
         };
         crate::malloc::tune_allocator();
         let config = check_architecture(&files.config, &files.id)?;
@@ -199,7 +235,8 @@ impl Embedder {
         let weights_path = match &files.weights {
             Weights::Safetensors(p) | Weights::PyTorch(p) => p,
         };
-        let model = BertEncoder::load(vb, &config, precision).map_err(weights_err(weights_path))?;
+        let model = BertEncoder::load(vb, &config, kernels, precision)
+            .map_err(weights_err(weights_path))?;
         let info = ModelInfo {
             id: files.id.clone(),
             revision: files.revision.clone(),
@@ -213,8 +250,21 @@ impl Embedder {
             model,
             tokenizer,
             info,
+            kernels,
             device: device.clone(),
         })
+    }
+
+    fn token_budget(&self) -> usize {
+        match (self.kernels, self.info.precision) {
+            (Kernels::Amx, Precision::Bf16 | Precision::Int8) => TOKEN_BUDGET_AMX,
+            _ => TOKEN_BUDGET,
+        }
+    }
+
+    /// The kernel family the encoder's products run on.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     /// What this model is: id, revision, dimension, pooling, precision.
@@ -272,7 +322,7 @@ impl Embedder {
         while start < order.len() {
             // Sorted longest first, so the first item sets the padded length.
             let longest = ids[order[start]].len().max(1);
-            let n = (TOKEN_BUDGET / longest).clamp(1, MAX_BATCH);
+            let n = (self.token_budget() / longest).clamp(1, MAX_BATCH);
             let batch = &order[start..(start + n).min(order.len())];
             let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
             for (&i, v) in batch.iter().zip(self.embed_batch(&rows)?) {

@@ -44,6 +44,11 @@ pub enum Error {
         #[source]
         source: Box<candle_core::Error>,
     },
+    #[error(
+        "kernels `{requested}` cannot run here: {reason}; unset SEMSEARCH_KERNELS (or set it \
+         to auto) for the best this CPU has"
+    )]
+    Kernels { requested: String, reason: String },
     #[error("inference failed in model `{model}`")]
     Inference {
         model: String,

@@ -69,17 +69,24 @@ fn exp_nonpositive(x: f32) -> f32 {
     }
 }
 
-/// Run `f` compiled for AVX2+FMA when the CPU has them, else for the baseline.
+/// Run `f` compiled for AVX-512 (16 lanes) or AVX2+FMA (8 lanes) when the
+/// CPU has them, else for the baseline; `SEMSEARCH_KERNELS` caps the
+/// choice like it caps the matrix kernels.
 macro_rules! dispatch {
     ($vis:vis $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
         $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+                unsafe fn wide($($arg: $ty),*) $body
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn fast($($arg: $ty),*) $body
-                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                    // SAFETY: the features were just detected.
-                    return unsafe { fast($($arg),*) };
+                match crate::cpu::vector_width() {
+                    // SAFETY: `vector_width` only reports what the CPU has.
+                    16 => return unsafe { wide($($arg),*) },
+                    // SAFETY: as above.
+                    8 => return unsafe { fast($($arg),*) },
+                    _ => {}
                 }
             }
             $body
@@ -132,6 +139,64 @@ dispatch!(pub(crate) masked_softmax_row(row: &mut [f32], len: usize) {
     }
     let sum = sums.iter().sum::<f32>() + tail;
     let inv = 1.0 / sum;
+    for v in live.iter_mut() {
+        *v *= inv;
+    }
+    dead.fill(0.0);
+});
+
+/// e^x for x <= 0 to about 1e-4 relative: the range reduction of
+/// [`exp_nonpositive`] with a degree-4 Taylor polynomial, for results that
+/// are rounded to bf16 (2^-9) anyway.
+#[inline(always)]
+fn exp_nonpositive_bf16(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2: f32 = std::f32::consts::LN_2;
+    const MAGIC: f32 = 12_582_912.0;
+    let tiny = x < -87.0;
+    let x = x.max(-87.0);
+    let t = x * LOG2E + MAGIC;
+    let n = t - MAGIC;
+    let r = x - n * LN2;
+    let p = (((r * (1.0 / 24.0) + 1.0 / 6.0) * r + 0.5) * r + 1.0) * r + 1.0;
+    let n_int = t.to_bits().wrapping_sub(MAGIC.to_bits());
+    let y = p * f32::from_bits(n_int.wrapping_add(127) << 23);
+    if tiny {
+        0.0
+    } else {
+        y
+    }
+}
+
+// Softmax of `row[..len]` in place for a bf16 product next (attention on
+// AMX): the cheaper exponential, and the sum taken in the same pass;
+// `row[len..]` becomes 0.
+dispatch!(pub(crate) softmax_row_for_bf16(row: &mut [f32], len: usize) {
+    const LANES: usize = 16;
+    let (live, dead) = row.split_at_mut(len);
+    let mut maxes = [f32::NEG_INFINITY; LANES];
+    let chunks = live.chunks_exact(LANES);
+    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for c in chunks {
+        for (m, &v) in maxes.iter_mut().zip(c) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    let max = maxes.iter().fold(tail, |m, &v| m.max(v));
+    let mut sums = [0f32; LANES];
+    let mut chunks = live.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for (s, v) in sums.iter_mut().zip(c.iter_mut()) {
+            *v = exp_nonpositive_bf16(*v - max);
+            *s += *v;
+        }
+    }
+    let mut tail = 0.0;
+    for v in chunks.into_remainder() {
+        *v = exp_nonpositive_bf16(*v - max);
+        tail += *v;
+    }
+    let inv = 1.0 / (sums.iter().sum::<f32>() + tail);
     for v in live.iter_mut() {
         *v *= inv;
     }
@@ -251,7 +316,14 @@ pub(crate) mod tests {
                 erf(x)
             );
             if x <= 0.0 {
-                let (got, want) = (exp_nonpositive(x * 15.0), (x * 15.0).exp());
+                let want = (x * 15.0).exp();
+                let fast = exp_nonpositive_bf16(x * 15.0);
+                assert!(
+                    (fast - want).abs() <= want * 1e-4 + 1e-37,
+                    "fast exp({})",
+                    x * 15.0
+                );
+                let (got, want) = (exp_nonpositive(x * 15.0), want);
                 assert!(
                     (got - want).abs() <= want * 3e-7 + 1e-37,
                     "exp({})",

@@ -17,6 +17,7 @@
 mod attention;
 mod bert;
 mod config;
+mod cpu;
 mod embedder;
 mod error;
 mod kernels;
@@ -29,6 +30,7 @@ pub mod testing;
 
 pub use bert::{BertConfig, BertEncoder};
 pub use config::SentenceConfig;
+pub use cpu::{CpuFeatures, Kernels, ALL_KERNELS};
 pub use embedder::{Embedder, ModelInfo, Precision};
 pub use error::{Error, Result};
 pub use malloc::tune_allocator;

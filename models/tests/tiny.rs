@@ -183,32 +183,42 @@ fn encoder_matches_candle_transformers_bert_on_random_weights() {
         &serde_json::from_str::<Config>(&config_text).unwrap(),
     )
     .unwrap();
-    let ours = semsearch_models::BertEncoder::load(
-        vb,
-        &serde_json::from_str(&config_text).unwrap(),
-        semsearch_models::Precision::F32,
-    )
-    .unwrap();
     // Two rows, the second right-padded.
     let ids =
         candle_core::Tensor::new(&[[2u32, 40, 41, 42, 43, 3], [2, 44, 45, 3, 0, 0]], &dev).unwrap();
     let mask =
         candle_core::Tensor::new(&[[1u32, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], &dev).unwrap();
-    let a = ours.forward(&ids, &[6, 4]).unwrap();
     let b = theirs
         .forward(&ids, &ids.zeros_like().unwrap(), Some(&mask))
         .unwrap();
-    // Padded positions' states are never pooled; compare the real ones.
-    for (row, len) in [(0, 6), (1, 4)] {
-        let d = (a.get(row).unwrap().narrow(0, 0, len).unwrap()
-            - b.get(row).unwrap().narrow(0, 0, len).unwrap())
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
+    // Every kernel family this CPU runs, in f32, against the reference.
+    for kernels in semsearch_models::ALL_KERNELS {
+        let name = format!("encoder_matches_candle_transformers_bert [{kernels}]");
+        if let Some(why) = kernels.missing() {
+            semsearch_models::testing::skip_without(&name, why, false);
+            continue;
+        }
+        let ours = semsearch_models::BertEncoder::load(
+            vb.clone(),
+            &serde_json::from_str(&config_text).unwrap(),
+            kernels,
+            semsearch_models::Precision::F32,
+        )
         .unwrap();
-        assert!(d < 1e-4, "row {row}: max diff {d}");
+        let a = ours.forward(&ids, &[6, 4]).unwrap();
+        // Padded positions' states are never pooled; compare the real ones.
+        for (row, len) in [(0, 6), (1, 4)] {
+            let d = (a.get(row).unwrap().narrow(0, 0, len).unwrap()
+                - b.get(row).unwrap().narrow(0, 0, len).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+            assert!(d < 1e-4, "{name} row {row}: max diff {d}");
+        }
+        eprintln!("{name}: ok");
     }
 }

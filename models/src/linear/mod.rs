@@ -1,0 +1,784 @@
+//! `y = x W + b`: our packed-weight kernels, one per instruction-set family
+//! ([`Kernels`]) and precision.
+//!
+//! Why not gemm for all: gemm is near the f32 peak on big products but pays
+//! a fixed cost per call (packing, thread hand-off) that dominates a short
+//! query's 8-row products, the bias needs a second pass, and it has no
+//! bf16 dot-product, AMX or int8 path. Here the weights are packed once at
+//! load into panels of columns, the bias (and for int8 the scales) applied
+//! as results are stored, GELU fused per block of rows while it is in
+//! cache, and rows split across threads only when there are enough.
+//!
+//! Precisions:
+//! - f32: FMA on 8 (AVX2) or 16 (AVX-512) lanes.
+//! - bf16: weights rounded once at load, activations per call, products
+//!   summed in f32 (`vdpbf16ps`, or AMX `tdpbf16ps` on 16 x 32 tiles): the
+//!   error is that of rounding the inputs (2^-9 relative).
+//! - int8: weights quantised per output column at load, activations per
+//!   row at run time (symmetric, 127 levels, stored as `q + 128` because
+//!   `vpdpbusd`/`tdpbusd` multiply unsigned by signed bytes; the offset is
+//!   taken back out with each column's weight sum), int32 accumulation.
+//!
+//! Layout: a panel holds `nr` columns; for each step `t` of the depth it
+//! holds `nr` 32-bit lanes: one f32 `W[t][c]`, a bf16 pair `W[2t][c] |
+//! W[2t+1][c] << 16`, or an int8 quad `W[4t..4t+4][c]`. That is the VNNI
+//! layout AMX reads as B tiles too. Columns past `n` and depth past `k`
+//! are zero.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use crate::cpu::Kernels;
+use crate::kernels::{contiguous_f32, gelu_in_place};
+use crate::Precision;
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod amx;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
+/// Rows of an AMX block: two 16-row tiles.
+const AMX_ROWS: usize = 32;
+
+/// Round to the nearest bf16, ties to even (as `vcvtne2ps2bf16` does).
+pub fn to_bf16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    if x.is_nan() {
+        return ((bits >> 16) | 0x40) as u16;
+    }
+    ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16
+}
+
+/// A bf16 value (upper 16 bits of an f32) widened back to f32.
+pub fn from_bf16(x: u16) -> f32 {
+    f32::from_bits(u32::from(x) << 16)
+}
+
+/// Symmetric int8 scale of values whose largest magnitude is `max_abs`.
+pub fn int8_scale(max_abs: f32) -> f32 {
+    if max_abs > 0.0 && max_abs.is_finite() {
+        max_abs / 127.0
+    } else {
+        1.0
+    }
+}
+
+/// `x / scale` rounded to the nearest integer in [-127, 127].
+pub fn quantize(x: f32, scale: f32) -> i8 {
+    (x / scale).round().clamp(-127.0, 127.0) as i8
+}
+
+/// 64 bytes, on a 64-byte boundary.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Line([u32; 16]);
+
+/// A buffer of u32s that starts on a cache line. AMX reads and writes
+/// tile rows of 64 bytes: off a line boundary each row touches two lines
+/// (measured: the B tile loads were then 40% of the AMX kernel's time).
+#[derive(Default)]
+pub(crate) struct Aligned {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl Aligned {
+    /// `len` zeros.
+    pub(crate) fn zeroed(len: usize) -> Aligned {
+        let mut a = Aligned::default();
+        a.grow(len);
+        a
+    }
+
+    /// The first `len` values, growing (with zeros) if needed; what was
+    /// there stays.
+    pub(crate) fn grow(&mut self, len: usize) -> &mut [u32] {
+        if self.lines.len() * 16 < len {
+            self.lines.resize(len.div_ceil(16), Line::default());
+        }
+        self.len = len;
+        // SAFETY: `lines` holds at least `len` u32s, contiguous (Line is
+        // repr(C) of u32s, no padding).
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast(), len) }
+    }
+
+    /// The values.
+    pub(crate) fn as_slice(&self) -> &[u32] {
+        // SAFETY: as in `grow`.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast(), self.len) }
+    }
+}
+
+/// Weights `W` (k x n) packed for one kernel family and precision.
+pub struct PackedLinear {
+    kernels: Kernels,
+    precision: Precision,
+    k: usize,
+    n: usize,
+    /// Columns per panel: 16 (AVX2) or 64.
+    nr: usize,
+    /// Rows of a panel: depth steps of 1, 2 or 4 values; a multiple of 16
+    /// on AMX (the depth of a tile).
+    steps: usize,
+    data: Aligned,
+    bias: Vec<f32>,
+    /// int8: each column's weight scale.
+    col_scale: Vec<f32>,
+    /// int8: 128 x each column's sum of quantised weights (the activation
+    /// offset's contribution, taken back out).
+    col_corr: Vec<i32>,
+}
+
+/// Values per 32-bit step at `precision`.
+fn per_step(precision: Precision) -> usize {
+    match precision {
+        Precision::F32 => 1,
+        Precision::Bf16 => 2,
+        Precision::Int8 => 4,
+    }
+}
+
+impl PackedLinear {
+    /// `w`: (k, n) row-major; `bias`: n. `None` where `kernels` has no
+    /// kernel of its own at `precision` on this CPU (portable: candle).
+    pub fn new(
+        w: &[f32],
+        (k, n): (usize, usize),
+        bias: &[f32],
+        kernels: Kernels,
+        precision: Precision,
+    ) -> Option<Self> {
+        assert_eq!(w.len(), k * n);
+        assert_eq!(bias.len(), n);
+        if kernels == Kernels::Portable || !kernels.runs(precision) || kernels.missing().is_some() {
+            return None;
+        }
+        let nr = if kernels == Kernels::Avx2 { 16 } else { 64 };
+        let per = per_step(precision);
+        let mut steps = k.div_ceil(per);
+        if kernels == Kernels::Amx && precision != Precision::F32 {
+            steps = steps.next_multiple_of(16);
+        }
+        let (col_scale, q) = match precision {
+            Precision::Int8 => quantize_columns(w, k, n),
+            _ => (Vec::new(), Vec::new()),
+        };
+        let col_corr = (0..n)
+            .map(|c| {
+                128 * (0..k)
+                    .map(|t| i32::from(q.get(t * n + c).copied().unwrap_or(0)))
+                    .sum::<i32>()
+            })
+            .collect();
+        let panels = n.div_ceil(nr);
+        let mut buffer = Aligned::zeroed(panels * steps * nr);
+        let data = buffer.grow(panels * steps * nr);
+        let layout = Tiled {
+            tiles: kernels == Kernels::Amx && precision != Precision::F32,
+            steps,
+            nr,
+        };
+        let f = |r: usize, c: usize| if r < k && c < n { w[r * n + c] } else { 0.0 };
+        let qb = |r: usize, c: usize| {
+            if r < k && c < n {
+                q[r * n + c] as u8
+            } else {
+                0
+            }
+        };
+        for j in 0..panels {
+            for t in 0..steps {
+                for l in 0..nr {
+                    let c = j * nr + l;
+                    data[layout.at(j, t, l)] = match precision {
+                        Precision::F32 => f(t, c).to_bits(),
+                        Precision::Bf16 => {
+                            let (lo, hi) = (to_bf16(f(2 * t, c)), to_bf16(f(2 * t + 1, c)));
+                            u32::from(lo) | (u32::from(hi) << 16)
+                        }
+                        Precision::Int8 => u32::from_le_bytes([
+                            qb(4 * t, c),
+                            qb(4 * t + 1, c),
+                            qb(4 * t + 2, c),
+                            qb(4 * t + 3, c),
+                        ]),
+                    };
+                }
+            }
+        }
+        Some(PackedLinear {
+            kernels,
+            precision,
+            k,
+            n,
+            nr,
+            steps,
+            data: buffer,
+            bias: bias.to_vec(),
+            col_scale,
+            col_corr,
+        })
+    }
+
+    /// The family and precision these weights run with.
+    pub fn path(&self) -> (Kernels, Precision) {
+        (self.kernels, self.precision)
+    }
+
+    /// `x W + b` for `x`: (m, k) f32.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.contiguous()?.apply_op1_no_bwd(&Op {
+            w: self,
+            gelu: false,
+        })
+    }
+
+    /// `gelu(x W + b)` (erf form), applied to each block of rows while it
+    /// is still in cache instead of in a pass of its own.
+    pub fn forward_gelu(&self, x: &Tensor) -> Result<Tensor> {
+        x.contiguous()?.apply_op1_no_bwd(&Op {
+            w: self,
+            gelu: true,
+        })
+    }
+
+    /// Rows of one row-parallel task: the task's activations stay in L2
+    /// while it walks every panel; a multiple of the kernel's row block.
+    fn rows_per_task(&self) -> usize {
+        match (self.kernels, self.precision) {
+            (Kernels::Amx, Precision::Bf16 | Precision::Int8) => 4 * AMX_ROWS,
+            _ => 48,
+        }
+    }
+
+    /// Activation rows the kernel may read past `m` (AMX reads whole
+    /// 32-row blocks; the extra rows are zero and never stored).
+    fn row_padding(&self, m: usize) -> usize {
+        match (self.kernels, self.precision) {
+            (Kernels::Amx, Precision::Bf16 | Precision::Int8) => m.next_multiple_of(AMX_ROWS),
+            _ => m,
+        }
+    }
+}
+
+/// Where step `t` of lane `l` of panel `j` lives. Row-major panels for
+/// the vector kernels; for AMX each half panel (32 columns) is a run of
+/// 2 KB blocks, one per 16 depth steps, holding its two B tiles (16 steps
+/// x 16 columns, 64-byte rows) one after the other, so that every tile
+/// load reads 1 KB in a row. (With the B tiles read out of 256-byte panel
+/// rows, the loads were half the AMX kernel's time.)
+struct Tiled {
+    tiles: bool,
+    steps: usize,
+    nr: usize,
+}
+
+impl Tiled {
+    fn at(&self, j: usize, t: usize, l: usize) -> usize {
+        let panel = j * self.steps * self.nr;
+        if !self.tiles {
+            return panel + t * self.nr + l;
+        }
+        let (half, group, lane) = (l / 32, (l % 32) / 16, l % 16);
+        panel + half * self.steps * 32 + (t / 16) * 512 + group * 256 + (t % 16) * 16 + lane
+    }
+}
+
+/// Per-column scales and the quantised weights, row-major like `w`.
+fn quantize_columns(w: &[f32], k: usize, n: usize) -> (Vec<f32>, Vec<i8>) {
+    let scales: Vec<f32> = (0..n)
+        .map(|c| int8_scale((0..k).fold(0f32, |m, t| m.max(w[t * n + c].abs()))))
+        .collect();
+    let q = w
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| quantize(v, scales[i % n]))
+        .collect();
+    (scales, q)
+}
+
+/// Activations as the kernel reads them: `steps` 32-bit steps per row
+/// (rows padded as the kernel needs), and for int8 each row's scale.
+struct Acts<'a> {
+    data: Packed<'a>,
+    scales: Vec<f32>,
+}
+
+thread_local! {
+    /// The last activation buffer this thread packed, for the next call.
+    static SCRATCH: std::cell::RefCell<Aligned> = std::cell::RefCell::default();
+}
+
+impl Drop for Acts<'_> {
+    fn drop(&mut self) {
+        if let Packed::Owned(a) = &mut self.data {
+            let a = std::mem::take(a);
+            let _ = SCRATCH.with(|s| s.try_borrow_mut().map(|mut s| *s = a));
+        }
+    }
+}
+
+/// f32 activations in place, or rounded or quantised into a new buffer.
+enum Packed<'a> {
+    InPlace(&'a [u32]),
+    Owned(Aligned),
+}
+
+impl std::ops::Deref for Packed<'_> {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        match self {
+            Packed::InPlace(a) => a,
+            Packed::Owned(a) => a.as_slice(),
+        }
+    }
+}
+
+impl PackedLinear {
+    fn pack_acts<'a>(&self, x: &'a [f32], m: usize) -> Acts<'a> {
+        let (k, steps) = (self.k, self.steps);
+        if self.precision == Precision::F32 {
+            // f32 activations are used in place, as bit patterns.
+            return Acts {
+                data: Packed::InPlace(bytemuck_u32(x)),
+                scales: Vec::new(),
+            };
+        }
+        let rows = self.row_padding(m);
+        // A buffer this thread used before, when free: zeroing a fresh one
+        // every call cost 5% of the AMX model's time. Rows are written
+        // whole below, padding rows zeroed.
+        let mut buffer = SCRATCH
+            .with(|s| s.try_borrow_mut().map(|mut s| std::mem::take(&mut *s)))
+            .unwrap_or_default();
+        let data = buffer.grow(rows * steps);
+        data[m * steps..].fill(0);
+        let mut scales = vec![
+            0f32;
+            if self.precision == Precision::Int8 {
+                m
+            } else {
+                0
+            }
+        ];
+        const ROWS: usize = 16;
+        let pack = |(dst, (src, sc)): (&mut [u32], (&[f32], &mut [f32]))| {
+            for (r, (dst, src)) in dst.chunks_mut(steps).zip(src.chunks(k)).enumerate() {
+                match self.precision {
+                    Precision::Bf16 => pack_bf16_row(src, dst),
+                    _ => sc[r] = pack_int8_row(src, dst),
+                }
+            }
+        };
+        let x_rows = x.par_chunks(k * ROWS);
+        if self.precision == Precision::Int8 {
+            data[..m * steps]
+                .par_chunks_mut(steps * ROWS)
+                .zip(x_rows.zip(scales.par_chunks_mut(ROWS)))
+                .for_each(pack);
+        } else {
+            data[..m * steps]
+                .par_chunks_mut(steps * ROWS)
+                .zip(x_rows.map(|x| (x, &mut [][..])))
+                .for_each(pack);
+        }
+        Acts {
+            data: Packed::Owned(buffer),
+            scales,
+        }
+    }
+}
+
+/// One row rounded to bf16 pairs; `dst` may be longer (zero padding).
+pub(crate) fn pack_bf16_row(src: &[f32], dst: &mut [u32]) {
+    // 32 values at a time with the rounding instruction.
+    #[cfg(target_arch = "x86_64")]
+    let done = if crate::cpu::CpuFeatures::get().avx512_bf16 {
+        let full = src.len() / 32;
+        // SAFETY: AVX-512 BF16 was just detected; `dst` holds a pair for
+        // every two values of `src`.
+        unsafe { avx512::pack_bf16(&src[..full * 32], &mut dst[..full * 16]) };
+        full * 16
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    for (p, d) in dst.iter_mut().enumerate().skip(done) {
+        let lo = src.get(2 * p).map_or(0, |&v| to_bf16(v));
+        let hi = src.get(2 * p + 1).map_or(0, |&v| to_bf16(v));
+        *d = u32::from(lo) | (u32::from(hi) << 16);
+    }
+}
+
+/// One row quantised to `q + 128` bytes in natural order (four to a
+/// step); returns the row's scale.
+fn pack_int8_row(src: &[f32], dst: &mut [u32]) -> f32 {
+    let scale = int8_scale(src.iter().fold(0f32, |m, v| m.max(v.abs())));
+    let inv = 1.0 / scale;
+    // SAFETY: u32 has no invalid bit patterns and is 4-byte aligned, so its
+    // bytes can be written one by one.
+    let bytes =
+        unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), dst.len() * 4) };
+    for (b, &v) in bytes.iter_mut().zip(src) {
+        *b = ((v * inv).round().clamp(-127.0, 127.0) as i32 + 128) as u8;
+    }
+    // Padding: the offset of a zero, so it adds nothing after correction;
+    // the padded weights are zero anyway, but keep the bytes meaningful.
+    for b in bytes.iter_mut().skip(src.len()) {
+        *b = 128;
+    }
+    scale
+}
+
+struct Op<'a> {
+    w: &'a PackedLinear,
+    gelu: bool,
+}
+
+/// What a kernel call needs: the activations from the task's first row,
+/// their int8 scales, and the output from that row.
+pub(crate) struct Task<'a> {
+    a: &'a [u32],
+    row_scale: &'a [f32],
+    y: *mut f32,
+    rows: usize,
+    panels: std::ops::Range<usize>,
+}
+
+impl PackedLinear {
+    /// Run the kernel of this family and precision over one task.
+    fn run(&self, t: Task) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `new` checked that the CPU runs this family at this
+        // precision; callers hand each task disjoint rows or panels of
+        // `y`, which has room for m x n, and `a` as `pack_acts` laid out.
+        unsafe {
+            match (self.kernels, self.precision) {
+                (Kernels::Avx2, _) => avx2::rows_f32(self, t),
+                (Kernels::Amx, Precision::Bf16) => amx::rows_bf16(self, t),
+                (Kernels::Amx, Precision::Int8) => amx::rows_int8(self, t),
+                (_, Precision::F32) => avx512::rows_f32(self, t),
+                (_, Precision::Bf16) => avx512::rows_bf16(self, t),
+                (_, Precision::Int8) => avx512::rows_int8(self, t),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = t;
+    }
+}
+
+impl CustomOp1 for Op<'_> {
+    fn name(&self) -> &'static str {
+        "semsearch-linear"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let w = self.w;
+        let x = contiguous_f32(storage, layout, self.name())?;
+        let (m, k) = layout.shape().dims2()?;
+        if k != w.k {
+            candle_core::bail!("{}: input has {k} features, weights {}", self.name(), w.k)
+        }
+        let acts = w.pack_acts(x, m);
+        let (a, scales) = (&acts.data[..], &acts.scales[..]);
+        let (n, steps) = (w.n, w.steps);
+        let panels = n.div_ceil(w.nr);
+        // Every element is written by the kernel: no zeroing pass.
+        let mut y: Vec<f32> = Vec::with_capacity(m * n);
+        let out = Out(y.as_mut_ptr());
+        let task = |r0: usize, rows: usize, panels| Task {
+            a: &a[r0 * steps..],
+            row_scale: scales.get(r0..).unwrap_or(&[]),
+            y: out.at(r0 * n),
+            rows,
+            panels,
+        };
+        let per_task = w.rows_per_task();
+        if m > per_task {
+            // Many rows: threads take blocks of rows, each walks every panel.
+            (0..m.div_ceil(per_task)).into_par_iter().for_each(|b| {
+                let (r0, rows) = (b * per_task, per_task.min(m - b * per_task));
+                w.run(task(r0, rows, 0..panels));
+                if self.gelu {
+                    // SAFETY: the block's rows were all written just above.
+                    gelu_in_place(unsafe {
+                        std::slice::from_raw_parts_mut(out.at(r0 * n), rows * n)
+                    });
+                }
+            });
+        } else {
+            if m * k * n >= 1 << 20 {
+                // A query's few rows: threads take panels (columns) instead.
+                let threads = rayon::current_num_threads().clamp(1, panels);
+                let per = panels.div_ceil(threads);
+                (0..threads).into_par_iter().for_each(|t| {
+                    w.run(task(0, m, t * per..((t + 1) * per).min(panels)));
+                });
+            } else {
+                w.run(task(0, m, 0..panels));
+            }
+            if self.gelu {
+                // SAFETY: all m x n elements were written above.
+                gelu_in_place(unsafe { std::slice::from_raw_parts_mut(out.at(0), m * n) });
+            }
+        }
+        // SAFETY: the kernel wrote all m x n elements.
+        unsafe { y.set_len(m * n) };
+        Ok((CpuStorage::F32(y), Shape::from((m, n))))
+    }
+}
+
+/// Output rows that tasks write through, each to its own block.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: every task writes a disjoint block of rows or panels.
+unsafe impl Send for Out {}
+// SAFETY: as above: shared only to hand out disjoint blocks.
+unsafe impl Sync for Out {}
+
+impl Out {
+    fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY (of callers): offsets stay inside the m x n allocation.
+        self.0.wrapping_add(offset)
+    }
+}
+
+// SAFETY: a task is handed to one thread, which alone writes its block.
+unsafe impl Send for Task<'_> {}
+
+/// f32 values as their bit patterns.
+fn bytemuck_u32(x: &[f32]) -> &[u32] {
+    // SAFETY: f32 and u32 have the same size and alignment, and every bit
+    // pattern is a valid u32.
+    unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<u32>(), x.len()) }
+}
+
+/// Every (family, precision) this CPU runs with a kernel of our own.
+pub fn paths_here() -> Vec<(Kernels, Precision)> {
+    let mut v = Vec::new();
+    for k in crate::ALL_KERNELS {
+        for p in [Precision::F32, Precision::Bf16, Precision::Int8] {
+            if k != Kernels::Portable && k.missing().is_none() && k.runs(p) {
+                v.push((k, p));
+            }
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// Every (family, precision) pair, run or visibly skipped.
+    fn each_path(test: &str, mut f: impl FnMut(Kernels, Precision)) {
+        for k in &crate::ALL_KERNELS[1..] {
+            for p in [Precision::F32, Precision::Bf16, Precision::Int8] {
+                let name = format!("{test} [{k} {p}]");
+                if let Some(why) = k.missing() {
+                    crate::testing::skip_without(&name, why, false);
+                } else if k.runs(p) {
+                    f(*k, p);
+                    eprintln!("{name}: ok");
+                } else if *k != Kernels::Avx2 {
+                    // AVX2 has no bf16 product, and its int8 kernel is not
+                    // written; anything else missing is a CPU without that
+                    // extension.
+                    crate::testing::skip_without(&name, &format!("{p} products on {k}"), false);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vector_rounding_matches_scalar() {
+        let name = "vector_rounding_matches_scalar";
+        let has = crate::cpu::CpuFeatures::get().avx512_bf16;
+        if crate::testing::skip_without(name, "AVX-512 BF16", has) {
+            return;
+        }
+        let src: Vec<f32> = (0..64)
+            .map(|i| (i as f32 - 31.5) * 1.000_976_6 / 7.0)
+            .collect();
+        let mut dst = vec![0u32; 32];
+        // SAFETY: checked just above.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            avx512::pack_bf16(&src, &mut dst)
+        };
+        for (p, &d) in dst.iter().enumerate() {
+            let want = u32::from(to_bf16(src[2 * p])) | (u32::from(to_bf16(src[2 * p + 1])) << 16);
+            assert_eq!(d, want, "pair {p}");
+        }
+    }
+
+    #[test]
+    fn rounding_is_to_nearest_even() {
+        assert_eq!(to_bf16(1.0), 0x3f80);
+        assert_eq!(from_bf16(to_bf16(1.0)), 1.0);
+        // 1 + 2^-8 is halfway between bf16 neighbours 1 and 1 + 2^-7: to even.
+        assert_eq!(from_bf16(to_bf16(1.0 + 1.0 / 256.0)), 1.0);
+        assert_eq!(from_bf16(to_bf16(1.0 + 3.0 / 256.0)), 1.0 + 4.0 / 256.0);
+        assert_eq!(from_bf16(to_bf16(-2.5)), -2.5);
+    }
+
+    #[test]
+    fn int8_quantisation_is_symmetric_and_saturates() {
+        let s = int8_scale(2.54);
+        assert_eq!(quantize(2.54, s), 127);
+        assert_eq!(quantize(-2.54, s), -127);
+        assert_eq!(quantize(1.0, s), 50);
+        assert_eq!(quantize(9.0, s), 127);
+        assert_eq!(int8_scale(0.0), 1.0);
+        let mut dst = [0u32; 2];
+        let scale = pack_int8_row(&[-1.0, 0.5, 1.0, 0.0, 0.25], &mut dst);
+        assert_eq!(scale, 1.0 / 127.0);
+        assert_eq!(dst[0].to_le_bytes(), [1, 192, 255, 128]);
+        assert_eq!(dst[1].to_le_bytes(), [160, 128, 128, 128]);
+    }
+
+    /// The fused GELU equals GELU applied afterwards, on the row-block and
+    /// the few-rows paths.
+    #[test]
+    fn fused_gelu_matches_gelu_after() {
+        each_path("fused_gelu_matches_gelu_after", |kernels, precision| {
+            for m in [3, 100] {
+                let (k, n) = (64, 130);
+                let x = Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu).unwrap();
+                let w: Vec<f32> = (0..k * n)
+                    .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+                    .collect();
+                let bias: Vec<f32> = (0..n).map(|i| i as f32 / n as f32).collect();
+                let p = PackedLinear::new(&w, (k, n), &bias, kernels, precision).unwrap();
+                let fused = p.forward_gelu(&x).unwrap();
+                let after = crate::kernels::gelu_erf(&p.forward(&x).unwrap()).unwrap();
+                let diff = crate::kernels::tests::max_diff(&fused, &after);
+                assert!(diff < 1e-6, "m {m}: {diff}");
+            }
+        });
+    }
+
+    /// The exact result each precision promises: the f32 product of the
+    /// inputs as rounded (bf16) or quantised (int8, scaled back), for
+    /// shapes with row, column and depth tails and several row tasks.
+    #[test]
+    fn matches_f32_product_of_rounded_inputs() {
+        each_path(
+            "matches_f32_product_of_rounded_inputs",
+            |kernels, precision| {
+                for &(m, k, n) in &[
+                    (1, 8, 16),
+                    (7, 33, 70),
+                    (13, 384, 128),
+                    (50, 64, 1),
+                    (100, 40, 65),
+                    (70, 130, 200),
+                    // Few rows, many columns: split by panels across threads.
+                    (5, 384, 1152),
+                ] {
+                    check_product(kernels, precision, (m, k, n));
+                }
+            },
+        );
+    }
+
+    fn check_product(kernels: Kernels, precision: Precision, (m, k, n): (usize, usize, usize)) {
+        let val = |i: usize, s: usize| (((i * s) % 997) as f32 / 498.0) - 1.0;
+        let x: Vec<f32> = (0..m * k).map(|i| val(i, 7919)).collect();
+        let w: Vec<f32> = (0..k * n).map(|i| val(i, 104_729)).collect();
+        let bias: Vec<f32> = (0..n).map(|i| val(i, 31)).collect();
+        let xt = Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap();
+        let packed = PackedLinear::new(&w, (k, n), &bias, kernels, precision).unwrap();
+        let y: Vec<f32> = packed
+            .forward(&xt)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        // The inputs as the kernel sees them.
+        let (xr, wr): (Vec<f32>, Vec<f32>) = match precision {
+            Precision::F32 => (x.clone(), w.clone()),
+            Precision::Bf16 => {
+                let r = |v: &f32| from_bf16(to_bf16(*v));
+                (x.iter().map(r).collect(), w.iter().map(r).collect())
+            }
+            Precision::Int8 => {
+                let (ws, wq) = quantize_columns(&w, k, n);
+                let wr = wq
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &q)| f32::from(q) * ws[i % n])
+                    .collect();
+                let xr = x
+                    .chunks(k)
+                    .flat_map(|row| {
+                        let s = int8_scale(row.iter().fold(0f32, |a, v| a.max(v.abs())));
+                        row.iter().map(move |&v| f32::from(quantize(v, s)) * s)
+                    })
+                    .collect();
+                (xr, wr)
+            }
+        };
+        for i in 0..m {
+            for j in 0..n {
+                let want: f32 =
+                    (0..k).map(|t| xr[i * k + t] * wr[t * n + j]).sum::<f32>() + bias[j];
+                let got = y[i * n + j];
+                assert!(
+                    (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "{kernels} {precision} ({m},{k},{n}) [{i},{j}]: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use candle_core::Device;
+
+    /// `cargo test --release -p semsearch-models --lib linear::speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn own_kernels_against_gemm() {
+        crate::tune_allocator();
+        for &(m, k, n) in &[
+            (8, 384, 1536),
+            (4096, 384, 1152),
+            (4096, 384, 1536),
+            (4096, 1536, 384),
+        ] {
+            let x = Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu).unwrap();
+            let w = Tensor::randn(0f32, 1.0, (k, n), &Device::Cpu).unwrap();
+            let b = vec![0f32; n];
+            let wv: Vec<f32> = w.flatten_all().unwrap().to_vec1().unwrap();
+            let time = |f: &dyn Fn() -> Tensor| {
+                f();
+                let t = std::time::Instant::now();
+                for _ in 0..5 {
+                    f();
+                }
+                t.elapsed().as_secs_f64() / 5.0
+            };
+            let gf = 2.0 * (m * k * n) as f64 / 1e9;
+            let tg = time(&|| x.matmul(&w).unwrap());
+            eprint!(
+                "({m},{k},{n}): gemm f32 {:.2} ms ({:.0} GFLOP/s)",
+                tg * 1e3,
+                gf / tg
+            );
+            for (kernels, p) in paths_here() {
+                let packed = PackedLinear::new(&wv, (k, n), &b, kernels, p).unwrap();
+                let t = time(&|| packed.forward(&x).unwrap());
+                eprint!(", {kernels} {p} {:.2} ms ({:.0})", t * 1e3, gf / t);
+            }
+            eprintln!();
+        }
+    }
+}
