@@ -110,10 +110,14 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// The model's arithmetic for new indexes and for `embed`/`eval`: bf16
-/// ranks as f32 does (nDCG@10 within 0.0011 on SciFact and Cranfield) at
-/// 1.4x the speed; see BENCHMARKS.md.
-pub const DEFAULT_PRECISION: Precision = Precision::Bf16;
+/// The model's arithmetic for new indexes and for `embed`/`eval` on this
+/// CPU: the fastest that passes the quality gate with the selected kernels
+/// (bf16 on AMX and AMD's AVX-512 BF16, else f32; int8 passes it nowhere
+/// yet). bf16 ranks as f32 does (nDCG@10 within 0.0011 on SciFact and
+/// Cranfield); see BENCHMARKS.md and ARCHITECTURE.md.
+pub fn default_precision() -> Precision {
+    Precision::default_here()
+}
 
 /// Where the index lives.
 #[derive(Args, Debug, Clone)]
@@ -196,8 +200,10 @@ pub struct IndexArgs {
     /// Tokens shared by consecutive passages of a document.
     #[arg(long, value_name = "TOKENS", default_value_t = 0)]
     pub overlap: usize,
-    /// Matrix arithmetic of the model: bf16 (1.4x faster on CPUs with
-    /// AVX-512 BF16; f32 elsewhere) or f32. Default: the index's, else bf16.
+    /// Matrix arithmetic of the model: f32, bf16 (CPUs with AMX or AVX-512
+    /// BF16) or int8 (AMX or AVX-512 VNNI; below the quality gate, see
+    /// BENCHMARKS.md). Default: the index's, else the fastest that passes
+    /// the quality gate on this CPU (`semsearch status` names it).
     #[arg(long, value_name = "P")]
     pub precision: Option<Precision>,
     /// Store vectors as f16 (default: half of f32's size, same ranking),
@@ -593,10 +599,13 @@ pub struct ModelArgs {
     /// Branch, tag or commit of a hub model.
     #[arg(long, value_name = "REV")]
     pub revision: Option<String>,
-    /// Matrix arithmetic: bf16 (1.4x faster on CPUs with AVX-512 BF16; f32
-    /// elsewhere) or f32 (matches sentence-transformers to cosine 0.9999).
-    #[arg(long, value_name = "P", default_value_t = DEFAULT_PRECISION)]
-    pub precision: Precision,
+    /// Matrix arithmetic: f32 (matches sentence-transformers to cosine
+    /// 0.9999), bf16 (0.999; CPUs with AMX or AVX-512 BF16) or int8 (AMX or
+    /// AVX-512 VNNI). Default: the fastest that passes the quality gate on
+    /// this CPU. The kernel family is SEMSEARCH_KERNELS (auto, portable,
+    /// avx2, avx512, amx).
+    #[arg(long, value_name = "P")]
+    pub precision: Option<Precision>,
 }
 
 impl ModelArgs {
@@ -604,10 +613,15 @@ impl ModelArgs {
         ModelSpec::parse(&self.model, self.revision.as_deref())
     }
 
+    /// `--precision`, else this CPU's default.
+    pub fn precision(&self) -> Precision {
+        self.precision.unwrap_or_else(default_precision)
+    }
+
     pub fn load(&self) -> anyhow::Result<semsearch_models::Embedder> {
         use anyhow::Context;
         let spec = self.spec();
-        semsearch_models::Embedder::load_with(&spec, self.precision)
+        semsearch_models::Embedder::load_with(&spec, self.precision())
             .with_context(|| format!("cannot load model {spec}"))
     }
 }

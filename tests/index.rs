@@ -294,7 +294,7 @@ fn precision_is_recorded_and_kept() {
     // --rebuild, as vectors of both kinds would otherwise mix.
     report(&index(&model, &docs, &[]));
     assert_eq!(status(&docs)["model"]["precision"], "f32");
-    let bf16 = semsearch_models::linear::available(semsearch_models::Precision::Bf16);
+    let bf16 = semsearch_models::Kernels::best().runs(semsearch_models::Precision::Bf16);
     if bf16 {
         let out = index(&model, &docs, &["--precision", "bf16"]);
         assert_eq!(out.status.code(), Some(2));

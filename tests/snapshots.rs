@@ -54,8 +54,8 @@ fn scrub(text: &str, root: &Path) -> String {
     text.replace(&root.display().to_string(), "[TMP]")
         .lines()
         .map(|l| {
-            // Sizes and ages change from run to run.
-            if l.starts_with("size ") || l.starts_with("updated ") {
+            // Sizes and ages change from run to run, kernels from CPU to CPU.
+            if l.starts_with("size ") || l.starts_with("updated ") || l.starts_with("kernels ") {
                 format!("{} [..]", l.split_whitespace().next().unwrap())
             } else {
                 l.to_string()

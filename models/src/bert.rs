@@ -88,7 +88,8 @@ impl Linear {
             let (k, n) = weight_t.dims2()?;
             let w = weight_t.flatten_all()?.to_vec1::<f32>()?;
             let (kernels, precision) = arith;
-            PackedLinear::new(&w, (k, n), &bias.to_vec1::<f32>()?, kernels, precision)
+            let bias = bias.to_vec1::<f32>()?;
+            PackedLinear::new(&w, (k, n), &bias, kernels, precision)
         } else {
             None
         };
@@ -220,7 +221,7 @@ impl Layer {
             ffn_norm: layer_norm(vb.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
             tiles: precision.0 == Kernels::Amx
                 && precision.1 != Precision::F32
-                && head_dim % 32 == 0,
+                && head_dim.is_multiple_of(32),
         })
     }
 
@@ -235,8 +236,11 @@ impl Layer {
         let x = self
             .attn_norm
             .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
-        let inner = self.ffn_in.forward_act(&x, act)?;
-        self.ffn_norm.forward(&(self.ffn_out.forward(&inner)? + x)?)
+        let ffn = match (&self.ffn_in.packed, &self.ffn_out.packed, act) {
+            (Some(first), Some(second), Activation::GeluErf) => first.forward_ffn(&x, second)?,
+            _ => self.ffn_out.forward(&self.ffn_in.forward_act(&x, act)?)?,
+        };
+        self.ffn_norm.forward(&(ffn + x)?)
     }
 }
 
@@ -277,6 +281,7 @@ impl BertEncoder {
         })?;
         let h = c.hidden_size;
         let e = vb.pp("embeddings");
+        let emb_norm = layer_norm(e.pp("LayerNorm"), h, c.layer_norm_eps)?;
         let layers = (0..c.num_hidden_layers)
             .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), c, (kernels, precision)))
             .collect::<Result<_>>()?;
@@ -284,7 +289,7 @@ impl BertEncoder {
             word: e.get((c.vocab_size, h), "word_embeddings.weight")?,
             position: e.get((c.max_position_embeddings, h), "position_embeddings.weight")?,
             token_type: e.get((c.type_vocab_size, h), "token_type_embeddings.weight")?,
-            emb_norm: layer_norm(e.pp("LayerNorm"), h, c.layer_norm_eps)?,
+            emb_norm,
             layers,
             heads: c.num_attention_heads,
             act,

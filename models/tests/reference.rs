@@ -55,15 +55,16 @@ fn real_model() -> Embedder {
 }
 
 fn real_model_with(precision: Precision) -> Embedder {
-    let files = ModelFiles::resolve_with(&ModelSpec::default(), &cache(), true);
-    files
-        .and_then(|f| Embedder::from_files_with(&f, &candle_core::Device::Cpu, precision))
-        .unwrap_or_else(|e| {
-            panic!(
+    Embedder::from_files_with(&model_files(), &candle_core::Device::Cpu, precision).unwrap()
+}
+
+fn model_files() -> ModelFiles {
+    ModelFiles::resolve_with(&ModelSpec::default(), &cache(), true).unwrap_or_else(|e| {
+        panic!(
             "the reference test needs the real model all-MiniLM-L6-v2 in the Hugging Face cache: \
              run with HF_HOME=../shared/hf HF_HUB_OFFLINE=1 ({e})"
         )
-        })
+    })
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -98,20 +99,22 @@ fn matches_sentence_transformers_one_by_one_and_batched() {
 
 /// Every kernel family and precision this CPU runs, each named in the
 /// output, against sentence-transformers: f32 to cosine 0.9999 (as
-/// above), bf16 to 0.999, int8 to 0.99 (the quality gate int8 must pass to
-/// be anyone's default). Paths this CPU cannot run print SKIPPED (and
-/// fail under SEMSEARCH_REQUIRE_KERNELS).
+/// above), bf16 to 0.999, int8 to 0.98. int8 measures 0.9857 (AVX-512
+/// VNNI and AMX alike), under the 0.99 quality gate a precision must pass
+/// to be a default, so it is one nowhere ([`Kernels::default_precision`]);
+/// this bound keeps what it reaches. Paths this CPU cannot run print
+/// SKIPPED (and fail under SEMSEARCH_REQUIRE_KERNELS).
 #[test]
 fn every_kernel_path_stays_within_its_cosine_bound() {
     use semsearch_models::{Kernels, ALL_KERNELS};
     let reference = reference();
     let texts: Vec<&str> = reference.items.iter().map(|i| i.text.as_str()).collect();
-    let files = ModelFiles::resolve_with(&ModelSpec::default(), &cache(), true).unwrap();
+    let files = model_files();
     for kernels in ALL_KERNELS {
         for (precision, bound) in [
             (Precision::F32, 0.9999),
             (Precision::Bf16, 0.999),
-            (Precision::Int8, 0.99),
+            (Precision::Int8, 0.98),
         ] {
             let name = format!("every_kernel_path [{kernels} {precision}]");
             if let Some(why) = kernels.missing() {

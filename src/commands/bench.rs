@@ -65,6 +65,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         "threads": threads,
         "load_seconds": load_s,
         "precision": embedder.info().precision,
+        "kernels": embedder.kernels(),
+        "cpu": super::status::cpu_json(),
         "run_seconds": runs,
         "passages_per_s": texts.len() as f64 / best,
         "tokens_per_s": tokens as f64 / best,
@@ -77,9 +79,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     } else {
         writeln!(
             out,
-            "model            {} ({})",
+            "model            {} ({} on {} kernels)",
             embedder.info().id,
-            embedder.info().precision
+            embedder.info().precision,
+            embedder.kernels()
         )?;
         writeln!(
             out,

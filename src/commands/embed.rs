@@ -32,12 +32,17 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<Outcome> {
         struct Line<'a> {
             text: &'a str,
             tokens: usize,
+            /// The kernel family and arithmetic that made the vector.
+            kernels: semsearch_models::Kernels,
+            precision: semsearch_models::Precision,
             embedding: &'a [f32],
         }
         for ((text, ids), v) in texts.iter().zip(&ids).zip(&vectors) {
             let line = Line {
                 text,
                 tokens: ids.len(),
+                kernels: embedder.kernels(),
+                precision: embedder.info().precision,
                 embedding: v,
             };
             writeln!(out, "{}", serde_json::to_string(&line)?)?;

@@ -238,7 +238,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     let dir = args
         .index
         .clone()
-        .unwrap_or_else(|| default_index_dir(&args.dataset, args.model.precision));
+        .unwrap_or_else(|| default_index_dir(&args.dataset, args.model.precision()));
 
     let t = Instant::now();
     let embedder = args.model.load()?;

@@ -71,7 +71,7 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
     let precision = args
         .precision
         .or(existing.as_ref().map(|m| m.model.precision))
-        .unwrap_or(crate::cli::DEFAULT_PRECISION);
+        .unwrap_or_else(crate::cli::default_precision);
     let quantization = args
         .quantize
         .or(existing.as_ref().map(|m| m.quantization))
@@ -181,7 +181,7 @@ pub fn folder_options(folder: &Path, dir: &Path) -> anyhow::Result<(Embedder, Up
     let (spec, precision) = existing.map_or(
         (
             ModelSpec::parse(&fallback, None),
-            crate::cli::DEFAULT_PRECISION,
+            crate::cli::default_precision(),
         ),
         |m| (m.spec(), m.precision),
     );

@@ -48,9 +48,47 @@ pub fn served_json(dir: &Path, searcher: &dyn semsearch_searcher::Store) -> serd
 }
 
 /// [`status_json`] of an index taking `size` bytes.
+/// What this CPU runs: the kernel families it can run, the selected one
+/// (`SEMSEARCH_KERNELS`, else the best), its default precision, and the
+/// instruction-set extensions behind them.
+pub fn cpu_json() -> serde_json::Value {
+    use semsearch_models::{CpuFeatures, Kernels, ALL_KERNELS};
+    let runs: Vec<Kernels> = ALL_KERNELS
+        .into_iter()
+        .filter(|k| k.missing().is_none())
+        .collect();
+    let selected = Kernels::selected();
+    serde_json::json!({
+        "kernels": selected.as_ref().ok(),
+        "kernels_error": selected.as_ref().err().map(|e| e.to_string()),
+        "default_precision": crate::cli::default_precision(),
+        "runs": runs,
+        "features": CpuFeatures::get(),
+    })
+}
+
+/// The `kernels` line of the text output.
+fn cpu_line() -> String {
+    use semsearch_models::{Kernels, ALL_KERNELS};
+    let runs: Vec<String> = ALL_KERNELS
+        .into_iter()
+        .filter(|k| k.missing().is_none())
+        .map(|k| k.to_string())
+        .collect();
+    match Kernels::selected() {
+        Ok(k) => format!(
+            "{k}, {} by default (this CPU runs {})",
+            crate::cli::default_precision(),
+            runs.join(", ")
+        ),
+        Err(e) => e.to_string(),
+    }
+}
+
 fn status_json_sized(dir: &Path, m: &Manifest, size: u64) -> serde_json::Value {
     let passages = m.passage_count();
     serde_json::json!({
+        "cpu": cpu_json(),
         "index": dir, "format_version": m.format_version, "model": m.model,
         "documents": m.documents.len(), "passages": passages, "bytes": size,
         "quantization": m.quantization, "analyzer": m.analyzer, "chunking": m.chunking,
@@ -120,6 +158,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
             .map_or(0, |d| d.as_secs())
             .saturating_sub(m.updated);
         writeln!(out, "updated    {} ago", humanize(age))?;
+        writeln!(out, "kernels    {}", cpu_line())?;
     }
     Ok(Outcome::Success)
 }

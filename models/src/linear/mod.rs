@@ -65,9 +65,9 @@ pub fn int8_scale(max_abs: f32) -> f32 {
     }
 }
 
-/// `x / scale` rounded to the nearest integer in [-127, 127].
+/// `x / scale` rounded to the nearest integer (ties to even) in [-127, 127].
 pub fn quantize(x: f32, scale: f32) -> i8 {
-    (x / scale).round().clamp(-127.0, 127.0) as i8
+    (x / scale).round_ties_even().clamp(-127.0, 127.0) as i8
 }
 
 /// 64 bytes, on a 64-byte boundary.
@@ -391,6 +391,112 @@ impl PackedLinear {
     }
 }
 
+impl PackedLinear {
+    /// `pack_acts` on one thread, into buffers a task reuses: the rows of
+    /// `x` (m of them) as this kernel reads them (f32: `x` itself).
+    fn pack_block<'a>(
+        &self,
+        x: &'a [f32],
+        m: usize,
+        buffer: &'a mut Aligned,
+        scales: &mut Vec<f32>,
+    ) -> &'a [u32] {
+        let (k, steps) = (self.k, self.steps);
+        if self.precision == Precision::F32 {
+            return bytemuck_u32(x);
+        }
+        let rows = self.row_padding(m);
+        let data = buffer.grow(rows * steps);
+        data[m * steps..].fill(0);
+        scales.clear();
+        for (dst, src) in data.chunks_mut(steps).zip(x.chunks(k)) {
+            match self.precision {
+                Precision::Bf16 => pack_bf16_row(src, dst),
+                _ => scales.push(pack_int8_row(src, dst)),
+            }
+        }
+        buffer.as_slice()
+    }
+
+    /// `gelu(x W1 + b1) W2 + b2` (`self` is W1, `second` W2): each block of
+    /// rows goes through both layers while its inner activations (rows x
+    /// 1,536 for MiniLM) are in cache, instead of writing the whole inner
+    /// tensor out, reading it back to round it and reading it again.
+    pub fn forward_ffn(&self, x: &Tensor, second: &PackedLinear) -> Result<Tensor> {
+        let m = x.dim(0)?;
+        if m <= self.rows_per_task() || second.k != self.n {
+            return second.forward(&self.forward_gelu(x)?);
+        }
+        x.contiguous()?.apply_op1_no_bwd(&Ffn {
+            first: self,
+            second,
+        })
+    }
+}
+
+struct Ffn<'a> {
+    first: &'a PackedLinear,
+    second: &'a PackedLinear,
+}
+
+/// A task's buffers for [`Ffn`], reused across its blocks.
+#[derive(Default)]
+struct FfnBuffers {
+    a1: Aligned,
+    s1: Vec<f32>,
+    inner: Vec<f32>,
+    a2: Aligned,
+    s2: Vec<f32>,
+}
+
+impl CustomOp1 for Ffn<'_> {
+    fn name(&self) -> &'static str {
+        "semsearch-ffn"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (w1, w2) = (self.first, self.second);
+        let x = contiguous_f32(storage, layout, self.name())?;
+        let (m, k) = layout.shape().dims2()?;
+        if k != w1.k {
+            candle_core::bail!("{}: input has {k} features, weights {}", self.name(), w1.k)
+        }
+        let (inner_n, n) = (w1.n, w2.n);
+        let per_task = w1.rows_per_task().max(w2.rows_per_task());
+        let mut y: Vec<f32> = Vec::with_capacity(m * n);
+        let out = Out(y.as_mut_ptr());
+        (0..m.div_ceil(per_task))
+            .into_par_iter()
+            .for_each_init(FfnBuffers::default, |b, t| {
+                let (r0, rows) = (t * per_task, per_task.min(m - t * per_task));
+                let a1 = w1.pack_block(&x[r0 * k..(r0 + rows) * k], rows, &mut b.a1, &mut b.s1);
+                if b.inner.len() < rows * inner_n {
+                    b.inner.resize(rows * inner_n, 0.0);
+                }
+                let inner = &mut b.inner[..rows * inner_n];
+                w1.run(Task {
+                    a: a1,
+                    row_scale: &b.s1,
+                    y: inner.as_mut_ptr(),
+                    rows,
+                    panels: 0..inner_n.div_ceil(w1.nr),
+                });
+                gelu_in_place(inner);
+                let a2 = w2.pack_block(inner, rows, &mut b.a2, &mut b.s2);
+                w2.run(Task {
+                    a: a2,
+                    row_scale: &b.s2,
+                    y: out.at(r0 * n),
+                    rows,
+                    panels: 0..n.div_ceil(w2.nr),
+                });
+            });
+        // SAFETY: the tasks wrote all m x n elements, each its own rows.
+        unsafe { y.set_len(m * n) };
+        Ok((CpuStorage::F32(y), Shape::from((m, n))))
+    }
+}
+
 /// One row rounded to bf16 pairs; `dst` may be longer (zero padding).
 pub(crate) fn pack_bf16_row(src: &[f32], dst: &mut [u32]) {
     // 32 values at a time with the rounding instruction.
@@ -416,14 +522,15 @@ pub(crate) fn pack_bf16_row(src: &[f32], dst: &mut [u32]) {
 /// One row quantised to `q + 128` bytes in natural order (four to a
 /// step); returns the row's scale.
 fn pack_int8_row(src: &[f32], dst: &mut [u32]) -> f32 {
-    let scale = int8_scale(src.iter().fold(0f32, |m, v| m.max(v.abs())));
-    let inv = 1.0 / scale;
     // SAFETY: u32 has no invalid bit patterns and is 4-byte aligned, so its
     // bytes can be written one by one.
     let bytes =
         unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), dst.len() * 4) };
+    let scale = int8_scale(src.iter().fold(0f32, |m, v| m.max(v.abs())));
+    let inv = 1.0 / scale;
     for (b, &v) in bytes.iter_mut().zip(src) {
-        *b = ((v * inv).round().clamp(-127.0, 127.0) as i32 + 128) as u8;
+        // Ties to even: one rounding instruction, so the loop vectorises.
+        *b = ((v * inv).round_ties_even().clamp(-127.0, 127.0) as i32 + 128) as u8;
     }
     // Padding: the offset of a zero, so it adds nothing after correction;
     // the padded weights are zero anyway, but keep the bytes meaningful.
@@ -659,6 +766,28 @@ mod tests {
                 let diff = crate::kernels::tests::max_diff(&fused, &after);
                 assert!(diff < 1e-6, "m {m}: {diff}");
             }
+        });
+    }
+
+    /// The fused FFN equals its two layers run one after the other.
+    #[test]
+    fn fused_ffn_matches_two_layers() {
+        each_path("fused_ffn_matches_two_layers", |kernels, precision| {
+            let (m, k, inner, n) = (300, 64, 160, 48);
+            let x = Tensor::randn(0f32, 1.0, (m, k), &Device::Cpu).unwrap();
+            let val = |i: usize, s: usize| (((i * s) % 997) as f32 / 498.0 - 1.0) / 4.0;
+            let w1: Vec<f32> = (0..k * inner).map(|i| val(i, 7919)).collect();
+            let w2: Vec<f32> = (0..inner * n).map(|i| val(i, 104_729)).collect();
+            let (b1, b2): (Vec<f32>, Vec<f32>) = (
+                (0..inner).map(|i| val(i, 31)).collect(),
+                (0..n).map(|i| val(i, 37)).collect(),
+            );
+            let l1 = PackedLinear::new(&w1, (k, inner), &b1, kernels, precision).unwrap();
+            let l2 = PackedLinear::new(&w2, (inner, n), &b2, kernels, precision).unwrap();
+            let fused = l1.forward_ffn(&x, &l2).unwrap();
+            let apart = l2.forward(&l1.forward_gelu(&x).unwrap()).unwrap();
+            let diff = crate::kernels::tests::max_diff(&fused, &apart);
+            assert!(diff < 1e-5, "{diff}");
         });
     }
 
