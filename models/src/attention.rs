@@ -288,7 +288,11 @@ mod amx_head {
         // V's bf16 values, row by row: (key t, dimension c) at t * d + c.
         let vh = |t: usize, c: usize| {
             let pair = vr[t * d / 2 + c / 2];
-            (if c.is_multiple_of(2) { pair } else { pair >> 16 }) & 0xffff
+            (if c.is_multiple_of(2) {
+                pair
+            } else {
+                pair >> 16
+            }) & 0xffff
         };
         for p in 0..lp / 2 {
             for c in 0..d {

@@ -82,14 +82,21 @@ struct Linear {
 }
 
 impl Linear {
+    #[cfg(test)]
     fn from_parts(weight: &Tensor, bias: Tensor, arith: Arith) -> Result<Self> {
+        Self::smoothed(weight, bias, arith, &[])
+    }
+
+    /// With int8, smoothed by the inputs' largest magnitudes per feature
+    /// ([`PackedLinear::new_smoothed`]).
+    fn smoothed(weight: &Tensor, bias: Tensor, arith: Arith, act_max: &[f32]) -> Result<Self> {
         let weight_t = weight.t()?.contiguous()?;
         let packed = if weight.device().is_cpu() {
             let (k, n) = weight_t.dims2()?;
             let w = weight_t.flatten_all()?.to_vec1::<f32>()?;
             let (kernels, precision) = arith;
             let bias = bias.to_vec1::<f32>()?;
-            PackedLinear::new(&w, (k, n), &bias, kernels, precision)
+            PackedLinear::new_smoothed(&w, (k, n), &bias, kernels, precision, act_max)
         } else {
             None
         };
@@ -100,9 +107,14 @@ impl Linear {
         })
     }
 
-    fn load(vb: &VarBuilder, inp: usize, out: usize, arith: Arith) -> Result<Self> {
+    fn load(
+        vb: &VarBuilder,
+        (inp, out): (usize, usize),
+        arith: Arith,
+        act: &[f32],
+    ) -> Result<Self> {
         let (w, b) = (vb.get((out, inp), "weight")?, vb.get(out, "bias")?);
-        Self::from_parts(&w, b, arith)
+        Self::smoothed(&w, b, arith, act)
     }
 
     /// `act(x W^T + b)`, fused where the kernel can.
@@ -177,6 +189,27 @@ pub(crate) fn generic_attention(qkv: &Tensor, mask: &Mask, heads: usize) -> Resu
 /// The kernel family and precision of the products.
 type Arith = (Kernels, Precision);
 
+/// The largest |input| per feature of one layer's four products over a
+/// calibration text, which int8's smoothing needs; empty: none.
+#[derive(Default, Clone)]
+struct InputRanges {
+    qkv: Vec<f32>,
+    attn_out: Vec<f32>,
+    ffn_in: Vec<f32>,
+    ffn_out: Vec<f32>,
+}
+
+/// Widen `slot` by the per-feature maxima of |x| (rows x features).
+fn record(slot: &mut Vec<f32>, x: &Tensor) -> Result<()> {
+    let m: Vec<f32> = x.abs()?.max_keepdim(0)?.flatten_all()?.to_vec1()?;
+    if slot.is_empty() {
+        *slot = m;
+    } else {
+        slot.iter_mut().zip(m).for_each(|(a, b)| *a = a.max(b));
+    }
+    Ok(())
+}
+
 struct Layer {
     qkv: Linear,
     attn_out: Linear,
@@ -189,7 +222,13 @@ struct Layer {
 }
 
 impl Layer {
-    fn load(vb: VarBuilder, c: &BertConfig, precision: Arith) -> Result<Self> {
+    /// `ranges`: the calibration's input maxima (int8 smoothing), if any.
+    fn load(
+        vb: VarBuilder,
+        c: &BertConfig,
+        precision: Arith,
+        ranges: &InputRanges,
+    ) -> Result<Self> {
         let h = c.hidden_size;
         let head_dim = h / c.num_attention_heads;
         let att = vb.pp("attention.self");
@@ -202,22 +241,34 @@ impl Layer {
         let (wk, bk) = part("key")?;
         let (wv, bv) = part("value")?;
         let (wq, bq) = ((wq * scale)?, (bq * scale)?);
-        let qkv = Linear::from_parts(
+        let qkv = Linear::smoothed(
             &Tensor::cat(&[wq, wk, wv], 0)?,
             Tensor::cat(&[bq, bk, bv], 0)?,
             precision,
+            &ranges.qkv,
         )?;
+        let inter = c.intermediate_size;
         Ok(Layer {
             qkv,
-            attn_out: Linear::load(&vb.pp("attention.output.dense"), h, h, precision)?,
+            attn_out: Linear::load(
+                &vb.pp("attention.output.dense"),
+                (h, h),
+                precision,
+                &ranges.attn_out,
+            )?,
             attn_norm: layer_norm(vb.pp("attention.output.LayerNorm"), h, c.layer_norm_eps)?,
             ffn_in: Linear::load(
                 &vb.pp("intermediate.dense"),
-                h,
-                c.intermediate_size,
+                (h, inter),
                 precision,
+                &ranges.ffn_in,
             )?,
-            ffn_out: Linear::load(&vb.pp("output.dense"), c.intermediate_size, h, precision)?,
+            ffn_out: Linear::load(
+                &vb.pp("output.dense"),
+                (inter, h),
+                precision,
+                &ranges.ffn_out,
+            )?,
             ffn_norm: layer_norm(vb.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
             tiles: precision.0 == Kernels::Amx
                 && precision.1 != Precision::F32
@@ -225,20 +276,42 @@ impl Layer {
         })
     }
 
-    /// `x`: (batch * seq, hidden).
-    fn forward(&self, x: &Tensor, mask: &Mask, heads: usize, act: Activation) -> Result<Tensor> {
+    /// `x`: (batch * seq, hidden). `trace`: record each product's input
+    /// maxima (calibration: one unpadded item at a time).
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: &Mask,
+        (heads, act): (usize, Activation),
+        mut trace: Option<&mut InputRanges>,
+    ) -> Result<Tensor> {
+        if let Some(t) = &mut trace {
+            record(&mut t.qkv, x)?;
+        }
         let qkv = self.qkv.forward(x)?;
         let ctx = if attention::supported(&qkv) {
             attention::attention(&qkv, &mask.lengths, heads, self.tiles)?
         } else {
             generic_attention(&qkv, mask, heads)?
         };
+        if let Some(t) = &mut trace {
+            record(&mut t.attn_out, &ctx)?;
+        }
         let x = self
             .attn_norm
             .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
-        let ffn = match (&self.ffn_in.packed, &self.ffn_out.packed, act) {
-            (Some(first), Some(second), Activation::GeluErf) => first.forward_ffn(&x, second)?,
-            _ => self.ffn_out.forward(&self.ffn_in.forward_act(&x, act)?)?,
+        let ffn = match (&self.ffn_in.packed, &self.ffn_out.packed, act, &mut trace) {
+            (Some(first), Some(second), Activation::GeluErf, None) => {
+                first.forward_ffn(&x, second)?
+            }
+            (.., trace) => {
+                let inner = self.ffn_in.forward_act(&x, act)?;
+                if let Some(t) = trace {
+                    record(&mut t.ffn_in, &x)?;
+                    record(&mut t.ffn_out, &inner)?;
+                }
+                self.ffn_out.forward(&inner)?
+            }
         };
         self.ffn_norm.forward(&(ffn + x)?)
     }
@@ -271,6 +344,37 @@ impl BertEncoder {
         kernels: Kernels,
         precision: Precision,
     ) -> Result<Self> {
+        Self::load_calibrated(vb, c, (kernels, precision), &[])
+    }
+
+    /// [`BertEncoder::load`]; for int8, the product inputs' ranges are first
+    /// measured by running `calibration` (token-id rows) through the model
+    /// in f32, and each int8 layer is smoothed by them
+    /// ([`PackedLinear::new_smoothed`]).
+    pub fn load_calibrated(
+        vb: VarBuilder,
+        c: &BertConfig,
+        (kernels, precision): (Kernels, Precision),
+        calibration: &[Vec<u32>],
+    ) -> Result<Self> {
+        let mut ranges = vec![InputRanges::default(); c.num_hidden_layers];
+        if precision == Precision::Int8 && !calibration.is_empty() {
+            let f32 = Self::build(vb.clone(), c, (kernels, Precision::F32), &ranges)?;
+            let device = f32.word.device().clone();
+            for ids in calibration.iter().filter(|r| !r.is_empty()) {
+                let ids = Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?;
+                f32.run(&ids, &[ids.dim(1)?], Some(&mut ranges))?;
+            }
+        }
+        Self::build(vb, c, (kernels, precision), &ranges)
+    }
+
+    fn build(
+        vb: VarBuilder,
+        c: &BertConfig,
+        (kernels, precision): Arith,
+        ranges: &[InputRanges],
+    ) -> Result<Self> {
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
             vb.pp("bert")
         } else {
@@ -283,7 +387,10 @@ impl BertEncoder {
         let e = vb.pp("embeddings");
         let emb_norm = layer_norm(e.pp("LayerNorm"), h, c.layer_norm_eps)?;
         let layers = (0..c.num_hidden_layers)
-            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), c, (kernels, precision)))
+            .map(|i| {
+                let vb = vb.pp(format!("encoder.layer.{i}"));
+                Layer::load(vb, c, (kernels, precision), &ranges[i])
+            })
             .collect::<Result<_>>()?;
         Ok(BertEncoder {
             word: e.get((c.vocab_size, h), "word_embeddings.weight")?,
@@ -300,6 +407,15 @@ impl BertEncoder {
     /// row. Returns the last hidden states, (batch, seq, hidden). All token
     /// type ids are 0 (single sentences).
     pub fn forward(&self, ids: &Tensor, lengths: &[usize]) -> Result<Tensor> {
+        self.run(ids, lengths, None)
+    }
+
+    fn run(
+        &self,
+        ids: &Tensor,
+        lengths: &[usize],
+        mut trace: Option<&mut Vec<InputRanges>>,
+    ) -> Result<Tensor> {
         let (b, s) = ids.dims2()?;
         let h = self.word.dim(1)?;
         let words = self
@@ -311,8 +427,9 @@ impl BertEncoder {
         let emb = words.broadcast_add(&(pos.broadcast_add(&typ))?)?;
         let mut x = self.emb_norm.forward(&emb)?.reshape((b * s, h))?;
         let mask = Mask::new(lengths, s, ids.device())?;
-        for layer in &self.layers {
-            x = layer.forward(&x, &mask, self.heads, self.act)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let t = trace.as_mut().map(|t| &mut t[i]);
+            x = layer.forward(&x, &mask, (self.heads, self.act), t)?;
         }
         x.reshape((b, s, h))
     }

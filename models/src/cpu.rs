@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 pub enum Kernels {
     /// candle's own CPU matmul (the gemm crate): any CPU.
     Portable,
-    /// Our packed f32 kernel in 8-lane AVX2 + FMA registers.
+    /// Our packed kernel in 8-lane AVX2 + FMA registers: f32, and int8
+    /// with AVX-VNNI `vpdpbusd` where the CPU has it.
     Avx2,
     /// Our packed kernel in 16-lane AVX-512 registers: f32 FMA, bf16
     /// `vdpbf16ps` (AVX-512 BF16), int8 `vpdpbusd` (AVX-512 VNNI).
@@ -162,8 +163,10 @@ impl Kernels {
         match (self, precision) {
             (_, F32) => true,
             (Kernels::Portable, _) => false,
-            // No bf16 product in AVX2; int8 there is not written yet.
-            (Kernels::Avx2, Bf16 | Int8) => false,
+            // No bf16 product in AVX2; int8 with AVX-VNNI (plain AVX2's
+            // `vpmaddubsw` saturates at 16 bits on full-range bytes).
+            (Kernels::Avx2, Bf16) => false,
+            (Kernels::Avx2, Int8) => f.avx_vnni,
             (Kernels::Avx512, Bf16) => f.avx512_bf16,
             (Kernels::Avx512, Int8) => f.avx512_vnni,
             (Kernels::Amx, _) => f.amx,
@@ -171,15 +174,20 @@ impl Kernels {
     }
 
     /// The default precision of this family on this CPU: the fastest that
-    /// passes the quality gate (ARCHITECTURE.md, "Kernels"; measured in
-    /// BENCHMARKS.md). AMX tiles make bf16 4x the f32 FMA rate; `vdpbf16ps`
-    /// alone is no faster than f32 FMA on Intel cores (one port against
-    /// two) and is on AMD Zen 4/5 (bf16 pairs at the FMA rate).
+    /// passes the quality gate (cosine >= 0.99 to sentence-transformers on
+    /// the reference inputs, nDCG@10 within 0.005 of f32 on SciFact and
+    /// Cranfield; measured in BENCHMARKS.md and EVALUATION.md).
+    /// - AMX: bf16 (tiles: 2.6x f32; int8 passes too but is slower there,
+    ///   its activations' quantisation costing more than the products).
+    /// - AVX-512 with VNNI, or AVX2 with AVX-VNNI: int8 (1.46x f32 on
+    ///   AVX-512; `vdpbf16ps` is no faster than f32 FMA on Intel cores, one
+    ///   port against two).
+    /// - Otherwise f32 (plain AVX2's byte products saturate at 16 bits).
     pub fn default_precision(self) -> crate::Precision {
         use crate::Precision::*;
         match self {
             Kernels::Amx => Bf16,
-            Kernels::Avx512 if CpuFeatures::get().avx512_bf16 && is_amd() => Bf16,
+            Kernels::Avx512 | Kernels::Avx2 if self.runs(Int8) => Int8,
             _ => F32,
         }
     }
@@ -198,18 +206,6 @@ pub(crate) fn vector_width() -> usize {
         Kernels::Portable if CpuFeatures::get().avx2_fma => 8,
         Kernels::Portable => 1,
     })
-}
-
-#[cfg(target_arch = "x86_64")]
-fn is_amd() -> bool {
-    let r = std::arch::x86_64::__cpuid(0);
-    // "AuthenticAMD": ebx "Auth", edx "enti", ecx "cAMD".
-    r.ebx == 0x6874_7541 && r.edx == 0x6974_6e65 && r.ecx == 0x444d_4163
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn is_amd() -> bool {
-    false
 }
 
 /// AMX: CPUID bits and Linux's permission for the tile state.

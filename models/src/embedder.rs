@@ -102,6 +102,30 @@ impl std::str::FromStr for Precision {
     }
 }
 
+/// Text run through the model in f32 when it loads in int8, to measure the
+/// range of each product's inputs per feature (int8 smoothing, see
+/// `PackedLinear::new_smoothed`): the kinds of passage people index (prose,
+/// a scientific abstract, documentation, code, a table of numbers) and a
+/// short query. Built in, so int8 vectors do not depend on the corpus;
+/// none of it is among the reference inputs the quality gate is measured on
+/// (`models/tests/reference.rs`).
+const CALIBRATION: &[&str] = &[
+    "cheap flights from boston to denver in march",
+    "Vitamin D deficiency is associated with an increased risk of hip fractures in \
+     elderly women; supplementation of 800 IU per day reduced the incidence by 23% \
+     (95% CI 12-33%) in a randomised trial of 3,270 participants.",
+    "TCP retransmits a segment when its acknowledgement does not arrive before the \
+     timer expires; the timeout doubles after each attempt, up to a limit set by \
+     the operating system.",
+    "To configure the server, copy config.example.toml to config.toml, set `listen` to \
+     127.0.0.1:8080 and run `systemctl restart app`. See the FAQ if the port is taken.",
+    "def parse(path):\n    with open(path) as f:\n        return [json.loads(l) for l in f if l.strip()]",
+    "Quarter | Revenue | Margin\nQ1 2024 | $12.4M | 31.2%\nQ2 2024 | $13.9M | 29.8%",
+    "She walked along the river at dusk, thinking about the letter she had not \
+     answered and the city she had left twenty years before.",
+    "What are the side effects of ibuprofen taken together with aspirin?",
+];
+
 /// Padded tokens a batch may hold. Measured with candle's BERT on 200
 /// passages: 8 x 256 gave 11.4 passages/s, 16 x 256 and 32 x 256 12.2
 /// (baselines.md: beyond 32 the attention scores fall out of cache).
@@ -235,7 +259,16 @@ impl Embedder {
         let weights_path = match &files.weights {
             Weights::Safetensors(p) | Weights::PyTorch(p) => p,
         };
-        let model = BertEncoder::load(vb, &config, kernels, precision)
+        let calibration = match precision {
+            Precision::Int8 => tokenizer
+                .encode_batch(CALIBRATION.to_vec(), true)
+                .map_err(|e| Error::Tokenize(e.to_string()))?
+                .iter()
+                .map(|e| e.get_ids().to_vec())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let model = BertEncoder::load_calibrated(vb, &config, (kernels, precision), &calibration)
             .map_err(weights_err(weights_path))?;
         let info = ModelInfo {
             id: files.id.clone(),

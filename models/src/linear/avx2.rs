@@ -1,6 +1,8 @@
-//! AVX2 + FMA kernel in f32: the AVX-512 design on 8-lane registers, 6
-//! rows x 16 columns per micro-tile (12 accumulators, 2 weight registers
-//! and a broadcast fit the 16 vector registers), panels 16 columns wide.
+//! AVX2 kernels: the AVX-512 design on 8-lane registers, 6 rows x 16
+//! columns per micro-tile (12 accumulators, 2 weight registers and a
+//! broadcast fit the 16 vector registers), panels 16 columns wide. f32 with
+//! FMA; int8 with AVX-VNNI's `vpdpbusd` (Intel since Alder Lake, AMD since
+//! Zen 5), four multiply-adds per lane per instruction.
 
 // As in avx512.rs: every line of these `unsafe fn`s is intrinsics and
 // pointer arithmetic under the contract of their `# Safety` sections.
@@ -15,14 +17,95 @@ const MR: usize = 6;
 /// Columns per panel (two 8-lane registers).
 const NR: usize = 16;
 
+/// One multiply-add step and the finish of 8 lanes.
+trait Arith {
+    /// `acc += a * b` lane-wise, `a` a broadcast activation step.
+    ///
+    /// # Safety
+    /// The CPU has the instructions of the implementation.
+    unsafe fn madd(acc: __m256, a: __m256i, b: __m256i) -> __m256;
+
+    /// 8 outputs from their accumulator: bias added (int8: offset and
+    /// scales applied); `mask` selects the columns that exist.
+    ///
+    /// # Safety
+    /// The CPU has AVX2; columns `c..c + 8` are readable where `mask` is set.
+    unsafe fn finish(
+        acc: __m256,
+        w: &PackedLinear,
+        row_scale: f32,
+        c: usize,
+        mask: __m256i,
+    ) -> __m256;
+}
+
+struct F32;
+struct Int8;
+
+impl Arith for F32 {
+    #[inline(always)]
+    unsafe fn madd(acc: __m256, a: __m256i, b: __m256i) -> __m256 {
+        _mm256_fmadd_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), acc)
+    }
+
+    #[inline(always)]
+    unsafe fn finish(acc: __m256, w: &PackedLinear, _: f32, c: usize, mask: __m256i) -> __m256 {
+        _mm256_add_ps(acc, _mm256_maskload_ps(w.bias.as_ptr().add(c), mask))
+    }
+}
+
+impl Arith for Int8 {
+    /// The accumulator's bits are int32 lanes.
+    #[inline(always)]
+    unsafe fn madd(acc: __m256, a: __m256i, b: __m256i) -> __m256 {
+        _mm256_castsi256_ps(_mm256_dpbusd_avx_epi32(_mm256_castps_si256(acc), a, b))
+    }
+
+    #[inline(always)]
+    unsafe fn finish(
+        acc: __m256,
+        w: &PackedLinear,
+        row_scale: f32,
+        c: usize,
+        mask: __m256i,
+    ) -> __m256 {
+        let corr = _mm256_maskload_epi32(w.col_corr.as_ptr().add(c), mask);
+        let exact = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_castps_si256(acc), corr));
+        let scale = _mm256_mul_ps(
+            _mm256_set1_ps(row_scale),
+            _mm256_maskload_ps(w.col_scale.as_ptr().add(c), mask),
+        );
+        _mm256_fmadd_ps(
+            exact,
+            scale,
+            _mm256_maskload_ps(w.bias.as_ptr().add(c), mask),
+        )
+    }
+}
+
+/// # Safety
+/// As [`rows`], on a CPU with AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn rows_f32(w: &PackedLinear, t: Task) {
+    rows::<F32>(w, t)
+}
+
+/// # Safety
+/// As [`rows`], on a CPU with AVX2, FMA and AVX-VNNI.
+#[target_feature(enable = "avx2,fma,avxvnni")]
+pub(super) unsafe fn rows_int8(w: &PackedLinear, t: Task) {
+    rows::<Int8>(w, t)
+}
+
 /// The task's panels for its rows.
 ///
 /// # Safety
 /// `t.y` points to `t.rows` x `w.n` writable f32s that no other thread
-/// writes in these panels' columns; `t.a` holds `t.rows * w.steps` f32
-/// steps; the CPU has AVX2 and FMA.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn rows_f32(w: &PackedLinear, t: Task) {
+/// writes in these panels' columns; `t.a` holds `t.rows * w.steps` steps
+/// (and `t.row_scale` a scale per row for int8); the CPU has `A`'s
+/// instructions.
+#[inline(always)]
+unsafe fn rows<A: Arith>(w: &PackedLinear, t: Task) {
     debug_assert_eq!(w.nr, NR);
     let steps = w.steps;
     for j in t.panels.clone() {
@@ -31,15 +114,16 @@ pub(super) unsafe fn rows_f32(w: &PackedLinear, t: Task) {
         while r < t.rows {
             let mr = (t.rows - r).min(MR);
             let a = &t.a[r * steps..(r + mr) * steps];
+            let scales = t.row_scale.get(r..).unwrap_or(&[]);
             let y = t.y.add(r * w.n);
             let col = j * NR;
             match mr {
-                6 => tile::<6>(w, panel, a, col, y),
-                5 => tile::<5>(w, panel, a, col, y),
-                4 => tile::<4>(w, panel, a, col, y),
-                3 => tile::<3>(w, panel, a, col, y),
-                2 => tile::<2>(w, panel, a, col, y),
-                _ => tile::<1>(w, panel, a, col, y),
+                6 => tile::<A, 6>(w, panel, a, scales, col, y),
+                5 => tile::<A, 5>(w, panel, a, scales, col, y),
+                4 => tile::<A, 4>(w, panel, a, scales, col, y),
+                3 => tile::<A, 3>(w, panel, a, scales, col, y),
+                2 => tile::<A, 2>(w, panel, a, scales, col, y),
+                _ => tile::<A, 1>(w, panel, a, scales, col, y),
             }
             r += mr;
         }
@@ -49,48 +133,42 @@ pub(super) unsafe fn rows_f32(w: &PackedLinear, t: Task) {
 /// `R` rows x 16 columns starting at `col`.
 ///
 /// # Safety
-/// As [`rows_f32`]: `y` has `R` rows of `n` writable values, `a` `R` rows
-/// of `steps` values, `panel` `steps` x 16 weights.
+/// As [`rows`]: `y` has `R` rows of `n` writable values, `a` `R` rows of
+/// `steps` steps, `panel` `steps` x 16 weights.
 #[inline(always)]
-unsafe fn tile<const R: usize>(
+unsafe fn tile<A: Arith, const R: usize>(
     w: &PackedLinear,
     panel: &[u32],
     a: &[u32],
+    row_scale: &[f32],
     col: usize,
     y: *mut f32,
 ) {
     let (steps, n) = (w.steps, w.n);
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
-    let b = panel.as_ptr().cast::<f32>();
-    let a = a.as_ptr().cast::<f32>();
+    let b = panel.as_ptr();
+    let a = a.as_ptr();
     for t in 0..steps {
         let bp = b.add(t * NR);
-        let (w0, w1) = (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8)));
+        let w0 = _mm256_loadu_si256(bp.cast());
+        let w1 = _mm256_loadu_si256(bp.add(8).cast());
         for (r, acc) in acc.iter_mut().enumerate() {
-            let x = _mm256_broadcast_ss(&*a.add(r * steps + t));
-            acc[0] = _mm256_fmadd_ps(x, w0, acc[0]);
-            acc[1] = _mm256_fmadd_ps(x, w1, acc[1]);
+            let x = _mm256_set1_epi32(*a.add(r * steps + t) as i32);
+            acc[0] = A::madd(acc[0], x, w0);
+            acc[1] = A::madd(acc[1], x, w1);
         }
     }
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (r, acc) in acc.iter().enumerate() {
+        let scale = row_scale.get(r).copied().unwrap_or(1.0);
         for (q, &v) in acc.iter().enumerate() {
             let c = col + 8 * q;
             if c >= n {
                 break;
             }
-            let dst = y.add(r * n + c);
-            if n - c >= 8 {
-                _mm256_storeu_ps(
-                    dst,
-                    _mm256_add_ps(v, _mm256_loadu_ps(w.bias.as_ptr().add(c))),
-                );
-            } else {
-                let mut lanes = [0f32; 8];
-                _mm256_storeu_ps(lanes.as_mut_ptr(), v);
-                for (l, &v) in lanes.iter().enumerate().take(n - c) {
-                    *dst.add(l) = v + w.bias[c + l];
-                }
-            }
+            // Lanes below the columns left (all 8 from 8 up).
+            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - c).min(8) as i32), lane);
+            _mm256_maskstore_ps(y.add(r * n + c), mask, A::finish(v, w, scale, c, mask));
         }
     }
 }

@@ -129,6 +129,9 @@ pub struct PackedLinear {
     /// int8: 128 x each column's sum of quantised weights (the activation
     /// offset's contribution, taken back out).
     col_corr: Vec<i32>,
+    /// int8: each input feature's factor before quantisation (1 / s_k of
+    /// [`PackedLinear::new_smoothed`]); empty: none.
+    in_scale: Vec<f32>,
 }
 
 /// Values per 32-bit step at `precision`.
@@ -150,6 +153,53 @@ impl PackedLinear {
         kernels: Kernels,
         precision: Precision,
     ) -> Option<Self> {
+        Self::new_smoothed(w, (k, n), bias, kernels, precision, &[])
+    }
+
+    /// [`PackedLinear::new`] where, for int8, input feature `k` (whose
+    /// inputs reach `act_max[k]` in magnitude) is divided by
+    /// `s_k = sqrt(act_max[k] / max_c |W[k][c]|)` before activations are
+    /// quantised, and weight row `k` multiplied by it, so `x W` is
+    /// unchanged (SmoothQuant, Xiao et al. 2023, alpha 0.5): a few features
+    /// with a large range then no longer set every row's quantisation
+    /// step. Ignored at other precisions, and where `act_max` is empty.
+    pub fn new_smoothed(
+        w: &[f32],
+        (k, n): (usize, usize),
+        bias: &[f32],
+        kernels: Kernels,
+        precision: Precision,
+        act_max: &[f32],
+    ) -> Option<Self> {
+        assert_eq!(w.len(), k * n);
+        let smooth: Vec<f32> = if precision == Precision::Int8 && act_max.len() == k {
+            (0..k)
+                .map(|t| {
+                    let wmax = w[t * n..(t + 1) * n]
+                        .iter()
+                        .fold(0f32, |m, v| m.max(v.abs()));
+                    let s = (act_max[t] / wmax).sqrt();
+                    if s.is_finite() && s > 0.0 {
+                        s.clamp(1e-3, 1e3)
+                    } else {
+                        1.0
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let smoothed: Vec<f32>;
+        let w = if smooth.is_empty() {
+            w
+        } else {
+            smoothed = w
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| v * smooth[i / n])
+                .collect();
+            &smoothed
+        };
         assert_eq!(w.len(), k * n);
         assert_eq!(bias.len(), n);
         if kernels == Kernels::Portable || !kernels.runs(precision) || kernels.missing().is_some() {
@@ -219,6 +269,7 @@ impl PackedLinear {
             bias: bias.to_vec(),
             col_scale,
             col_corr,
+            in_scale: smooth.iter().map(|s| 1.0 / s).collect(),
         })
     }
 
@@ -368,7 +419,7 @@ impl PackedLinear {
             for (r, (dst, src)) in dst.chunks_mut(steps).zip(src.chunks(k)).enumerate() {
                 match self.precision {
                     Precision::Bf16 => pack_bf16_row(src, dst),
-                    _ => sc[r] = pack_int8_row(src, dst),
+                    _ => sc[r] = pack_int8_row(src, dst, &self.in_scale),
                 }
             }
         };
@@ -412,7 +463,7 @@ impl PackedLinear {
         for (dst, src) in data.chunks_mut(steps).zip(x.chunks(k)) {
             match self.precision {
                 Precision::Bf16 => pack_bf16_row(src, dst),
-                _ => scales.push(pack_int8_row(src, dst)),
+                _ => scales.push(pack_int8_row(src, dst, &self.in_scale)),
             }
         }
         buffer.as_slice()
@@ -521,17 +572,31 @@ pub(crate) fn pack_bf16_row(src: &[f32], dst: &mut [u32]) {
 
 /// One row quantised to `q + 128` bytes in natural order (four to a
 /// step); returns the row's scale.
-fn pack_int8_row(src: &[f32], dst: &mut [u32]) -> f32 {
+fn pack_int8_row(src: &[f32], dst: &mut [u32], in_scale: &[f32]) -> f32 {
     // SAFETY: u32 has no invalid bit patterns and is 4-byte aligned, so its
     // bytes can be written one by one.
     let bytes =
         unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), dst.len() * 4) };
-    let scale = int8_scale(src.iter().fold(0f32, |m, v| m.max(v.abs())));
-    let inv = 1.0 / scale;
-    for (b, &v) in bytes.iter_mut().zip(src) {
-        // Ties to even: one rounding instruction, so the loop vectorises.
-        *b = ((v * inv).round_ties_even().clamp(-127.0, 127.0) as i32 + 128) as u8;
-    }
+    // Ties to even: one rounding instruction, so the loops vectorise.
+    let q =
+        |v: f32, inv: f32| ((v * inv).round_ties_even().clamp(-127.0, 127.0) as i32 + 128) as u8;
+    let scale = if in_scale.is_empty() {
+        let scale = int8_scale(src.iter().fold(0f32, |m, v| m.max(v.abs())));
+        for (b, &v) in bytes.iter_mut().zip(src) {
+            *b = q(v, 1.0 / scale);
+        }
+        scale
+    } else {
+        let max = src
+            .iter()
+            .zip(in_scale)
+            .fold(0f32, |m, (v, s)| m.max((v * s).abs()));
+        let scale = int8_scale(max);
+        for ((b, &v), &s) in bytes.iter_mut().zip(src).zip(in_scale) {
+            *b = q(v * s, 1.0 / scale);
+        }
+        scale
+    };
     // Padding: the offset of a zero, so it adds nothing after correction;
     // the padded weights are zero anyway, but keep the bytes meaningful.
     for b in bytes.iter_mut().skip(src.len()) {
@@ -564,6 +629,7 @@ impl PackedLinear {
         // `y`, which has room for m x n, and `a` as `pack_acts` laid out.
         unsafe {
             match (self.kernels, self.precision) {
+                (Kernels::Avx2, Precision::Int8) => avx2::rows_int8(self, t),
                 (Kernels::Avx2, _) => avx2::rows_f32(self, t),
                 (Kernels::Amx, Precision::Bf16) => amx::rows_bf16(self, t),
                 (Kernels::Amx, Precision::Int8) => amx::rows_int8(self, t),
@@ -691,10 +757,10 @@ mod tests {
                 } else if k.runs(p) {
                     f(*k, p);
                     eprintln!("{name}: ok");
-                } else if *k != Kernels::Avx2 {
-                    // AVX2 has no bf16 product, and its int8 kernel is not
-                    // written; anything else missing is a CPU without that
-                    // extension.
+                } else if (*k, p) != (Kernels::Avx2, Precision::Bf16) {
+                    // AVX2 has no bf16 product; anything else missing is a
+                    // CPU without that extension (AVX-VNNI, AVX-512 BF16 or
+                    // VNNI).
                     crate::testing::skip_without(&name, &format!("{p} products on {k}"), false);
                 }
             }
@@ -742,7 +808,7 @@ mod tests {
         assert_eq!(quantize(9.0, s), 127);
         assert_eq!(int8_scale(0.0), 1.0);
         let mut dst = [0u32; 2];
-        let scale = pack_int8_row(&[-1.0, 0.5, 1.0, 0.0, 0.25], &mut dst);
+        let scale = pack_int8_row(&[-1.0, 0.5, 1.0, 0.0, 0.25], &mut dst, &[]);
         assert_eq!(scale, 1.0 / 127.0);
         assert_eq!(dst[0].to_le_bytes(), [1, 192, 255, 128]);
         assert_eq!(dst[1].to_le_bytes(), [160, 128, 128, 128]);
