@@ -135,3 +135,41 @@ fn broken_pipe_is_success() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// `embed --json` says which kernels and arithmetic made each vector;
+/// `SEMSEARCH_KERNELS` picks the family, and a name it does not know is a
+/// clear error (exit 2), not a silent fallback.
+#[test]
+fn json_names_the_kernels_and_precision_that_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let run = |kernels: &str, extra: &[&str]| {
+        bin()
+            .args(["embed", "--json", "--model"])
+            .arg(&model)
+            .args(extra)
+            .arg("the cat")
+            .env("SEMSEARCH_KERNELS", kernels)
+            .output()
+            .unwrap()
+    };
+    let out = run("portable", &["--precision", "bf16"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    // Portable kernels have f32 only: bf16 falls back, and says so.
+    assert_eq!(line["kernels"], "portable");
+    assert_eq!(line["precision"], "f32");
+    let out = run("auto", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let names = ["portable", "avx2", "avx512", "amx"];
+    assert!(names.contains(&line["kernels"].as_str().unwrap()), "{line}");
+    assert!(["f32", "bf16", "int8"].contains(&line["precision"].as_str().unwrap()));
+    let out = run("avx1024", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("avx1024") && err.contains("SEMSEARCH_KERNELS"),
+        "{err}"
+    );
+}

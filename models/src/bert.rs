@@ -359,7 +359,7 @@ impl BertEncoder {
     ) -> Result<Self> {
         let mut ranges = vec![InputRanges::default(); c.num_hidden_layers];
         if precision == Precision::Int8 && !calibration.is_empty() {
-            let f32 = Self::build(vb.clone(), c, (kernels, Precision::F32), &ranges)?;
+            let f32 = Self::build(vb.clone(), c, (Kernels::Portable, Precision::F32), &ranges)?;
             let device = f32.word.device().clone();
             for ids in calibration.iter().filter(|r| !r.is_empty()) {
                 let ids = Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?;
