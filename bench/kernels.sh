@@ -29,7 +29,7 @@ if [ -z "${PATHS:-}" ]; then
   for k in $runs; do
     case $k in
       portable) PATHS+=" portable:f32" ;;
-      avx2) PATHS+=" avx2:f32" ;;
+      avx2) PATHS+=" avx2:f32"; grep -q -m1 avx_vnni /proc/cpuinfo && PATHS+=" avx2:int8" ;;
       avx512) PATHS+=" avx512:f32 avx512:bf16 avx512:int8" ;;
       amx) PATHS+=" amx:bf16 amx:int8" ;;
     esac

@@ -111,21 +111,32 @@ dispatch!(pub(crate) gelu_in_place(x: &mut [f32]) {
     }
 });
 
+/// The largest value of a row, in LANES partial maxima (a single running
+/// max would keep the loop scalar: see below).
+#[inline(always)]
+fn row_max(live: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut maxes = [f32::NEG_INFINITY; LANES];
+    let chunks = live.chunks_exact(LANES);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for c in chunks {
+        for (m, &v) in maxes.iter_mut().zip(c) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    maxes.iter().fold(tail, |m, &v| m.max(v))
+}
+
 // Softmax of `row[..len]` in place; `row[len..]` (padded keys) becomes 0.
 // The reductions keep LANES partial results: floating-point adds may not be
 // reordered, so a single running sum (or max) would keep the loops scalar.
 dispatch!(pub(crate) masked_softmax_row(row: &mut [f32], len: usize) {
     const LANES: usize = 16;
     let (live, dead) = row.split_at_mut(len);
-    let mut maxes = [f32::NEG_INFINITY; LANES];
-    let chunks = live.chunks_exact(LANES);
-    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    for c in chunks {
-        for (m, &v) in maxes.iter_mut().zip(c) {
-            *m = if v > *m { v } else { *m };
-        }
-    }
-    let max = maxes.iter().fold(tail, |m, &v| m.max(v));
+    let max = row_max(live);
     for v in live.iter_mut() {
         *v = exp_nonpositive(*v - max);
     }
@@ -174,15 +185,7 @@ fn exp_nonpositive_bf16(x: f32) -> f32 {
 dispatch!(pub(crate) softmax_row_for_bf16(row: &mut [f32], len: usize) {
     const LANES: usize = 16;
     let (live, dead) = row.split_at_mut(len);
-    let mut maxes = [f32::NEG_INFINITY; LANES];
-    let chunks = live.chunks_exact(LANES);
-    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    for c in chunks {
-        for (m, &v) in maxes.iter_mut().zip(c) {
-            *m = if v > *m { v } else { *m };
-        }
-    }
-    let max = maxes.iter().fold(tail, |m, &v| m.max(v));
+    let max = row_max(live);
     let mut sums = [0f32; LANES];
     let mut chunks = live.chunks_exact_mut(LANES);
     for c in &mut chunks {

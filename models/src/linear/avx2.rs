@@ -12,8 +12,7 @@ use std::arch::x86_64::*;
 
 use super::{PackedLinear, Task};
 
-/// Rows per micro-tile.
-const MR: usize = 6;
+// Rows per micro-tile: 6, in `panels_in_row_tiles!` (mod.rs).
 /// Columns per panel (two 8-lane registers).
 const NR: usize = 16;
 
@@ -106,28 +105,7 @@ pub(super) unsafe fn rows_int8(w: &PackedLinear, t: Task) {
 /// instructions.
 #[inline(always)]
 unsafe fn rows<A: Arith>(w: &PackedLinear, t: Task) {
-    debug_assert_eq!(w.nr, NR);
-    let steps = w.steps;
-    for j in t.panels.clone() {
-        let panel = &w.data.as_slice()[j * steps * NR..(j + 1) * steps * NR];
-        let mut r = 0;
-        while r < t.rows {
-            let mr = (t.rows - r).min(MR);
-            let a = &t.a[r * steps..(r + mr) * steps];
-            let scales = t.row_scale.get(r..).unwrap_or(&[]);
-            let y = t.y.add(r * w.n);
-            let col = j * NR;
-            match mr {
-                6 => tile::<A, 6>(w, panel, a, scales, col, y),
-                5 => tile::<A, 5>(w, panel, a, scales, col, y),
-                4 => tile::<A, 4>(w, panel, a, scales, col, y),
-                3 => tile::<A, 3>(w, panel, a, scales, col, y),
-                2 => tile::<A, 2>(w, panel, a, scales, col, y),
-                _ => tile::<A, 1>(w, panel, a, scales, col, y),
-            }
-            r += mr;
-        }
-    }
+    panels_in_row_tiles!(w, t, NR, tile::<A>)
 }
 
 /// `R` rows x 16 columns starting at `col`.

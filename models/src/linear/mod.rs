@@ -32,6 +32,39 @@ use crate::cpu::Kernels;
 use crate::kernels::{contiguous_f32, gelu_in_place};
 use crate::Precision;
 
+/// The loops every vector kernel shares: each panel of the task, its rows
+/// in micro-tiles of up to `MR` (6), each run by `$tile::<$arith, R>`
+/// (signature `(w, panel, a, row_scale, col, y)`), monomorphised per row
+/// count so that the accumulators stay in registers.
+#[cfg(target_arch = "x86_64")]
+macro_rules! panels_in_row_tiles {
+    ($w:expr, $t:expr, $nr:expr, $tile:ident::<$arith:ty>) => {{
+        let (w, t) = ($w, $t);
+        debug_assert_eq!(w.nr, $nr);
+        let steps = w.steps;
+        for j in t.panels.clone() {
+            let panel = &w.data.as_slice()[j * steps * $nr..(j + 1) * steps * $nr];
+            let mut r = 0;
+            while r < t.rows {
+                let mr = (t.rows - r).min(6);
+                let a = &t.a[r * steps..(r + mr) * steps];
+                let scales = t.row_scale.get(r..).unwrap_or(&[]);
+                let y = t.y.add(r * w.n);
+                let col = j * $nr;
+                match mr {
+                    6 => $tile::<$arith, 6>(w, panel, a, scales, col, y),
+                    5 => $tile::<$arith, 5>(w, panel, a, scales, col, y),
+                    4 => $tile::<$arith, 4>(w, panel, a, scales, col, y),
+                    3 => $tile::<$arith, 3>(w, panel, a, scales, col, y),
+                    2 => $tile::<$arith, 2>(w, panel, a, scales, col, y),
+                    _ => $tile::<$arith, 1>(w, panel, a, scales, col, y),
+                }
+                r += mr;
+            }
+        }
+    }};
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod amx;
 #[cfg(target_arch = "x86_64")]
