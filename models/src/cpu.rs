@@ -179,9 +179,9 @@ impl Kernels {
     /// Cranfield; measured in BENCHMARKS.md and EVALUATION.md).
     /// - AMX: bf16 (tiles: 2.6x f32; int8 passes too but is slower there,
     ///   its activations' quantisation costing more than the products).
-    /// - AVX-512 with VNNI, or AVX2 with AVX-VNNI: int8 (1.46x f32 on
-    ///   AVX-512; `vdpbf16ps` is no faster than f32 FMA on Intel cores, one
-    ///   port against two).
+    /// - AVX-512 with VNNI, or AVX2 with AVX-VNNI: int8 (1.6x f32 on
+    ///   AVX-512, 1.9x on AVX2; `vdpbf16ps` is no faster than f32 FMA on
+    ///   Intel cores, one port against two).
     /// - Otherwise f32 (plain AVX2's byte products saturate at 16 bits).
     pub fn default_precision(self) -> crate::Precision {
         use crate::Precision::*;
