@@ -73,14 +73,17 @@ fn exp_nonpositive(x: f32) -> f32 {
 /// CPU has them, else for the baseline; `SEMSEARCH_KERNELS` caps the
 /// choice like it caps the matrix kernels.
 macro_rules! dispatch {
-    ($vis:vis $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
-        $vis fn $name($($arg: $ty),*) {
+    ($vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+        dispatch!($vis $name($($arg: $ty),*) $(-> $ret)? $body);
+    };
+    ($vis:vis $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-                unsafe fn wide($($arg: $ty),*) $body
+                unsafe fn wide($($arg: $ty),*) $(-> $ret)? $body
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn fast($($arg: $ty),*) $body
+                unsafe fn fast($($arg: $ty),*) $(-> $ret)? $body
                 match crate::cpu::vector_width() {
                     // SAFETY: `vector_width` only reports what the CPU has.
                     16 => return unsafe { wide($($arg),*) },

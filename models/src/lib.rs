@@ -20,6 +20,7 @@ mod config;
 mod cpu;
 mod embedder;
 mod error;
+#[macro_use]
 mod kernels;
 pub mod linear;
 mod malloc;

@@ -101,7 +101,7 @@ fn matches_sentence_transformers_one_by_one_and_batched() {
 /// output, against sentence-transformers: f32 to cosine 0.9999 (as
 /// above), bf16 to 0.999, int8 to 0.99, the quality gate a precision must
 /// pass to be a default (`Kernels::default_precision`). int8 measures
-/// 0.9914 (AVX2 with AVX-VNNI, AVX-512 VNNI: integer sums, so the same)
+/// 0.9912 (AVX2 with AVX-VNNI, AVX-512 VNNI: integer sums, so the same)
 /// and 0.9925 (AMX: bf16 attention), with its calibrated smoothing;
 /// without it 0.9857. Paths this CPU cannot run print SKIPPED (and fail
 /// under SEMSEARCH_REQUIRE_KERNELS).

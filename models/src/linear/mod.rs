@@ -308,11 +308,6 @@ impl PackedLinear {
         })
     }
 
-    /// The family and precision these weights run with.
-    pub fn path(&self) -> (Kernels, Precision) {
-        (self.kernels, self.precision)
-    }
-
     /// `x W + b` for `x`: (m, k) f32.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.contiguous()?.apply_op1_no_bwd(&Op {
@@ -372,39 +367,27 @@ impl Tiled {
     }
 }
 
-/// Per-column scales and the quantised weights, row-major like `w`;
-/// compiled for AVX2 where the CPU has it (rounding is an instruction
-/// there, a library call in the x86-64 baseline: 7% of an int8 load).
-fn quantize_columns(w: &[f32], k: usize, n: usize) -> (Vec<f32>, Vec<i8>) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu::CpuFeatures::get().avx2_fma {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn fast(w: &[f32], k: usize, n: usize) -> (Vec<f32>, Vec<i8>) {
-            quantize_columns_generic(w, k, n)
+// Per-column scales and the quantised weights, row-major like `w`;
+// compiled for the CPU's vectors (rounding is an instruction there, a
+// library call in the x86-64 baseline: 7% of an int8 load).
+dispatch!(
+    fn quantize_columns(w: &[f32], k: usize, n: usize) -> (Vec<f32>, Vec<i8>) {
+        // Row by row: a column-strided walk missed the cache on every value
+        // (0.3 s of a MiniLM load).
+        let mut max = vec![0f32; n];
+        for row in w.chunks(n).take(k) {
+            max.iter_mut()
+                .zip(row)
+                .for_each(|(m, v)| *m = m.max(v.abs()));
         }
-        // SAFETY: AVX2 and FMA were just detected.
-        return unsafe { fast(w, k, n) };
+        let scales: Vec<f32> = max.into_iter().map(int8_scale).collect();
+        let q = w
+            .chunks(n)
+            .flat_map(|row| row.iter().zip(&scales).map(|(&v, &s)| quantize(v, s)))
+            .collect();
+        (scales, q)
     }
-    quantize_columns_generic(w, k, n)
-}
-
-#[inline(always)]
-fn quantize_columns_generic(w: &[f32], k: usize, n: usize) -> (Vec<f32>, Vec<i8>) {
-    // Row by row: a column-strided walk missed the cache on every value
-    // (0.3 s of a MiniLM load).
-    let mut max = vec![0f32; n];
-    for row in w.chunks(n).take(k) {
-        max.iter_mut()
-            .zip(row)
-            .for_each(|(m, v)| *m = m.max(v.abs()));
-    }
-    let scales: Vec<f32> = max.into_iter().map(int8_scale).collect();
-    let q = w
-        .chunks(n)
-        .flat_map(|row| row.iter().zip(&scales).map(|(&v, &s)| quantize(v, s)))
-        .collect();
-    (scales, q)
-}
+);
 
 /// Activations as the kernel reads them: `steps` 32-bit steps per row
 /// (rows padded as the kernel needs), and for int8 each row's scale.
@@ -471,25 +454,16 @@ impl PackedLinear {
             }
         ];
         const ROWS: usize = 16;
-        let pack = |(dst, (src, sc)): (&mut [u32], (&[f32], &mut [f32]))| {
-            for (r, (dst, src)) in dst.chunks_mut(steps).zip(src.chunks(k)).enumerate() {
-                match self.precision {
-                    Precision::Bf16 => pack_bf16_row(src, dst),
-                    _ => sc[r] = pack_int8_row(src, dst, &self.in_scale),
-                }
-            }
-        };
         let x_rows = x.par_chunks(k * ROWS);
+        let dst_rows = data[..m * steps].par_chunks_mut(steps * ROWS);
         if self.precision == Precision::Int8 {
-            data[..m * steps]
-                .par_chunks_mut(steps * ROWS)
+            dst_rows
                 .zip(x_rows.zip(scales.par_chunks_mut(ROWS)))
-                .for_each(pack);
+                .for_each(|(dst, (src, sc))| self.pack_rows(src, dst, sc));
         } else {
-            data[..m * steps]
-                .par_chunks_mut(steps * ROWS)
-                .zip(x_rows.map(|x| (x, &mut [][..])))
-                .for_each(pack);
+            dst_rows
+                .zip(x_rows)
+                .for_each(|(dst, src)| self.pack_rows(src, dst, &mut []));
         }
         Acts {
             data: Packed::Owned(buffer),
@@ -499,6 +473,18 @@ impl PackedLinear {
 }
 
 impl PackedLinear {
+    /// Rows of `x` rounded (bf16) or quantised (int8, each row's scale
+    /// into `scales`) into `dst`, `steps` per row.
+    fn pack_rows(&self, x: &[f32], dst: &mut [u32], scales: &mut [f32]) {
+        let rows = dst.chunks_mut(self.steps).zip(x.chunks(self.k));
+        for (r, (dst, src)) in rows.enumerate() {
+            match self.precision {
+                Precision::Bf16 => pack_bf16_row(src, dst),
+                _ => scales[r] = pack_int8_row(src, dst, &self.in_scale),
+            }
+        }
+    }
+
     /// `pack_acts` on one thread, into buffers a task reuses: the rows of
     /// `x` (m of them) as this kernel reads them (f32: `x` itself).
     fn pack_block<'a>(
@@ -508,20 +494,22 @@ impl PackedLinear {
         buffer: &'a mut Aligned,
         scales: &mut Vec<f32>,
     ) -> &'a [u32] {
-        let (k, steps) = (self.k, self.steps);
+        let steps = self.steps;
         if self.precision == Precision::F32 {
             return bytemuck_u32(x);
         }
         let rows = self.row_padding(m);
         let data = buffer.grow(rows * steps);
         data[m * steps..].fill(0);
-        scales.clear();
-        for (dst, src) in data.chunks_mut(steps).zip(x.chunks(k)) {
-            match self.precision {
-                Precision::Bf16 => pack_bf16_row(src, dst),
-                _ => scales.push(pack_int8_row(src, dst, &self.in_scale)),
-            }
-        }
+        scales.resize(
+            if self.precision == Precision::Int8 {
+                m
+            } else {
+                0
+            },
+            0.0,
+        );
+        self.pack_rows(x, &mut data[..m * steps], scales);
         buffer.as_slice()
     }
 
@@ -626,68 +614,45 @@ pub(crate) fn pack_bf16_row(src: &[f32], dst: &mut [u32]) {
     }
 }
 
-/// One row quantised to `q + 128` bytes in natural order (four to a
-/// step); returns the row's scale.
-/// [`pack_int8_row_generic`] compiled for the widest vectors this CPU has:
-/// the rounding is one instruction from SSE4.1 up, a library call below,
-/// which made the packing cost more than the int8 products themselves.
-fn pack_int8_row(src: &[f32], dst: &mut [u32], in_scale: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-        unsafe fn wide(src: &[f32], dst: &mut [u32], in_scale: &[f32]) -> f32 {
-            pack_int8_row_generic(src, dst, in_scale)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn fast(src: &[f32], dst: &mut [u32], in_scale: &[f32]) -> f32 {
-            pack_int8_row_generic(src, dst, in_scale)
-        }
-        let f = crate::cpu::CpuFeatures::get();
-        if f.avx512 {
-            // SAFETY: AVX-512 F/BW/VL (and so AVX2, FMA) were detected.
-            return unsafe { wide(src, dst, in_scale) };
-        }
-        if f.avx2_fma {
-            // SAFETY: AVX2 and FMA were detected.
-            return unsafe { fast(src, dst, in_scale) };
-        }
-    }
-    pack_int8_row_generic(src, dst, in_scale)
-}
-
-#[inline(always)]
-fn pack_int8_row_generic(src: &[f32], dst: &mut [u32], in_scale: &[f32]) -> f32 {
-    // SAFETY: u32 has no invalid bit patterns and is 4-byte aligned, so its
-    // bytes can be written one by one.
-    let bytes =
-        unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), dst.len() * 4) };
-    // Ties to even: one rounding instruction, so the loops vectorise.
-    let q =
-        |v: f32, inv: f32| ((v * inv).round_ties_even().clamp(-127.0, 127.0) as i32 + 128) as u8;
-    let scale = if in_scale.is_empty() {
-        let scale = int8_scale(src.iter().fold(0f32, |m, v| m.max(v.abs())));
-        for (b, &v) in bytes.iter_mut().zip(src) {
-            *b = q(v, 1.0 / scale);
+// One row quantised to `q + 128` bytes in natural order (four to a
+// step); returns the row's scale. Compiled for the CPU's vectors: the
+// rounding is one instruction from SSE4.1 up, a library call below, which
+// made the packing cost more than the int8 products themselves.
+dispatch!(
+    fn pack_int8_row(src: &[f32], dst: &mut [u32], in_scale: &[f32]) -> f32 {
+        // SAFETY: u32 has no invalid bit patterns and is 4-byte aligned, so its
+        // bytes can be written one by one.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), dst.len() * 4) };
+        // Ties to even: one rounding instruction, so the loops vectorise.
+        let q = |v: f32, inv: f32| {
+            ((v * inv).round_ties_even().clamp(-127.0, 127.0) as i32 + 128) as u8
+        };
+        let scale = if in_scale.is_empty() {
+            let scale = int8_scale(src.iter().fold(0f32, |m, v| m.max(v.abs())));
+            for (b, &v) in bytes.iter_mut().zip(src) {
+                *b = q(v, 1.0 / scale);
+            }
+            scale
+        } else {
+            let max = src
+                .iter()
+                .zip(in_scale)
+                .fold(0f32, |m, (v, s)| m.max((v * s).abs()));
+            let scale = int8_scale(max);
+            for ((b, &v), &s) in bytes.iter_mut().zip(src).zip(in_scale) {
+                *b = q(v * s, 1.0 / scale);
+            }
+            scale
+        };
+        // Padding: the offset of a zero, so it adds nothing after correction;
+        // the padded weights are zero anyway, but keep the bytes meaningful.
+        for b in bytes.iter_mut().skip(src.len()) {
+            *b = 128;
         }
         scale
-    } else {
-        let max = src
-            .iter()
-            .zip(in_scale)
-            .fold(0f32, |m, (v, s)| m.max((v * s).abs()));
-        let scale = int8_scale(max);
-        for ((b, &v), &s) in bytes.iter_mut().zip(src).zip(in_scale) {
-            *b = q(v * s, 1.0 / scale);
-        }
-        scale
-    };
-    // Padding: the offset of a zero, so it adds nothing after correction;
-    // the padded weights are zero anyway, but keep the bytes meaningful.
-    for b in bytes.iter_mut().skip(src.len()) {
-        *b = 128;
     }
-    scale
-}
+);
 
 struct Op<'a> {
     w: &'a PackedLinear,
