@@ -10,6 +10,9 @@ use serde::Deserialize;
 use crate::linear::PackedLinear;
 use crate::{attention, kernels, Kernels, Precision};
 
+/// Longest input (tokens) below which attention skips the AMX tiles.
+const TILE_MIN_TOKENS: usize = 64;
+
 /// The fields of `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BertConfig {
@@ -290,7 +293,14 @@ impl Layer {
         }
         let qkv = self.qkv.forward(x)?;
         let ctx = if attention::supported(&qkv) {
-            attention::attention(&qkv, &mask.lengths, heads, self.tiles)?
+            {
+                // Tiles pad keys to 16 and 32: below TILE_MIN_TOKENS (a
+                // query) the f32 vector path is faster (bf16 short query
+                // 1.88 -> 1.66 ms on the AMX VM).
+                let longest = mask.lengths.iter().copied().max().unwrap_or(0);
+                let tiles = self.tiles && longest >= TILE_MIN_TOKENS;
+                attention::attention(&qkv, &mask.lengths, heads, tiles)?
+            }
         } else {
             generic_attention(&qkv, mask, heads)?
         };

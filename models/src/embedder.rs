@@ -393,10 +393,62 @@ impl Embedder {
             }
             pooled.to_dtype(DType::F32)?.to_vec2()
         };
+        if rows.len() * len <= serial_tokens() {
+            // A query: its ~100 small ops each woke the other worker and
+            // waited for it (futex calls, about a third of the time on a
+            // 2-vCPU VM); one thread streams the weights alone, faster.
+            return serial::run(run).map_err(wrap);
+        }
         // Inside the pool: every parallel op of the forward pass then starts
         // from a worker thread instead of being injected from outside and
         // waited on (about 40 such hand-offs per short query).
         rayon::scope(|_| run()).map_err(wrap)
+    }
+}
+
+/// Token count (rows x padded length) up to which a forward pass runs on
+/// one thread: 1 thread beats 2 up to here on the AMX VM of BENCHMARKS.md
+/// ("Short queries on one thread"). `SEMSEARCH_SERIAL_TOKENS` overrides it.
+fn serial_tokens() -> usize {
+    static TOKENS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *TOKENS.get_or_init(|| {
+        std::env::var("SEMSEARCH_SERIAL_TOKENS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(SERIAL_TOKENS)
+    })
+}
+
+const SERIAL_TOKENS: usize = 64;
+
+/// One-thread rayon pools for small forward passes, one per concurrent
+/// caller (taken from a free list, made when none is free): every parallel
+/// op inside then runs inline, with no thread to wake or wait for.
+mod serial {
+    use std::sync::Mutex;
+
+    static FREE: Mutex<Vec<rayon::ThreadPool>> = Mutex::new(Vec::new());
+
+    /// `f` on a one-thread pool; on the caller's pool when none can be
+    /// made (the result is the same, only slower).
+    pub(super) fn run<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+        let pool = FREE.lock().map(|mut free| free.pop()).unwrap_or(None);
+        let pool = match pool {
+            Some(p) => p,
+            None => match rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .thread_name(|_| "semsearch-query".into())
+                .build()
+            {
+                Ok(p) => p,
+                Err(_) => return rayon::scope(|_| f()),
+            },
+        };
+        let out = pool.install(f);
+        if let Ok(mut free) = FREE.lock() {
+            free.push(pool);
+        }
+        out
     }
 }
 
