@@ -628,6 +628,7 @@ dispatch!(
         // `max`/`min` also map NaN into range, so the unchecked conversion
         // is sound; the checked `as` kept the loop scalar.
         let q = |v: f32, inv: f32| {
+            #[allow(clippy::manual_clamp)] // clamp keeps NaN: the point here
             let r = (v * inv).round_ties_even().max(-127.0).min(127.0);
             // SAFETY: r is finite and within [-127, 127].
             (unsafe { r.to_int_unchecked::<i32>() } + 128) as u8
@@ -668,8 +669,8 @@ fn abs_max(src: &[f32], scale: Option<&[f32]>) -> f32 {
             acc[l] = acc[l].max((src[c + l] * at(c + l)).abs());
         }
     }
-    for i in whole..src.len() {
-        acc[0] = acc[0].max((src[i] * at(i)).abs());
+    for (i, v) in src.iter().enumerate().skip(whole) {
+        acc[0] = acc[0].max((v * at(i)).abs());
     }
     acc.into_iter().fold(0f32, f32::max)
 }
