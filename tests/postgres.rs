@@ -387,7 +387,7 @@ fn serve_answers_from_the_store() {
     let (code, v) = server.get("/api/compare?q=cat");
     assert_eq!(code, 200, "{v}");
     let names: Vec<&String> = v["lists"].as_object().unwrap().keys().collect();
-    assert_eq!(names, ["fts", "hybrid", "semantic"]);
+    assert_eq!(names, ["bm25", "hybrid", "semantic"]);
     let (code, v) = server.get("/api/status");
     assert_eq!((code, v["documents"].as_u64()), (200, Some(3)));
     // What needs a folder index says so.

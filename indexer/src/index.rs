@@ -15,7 +15,7 @@ use crate::store;
 use crate::vectors;
 
 /// Where a passage lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PassageRef {
     /// Index into [`Index::doc_ids`].
     pub doc: usize,

@@ -15,8 +15,9 @@ use semsearch_indexer::vectors::dot;
 use semsearch_indexer::PassageRef;
 use serde::Serialize;
 
+use crate::backend::Backend;
+use crate::error::Result;
 use crate::fusion::Fused;
-use crate::Searcher;
 
 /// Cosine at or above which two texts count as the same. all-MiniLM-L6-v2
 /// puts a text and a copy with a changed sentence or heading above 0.97,
@@ -51,44 +52,61 @@ fn cosine(a: &Option<Vec<f32>>, b: &Option<Vec<f32>>) -> f32 {
     }
 }
 
-impl Searcher {
-    /// Walk `fused` best first, keeping up to `k` results and folding
-    /// each near-duplicate under the kept result it repeats.
-    pub(crate) fn collapse(
-        &self,
-        fused: Vec<Fused>,
-        best: &HashMap<usize, PassageRef>,
-        k: usize,
-    ) -> Vec<(Fused, Vec<Duplicate>)> {
-        let index = self.index();
-        let mut kept: Vec<(Fused, Signature, Vec<Duplicate>)> = Vec::new();
-        for f in fused {
+/// Walk `fused` best first, keeping up to `k` results and folding each
+/// near-duplicate under the kept result it repeats. Vectors are read in
+/// batches of `2k` candidates (one round trip each on a store).
+pub(crate) fn collapse(
+    b: &dyn Backend,
+    fused: Vec<Fused>,
+    best: &HashMap<usize, PassageRef>,
+    k: usize,
+) -> Result<Vec<(Fused, Vec<Duplicate>)>> {
+    let mut kept: Vec<(Fused, Signature, Vec<Duplicate>)> = Vec::new();
+    let mut folded: Vec<(usize, Duplicate)> = Vec::new();
+    let batch = (2 * k).max(1);
+    let mut rest = fused.into_iter().peekable();
+    while kept.len() < k && rest.peek().is_some() {
+        let chunk: Vec<Fused> = rest.by_ref().take(batch).collect();
+        let docs: Vec<usize> = chunk.iter().map(|f| f.doc).collect();
+        let passages: Vec<PassageRef> = docs.iter().filter_map(|d| best.get(d).copied()).collect();
+        let mut doc_vectors = b.doc_vectors(&docs)?;
+        let mut passage_vectors = b.passage_vectors(&passages)?;
+        for f in chunk {
             if kept.len() == k {
                 break;
             }
             let sig = Signature {
-                doc: index.doc_vector(f.doc),
-                passage: best
-                    .get(&f.doc)
-                    .and_then(|&p| index.passage_vector(index.passage_entry(p).id)),
+                doc: doc_vectors.remove(&f.doc),
+                passage: best.get(&f.doc).and_then(|p| passage_vectors.remove(p)),
             };
             let twin = kept
-                .iter_mut()
-                .map(|(_, s, dups)| {
-                    let sim = cosine(&s.doc, &sig.doc).max(cosine(&s.passage, &sig.passage));
-                    (sim, dups)
+                .iter()
+                .enumerate()
+                .map(|(i, (_, s, _))| {
+                    (
+                        i,
+                        cosine(&s.doc, &sig.doc).max(cosine(&s.passage, &sig.passage)),
+                    )
                 })
-                .find(|(sim, _)| *sim >= DUPLICATE_COSINE);
+                .find(|(_, sim)| *sim >= DUPLICATE_COSINE);
             match twin {
-                Some((similarity, dups)) => dups.push(Duplicate {
-                    doc: f.doc,
-                    id: index.doc_ids()[f.doc].clone(),
-                    score: f.score,
-                    similarity,
-                }),
+                Some((i, similarity)) => folded.push((
+                    i,
+                    Duplicate {
+                        doc: f.doc,
+                        id: String::new(),
+                        score: f.score,
+                        similarity,
+                    },
+                )),
                 None => kept.push((f, sig, Vec::new())),
             }
         }
-        kept.into_iter().map(|(f, _, d)| (f, d)).collect()
     }
+    let ids = b.ids(&folded.iter().map(|(_, d)| d.doc).collect::<Vec<_>>())?;
+    for (i, mut d) in folded {
+        d.id = ids.get(&d.doc).cloned().unwrap_or_default();
+        kept[i].2.push(d);
+    }
+    Ok(kept.into_iter().map(|(f, _, d)| (f, d)).collect())
 }

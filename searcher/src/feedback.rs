@@ -17,8 +17,8 @@ use std::collections::HashMap;
 
 use semsearch_indexer::vectors::{dot, mean};
 
+use crate::backend::Backend;
 use crate::error::Result;
-use crate::Searcher;
 
 /// How feedback expands a query.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,77 +53,77 @@ type Terms = Vec<(String, f32)>;
 /// an article, and a bound on the cost of a book-sized hit.
 const TEXT_LIMIT: usize = 64 * 1024;
 
-impl Searcher {
-    /// The query's lexical terms after RM3 with the documents `top`, and
-    /// the terms feedback added (with their weights), best first.
-    pub(crate) fn expand_terms(
-        &self,
-        terms: &[(String, f32)],
-        top: &[usize],
-        fb: &Feedback,
-    ) -> Result<(Terms, Terms)> {
-        let mut relevance: HashMap<String, f32> = HashMap::new();
-        let mut analyzer = self.index().analyzer();
-        for &doc in top {
-            let text = self.index().text(&self.index().doc_ids()[doc])?;
-            let text = &text[..floor_char_boundary(&text, TEXT_LIMIT)];
-            let mut counts: HashMap<String, u32> = HashMap::new();
-            let mut total = 0u32;
-            let mut stream = analyzer.token_stream(text);
-            while let Some(tok) = stream.next() {
-                // Numbers and single letters say little about a topic.
-                if tok.text.len() > 1 && !tok.text.bytes().all(|b| b.is_ascii_digit()) {
-                    *counts.entry(tok.text.clone()).or_default() += 1;
-                    total += 1;
-                }
-            }
-            for (t, c) in counts {
-                *relevance.entry(t).or_default() += c as f32 / total as f32 / top.len() as f32;
+/// The query's lexical terms after RM3 with the documents `top`, and the
+/// terms feedback added (with their weights), best first.
+pub(crate) fn expand_terms(
+    b: &dyn Backend,
+    terms: &[(String, f32)],
+    top: &[usize],
+    fb: &Feedback,
+) -> Result<(Terms, Terms)> {
+    let mut relevance: HashMap<String, f32> = HashMap::new();
+    let mut analyzer = b.analyzer();
+    for text in b.texts(top)? {
+        let text = &text[..floor_char_boundary(&text, TEXT_LIMIT)];
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        let mut total = 0u32;
+        let mut stream = analyzer.token_stream(text);
+        while let Some(tok) = stream.next() {
+            // Numbers and single letters say little about a topic.
+            if tok.text.len() > 1 && !tok.text.bytes().all(|b| b.is_ascii_digit()) {
+                *counts.entry(tok.text.clone()).or_default() += 1;
+                total += 1;
             }
         }
-        let mut best: Vec<(String, f32)> = relevance.into_iter().collect();
-        best.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        best.truncate(fb.terms);
-        let mass: f32 = best.iter().map(|b| b.1).sum();
-        let own: f32 = terms.iter().map(|t| t.1).sum();
-        let lambda = fb.lexical_weight;
-        let mut out: Vec<(String, f32)> = terms
-            .iter()
-            .map(|(t, w)| (t.clone(), (1.0 - lambda) * w))
-            .collect();
-        let mut added = Vec::new();
-        for (t, p) in best {
-            let w = lambda * own * p / mass.max(f32::MIN_POSITIVE);
-            match out.iter_mut().find(|(o, _)| *o == t) {
-                Some((_, ow)) => *ow += w,
-                None => out.push((t.clone(), w)),
-            }
-            added.push((t, w));
+        for (t, c) in counts {
+            *relevance.entry(t).or_default() += c as f32 / total as f32 / top.len() as f32;
         }
-        Ok((out, added))
     }
+    let mut best: Vec<(String, f32)> = relevance.into_iter().collect();
+    best.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    best.truncate(fb.terms);
+    let mass: f32 = best.iter().map(|b| b.1).sum();
+    let own: f32 = terms.iter().map(|t| t.1).sum();
+    let lambda = fb.lexical_weight;
+    let mut out: Vec<(String, f32)> = terms
+        .iter()
+        .map(|(t, w)| (t.clone(), (1.0 - lambda) * w))
+        .collect();
+    let mut added = Vec::new();
+    for (t, p) in best {
+        let w = lambda * own * p / mass.max(f32::MIN_POSITIVE);
+        match out.iter_mut().find(|(o, _)| *o == t) {
+            Some((_, ow)) => *ow += w,
+            None => out.push((t.clone(), w)),
+        }
+        added.push((t, w));
+    }
+    Ok((out, added))
+}
 
-    /// Rocchio: the query vector moved toward the documents `top`.
-    pub(crate) fn expand_vector(&self, query: &[f32], top: &[usize], beta: f32) -> Vec<f32> {
-        let vectors: Vec<Vec<f32>> = top
-            .iter()
-            .filter_map(|&d| self.index().doc_vector(d))
-            .collect();
-        if vectors.is_empty() {
-            return query.to_vec();
-        }
-        let centre = mean(vectors.iter().map(Vec::as_slice), query.len());
-        let mut v: Vec<f32> = query
-            .iter()
-            .zip(&centre)
-            .map(|(q, c)| q + beta * c)
-            .collect();
-        let norm = dot(&v, &v).sqrt();
-        if norm > 0.0 {
-            v.iter_mut().for_each(|x| *x /= norm);
-        }
-        v
+/// Rocchio: the query vector moved toward the documents `top`.
+pub(crate) fn expand_vector(
+    b: &dyn Backend,
+    query: &[f32],
+    top: &[usize],
+    beta: f32,
+) -> Result<Vec<f32>> {
+    let found = b.doc_vectors(top)?;
+    let vectors: Vec<&Vec<f32>> = top.iter().filter_map(|d| found.get(d)).collect();
+    if vectors.is_empty() {
+        return Ok(query.to_vec());
     }
+    let centre = mean(vectors.iter().map(|v| v.as_slice()), query.len());
+    let mut v: Vec<f32> = query
+        .iter()
+        .zip(&centre)
+        .map(|(q, c)| q + beta * c)
+        .collect();
+    let norm = dot(&v, &v).sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    Ok(v)
 }
 
 /// The largest char boundary of `s` at or below `i`.

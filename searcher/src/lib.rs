@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ann;
+mod backend;
 mod collapse;
 pub mod compare;
 mod config;
@@ -35,9 +36,10 @@ mod store;
 
 use std::collections::HashMap;
 use std::path::Path;
+
+use backend::Backend;
 use std::sync::{Arc, OnceLock};
 
-use globset::{Glob, GlobSetBuilder};
 use semsearch_indexer::{Index, PassageRef};
 use semsearch_models::Embedder;
 
@@ -128,44 +130,6 @@ impl Searcher {
         &self.embedder
     }
 
-    fn allowed(&self, globs: &[String]) -> Result<Option<Vec<bool>>> {
-        if globs.is_empty() {
-            return Ok(None);
-        }
-        let mut b = GlobSetBuilder::new();
-        for g in globs {
-            let glob = Glob::new(g).map_err(|e| SearchError::Glob {
-                glob: g.clone(),
-                reason: e.to_string(),
-            })?;
-            b.add(glob);
-        }
-        let set = b.build().map_err(|e| SearchError::Glob {
-            glob: globs.join(" "),
-            reason: e.to_string(),
-        })?;
-        Ok(Some(
-            (0..self.index.len())
-                .map(|i| {
-                    let (id, entry) = self.index.doc(i);
-                    set.is_match(id) || entry.path.as_ref().is_some_and(|p| set.is_match(p))
-                })
-                .collect(),
-        ))
-    }
-
-    /// The lexical leg alone: (doc, score), best first.
-    pub fn lexical(
-        &self,
-        query: &Query,
-        cfg: &SearchConfig,
-        n: usize,
-        allowed: Option<&[bool]>,
-    ) -> Result<Vec<(usize, f32)>> {
-        let terms = query.weighted(cfg.lexical, cfg.query_tf);
-        self.lexical_weighted(&terms, cfg.lexical, n, allowed)
-    }
-
     /// Where each tantivy document is in the manifest, read on first use.
     fn positions(&self) -> &lexical::Positions {
         self.positions
@@ -224,33 +188,7 @@ impl Searcher {
     /// Rank an analysed query: its vector (with `cfg.arithmetic` applied)
     /// and its terms.
     pub fn rank_query(&self, query: &Query, cfg: &SearchConfig) -> Result<Ranked> {
-        if query.text().trim().is_empty() {
-            return Err(SearchError::EmptyQuery);
-        }
-        if !cfg.arithmetic.is_empty() {
-            if cfg.mode == Mode::Lexical {
-                return Err(SearchError::ArithmeticWithoutVectors);
-            }
-            let v = self.query_vector(query.text(), &cfg.arithmetic)?;
-            return self.rank_with_vector(query, Some(&v), cfg);
-        }
-        // Feedback and collapse read vectors even in lexical mode.
-        if cfg.mode != Mode::Hybrid {
-            let vector = match cfg.mode {
-                Mode::Lexical => None,
-                _ => Some(self.embed_query(query.text())?),
-            };
-            return self.rank_with_vector(query, vector.as_deref(), cfg);
-        }
-        // Embedding a short query leaves a core idle (small matmuls scale
-        // poorly), so the lexical leg runs beside it.
-        let allowed = self.allowed(&cfg.paths)?;
-        let n = cfg.candidates.max(cfg.k);
-        let (vector, lex) = rayon::join(
-            || self.embed_query(query.text()),
-            || self.lexical(query, cfg, n, allowed.as_deref()),
-        );
-        self.rank(query, Some(&vector?), lex?, allowed.as_deref(), cfg)
+        backend::rank_query(self, query, cfg)
     }
 
     /// [`Searcher::search`] with the query vector given (to embed queries
@@ -273,97 +211,85 @@ impl Searcher {
         vector: Option<&[f32]>,
         cfg: &SearchConfig,
     ) -> Result<Ranked> {
-        let allowed = self.allowed(&cfg.paths)?;
-        let n = cfg.candidates.max(cfg.k);
-        let lex = match cfg.mode {
-            Mode::Semantic => Vec::new(),
-            _ => self.lexical(query, cfg, n, allowed.as_deref())?,
-        };
-        self.rank(query, vector, lex, allowed.as_deref(), cfg)
+        backend::rank_with_vector(self, query, vector, cfg)
+    }
+}
+
+impl Backend for Searcher {
+    fn model(&self) -> &Embedder {
+        &self.embedder
     }
 
-    /// The semantic leg for `vector`, fusion with the lexical leg `lex`,
-    /// then feedback (a second ranking) and collapse, as `cfg` asks.
-    fn rank(
-        &self,
-        query: &Query,
-        vector: Option<&[f32]>,
-        lex: Vec<(usize, f32)>,
-        allowed: Option<&[bool]>,
-        cfg: &SearchConfig,
-    ) -> Result<Ranked> {
-        let sem = self.semantic_leg(vector, allowed, cfg)?;
-        let (mut fused, mut best) = fuse_legs(&sem, &lex, cfg);
-        let mut expansion = Vec::new();
-        if let Some(fb) = cfg.feedback.filter(|_| !fused.is_empty()) {
-            let top: Vec<usize> = fused.iter().take(fb.docs).map(|f| f.doc).collect();
-            let moved = match (cfg.mode, vector) {
-                (Mode::Lexical, _) | (_, None) => None,
-                (_, Some(v)) => Some(self.expand_vector(v, &top, fb.semantic_weight)),
-            };
-            // The two legs' second runs are independent: one per core.
-            let (sem, lex) = rayon::join(
-                || self.semantic_leg(moved.as_deref().or(vector), allowed, cfg),
-                || -> Result<_> {
-                    if cfg.mode == Mode::Semantic {
-                        return Ok((lex, Vec::new()));
-                    }
-                    let terms = query.weighted(cfg.lexical, cfg.query_tf);
-                    let (terms, added) = self.expand_terms(&terms, &top, &fb)?;
-                    let n = cfg.candidates.max(cfg.k);
-                    Ok((
-                        self.lexical_weighted(&terms, cfg.lexical, n, allowed)?,
-                        added,
-                    ))
-                },
-            );
-            let (lex, added) = lex?;
-            expansion = added;
-            (fused, best) = fuse_legs(&sem?, &lex, cfg);
-        }
-        let fused: Vec<fusion::Fused> = fused
-            .into_iter()
-            .filter(|f| cfg.min_score.is_none_or(|m| f.score >= m))
-            .collect();
-        let kept = if cfg.collapse {
-            self.collapse(fused, &best, cfg.k)
-        } else {
-            fused
-                .into_iter()
-                .take(cfg.k)
-                .map(|f| (f, Vec::new()))
-                .collect()
-        };
-        let hits = kept
-            .into_iter()
-            .enumerate()
-            .map(|(i, (f, duplicates))| Hit {
-                rank: i + 1,
-                doc: f.doc,
-                id: self.index.doc_ids()[f.doc].clone(),
-                score: f.score,
-                lexical: f.lexical,
-                semantic: f.semantic,
-                passage: best.get(&f.doc).copied(),
-                duplicates,
+    fn analyzer(&self) -> tantivy::tokenizer::TextAnalyzer {
+        self.index.analyzer()
+    }
+
+    fn check(&self, _cfg: &SearchConfig) -> Result<()> {
+        Ok(())
+    }
+
+    fn names(&self) -> Result<Vec<(usize, String, Option<String>)>> {
+        Ok((0..self.index.len())
+            .map(|i| {
+                let (id, entry) = self.index.doc(i);
+                let path = entry
+                    .path
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned());
+                (i, id.to_string(), path)
             })
-            .collect();
-        Ok(Ranked { hits, expansion })
+            .collect())
     }
 
-    /// The semantic leg: documents by their best passage's cosine to
-    /// `vector` (none in lexical mode).
-    fn semantic_leg(
+    fn lexical(
         &self,
-        vector: Option<&[f32]>,
+        terms: &[(String, f32)],
+        model: Lexical,
+        n: usize,
         allowed: Option<&[bool]>,
-        cfg: &SearchConfig,
-    ) -> Result<Vec<(usize, f32, PassageRef)>> {
-        let n = cfg.candidates.max(cfg.k);
-        match (cfg.mode, vector) {
-            (Mode::Lexical, _) | (_, None) => Ok(Vec::new()),
-            (_, Some(v)) => semantic::search(&self.index, v, n, cfg.exact, allowed),
-        }
+    ) -> Result<Vec<(usize, f32)>> {
+        self.lexical_weighted(terms, model, n, allowed)
+    }
+
+    fn nearest(
+        &self,
+        vector: &[f32],
+        n: usize,
+        exact: bool,
+        allowed: Option<&[bool]>,
+    ) -> Result<Vec<backend::SemHit>> {
+        semantic::search(&self.index, vector, n, exact, allowed)
+    }
+
+    fn texts(&self, docs: &[usize]) -> Result<Vec<String>> {
+        docs.iter()
+            .map(|&d| Ok(self.index.text(&self.index.doc_ids()[d])?))
+            .collect()
+    }
+
+    fn doc_vectors(&self, docs: &[usize]) -> Result<HashMap<usize, Vec<f32>>> {
+        Ok(docs
+            .iter()
+            .filter_map(|&d| Some((d, self.index.doc_vector(d)?)))
+            .collect())
+    }
+
+    fn passage_vectors(&self, passages: &[PassageRef]) -> Result<HashMap<PassageRef, Vec<f32>>> {
+        Ok(passages
+            .iter()
+            .filter_map(|&p| {
+                let key = self.index.passage_entry(p).id;
+                Some((p, self.index.passage_vector(key)?))
+            })
+            .collect())
+    }
+
+    fn ids(&self, docs: &[usize]) -> Result<HashMap<usize, String>> {
+        let ids = self.index.doc_ids();
+        Ok(docs
+            .iter()
+            .filter_map(|&d| Some((d, ids.get(d)?.clone())))
+            .collect())
     }
 }
 

@@ -11,6 +11,7 @@ use semsearch_indexer::{schema, DocEntry, PassageRef};
 use semsearch_models::Embedder;
 use tantivy::tokenizer::TextAnalyzer;
 
+use crate::backend::{self, Backend, SemHit};
 use crate::compare::{Comparison, Ranking};
 use crate::config::{Mode, SearchConfig};
 use crate::error::{Result, SearchError};
@@ -18,16 +19,7 @@ use crate::lexical::Lexical;
 use crate::query::Query;
 use crate::result::{present_hit, Explain, SearchResult};
 use crate::store::Store;
-use crate::{fuse_legs, Hit};
-
-/// `ts_rank`'s normalisation: 1 divides the rank by 1 + ln(document
-/// length). Chosen on SciFact's train split (nDCG@10, EVALUATION.md
-/// "Postgres store"): `ts_rank` 0.6012 (none), **0.6166 (1)**, 0.3546 (2),
-/// 0.4163 (8), 0.6104 (16); `ts_rank_cd` (cover density) at best 0.4240,
-/// as OR-ed single lexemes make poor covers. (Measured with the whole
-/// query in one `ts_rank`; the lexical leg now weighs each lexeme's
-/// `ts_rank` by its idf, which took train to 0.6885.)
-pub const TS_RANK_NORMALIZATION: i32 = 1;
+use crate::Hit;
 
 /// pgvector's `hnsw.ef_search` by default (pgvector's own is 40): the
 /// candidate list of the HNSW scan, raised to the rows asked for.
@@ -74,108 +66,6 @@ impl PgSearcher {
         self.ef_search = ef;
     }
 
-    /// What a store cannot do yet, named before anything runs. Feedback
-    /// and collapse, on by default, are left out (one ranking, no folding).
-    fn check(&self, cfg: &SearchConfig) -> Result<()> {
-        let unsupported = |what: &str| {
-            Err(SearchError::Unsupported {
-                index: self.index.label(),
-                what: what.to_string(),
-            })
-        };
-        if cfg.mode != Mode::Semantic && cfg.lexical != Lexical::Bm25 {
-            return unsupported(&format!("--lexical {}", cfg.lexical));
-        }
-        if !cfg.paths.is_empty() {
-            return unsupported("--path");
-        }
-        if !cfg.arithmetic.is_empty() {
-            return unsupported("--plus and --minus");
-        }
-        Ok(())
-    }
-
-    /// The semantic leg: documents by their best passage.
-    fn semantic_leg(
-        &self,
-        vector: &[f32],
-        n: usize,
-        exact: bool,
-    ) -> Result<Vec<(usize, f32, PassageRef)>> {
-        // Documents have several passages: three passages per document
-        // wanted, as for a folder index.
-        let passages = self.index.nearest(vector, n * 3, self.ef_search, exact)?;
-        let mut seen = HashSet::new();
-        Ok(passages
-            .into_iter()
-            .filter(|p| seen.insert(p.doc))
-            .take(n)
-            .map(|p| {
-                let doc = p.doc as usize;
-                let ordinal = p.ordinal;
-                (doc, p.similarity, PassageRef { doc, ordinal })
-            })
-            .collect())
-    }
-
-    fn rank(&self, query: &str, vector: Option<&[f32]>, cfg: &SearchConfig) -> Result<Vec<Hit>> {
-        self.rank_with(query, cfg, || Ok(vector.map(<[f32]>::to_vec)))
-    }
-
-    /// Rank `query`; `vector` gives its vector (embedding it, or one
-    /// given). The legs are two statements, on two readers when there
-    /// are: they run side by side, the embedding before the semantic one.
-    fn rank_with(
-        &self,
-        query: &str,
-        cfg: &SearchConfig,
-        vector: impl FnOnce() -> Result<Option<Vec<f32>>> + Send,
-    ) -> Result<Vec<Hit>> {
-        if query.trim().is_empty() {
-            return Err(SearchError::EmptyQuery);
-        }
-        self.check(cfg)?;
-        let n = cfg.candidates.max(cfg.k);
-        let (lex, sem) = rayon::join(
-            || -> Result<Vec<(usize, f32)>> {
-                if cfg.mode == Mode::Semantic {
-                    return Ok(Vec::new());
-                }
-                let found = self.index.lexical(query, n, TS_RANK_NORMALIZATION)?;
-                Ok(found.into_iter().map(|(d, s)| (d as usize, s)).collect())
-            },
-            || match (cfg.mode, vector()?) {
-                (Mode::Lexical, _) | (_, None) => Ok(Vec::new()),
-                (_, Some(v)) => self.semantic_leg(&v, n, cfg.exact),
-            },
-        );
-        let (lex, sem) = (lex?, sem?);
-        let (fused, best) = fuse_legs(&sem, &lex, cfg);
-        let kept: Vec<_> = fused
-            .into_iter()
-            .filter(|f| cfg.min_score.is_none_or(|m| f.score >= m))
-            .take(cfg.k)
-            .collect();
-        let rows: Vec<i64> = kept.iter().map(|f| f.doc as i64).collect();
-        let ids = self.index.ids(&rows)?;
-        Ok(kept
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, f)| {
-                Some(Hit {
-                    rank: i + 1,
-                    doc: f.doc,
-                    id: ids.get(&(f.doc as i64))?.clone(),
-                    score: f.score,
-                    lexical: f.lexical,
-                    semantic: f.semantic,
-                    passage: best.get(&f.doc).copied(),
-                    duplicates: Vec::new(),
-                })
-            })
-            .collect())
-    }
-
     fn present(
         &self,
         query: &Query,
@@ -207,11 +97,150 @@ impl PgSearcher {
             .collect())
     }
 
-    fn vector_for(&self, query: &str, cfg: &SearchConfig) -> Result<Option<Vec<f32>>> {
-        Ok(match cfg.mode {
-            Mode::Lexical => None,
-            _ => Some(self.embedder.embed_one(query)?),
+    /// Rows of the documents `allowed` lets through.
+    fn rows(allowed: Option<&[bool]>) -> Option<Vec<i64>> {
+        allowed.map(|a| {
+            a.iter()
+                .enumerate()
+                .filter(|(_, ok)| **ok)
+                .map(|(d, _)| d as i64)
+                .collect()
         })
+    }
+
+    fn rank(&self, query: &str, vector: Option<&[f32]>, cfg: &SearchConfig) -> Result<Vec<Hit>> {
+        let analysed = Query::analysed(&mut self.analyzer.clone(), query);
+        Ok(backend::rank_with_vector(self, &analysed, vector, cfg)?.hits)
+    }
+}
+
+impl Backend for PgSearcher {
+    fn model(&self) -> &Embedder {
+        &self.embedder
+    }
+
+    fn analyzer(&self) -> TextAnalyzer {
+        self.analyzer.clone()
+    }
+
+    /// TF-IDF and LSA need a folder index's whole-corpus statistics.
+    fn check(&self, cfg: &SearchConfig) -> Result<()> {
+        if cfg.mode != Mode::Semantic && cfg.lexical != Lexical::Bm25 {
+            return Err(SearchError::Unsupported {
+                index: self.index.label(),
+                what: format!("--lexical {}", cfg.lexical),
+            });
+        }
+        Ok(())
+    }
+
+    fn names(&self) -> Result<Vec<(usize, String, Option<String>)>> {
+        Ok(self
+            .index
+            .paths()?
+            .into_iter()
+            .map(|(d, id, path)| (d as usize, id, path))
+            .collect())
+    }
+
+    fn lexical(
+        &self,
+        terms: &[(String, f32)],
+        _model: Lexical,
+        n: usize,
+        allowed: Option<&[bool]>,
+    ) -> Result<Vec<(usize, f32)>> {
+        let rows = Self::rows(allowed);
+        let found = self.index.lexical(terms, n, rows.as_deref())?;
+        Ok(found.into_iter().map(|(d, s)| (d as usize, s)).collect())
+    }
+
+    fn nearest(
+        &self,
+        vector: &[f32],
+        n: usize,
+        exact: bool,
+        allowed: Option<&[bool]>,
+    ) -> Result<Vec<SemHit>> {
+        // Documents have several passages: three passages per document
+        // wanted, as for a folder index.
+        let rows = Self::rows(allowed);
+        let passages = self
+            .index
+            .nearest(vector, n * 3, self.ef_search, exact, rows.as_deref())?;
+        let mut seen = HashSet::new();
+        Ok(passages
+            .into_iter()
+            .filter(|p| seen.insert(p.doc))
+            .take(n)
+            .map(|p| {
+                let doc = p.doc as usize;
+                (
+                    doc,
+                    p.similarity,
+                    PassageRef {
+                        doc,
+                        ordinal: p.ordinal,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    fn texts(&self, docs: &[usize]) -> Result<Vec<String>> {
+        let rows: Vec<i64> = docs.iter().map(|&d| d as i64).collect();
+        let mut found: HashMap<i64, String> = self
+            .index
+            .documents(&rows)?
+            .into_iter()
+            .map(|d| (d.doc, d.text))
+            .collect();
+        Ok(rows
+            .iter()
+            .map(|r| found.remove(r).unwrap_or_default())
+            .collect())
+    }
+
+    fn doc_vectors(&self, docs: &[usize]) -> Result<HashMap<usize, Vec<f32>>> {
+        let rows: Vec<i64> = docs.iter().map(|&d| d as i64).collect();
+        Ok(self
+            .index
+            .doc_vectors(&rows)?
+            .into_iter()
+            .map(|(d, v)| (d as usize, v))
+            .collect())
+    }
+
+    fn passage_vectors(&self, passages: &[PassageRef]) -> Result<HashMap<PassageRef, Vec<f32>>> {
+        let keys: Vec<(i64, i32)> = passages
+            .iter()
+            .map(|p| (p.doc as i64, p.ordinal as i32))
+            .collect();
+        Ok(self
+            .index
+            .passage_vectors(&keys)?
+            .into_iter()
+            .map(|((d, o), v)| {
+                let doc = d as usize;
+                (
+                    PassageRef {
+                        doc,
+                        ordinal: o as usize,
+                    },
+                    v,
+                )
+            })
+            .collect())
+    }
+
+    fn ids(&self, docs: &[usize]) -> Result<HashMap<usize, String>> {
+        let rows: Vec<i64> = docs.iter().map(|&d| d as i64).collect();
+        Ok(self
+            .index
+            .ids(&rows)?
+            .into_iter()
+            .map(|(d, id)| (d as usize, id))
+            .collect())
     }
 }
 
@@ -225,13 +254,14 @@ impl Store for PgSearcher {
     }
 
     fn results(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<SearchResult>> {
-        let hits = self.rank_with(query, cfg, || self.vector_for(query, cfg))?;
         let analysed = Query::analysed(&mut self.analyzer.clone(), query);
+        let hits = backend::rank_query(self, &analysed, cfg)?.hits;
         self.present(&analysed, hits, Some(Explain::of(cfg)))
     }
 
     fn search(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<Hit>> {
-        self.rank_with(query, cfg, || self.vector_for(query, cfg))
+        let analysed = Query::analysed(&mut self.analyzer.clone(), query);
+        Ok(backend::rank_query(self, &analysed, cfg)?.hits)
     }
 
     fn search_with_vector(
@@ -243,12 +273,12 @@ impl Store for PgSearcher {
         self.rank(query, vector, cfg)
     }
 
-    /// Three rankings: Postgres full-text (`fts`), semantic and hybrid;
+    /// Three rankings: BM25, semantic and hybrid;
     /// TF-IDF and LSA need a folder index's term statistics.
     fn compare(&self, query: &str, base: &SearchConfig) -> Result<Comparison> {
         let vector = self.embedder.embed_one(query)?;
         let runs = [
-            ("fts", Mode::Lexical),
+            ("bm25", Mode::Lexical),
             ("semantic", Mode::Semantic),
             ("hybrid", Mode::Hybrid),
         ];

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use semsearch_indexer::vectors::dot;
 use semsearch_indexer::PassageRef;
+use semsearch_models::Embedder;
 
 use crate::error::{Result, SearchError};
 use crate::fusion::LegHit;
@@ -47,29 +48,7 @@ impl Searcher {
     /// The semantic leg's vector for `query` with `terms` added and
     /// subtracted, unit length. Every text is embedded in one batch.
     pub fn query_vector(&self, query: &str, terms: &Arithmetic) -> Result<Vec<f32>> {
-        let texts: Vec<&str> = std::iter::once(query)
-            .chain(terms.plus.iter().map(String::as_str))
-            .chain(terms.minus.iter().map(String::as_str))
-            .collect();
-        if query.trim().is_empty() {
-            return Err(SearchError::EmptyQuery);
-        }
-        if texts.iter().any(|t| t.trim().is_empty()) {
-            return Err(SearchError::EmptyTerm);
-        }
-        let vectors = self.embedder.embed(&texts)?;
-        let mut sum = vec![0f32; self.index.model().dim];
-        for (i, v) in vectors.iter().enumerate() {
-            let sign = if i > terms.plus.len() { -1.0 } else { 1.0 };
-            for (s, x) in sum.iter_mut().zip(v) {
-                *s += sign * x;
-            }
-        }
-        let norm = dot(&sum, &sum).sqrt();
-        if norm > 0.0 {
-            sum.iter_mut().for_each(|x| *x /= norm);
-        }
-        Ok(sum)
+        query_vector(&self.embedder, query, terms)
     }
 
     /// The `k` documents nearest to document `doc` by averaged document
@@ -142,4 +121,32 @@ impl Searcher {
             .unwrap_or(0);
         PassageRef { doc, ordinal }
     }
+}
+
+/// The semantic leg's vector for `query` with `terms` added and subtracted,
+/// unit length; every text embedded in one batch.
+pub(crate) fn query_vector(model: &Embedder, query: &str, terms: &Arithmetic) -> Result<Vec<f32>> {
+    let texts: Vec<&str> = std::iter::once(query)
+        .chain(terms.plus.iter().map(String::as_str))
+        .chain(terms.minus.iter().map(String::as_str))
+        .collect();
+    if query.trim().is_empty() {
+        return Err(SearchError::EmptyQuery);
+    }
+    if texts.iter().any(|t| t.trim().is_empty()) {
+        return Err(SearchError::EmptyTerm);
+    }
+    let vectors = model.embed(&texts)?;
+    let mut sum = vec![0f32; model.info().dim];
+    for (i, v) in vectors.iter().enumerate() {
+        let sign = if i > terms.plus.len() { -1.0 } else { 1.0 };
+        for (s, x) in sum.iter_mut().zip(v) {
+            *s += sign * x;
+        }
+    }
+    let norm = dot(&sum, &sum).sqrt();
+    if norm > 0.0 {
+        sum.iter_mut().for_each(|x| *x /= norm);
+    }
+    Ok(sum)
 }

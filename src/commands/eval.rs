@@ -333,9 +333,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     } else {
         for name in &modes {
             let cfg = mode_config(name, &base)?;
-            // A store's lexical leg is Postgres full-text search, not BM25.
-            let label = if store && name == "bm25" { "fts" } else { name };
-            results.push(evaluate(&prepared, label, &cfg, args.run_dir.as_deref())?);
+            results.push(evaluate(&prepared, name, &cfg, args.run_dir.as_deref())?);
         }
     }
 

@@ -21,7 +21,7 @@ use postgres::{Client, NoTls};
 
 pub use import::import;
 pub use read::{PgDocument, PgIndex, PgPassage};
-pub use schema::{text_config, SCHEMA_VERSION};
+pub use schema::SCHEMA_VERSION;
 pub(crate) use writer::PgWriter;
 
 use crate::error::{Error, Result};

@@ -84,8 +84,9 @@ struct Reader {
 pub struct PgIndex {
     urls: Urls,
     manifest: Manifest,
-    config: &'static str,
     documents: usize,
+    /// Mean document length in analysed tokens (BM25's avgdl).
+    avg_length: f64,
     readers: Vec<Mutex<Reader>>,
     next: AtomicUsize,
 }
@@ -124,16 +125,19 @@ impl PgIndex {
         let first = &mut readers[0];
         let manifest = manifest(&mut first.client, &first.url, false)?
             .ok_or(Error::NoIndex { path: urls.label() })?;
-        let documents: i64 = first
+        let row = first
             .client
-            .query_one("SELECT count(*) FROM semsearch_documents", &[])
-            .map_err(|e| store_error(&first.url, e))?
-            .get(0);
+            .query_one(
+                "SELECT count(*), coalesce(avg(length), 0)::float8 FROM semsearch_documents",
+                &[],
+            )
+            .map_err(|e| store_error(&first.url, e))?;
+        let (documents, avg_length): (i64, f64) = (row.get(0), row.get(1));
         Ok(PgIndex {
             urls: urls.clone(),
-            config: schema::text_config(&manifest.analyzer),
             manifest,
             documents: documents as usize,
+            avg_length,
             readers: readers.into_iter().map(Mutex::new).collect(),
             next: AtomicUsize::new(0),
         })
@@ -202,42 +206,78 @@ impl PgIndex {
         }
     }
 
-    /// The lexical leg: documents matching any of the query's lexemes,
-    /// best first, scored by the sum over the query's lexemes of BM25's
-    /// inverse document frequency times `ts_rank` of that lexeme alone
-    /// with `normalization` (Postgres's bit mask).
-    pub fn lexical(&self, query: &str, n: usize, normalization: i32) -> Result<Vec<(i64, f32)>> {
-        // plainto_tsquery ANDs the lexemes; a ranking wants any of them.
-        // ts_rank alone weighs every lexeme the same, however common: the
-        // idf (Lucene's BM25 form, document frequencies counted with the
-        // GIN index) took SciFact train from 0.6166 to 0.6885 nDCG@10.
-        // The CTEs are MATERIALIZED so that the counts run once per query,
-        // not once per row; `|| ''` detoasts each matched tsvector once
-        // (behind the OFFSET 0 fence) rather than once per lexeme: 144 ->
-        // 65 ms for a 17-word SciFact claim (EXPLAIN ANALYZE).
-        let sql = format!(
-            "WITH terms AS MATERIALIZED (
-                 SELECT quote_literal(lexeme)::tsquery AS tq
-                 FROM unnest(to_tsvector('{c}', $1))),
-             weights AS MATERIALIZED (
-                 SELECT tq, ln(1 + ($4::float8 - df + 0.5) / (df + 0.5)) AS idf
-                 FROM (SELECT tq, (SELECT count(*) FROM semsearch_documents d
-                                   WHERE d.tsv @@ tq) AS df
-                       FROM terms) counted)
-             SELECT doc, (SELECT sum(idf * ts_rank(v, tq, $3)) FROM weights)::real AS score
-             FROM (SELECT doc, tsv || ''::tsvector AS v
-                   FROM semsearch_documents,
-                        (SELECT replace(plainto_tsquery('{c}', $1)::text, '&', '|')::tsquery AS q) AS query
-                   WHERE tsv @@ q OFFSET 0) matched
-             ORDER BY score DESC, doc LIMIT $2",
-            c = self.config
-        );
+    /// The lexical leg: Okapi BM25 over weighted analysed terms (each
+    /// term's score times its weight), as tantivy scores a folder index:
+    /// `idf * (k1 + 1) * tf / (tf + k1 * (1 - b + b * |d| / avgdl))`,
+    /// idf = `ln(1 + (N - df + 0.5) / (df + 0.5))`, k1 1.2, b 0.75.
+    /// `allowed` restricts the documents (rows). Best first.
+    pub fn lexical(
+        &self,
+        terms: &[(String, f32)],
+        n: usize,
+        allowed: Option<&[i64]>,
+    ) -> Result<Vec<(i64, f32)>> {
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (names, weights): (Vec<&str>, Vec<f32>) =
+            terms.iter().map(|(t, w)| (t.as_str(), *w)).unzip();
+        // df per term in one MATERIALIZED pass over the primary key, then
+        // the scores from the same index (it includes tf and |d|).
+        let sql = "WITH q AS MATERIALIZED (
+                 SELECT q.term, q.weight,
+                        ln(1 + ($3::float8 - df + 0.5) / (df + 0.5)) * 2.2 AS idf
+                 FROM unnest($1::text[], $2::real[]) AS q(term, weight),
+                      LATERAL (SELECT count(*) AS df FROM semsearch_terms t
+                               WHERE t.term = q.term) c)
+             SELECT t.doc, sum(q.weight * q.idf * t.tf
+                        / (t.tf + 1.2 * (0.25 + 0.75 * t.length / $4::float8)))::real AS score
+             FROM q JOIN semsearch_terms t ON t.term = q.term
+             WHERE $6::bigint[] IS NULL OR t.doc = ANY($6)
+             GROUP BY t.doc ORDER BY score DESC, t.doc LIMIT $5";
         let docs = self.documents as f64;
+        let avg = self.avg_length.max(1.0);
+        let allowed = allowed.map(<[i64]>::to_vec);
         let rows = self.read(|r| {
             r.client
-                .query(&sql, &[&query, &(n as i64), &normalization, &docs])
+                .query(sql, &[&names, &weights, &docs, &avg, &(n as i64), &allowed])
         })?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// Every document's row, id and path (for `--path` globs).
+    pub fn paths(&self) -> Result<Vec<(i64, String, Option<String>)>> {
+        let rows = self.read(|r| {
+            r.client
+                .query("SELECT doc, id, path FROM semsearch_documents", &[])
+        })?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect())
+    }
+
+    /// The vectors of passages (document row, ordinal) that exist.
+    pub fn passage_vectors(
+        &self,
+        passages: &[(i64, i32)],
+    ) -> Result<HashMap<(i64, i32), Vec<f32>>> {
+        let (docs, ords): (Vec<i64>, Vec<i32>) = passages.iter().copied().unzip();
+        let rows = self.read(|r| {
+            r.client.query(
+                "SELECT p.doc, p.ordinal, p.embedding FROM semsearch_passages p
+                 JOIN unnest($1::bigint[], $2::int[]) AS w(doc, ordinal)
+                   ON p.doc = w.doc AND p.ordinal = w.ordinal",
+                &[&docs, &ords],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let v: Vector = row.get(2);
+                ((row.get(0), row.get(1)), v.to_vec())
+            })
+            .collect())
     }
 
     /// The `n` passages nearest `vector` by cosine (pgvector's HNSW with
@@ -249,28 +289,32 @@ impl PgIndex {
         n: usize,
         ef_search: usize,
         exact: bool,
+        allowed: Option<&[i64]>,
     ) -> Result<Vec<PgPassage>> {
         let n = n.min(MAX_EF_SEARCH);
         let ef = ef_search.max(n).min(MAX_EF_SEARCH);
         let v = Vector::from(vector.to_vec());
         // The HNSW index serves `ORDER BY embedding <=> $1` only: `+ 0`
-        // makes the planner scan.
-        let order = if exact {
+        // makes the planner scan. A filter scans too: HNSW filters after
+        // its `ef_search` candidates, which can leave too few.
+        let order = if exact || allowed.is_some() {
             "(embedding <=> $1) + 0"
         } else {
             "embedding <=> $1"
         };
         let sql = format!(
             "SELECT doc, ordinal, (1 - (embedding <=> $1))::real FROM semsearch_passages
+             WHERE $3::bigint[] IS NULL OR doc = ANY($3)
              ORDER BY {order} LIMIT $2"
         );
+        let allowed = allowed.map(<[i64]>::to_vec);
         let rows = self.read(|r| {
             if r.ef_search != ef {
                 r.client
                     .batch_execute(&format!("SET hnsw.ef_search = {ef}"))?;
                 r.ef_search = ef;
             }
-            r.client.query(&sql, &[&v, &(n as i64)])
+            r.client.query(&sql, &[&v, &(n as i64), &allowed])
         })?;
         Ok(rows
             .iter()
@@ -340,23 +384,33 @@ impl PgIndex {
 
     /// The mean of a document's passage vectors, normalised.
     pub fn doc_vector(&self, doc: i64) -> Result<Option<Vec<f32>>> {
-        let row = self.read(|r| {
-            r.client.query_one(
-                "SELECT avg(embedding) FROM semsearch_passages WHERE doc = $1",
-                &[&doc],
+        Ok(self.doc_vectors(&[doc])?.remove(&doc))
+    }
+
+    /// [`PgIndex::doc_vector`] of several documents in one statement
+    /// (those without passages left out).
+    pub fn doc_vectors(&self, docs: &[i64]) -> Result<HashMap<i64, Vec<f32>>> {
+        let rows = self.read(|r| {
+            r.client.query(
+                "SELECT doc, avg(embedding) FROM semsearch_passages
+                 WHERE doc = ANY($1) GROUP BY doc",
+                &[&docs],
             )
         })?;
-        let v: Option<Vector> = row.get(0);
-        Ok(v.map(|v| {
-            let mut v = v.to_vec();
-            let norm = v
-                .iter()
-                .map(|x| x * x)
-                .sum::<f32>()
-                .sqrt()
-                .max(f32::EPSILON);
-            v.iter_mut().for_each(|x| *x /= norm);
-            v
-        }))
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let v: Vector = row.get(1);
+                let mut v = v.to_vec();
+                let norm = v
+                    .iter()
+                    .map(|x| x * x)
+                    .sum::<f32>()
+                    .sqrt()
+                    .max(f32::EPSILON);
+                v.iter_mut().for_each(|x| *x /= norm);
+                (row.get(0), v)
+            })
+            .collect())
     }
 }

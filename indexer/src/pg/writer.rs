@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use pgvector::Vector;
 use postgres::Client;
+use tantivy::tokenizer::TextAnalyzer;
 
 use super::{schema, store_error};
 use crate::error::{Error, Result};
@@ -29,8 +30,26 @@ pub(crate) struct PgWriter {
     open: bool,
     /// Drop and create the tables in the first transaction (`--rebuild`,
     /// or a store without them), with this vector width and analyser.
-    create: Option<(usize, String)>,
+    create: Option<usize>,
+    /// The index's analyser, for the term statistics (from the committed
+    /// manifest, or the one a new store is created with).
+    analyzer: Option<TextAnalyzer>,
     pending: HashMap<u64, Pending>,
+}
+
+/// Each distinct analysed term of `text` with its count, and the count of
+/// all its tokens (BM25's document length).
+fn term_counts(analyzer: &mut TextAnalyzer, text: &str) -> (Vec<(String, i32)>, i32) {
+    let mut counts: HashMap<String, i32> = HashMap::new();
+    let mut length = 0i32;
+    let mut stream = analyzer.token_stream(text);
+    while let Some(tok) = stream.next() {
+        *counts.entry(tok.text.clone()).or_default() += 1;
+        length = length.saturating_add(1);
+    }
+    let mut terms: Vec<(String, i32)> = counts.into_iter().collect();
+    terms.sort_unstable();
+    (terms, length)
 }
 
 /// The advisory lock key of `semsearch index` on a store (any number,
@@ -55,6 +74,7 @@ impl PgWriter {
             url: url.to_string(),
             open: false,
             create: None,
+            analyzer: None,
             pending: HashMap::new(),
         })
     }
@@ -62,21 +82,26 @@ impl PgWriter {
     /// The committed manifest with every document's entry, `None` for a
     /// store without semsearch's tables.
     pub fn previous(&mut self) -> Result<Option<Manifest>> {
-        super::read::manifest(&mut self.client, &self.url, true)
+        let m = super::read::manifest(&mut self.client, &self.url, true)?;
+        if let Some(m) = &m {
+            self.analyzer = Some(crate::schema::analyzer(&m.analyzer));
+        }
+        Ok(m)
     }
 
     /// Start over in the first transaction: drop any tables, create them.
     pub fn recreate(&mut self, dim: usize, analyzer: &str) {
-        self.create = Some((dim, analyzer.to_string()));
+        self.create = Some(dim);
+        self.analyzer = Some(crate::schema::analyzer(analyzer));
     }
 
     fn begin(&mut self) -> Result<()> {
         if !self.open {
             self.exec("BEGIN")?;
             self.open = true;
-            if let Some((dim, analyzer)) = self.create.take() {
+            if let Some(dim) = self.create.take() {
                 schema::drop_all(&mut self.client, &self.url)?;
-                schema::create(&mut self.client, &self.url, dim, &analyzer)?;
+                schema::create(&mut self.client, &self.url, dim)?;
             }
         }
         Ok(())
@@ -120,16 +145,31 @@ impl Writer for PgWriter {
             .map(|p| p.to_string_lossy().into_owned());
         let mtime = i64::try_from(entry.mtime).unwrap_or(i64::MAX);
         let json = Self::entry_json(entry)?;
+        let analyzer = self.analyzer.as_mut().ok_or_else(|| Error::Store {
+            url: super::redact(&self.url),
+            reason: "writing before the store's analyser is known".into(),
+        })?;
+        // What the folder index's tantivy field holds: title, then text.
+        let (terms, length) = term_counts(analyzer, &format!("{}\n{text}", entry.title));
+        let (names, counts): (Vec<&str>, Vec<i32>) =
+            terms.iter().map(|(t, c)| (t.as_str(), *c)).unzip();
         let url = &self.url;
         let doc: i64 = self
             .client
             .query_one(
-                "INSERT INTO semsearch_documents (id, path, title, body, hash, mtime, entry)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING doc",
-                &[&id, &path, &entry.title, &text, &entry.hash, &mtime, &json],
+                "INSERT INTO semsearch_documents (id, path, title, body, hash, mtime, length, entry)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING doc",
+                &[&id, &path, &entry.title, &text, &entry.hash, &mtime, &length, &json],
             )
             .map_err(|e| store_error(url, e))?
             .get(0);
+        self.client
+            .execute(
+                "INSERT INTO semsearch_terms (term, doc, tf, length)
+                 SELECT term, $1, tf, $4 FROM unnest($2::text[], $3::int[]) AS t(term, tf)",
+                &[&doc, &names, &counts, &length],
+            )
+            .map_err(|e| store_error(url, e))?;
         for (ordinal, p) in entry.passages.iter().enumerate() {
             let page = entry.page_at(p.start).map(|(_, n)| n as i32);
             self.pending.insert(

@@ -37,8 +37,12 @@ pub(super) fn previous_in_store(
     opts: &UpdateOptions,
     embedder: &Embedder,
 ) -> Result<(Option<Manifest>, bool)> {
+    if opts.rebuild {
+        // Not read: a store of an older schema is what a rebuild is for.
+        return Ok((None, false));
+    }
     match pg.previous()? {
-        Some(m) if !opts.rebuild => {
+        Some(m) => {
             compatible(&m, opts, embedder)?;
             Ok((Some(m), false))
         }

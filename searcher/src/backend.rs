@@ -1,0 +1,241 @@
+//! The one ranking pipeline and the seam under it.
+//!
+//! A [`Backend`] offers retrieval primitives: the lexical leg over analysed,
+//! weighted terms, the nearest passages, documents' texts and vectors, ids.
+//! The folder index ([`Searcher`](crate::Searcher)) and the Postgres store
+//! ([`PgSearcher`](crate::PgSearcher)) implement it; everything above it
+//! (fusion, feedback, collapse, path filters, arithmetic, `min_score`) is
+//! written once here, so both backends rank the same way.
+
+use std::collections::HashMap;
+
+use globset::{Glob, GlobSetBuilder};
+use semsearch_indexer::PassageRef;
+use semsearch_models::Embedder;
+use tantivy::tokenizer::TextAnalyzer;
+
+use crate::config::{Mode, SearchConfig};
+use crate::error::{Result, SearchError};
+use crate::lexical::Lexical;
+use crate::query::Query;
+use crate::{fuse_legs, fusion, Hit, Ranked};
+
+/// A document's semantic-leg entry: (doc, cosine, best passage).
+pub(crate) type SemHit = (usize, f32, PassageRef);
+
+/// Retrieval primitives of an index, wherever it is kept.
+pub(crate) trait Backend: Sync {
+    /// The model that embeds queries.
+    fn model(&self) -> &Embedder;
+    /// The index's analyser (query terms, feedback's term counts).
+    fn analyzer(&self) -> TextAnalyzer;
+    /// What this backend cannot do with `cfg`, named before anything runs.
+    fn check(&self, cfg: &SearchConfig) -> Result<()>;
+    /// Every document as (doc, id, path), for `--path` globs.
+    fn names(&self) -> Result<Vec<(usize, String, Option<String>)>>;
+    /// The lexical leg for weighted terms: (doc, score), best first.
+    fn lexical(
+        &self,
+        terms: &[(String, f32)],
+        model: Lexical,
+        n: usize,
+        allowed: Option<&[bool]>,
+    ) -> Result<Vec<(usize, f32)>>;
+    /// The `n` documents whose best passage is nearest `vector`.
+    fn nearest(
+        &self,
+        vector: &[f32],
+        n: usize,
+        exact: bool,
+        allowed: Option<&[bool]>,
+    ) -> Result<Vec<SemHit>>;
+    /// The texts of documents `docs`, in order (empty when missing).
+    fn texts(&self, docs: &[usize]) -> Result<Vec<String>>;
+    /// Document vectors (unit mean of their passages') of those that have.
+    fn doc_vectors(&self, docs: &[usize]) -> Result<HashMap<usize, Vec<f32>>>;
+    /// Passage vectors of those that exist.
+    fn passage_vectors(&self, passages: &[PassageRef]) -> Result<HashMap<PassageRef, Vec<f32>>>;
+    /// The ids of documents `docs`.
+    fn ids(&self, docs: &[usize]) -> Result<HashMap<usize, String>>;
+}
+
+/// Which documents `globs` allow (by id or path), `None` for all.
+pub(crate) fn allowed(b: &dyn Backend, globs: &[String]) -> Result<Option<Vec<bool>>> {
+    if globs.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GlobSetBuilder::new();
+    for g in globs {
+        let glob = Glob::new(g).map_err(|e| SearchError::Glob {
+            glob: g.clone(),
+            reason: e.to_string(),
+        })?;
+        builder.add(glob);
+    }
+    let set = builder.build().map_err(|e| SearchError::Glob {
+        glob: globs.join(" "),
+        reason: e.to_string(),
+    })?;
+    let names = b.names()?;
+    let len = names.iter().map(|n| n.0 + 1).max().unwrap_or(0);
+    let mut mask = vec![false; len];
+    for (doc, id, path) in names {
+        mask[doc] = set.is_match(&id) || path.as_ref().is_some_and(|p| set.is_match(p));
+    }
+    Ok(Some(mask))
+}
+
+/// Rank an analysed query: its vector (with `cfg.arithmetic` applied) and
+/// its terms.
+pub(crate) fn rank_query(b: &dyn Backend, query: &Query, cfg: &SearchConfig) -> Result<Ranked> {
+    if query.text().trim().is_empty() {
+        return Err(SearchError::EmptyQuery);
+    }
+    b.check(cfg)?;
+    if !cfg.arithmetic.is_empty() {
+        if cfg.mode == Mode::Lexical {
+            return Err(SearchError::ArithmeticWithoutVectors);
+        }
+        let v = crate::similar::query_vector(b.model(), query.text(), &cfg.arithmetic)?;
+        return rank_with_vector(b, query, Some(&v), cfg);
+    }
+    if cfg.mode != Mode::Hybrid {
+        let vector = match cfg.mode {
+            Mode::Lexical => None,
+            _ => Some(b.model().embed_one(query.text())?),
+        };
+        return rank_with_vector(b, query, vector.as_deref(), cfg);
+    }
+    // Embedding a short query leaves a core idle, so the lexical leg runs
+    // beside it.
+    let allowed = allowed(b, &cfg.paths)?;
+    let n = cfg.candidates.max(cfg.k);
+    let (vector, lex) = rayon::join(
+        || b.model().embed_one(query.text()),
+        || {
+            b.lexical(
+                &query.weighted(cfg.lexical, cfg.query_tf),
+                cfg.lexical,
+                n,
+                allowed.as_deref(),
+            )
+        },
+    );
+    rank(b, query, Some(&vector?), lex?, allowed.as_deref(), cfg)
+}
+
+/// [`rank_query`] with the query vector given; `cfg.arithmetic` is not
+/// applied.
+pub(crate) fn rank_with_vector(
+    b: &dyn Backend,
+    query: &Query,
+    vector: Option<&[f32]>,
+    cfg: &SearchConfig,
+) -> Result<Ranked> {
+    if query.text().trim().is_empty() {
+        return Err(SearchError::EmptyQuery);
+    }
+    b.check(cfg)?;
+    let allowed = allowed(b, &cfg.paths)?;
+    let n = cfg.candidates.max(cfg.k);
+    let lex = match cfg.mode {
+        Mode::Semantic => Vec::new(),
+        _ => b.lexical(
+            &query.weighted(cfg.lexical, cfg.query_tf),
+            cfg.lexical,
+            n,
+            allowed.as_deref(),
+        )?,
+    };
+    rank(b, query, vector, lex, allowed.as_deref(), cfg)
+}
+
+/// The semantic leg for `vector` (none in lexical mode).
+fn semantic_leg(
+    b: &dyn Backend,
+    vector: Option<&[f32]>,
+    allowed: Option<&[bool]>,
+    cfg: &SearchConfig,
+) -> Result<Vec<SemHit>> {
+    let n = cfg.candidates.max(cfg.k);
+    match (cfg.mode, vector) {
+        (Mode::Lexical, _) | (_, None) => Ok(Vec::new()),
+        (_, Some(v)) => b.nearest(v, n, cfg.exact, allowed),
+    }
+}
+
+/// The semantic leg, fusion with the lexical leg `lex`, then feedback (a
+/// second ranking) and collapse, as `cfg` asks.
+fn rank(
+    b: &dyn Backend,
+    query: &Query,
+    vector: Option<&[f32]>,
+    lex: Vec<(usize, f32)>,
+    allowed: Option<&[bool]>,
+    cfg: &SearchConfig,
+) -> Result<Ranked> {
+    let sem = semantic_leg(b, vector, allowed, cfg)?;
+    let (mut fused, mut best) = fuse_legs(&sem, &lex, cfg);
+    let mut expansion = Vec::new();
+    if let Some(fb) = cfg.feedback.filter(|_| !fused.is_empty()) {
+        let top: Vec<usize> = fused.iter().take(fb.docs).map(|f| f.doc).collect();
+        let moved = match (cfg.mode, vector) {
+            (Mode::Lexical, _) | (_, None) => None,
+            (_, Some(v)) => Some(crate::feedback::expand_vector(
+                b,
+                v,
+                &top,
+                fb.semantic_weight,
+            )?),
+        };
+        // The two legs' second runs are independent: one per core.
+        let (sem, lex) = rayon::join(
+            || semantic_leg(b, moved.as_deref().or(vector), allowed, cfg),
+            || -> Result<_> {
+                if cfg.mode == Mode::Semantic {
+                    return Ok((lex, Vec::new()));
+                }
+                let terms = query.weighted(cfg.lexical, cfg.query_tf);
+                let (terms, added) = crate::feedback::expand_terms(b, &terms, &top, &fb)?;
+                let n = cfg.candidates.max(cfg.k);
+                Ok((b.lexical(&terms, cfg.lexical, n, allowed)?, added))
+            },
+        );
+        let (lex, added) = lex?;
+        expansion = added;
+        (fused, best) = fuse_legs(&sem?, &lex, cfg);
+    }
+    let fused: Vec<fusion::Fused> = fused
+        .into_iter()
+        .filter(|f| cfg.min_score.is_none_or(|m| f.score >= m))
+        .collect();
+    let kept = if cfg.collapse {
+        crate::collapse::collapse(b, fused, &best, cfg.k)?
+    } else {
+        fused
+            .into_iter()
+            .take(cfg.k)
+            .map(|f| (f, Vec::new()))
+            .collect()
+    };
+    let docs: Vec<usize> = kept.iter().map(|(f, _)| f.doc).collect();
+    let ids = b.ids(&docs)?;
+    let hits = kept
+        .into_iter()
+        .filter_map(|(f, duplicates)| {
+            Some(Hit {
+                rank: 0,
+                doc: f.doc,
+                id: ids.get(&f.doc)?.clone(),
+                score: f.score,
+                lexical: f.lexical,
+                semantic: f.semantic,
+                passage: best.get(&f.doc).copied(),
+                duplicates,
+            })
+        })
+        .enumerate()
+        .map(|(i, h)| Hit { rank: i + 1, ..h })
+        .collect();
+    Ok(Ranked { hits, expansion })
+}
