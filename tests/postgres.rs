@@ -359,6 +359,108 @@ fn a_newer_schema_is_refused_by_name() {
 }
 
 #[test]
+fn an_older_schema_is_named_with_the_rebuild_that_fixes_it() {
+    let Some((primary, _)) = database("semsearch_old_schema") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    report(&index(&model, &docs, &primary, &[]));
+    postgres::Client::connect(&primary, postgres::NoTls)
+        .unwrap()
+        .batch_execute("UPDATE semsearch_schema SET version = 1")
+        .unwrap();
+    let out = bin()
+        .args(["search", "cat", "--store", &primary])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("schema version 1 is older") && stderr(&out).contains("--rebuild"),
+        "{}",
+        stderr(&out)
+    );
+    // The way out it names works.
+    let rebuilt = report(&index(&model, &docs, &primary, &["--rebuild"]));
+    assert_eq!(counts(&rebuilt), [3, 0, 0, 0]);
+    assert_eq!(search(&[&primary], "cat", &[]).len(), 3);
+}
+
+#[test]
+fn the_store_ranks_like_the_folder_index() {
+    let Some((primary, _)) = database("semsearch_same_ranking") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    // A near-copy: collapse runs on both backends.
+    std::fs::write(
+        docs.join("cats-copy.md"),
+        "# Cats\n\nthe cat sleeps on the warm car today.\n",
+    )
+    .unwrap();
+    report(&index(&model, &docs, &primary, &[]));
+    let folder = tmp.path().join("index");
+    let out = bin()
+        .arg("index")
+        .arg(&docs)
+        .arg("--model")
+        .arg(&model)
+        .arg("--index")
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let on_folder = |query: &str, extra: &[&str]| -> Vec<String> {
+        let out = bin()
+            .args(["search", query, "--json", "-k", "10", "--index"])
+            .arg(&folder)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+        stdout(&out)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    // Defaults (feedback and collapse on), each mode, a path filter and
+    // query arithmetic: every one was refused or ranked apart before.
+    for extra in [
+        &[][..],
+        &["--mode", "lexical"][..],
+        &["--mode", "semantic"][..],
+        &["--path", "*.md"][..],
+        &["--plus", "dog"][..],
+        &["--no-collapse"][..],
+    ] {
+        for query in ["cat car", "install rust", "pizza"] {
+            let store = search(&[&primary], query, extra);
+            assert!(!store.is_empty(), "{query} {extra:?}: no results");
+            assert_eq!(store, on_folder(query, extra), "{query} {extra:?}");
+        }
+    }
+    let with_path = search(&[&primary], "cat", &["--path", "*.txt"]);
+    assert_eq!(with_path, ["dogs.txt"]);
+    // What a store cannot do is refused by name.
+    let out = bin()
+        .args(["search", "cat", "--lexical", "tfidf", "--store", &primary])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--lexical tfidf"), "{}", stderr(&out));
+}
+
+#[test]
 fn serve_answers_from_the_store() {
     let Some((primary, replica)) = database("semsearch_serve") else {
         return;

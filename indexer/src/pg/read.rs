@@ -123,6 +123,7 @@ impl PgIndex {
             }
         }
         let first = &mut readers[0];
+        schema::require_current(&mut first.client, &first.url)?;
         let manifest = manifest(&mut first.client, &first.url, false)?
             .ok_or(Error::NoIndex { path: urls.label() })?;
         let row = first

@@ -46,6 +46,14 @@ pub(crate) fn version(client: &mut Client, url: &str) -> Result<Option<i32>> {
                  upgrade semsearch"
             ),
         }),
+        v => Ok(v),
+    }
+}
+
+/// Refuse a store of an older schema, naming the rebuild that upgrades
+/// it (its manifest stays readable, so that the rebuild keeps the model).
+pub(crate) fn require_current(client: &mut Client, url: &str) -> Result<()> {
+    match version(client, url)? {
         Some(v) if v < SCHEMA_VERSION => Err(Error::Store {
             url: super::redact(url),
             reason: format!(
@@ -54,7 +62,7 @@ pub(crate) fn version(client: &mut Client, url: &str) -> Result<Option<i32>> {
                  `semsearch index --store URL --rebuild FOLDER...`"
             ),
         }),
-        v => Ok(v),
+        _ => Ok(()),
     }
 }
 

@@ -82,6 +82,7 @@ impl PgWriter {
     /// The committed manifest with every document's entry, `None` for a
     /// store without semsearch's tables.
     pub fn previous(&mut self) -> Result<Option<Manifest>> {
+        schema::require_current(&mut self.client, &self.url)?;
         let m = super::read::manifest(&mut self.client, &self.url, true)?;
         if let Some(m) = &m {
             self.analyzer = Some(crate::schema::analyzer(&m.analyzer));
