@@ -492,6 +492,14 @@ fn serve_answers_from_the_store() {
     assert_eq!(names, ["bm25", "hybrid", "semantic"]);
     let (code, v) = server.get("/api/status");
     assert_eq!((code, v["documents"].as_u64()), (200, Some(3)));
+    // A path filter works on a store; TF-IDF is the request's error (400,
+    // not 500), by name.
+    let (code, v) = server.get("/api/search?q=cat&path=*.txt");
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["results"][0]["id"], "dogs.txt", "{v}");
+    let (code, v) = server.get("/api/search?q=cat&lexical=tfidf");
+    assert_eq!(code, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("tfidf"), "{v}");
     // What needs a folder index says so.
     let (code, v) = server.get("/api/map");
     assert_eq!(code, 400);

@@ -229,9 +229,13 @@ async fn on_index<T: Send + 'static>(
 fn search_error(e: semsearch_searcher::SearchError) -> ApiError {
     use semsearch_searcher::SearchError as E;
     let status = match e {
-        E::EmptyQuery | E::EmptyTerm | E::ArithmeticWithoutVectors | E::Glob { .. } => {
-            StatusCode::BAD_REQUEST
-        }
+        // What the request asked of an index that cannot do it (TF-IDF on
+        // a store) is the request's fault too.
+        E::EmptyQuery
+        | E::EmptyTerm
+        | E::ArithmeticWithoutVectors
+        | E::Glob { .. }
+        | E::Unsupported { .. } => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     ApiError {
