@@ -197,9 +197,10 @@ pub struct IndexArgs {
     /// Skip files larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_file_size: u64,
-    /// Tokens shared by consecutive passages of a document.
-    #[arg(long, value_name = "TOKENS", default_value_t = 0)]
-    pub overlap: usize,
+    /// Tokens shared by consecutive passages of a document. Default: the
+    /// index's, else 0.
+    #[arg(long, value_name = "TOKENS")]
+    pub overlap: Option<usize>,
     /// Matrix arithmetic of the model: f32, bf16 (CPUs with AMX or AVX-512
     /// BF16) or int8 (AMX or AVX-512 VNNI; below the quality gate, see
     /// BENCHMARKS.md). Default: the index's, else the fastest that passes
@@ -212,9 +213,10 @@ pub struct IndexArgs {
     pub quantize: Option<semsearch_indexer::Quantization>,
     /// Stemming and stop words for the lexical index (english,
     /// english-unstemmed, french, german, spanish, italian, portuguese, dutch,
-    /// swedish, danish, norwegian, finnish, russian).
-    #[arg(long, value_name = "LANG", default_value = "english")]
-    pub language: String,
+    /// swedish, danish, norwegian, finnish, russian, or their two-letter
+    /// codes). Default: the index's, else english.
+    #[arg(long, value_name = "LANG")]
+    pub language: Option<String>,
     /// Discard the existing index (another model, format or settings) and
     /// index from scratch.
     #[arg(long)]
@@ -356,9 +358,7 @@ impl RankArgs {
             (0.0..=1.0).contains(&self.alpha),
             "--alpha must be between 0 and 1"
         );
-        anyhow::ensure!(self.rrf_k >= 0.0, "--rrf-k must not be negative");
-        anyhow::ensure!(self.k > 0, "-k must be at least 1");
-        Ok(SearchConfig {
+        let cfg = SearchConfig {
             mode: match self.mode {
                 ModeArg::Lexical => Mode::Lexical,
                 ModeArg::Semantic => Mode::Semantic,
@@ -389,7 +389,23 @@ impl RankArgs {
                 _ => defaults().feedback,
             },
             collapse: !self.no_collapse,
-        })
+        };
+        // The one place every face's bounds are written (searcher/config.rs).
+        cfg.validate().map_err(|e| match e {
+            semsearch_searcher::SearchError::Setting {
+                setting,
+                value,
+                expected,
+            } => {
+                let flag = match setting {
+                    "k" => "-k".to_string(),
+                    other => format!("--{}", other.replace('_', "-")),
+                };
+                anyhow::anyhow!("{flag} {value}: expected {expected}")
+            }
+            other => other.into(),
+        })?;
+        Ok(cfg)
     }
 }
 

@@ -295,6 +295,31 @@ fn any_query_text_is_accepted() {
 }
 
 #[test]
+fn out_of_range_settings_are_refused_by_flag_as_the_server_refuses_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = tiny_index(tmp.path());
+    for (args, named) in [
+        (&["-k", "0"][..], "-k 0: expected 1 to 1000"),
+        (&["-k", "5000"][..], "-k 5000: expected 1 to 1000"),
+        (
+            &["--candidates", "0"][..],
+            "--candidates 0: expected 1 to 1000",
+        ),
+        (&["--candidates", "100000"][..], "--candidates 100000"),
+        (&["--fusion", "rrf", "--rrf-k=-1"][..], "--rrf-k -1"),
+    ] {
+        let out = bin()
+            .args(["search", "cars", "--index"])
+            .arg(&index)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(named), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
 fn missing_or_corrupt_index_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let none = tmp.path().join("nothing");
@@ -393,4 +418,45 @@ fn search_with_a_folder_indexes_it_first_then_only_updates() {
         "nothing to update: {}",
         stderr(&third)
     );
+}
+
+#[test]
+fn search_with_a_folder_keeps_the_language_and_overlap_the_index_was_built_with() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let dir = folder(tmp.path());
+    let built = bin()
+        .arg("index")
+        .arg(&dir)
+        .arg("--model")
+        .arg(&model)
+        .args(["--language", "fr", "--overlap", "16"])
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", stderr(&built));
+    std::fs::write(dir.join("new.txt"), "Les comètes sont glacées.").unwrap();
+    // The folder changed, so `search QUERY FOLDER` updates the index: with
+    // the index's settings, not the defaults (it used to demand flags that
+    // `search` does not have).
+    let out = bin()
+        .arg("search")
+        .arg("comètes")
+        .arg(&dir)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 added"), "{}", stderr(&out));
+    // `index` without the flags keeps them as well; `french` is `fr`.
+    let again = bin()
+        .arg("index")
+        .arg(&dir)
+        .args(["--language", "french"])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(".semsearch/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["chunking"]["overlap"], 16, "{manifest}");
 }

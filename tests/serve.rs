@@ -161,7 +161,10 @@ fn bad_requests_are_refused_with_json_errors() {
     for (path, want) in [
         ("/api/search", 400),
         ("/api/search?q=x&k=0", 400),
-        ("/api/search?q=x&k=1000", 400),
+        ("/api/search?q=x&k=1001", 400),
+        // One bound for every face (SearchConfig::validate), not a clamp.
+        ("/api/search?q=x&candidates=5000", 400),
+        ("/api/search?q=x&candidates=0", 400),
         ("/api/search?q=x&mode=psychic", 400),
         ("/api/search?q=x&alpha=2", 400),
         ("/api/search?q=x&mode=lexical&plus=y", 400),

@@ -111,6 +111,13 @@ fn parse(b: &[u8]) -> Option<Lsa> {
         u64_(&mut r)? as usize,
         u64_(&mut r)?,
     );
+    // Sizes come from the file: checked against what it holds before any
+    // allocation (a corrupt count must not ask for petabytes or overflow).
+    // Each term takes at least 4 bytes of name length and 4 of scale.
+    if n > r.len() / 8 || dims > r.len() {
+        return None;
+    }
+    let rows_len = n.checked_mul(dims)?;
     let mut terms = HashMap::with_capacity(n);
     for i in 0..n {
         let len = u32::from_le_bytes(r.get(..4)?.try_into().ok()?) as usize;
@@ -124,7 +131,7 @@ fn parse(b: &[u8]) -> Option<Lsa> {
         .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
         .collect();
     let rows: Vec<i8> = r
-        .get(4 * n..4 * n + n * dims)?
+        .get(4 * n..(4 * n).checked_add(rows_len)?)?
         .iter()
         .map(|&x| x as i8)
         .collect();
@@ -310,4 +317,41 @@ fn build(searcher: &tantivy::Searcher, field: Field, out: &Path) -> Result<Lsa> 
         scales,
         rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header whose counts promise more than the file holds.
+    fn header(dims: u64, n: u64) -> Vec<u8> {
+        let mut b = MAGIC.to_vec();
+        for x in [dims, n, 1] {
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+        b.extend_from_slice(&[0u8; 64]);
+        b
+    }
+
+    #[test]
+    fn a_corrupt_basis_is_named_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lsa.bin");
+        for (dims, n) in [
+            (1, u64::MAX),
+            (u64::MAX, 1),
+            (1 << 40, 4),
+            (4, 1 << 62),
+            (u64::MAX / 3, 3),
+        ] {
+            std::fs::write(&path, header(dims, n)).unwrap();
+            match Lsa::load(&path) {
+                Err(Error::Corrupt { path: p, reason }) => {
+                    assert_eq!(p, path);
+                    assert!(reason.contains("--rebuild"), "{reason}");
+                }
+                other => panic!("dims {dims} n {n}: {:?}", other.map(|l| l.dims)),
+            }
+        }
+    }
 }

@@ -19,38 +19,55 @@ pub const DEFAULT_ANALYZER: &str = "en_stem_stop";
 /// to measure what stemming does.
 const UNSTEMMED: &str = "en_stop";
 
-/// Languages `--language` accepts, with their analyser names.
+/// The languages `--language` accepts: full name, ISO 639-1 code.
+const LANGUAGES: [(&str, &str, Language); 12] = [
+    ("english", "en", Language::English),
+    ("french", "fr", Language::French),
+    ("german", "de", Language::German),
+    ("spanish", "es", Language::Spanish),
+    ("italian", "it", Language::Italian),
+    ("portuguese", "pt", Language::Portuguese),
+    ("dutch", "nl", Language::Dutch),
+    ("swedish", "sv", Language::Swedish),
+    ("danish", "da", Language::Danish),
+    ("norwegian", "no", Language::Norwegian),
+    ("finnish", "fi", Language::Finnish),
+    ("russian", "ru", Language::Russian),
+];
+
+/// The analyser name for a `--language` value (full name or code, any
+/// case): one name per language, so `fr` and `french` build and accept
+/// the same index.
 pub fn analyzer_for(language: &str) -> Option<(String, Language)> {
-    let lang = match language.to_ascii_lowercase().as_str() {
-        "english-unstemmed" => return Some((UNSTEMMED.to_string(), Language::English)),
-        "english" | "en" => Language::English,
-        "french" | "fr" => Language::French,
-        "german" | "de" => Language::German,
-        "spanish" | "es" => Language::Spanish,
-        "italian" | "it" => Language::Italian,
-        "portuguese" | "pt" => Language::Portuguese,
-        "dutch" | "nl" => Language::Dutch,
-        "swedish" | "sv" => Language::Swedish,
-        "danish" | "da" => Language::Danish,
-        "norwegian" | "no" => Language::Norwegian,
-        "finnish" | "fi" => Language::Finnish,
-        "russian" | "ru" => Language::Russian,
-        _ => return None,
-    };
-    let name = if lang == Language::English {
+    let asked = language.to_ascii_lowercase();
+    if asked == "english-unstemmed" {
+        return Some((UNSTEMMED.to_string(), Language::English));
+    }
+    let &(name, _, lang) = LANGUAGES
+        .iter()
+        .find(|(name, code, _)| asked == *name || asked == *code)?;
+    let analyzer = if lang == Language::English {
         DEFAULT_ANALYZER.to_string()
     } else {
-        format!("{}_stem_stop", language.to_ascii_lowercase())
+        format!("{name}_stem_stop")
     };
-    Some((name, lang))
+    Some((analyzer, lang))
 }
 
-/// The `--language` value that names analyser `analyzer`.
+/// The `--language` value that names analyser `analyzer`: the full name
+/// (indexes from before one name per language say `fr_stem_stop`).
 pub fn language_name(analyzer: &str) -> String {
     match analyzer {
         DEFAULT_ANALYZER => "english".into(),
         UNSTEMMED => "english-unstemmed".into(),
-        other => other.trim_end_matches("_stem_stop").into(),
+        other => {
+            let lang = other.trim_end_matches("_stem_stop");
+            LANGUAGES
+                .iter()
+                .find(|(name, code, _)| lang == *name || lang == *code)
+                .map_or(lang, |(name, _, _)| name)
+                .into()
+        }
     }
 }
 
@@ -130,4 +147,22 @@ pub fn fields(schema: &Schema) -> Option<Fields> {
         body: schema.get_field("body").ok()?,
         text: schema.get_field("text").ok()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_language_has_one_analyser_whatever_it_is_called() {
+        let fr = analyzer_for("fr").unwrap().0;
+        assert_eq!(fr, analyzer_for("French").unwrap().0);
+        assert_eq!(fr, "french_stem_stop");
+        assert_eq!(analyzer_for("en").unwrap().0, DEFAULT_ANALYZER);
+        assert!(analyzer_for("klingon").is_none());
+        // Indexes built before one name per language keep being accepted.
+        assert_eq!(language_name("fr_stem_stop"), "french");
+        assert_eq!(language_name("french_stem_stop"), "french");
+        assert_eq!(language_name(DEFAULT_ANALYZER), "english");
+    }
 }

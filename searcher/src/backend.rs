@@ -91,6 +91,7 @@ pub(crate) fn rank_query(b: &dyn Backend, query: &Query, cfg: &SearchConfig) -> 
     if query.text().trim().is_empty() {
         return Err(SearchError::EmptyQuery);
     }
+    cfg.validate()?;
     b.check(cfg)?;
     if !cfg.arithmetic.is_empty() {
         if cfg.mode == Mode::Lexical {
@@ -135,6 +136,7 @@ pub(crate) fn rank_with_vector(
     if query.text().trim().is_empty() {
         return Err(SearchError::EmptyQuery);
     }
+    cfg.validate()?;
     b.check(cfg)?;
     let allowed = allowed(b, &cfg.paths)?;
     let n = cfg.candidates.max(cfg.k);

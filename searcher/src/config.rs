@@ -2,6 +2,7 @@
 //! written. The CLI's flags, the prompt's `:commands`, `eval` and the
 //! server's parameters all start from [`SearchConfig::default`].
 
+use crate::error::SearchError;
 use crate::feedback::Feedback;
 use crate::fusion::{Fusion, Norm};
 use crate::lexical::Lexical;
@@ -107,6 +108,46 @@ pub struct SearchConfig {
 }
 
 impl SearchConfig {
+    /// Most results one search returns, on every face (CLI, HTTP, MCP,
+    /// prompt): enough to page through, bounded so that one request cannot
+    /// ask for the whole corpus with snippets.
+    pub const MAX_K: usize = 1000;
+    /// Most documents a leg contributes: pgvector's HNSW returns at most
+    /// 1,000 rows (`hnsw.ef_search`'s cap), and a leg's cost grows with it.
+    pub const MAX_CANDIDATES: usize = 1000;
+
+    /// Every setting within its range, or the first that is not, named
+    /// with its value and what it takes. The pipeline checks this before
+    /// it ranks; the faces call it to refuse a request before any work.
+    pub fn validate(&self) -> Result<(), SearchError> {
+        let bad = |setting, value: String, expected: String| {
+            Err(SearchError::Setting {
+                setting,
+                value,
+                expected,
+            })
+        };
+        if !(1..=Self::MAX_K).contains(&self.k) {
+            return bad("k", self.k.to_string(), format!("1 to {}", Self::MAX_K));
+        }
+        if !(1..=Self::MAX_CANDIDATES).contains(&self.candidates) {
+            let expected = format!("1 to {}", Self::MAX_CANDIDATES);
+            return bad("candidates", self.candidates.to_string(), expected);
+        }
+        match self.fusion {
+            Fusion::Linear { alpha, .. } if !(0.0..=1.0).contains(&alpha) => {
+                bad("alpha", alpha.to_string(), "a number from 0 to 1".into())
+            }
+            Fusion::Rrf { k } if k.is_nan() || k < 0.0 => {
+                bad("rrf_k", k.to_string(), "a number of 0 or more".into())
+            }
+            _ if self.min_score.is_some_and(f32::is_nan) => {
+                bad("min_score", "NaN".into(), "a number".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The RRF paper's rank offset (Cormack et al., 2009), also the usual
     /// default of the engines that offer RRF.
     pub const DEFAULT_RRF_K: f32 = 60.0;

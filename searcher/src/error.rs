@@ -30,6 +30,12 @@ pub enum SearchError {
         index: std::path::PathBuf,
         what: String,
     },
+    #[error("{setting} {value}: expected {expected}")]
+    Setting {
+        setting: &'static str,
+        value: String,
+        expected: String,
+    },
     #[error("invalid --path glob {glob}: {reason}")]
     Glob { glob: String, reason: String },
     #[error(transparent)]

@@ -331,8 +331,8 @@ impl Store for PgSearcher {
         };
         let cfg = SearchConfig {
             mode: Mode::Semantic,
-            k: k + 1,
-            candidates: k + 1,
+            k: (k + 1).min(SearchConfig::MAX_K),
+            candidates: (k + 1).min(SearchConfig::MAX_CANDIDATES),
             ..SearchConfig::default()
         };
         let mut hits: Vec<Hit> = self

@@ -53,14 +53,27 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
         Some(urls) => urls.label(),
         None => index_dir(args)?,
     };
-    let (analyzer, _) = analyzer_for(&args.language)
-        .with_context(|| format!("--language {}: not a supported language", args.language))?;
-    // An existing index keeps its model and settings unless flags say otherwise.
+    // An existing index keeps its model and settings unless flags say
+    // otherwise (so `search QUERY FOLDER` and `serve FOLDER`, which update
+    // the index without these flags, keep them too).
     let existing = match &store {
         Some(urls) => semsearch_indexer::pg::manifest(urls)
             .with_context(|| format!("cannot open store {}", dir.display()))?,
         None => Manifest::read(&dir).ok(),
     };
+    let analyzer = match (&args.language, &existing) {
+        (Some(lang), _) => {
+            analyzer_for(lang)
+                .with_context(|| format!("--language {lang}: not a supported language"))?
+                .0
+        }
+        (None, Some(m)) => m.analyzer.clone(),
+        (None, None) => semsearch_indexer::schema::DEFAULT_ANALYZER.to_string(),
+    };
+    let overlap = args
+        .overlap
+        .or(existing.as_ref().map(|m| m.chunking.overlap))
+        .unwrap_or(0);
     // The model asked for, else the one that built the index (exactly: its
     // absolute folder or hub commit), else the default.
     let spec = match (&args.model, &existing) {
@@ -91,7 +104,7 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
             index_dir: None,
         },
         max_file_size: args.max_file_size,
-        overlap: args.overlap,
+        overlap,
         quantization,
         analyzer,
         rebuild: args.rebuild,
@@ -204,8 +217,11 @@ pub fn folder_options(folder: &Path, dir: &Path) -> anyhow::Result<(Embedder, Up
         rebuild,
         ..UpdateOptions::new(dir.to_path_buf(), vec![folder.to_path_buf()])
     };
+    // Every setting the index was built with is kept (these commands take
+    // none of `index`'s flags, and a mismatch would refuse the update).
     if let Ok(m) = Manifest::read(dir) {
-        opts.quantization = m.quantization;
+        (opts.quantization, opts.analyzer, opts.overlap) =
+            (m.quantization, m.analyzer, m.chunking.overlap);
     }
     Ok((embedder, opts))
 }

@@ -20,7 +20,7 @@ use super::state::{Loaded, State};
 use crate::printer::{comparison_json, JsonResult};
 
 /// Most results one request may ask for.
-pub const MAX_K: usize = 100;
+pub const MAX_K: usize = semsearch_searcher::SearchConfig::MAX_K;
 /// Longest query, in bytes.
 pub const MAX_QUERY: usize = 2048;
 
@@ -189,7 +189,7 @@ impl Params {
         };
         c.k = self.k(c.k)?;
         if let Some(n) = self.parsed::<usize>("candidates")? {
-            c.candidates = n.clamp(1, 1000);
+            c.candidates = n;
         }
         c.exact = self.flag("exact")?;
         c.query_tf = self.flag("query_tf")?;
@@ -203,6 +203,7 @@ impl Params {
         c.min_score = self.parsed("min_score")?;
         c.arithmetic.plus = self.all("plus");
         c.arithmetic.minus = self.all("minus");
+        c.validate().map_err(search_error)?;
         Ok(c)
     }
 }
@@ -235,6 +236,7 @@ fn search_error(e: semsearch_searcher::SearchError) -> ApiError {
         | E::EmptyTerm
         | E::ArithmeticWithoutVectors
         | E::Glob { .. }
+        | E::Setting { .. }
         | E::Unsupported { .. } => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
