@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README.md): installs what the tests need, starts
-# PostgreSQL + pgvector with a streaming replica for tests/postgres.rs (and
+# PostgreSQL + pgvector with a streaming replica for tests/it/postgres.rs (and
 # stops them at the end), then runs every test with the shared model cache.
 # Extra arguments go to cargo test.
 set -euo pipefail

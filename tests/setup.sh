@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Rust, when missing: Debian's Chromium
-# and ChromeDriver for tests/browser.rs (PostgreSQL for tests/postgres.rs
+# and ChromeDriver for tests/it/browser.rs (PostgreSQL for tests/it/postgres.rs
 # comes from PyPI: tests/postgres/start.sh installs it). Idempotent; run as
 # root (CI) or with sudo.
 set -euo pipefail

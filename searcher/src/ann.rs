@@ -22,10 +22,7 @@ impl Latency {
     fn of(mut ms: Vec<f64>) -> Self {
         ms.sort_by(f64::total_cmp);
         let mean_ms = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
-        let p99_ms = ms
-            .get(((ms.len() as f64 * 0.99).ceil() as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or(0.0);
+        let p99_ms = crate::metrics::percentile(&ms, 0.99);
         Latency { mean_ms, p99_ms }
     }
 }

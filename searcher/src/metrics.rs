@@ -104,3 +104,12 @@ mod tests {
         assert_eq!(map_at(&[], &q, 100), 0.0);
     }
 }
+
+/// The `p` quantile (0..=1) of ascending `sorted` latencies, nearest rank
+/// (`NaN` when empty): what every `bench` reports as p50/p90/p99.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p.clamp(0.0, 1.0)).round() as usize]
+}

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::cli::{BenchArgs, BenchSearchArgs};
 use crate::output::Outcome;
+use semsearch_searcher::metrics::percentile;
 
 /// Short queries (4-10 tokens), cycled.
 const QUERIES: &[&str] = &[
@@ -16,13 +17,6 @@ const QUERIES: &[&str] = &[
     "write-ahead log crash recovery",
     "semantic search with embeddings",
 ];
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     let mut texts = super::read_jsonl_texts(&args.input)?;

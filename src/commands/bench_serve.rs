@@ -12,13 +12,7 @@ use anyhow::Context;
 
 use crate::cli::BenchServeArgs;
 use crate::output::Outcome;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
+use semsearch_searcher::metrics::percentile;
 
 struct Run {
     mode: String,

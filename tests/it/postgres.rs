@@ -3,12 +3,10 @@
 //! SEMSEARCH_TEST_POSTGRES to "PRIMARY_URL REPLICA_URL"). Each test works in
 //! a database of its own, so the tests run side by side.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use common::{bin, stderr, stdout, tiny_model};
+use crate::common::{bin, stderr, stdout, tiny_model};
 use serde_json::Value;
 
 /// The primary's and the replica's URLs for a fresh database `name`;
@@ -470,7 +468,7 @@ fn serve_answers_from_the_store() {
     let docs = tmp.path().join("docs");
     notes(&docs);
     report(&index(&model, &docs, &primary, &[]));
-    let server = common::Server::start(&[
+    let server = crate::common::Server::start(&[
         "--store".as_ref(),
         primary.as_ref(),
         "--store".as_ref(),

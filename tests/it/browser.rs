@@ -6,15 +6,13 @@
 //! Set SEMSEARCH_SCREENSHOTS=DIR to keep the screenshots (docs/ holds the
 //! ones README shows); they are written to a temp folder otherwise.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{bin, stderr, Server};
 use base64::Engine;
-use common::{bin, stderr, Server};
 use serde_json::{json, Value};
 
 const DOCS: &[(&str, &str)] = &[
@@ -181,7 +179,7 @@ fn wait(mut ok: impl FnMut() -> bool, what: &str) {
 
 /// The folder indexed with the real model, and a server on it.
 fn served(root: &Path) -> Server {
-    let dir = common::write_notes(root, DOCS);
+    let dir = crate::common::write_notes(root, DOCS);
     let out = bin().arg("index").arg(&dir).arg("-q").output().unwrap();
     assert!(
         out.status.success(),

@@ -1,7 +1,7 @@
 //! Helpers shared by the end-to-end tests: the binary, a tiny model, temp
 //! folders.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // each module uses its share
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,14 +1,12 @@
 //! Snapshots of the real binary's human output (insta), temp paths and
 //! times scrubbed. Only output that is the same on every CPU: the command
 //! list, lexical rankings (BM25 is exact arithmetic on counts), status.
-//! Update with `INSTA_UPDATE=always cargo test --test snapshots`, then review
+//! Update with `INSTA_UPDATE=always cargo test --test it snapshots::`, then review
 //! the diff.
-
-mod common;
 
 use std::path::Path;
 
-use common::{bin, stderr, stdout, tiny_model};
+use crate::common::{bin, stderr, stdout, tiny_model};
 
 fn notes(root: &Path) -> std::path::PathBuf {
     let dir = root.join("notes");

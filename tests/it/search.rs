@@ -1,11 +1,9 @@
 //! End-to-end tests of `semsearch search` on a small real folder.
 //! Semantic expectations need the real model (HF_HOME=../shared/hf).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{bin, stderr, stdout, tiny_model};
+use crate::common::{bin, stderr, stdout, tiny_model};
 use serde_json::Value;
 
 const DOCS: &[(&str, &str)] = &[
@@ -351,7 +349,7 @@ fn prompt_driven_through_stdin_and_compare() {
     let script = ":mode lexical\n:k 1\nflux capacitor\n:open 1\n:explain\n:lexical tfidf\nflux\n:feedback\n:collapse\n:lexical lsa\nflux\n:bogus\n:compare flux capacitor\n:quit\n";
     let mut cmd = bin();
     cmd.arg("repl").arg("--index").arg(&index);
-    let out = common::prompt(cmd, script);
+    let out = crate::common::prompt(cmd, script);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("errors/rare.txt:1"), "{text}");

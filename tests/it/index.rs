@@ -1,12 +1,10 @@
 //! End-to-end tests of `semsearch index` and `status` on temp folders, with
 //! a tiny random model.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use common::{bin, stderr, stdout, tiny_model};
+use crate::common::{bin, stderr, stdout, tiny_model};
 use serde_json::Value;
 
 fn index(model: &Path, folder: &Path, extra: &[&str]) -> Output {

@@ -1,12 +1,10 @@
 //! `semsearch mcp`: JSON-RPC over the server's stdin/stdout, as an agent
 //! would speak it (initialize, tools/list, tools/call).
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 
-use common::{bin, stderr, tiny_model};
+use crate::common::{bin, stderr, tiny_model};
 use serde_json::{json, Value};
 
 #[test]

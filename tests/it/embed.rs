@@ -1,8 +1,6 @@
 //! End-to-end tests of `semsearch embed`.
 
-mod common;
-
-use common::{bin, stderr, stdout, tiny_model};
+use crate::common::{bin, stderr, stdout, tiny_model};
 
 #[test]
 fn embeds_texts_and_jsonl_as_json_lines_in_input_order() {

@@ -2,14 +2,12 @@
 //! a tiny random model. Deadlines are generous failure limits, not timings
 //! (the latency is measured in BENCHMARKS.md).
 
-mod common;
-
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, stderr, stdout, tiny_model};
+use crate::common::{bin, stderr, stdout, tiny_model};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 

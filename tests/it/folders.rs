@@ -2,13 +2,11 @@
 //! generated files skipped, any file name, files as well as folders,
 //! progress and quiet runs. With a tiny random model.
 
-mod common;
-
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{bin, stderr, stdout, tiny_model};
+use crate::common::{bin, stderr, stdout, tiny_model};
 use serde_json::Value;
 
 fn index_cmd(model: &Path, paths: &[&Path], extra: &[&str]) -> Command {

@@ -1,9 +1,7 @@
 //! `semsearch eval` on a collection built here, checked against metrics
 //! computed by hand for the lexical modes (whose rankings are designed).
 
-mod common;
-
-use common::{bin, stderr, stdout, tiny_model};
+use crate::common::{bin, stderr, stdout, tiny_model};
 use serde_json::Value;
 
 #[test]

@@ -2,11 +2,9 @@
 //! by a relative path works from any folder, and a hub model built at a
 //! revision other than `main` reopens at that commit.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{bin, stderr, tiny_model};
+use crate::common::{bin, stderr, tiny_model};
 
 fn notes(dir: &Path) -> PathBuf {
     let docs = dir.join("docs");

@@ -2,11 +2,9 @@
 //! query: `similar`, `--plus/--minus` arithmetic, `bench-ann`, `map`.
 //! Tests of semantic behaviour need the real model (HF_HOME=../shared/hf).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{bin, stderr, stdout, tiny_model};
+use crate::common::{bin, stderr, stdout, tiny_model};
 use serde_json::Value;
 
 const DOCS: &[(&str, &str)] = &[
@@ -310,7 +308,7 @@ fn prompt_similar_lists_documents_like_a_result() {
     let script = ":mode lexical\n:k 2\nautomobile tyres\n:similar 1\n:open 1\n:similar 9\n:quit\n";
     let mut cmd = bin();
     cmd.arg("repl").current_dir(&dir);
-    let out = common::prompt(cmd, script);
+    let out = crate::common::prompt(cmd, script);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("documents like garage/cars"), "{text}");

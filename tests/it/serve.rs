@@ -2,13 +2,11 @@
 //! endpoint called over HTTP. Uses the tiny random model: these tests are
 //! about the API, not ranking quality.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{bin, stderr, stdout, tiny_model, Server};
+use crate::common::{bin, stderr, stdout, tiny_model, Server};
 use serde_json::Value;
 
 const DOCS: &[(&str, &str)] = &[
@@ -31,7 +29,7 @@ const DOCS: &[(&str, &str)] = &[
 ];
 
 fn folder(root: &Path) -> PathBuf {
-    common::write_notes(root, DOCS)
+    crate::common::write_notes(root, DOCS)
 }
 
 fn index(model: &Path, dir: &Path) {

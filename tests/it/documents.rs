@@ -6,11 +6,9 @@
 //! model's letter pieces cut passages mid-word) and lexical ranking, so the
 //! top hit is decided by the phrase.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{bin, stderr, stdout};
+use crate::common::{bin, stderr, stdout};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
@@ -208,7 +206,7 @@ fn the_prompt_opens_a_hit_on_its_page() {
     index(&docs);
     let mut cmd = bin();
     cmd.arg("repl").arg("--index").arg(docs.join(".semsearch"));
-    let out = common::prompt(
+    let out = crate::common::prompt(
         cmd,
         ":mode lexical\n:k 1\ncopper sprinkler valves\n:open 1\n:quit\n",
     );
