@@ -73,6 +73,15 @@ pub fn map_at(run: &[&str], qrels: &Qrels, k: usize) -> f64 {
     sum / total as f64
 }
 
+/// The `p` quantile (0..=1) of ascending `sorted` latencies, nearest rank
+/// (`NaN` when empty): what every `bench` reports as p50/p90/p99.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p.clamp(0.0, 1.0)).round() as usize]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,13 +112,4 @@ mod tests {
         assert_eq!(ndcg_at(&[], &q, 10), 0.0);
         assert_eq!(map_at(&[], &q, 100), 0.0);
     }
-}
-
-/// The `p` quantile (0..=1) of ascending `sorted` latencies, nearest rank
-/// (`NaN` when empty): what every `bench` reports as p50/p90/p99.
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p.clamp(0.0, 1.0)).round() as usize]
 }
