@@ -552,6 +552,12 @@ pub struct ReplArgs {
     #[command(flatten)]
     pub index: IndexDirArgs,
     #[command(flatten)]
+    pub store: StoreArgs,
+    /// Answer each query with JSON Lines (`search --json`'s objects), for
+    /// a program driving the prompt; no timing lines.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
     pub rank: RankArgs,
 }
 

@@ -159,15 +159,6 @@ impl Searcher {
             })
             .collect()
     }
-
-    /// The whole text of a result's passage.
-    pub fn passage_text(&self, result: &SearchResult) -> Result<String> {
-        let text = self.index().text(&result.hit.id)?;
-        Ok(text
-            .get(result.span.start..result.span.end)
-            .unwrap_or_default()
-            .to_string())
-    }
 }
 
 /// One hit of document `entry` with text `text`, ready to show: its

@@ -44,6 +44,17 @@ pub trait Store: Send + Sync {
     fn similar_results(&self, doc: usize, k: usize) -> Result<Vec<SearchResult>>;
     /// Document `doc`'s id, manifest entry and extracted text.
     fn document(&self, doc: usize) -> Result<Option<(String, DocEntry, String)>>;
+    /// The whole text of a result's passage (empty when the document is
+    /// gone).
+    fn passage_text(&self, result: &SearchResult) -> Result<String> {
+        let text = self.document(result.hit.doc)?.map(|(_, _, text)| text);
+        Ok(text
+            .and_then(|t| {
+                t.get(result.span.start..result.span.end)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default())
+    }
     /// Documents in the index.
     fn len(&self) -> usize;
     /// Whether the index holds no documents.

@@ -8,7 +8,7 @@ use semsearch_indexer::{update, UpdateOptions};
 use semsearch_models::testing::{write_tiny_bert, TinyBert};
 use semsearch_models::{Embedder, ModelSpec};
 use semsearch_searcher::{
-    Explain, Feedback, Fusion, Lexical, Mode, SearchConfig, Searcher, DUPLICATE_COSINE,
+    Explain, Feedback, Fusion, Lexical, Mode, SearchConfig, Searcher, Store, DUPLICATE_COSINE,
 };
 
 fn searcher(root: &Path) -> Searcher {

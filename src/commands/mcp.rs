@@ -120,6 +120,12 @@ fn plain_text(
 /// Results as the `--json` objects, and as the CLI prints them.
 fn results_answer(results: &[semsearch_searcher::SearchResult]) -> Result<(Value, String), String> {
     let json: Vec<JsonResult> = results.iter().map(|r| JsonResult::new(r, false)).collect();
+    // Through text, as the CLI and HTTP write it: a `Value` made from the
+    // struct widens each f32 score to f64 digits (1.1923218 would read
+    // 1.19232177734375), so the same result would differ between faces.
+    let json = serde_json::to_string(&json)
+        .and_then(|t| serde_json::from_str::<Value>(&t))
+        .map_err(|e| e.to_string())?;
     let text = plain_text(|p, out| p.results(out, results))?;
     Ok((json!({ "results": json }), text))
 }

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Context};
 use rustyline::error::ReadlineError;
-use semsearch_searcher::{Fusion, SearchConfig, SearchResult, Searcher};
+use semsearch_searcher::{Fusion, SearchConfig, SearchResult, Store};
 
 use crate::cli::ReplArgs;
 use crate::output::Outcome;
@@ -54,7 +54,7 @@ impl State {
     /// Apply one `:command`; returns false to quit.
     fn command(
         &mut self,
-        searcher: &Searcher,
+        searcher: &dyn Store,
         line: &str,
         out: &mut dyn Write,
     ) -> anyhow::Result<bool> {
@@ -154,12 +154,14 @@ impl State {
             .with_context(|| format!("no result {n} in the last query"))
     }
 
-    fn query(&mut self, searcher: &Searcher, q: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+    fn query(&mut self, searcher: &dyn Store, q: &str, out: &mut dyn Write) -> anyhow::Result<()> {
         let start = std::time::Instant::now();
         let results = searcher.results(q, &self.cfg)?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
         self.printer.results(out, &results)?;
-        writeln!(out, "({} results in {ms:.1} ms)", results.len())?;
+        if !self.printer.json {
+            writeln!(out, "({} results in {ms:.1} ms)", results.len())?;
+        }
         self.last_query = q.to_string();
         self.last = results;
         Ok(())
@@ -168,16 +170,21 @@ impl State {
 
 pub fn run(args: ReplArgs) -> anyhow::Result<Outcome> {
     let cfg = args.rank.config()?;
-    let dir = super::find_index(args.index.index.as_deref())?;
-    let searcher =
-        Searcher::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
+    let searcher = super::open_store(&args.store, || {
+        super::find_index(args.index.index.as_deref())
+    })?;
+    let searcher = searcher.as_ref();
+    let dir = searcher.label();
     let mut editor = rustyline::DefaultEditor::new()?;
-    let history = dir.join("history");
-    let _ = editor.load_history(&history);
+    // A folder index keeps the prompt's history; a store's label is a URL.
+    let history = searcher.folder().map(|_| dir.join("history"));
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
     let mut state = State {
         cfg,
         printer: Printer {
-            json: false,
+            json: args.json,
             color: crate::printer::use_color(crate::cli::ColorArg::Auto),
             explain: false,
         },
@@ -188,7 +195,7 @@ pub fn run(args: ReplArgs) -> anyhow::Result<Outcome> {
     if std::io::stdin().is_terminal() {
         eprintln!(
             "semsearch: {} documents in {}; :help for commands",
-            searcher.index().len(),
+            searcher.len(),
             dir.display()
         );
     }
@@ -205,13 +212,13 @@ pub fn run(args: ReplArgs) -> anyhow::Result<Outcome> {
         }
         let _ = editor.add_history_entry(line);
         let result = if line.starts_with(':') {
-            match state.command(&searcher, line, &mut out) {
+            match state.command(searcher, line, &mut out) {
                 Ok(true) => Ok(()),
                 Ok(false) => break,
                 Err(e) => Err(e),
             }
         } else {
-            state.query(&searcher, line, &mut out)
+            state.query(searcher, line, &mut out)
         };
         if let Err(e) = result {
             if crate::output::is_broken_pipe(&e) {
@@ -221,6 +228,8 @@ pub fn run(args: ReplArgs) -> anyhow::Result<Outcome> {
         }
         out.flush()?;
     }
-    let _ = editor.save_history(&history);
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
     Ok(Outcome::Success)
 }

@@ -131,3 +131,68 @@ pub fn write_notes(root: &Path, docs: &[(&str, &str)]) -> PathBuf {
     }
     dir
 }
+
+/// A `semsearch mcp` session over the child's stdin and stdout, as an
+/// agent speaks it; initialised on start.
+pub struct Mcp {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Mcp {
+    /// Start `semsearch mcp ARGS` and complete the MCP handshake.
+    pub fn start(args: &[&std::ffi::OsStr]) -> (Mcp, serde_json::Value) {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = bin()
+            .arg("mcp")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start semsearch mcp");
+        let stdin = child.stdin.take();
+        let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut mcp = Mcp {
+            child,
+            stdin,
+            lines,
+        };
+        let init = mcp.call(
+            "initialize",
+            serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "test", "version": "1"}}),
+        );
+        mcp.send(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        (mcp, init)
+    }
+
+    fn send(&mut self, v: serde_json::Value) {
+        use std::io::Write;
+        writeln!(self.stdin.as_mut().unwrap(), "{v}").unwrap();
+    }
+
+    /// Call `method` and wait for its answer (notifications skipped).
+    pub fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.send(
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        );
+        loop {
+            let line = self.lines.next().expect("an answer").unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["id"] == id {
+                return v;
+            }
+        }
+    }
+
+    /// Close stdin (the client leaving) and wait: whether it exited 0.
+    pub fn finish(mut self) -> bool {
+        drop(self.stdin.take());
+        self.child.wait().unwrap().success()
+    }
+}

@@ -9,6 +9,7 @@ mod browser;
 mod documents;
 mod embed;
 mod eval;
+mod faces;
 mod folders;
 mod index;
 mod mcp;

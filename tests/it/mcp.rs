@@ -1,11 +1,8 @@
 //! `semsearch mcp`: JSON-RPC over the server's stdin/stdout, as an agent
 //! would speak it (initialize, tools/list, tools/call).
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
-
-use crate::common::{bin, stderr, tiny_model};
-use serde_json::{json, Value};
+use crate::common::{bin, stderr, tiny_model, Mcp};
+use serde_json::json;
 
 #[test]
 fn an_agent_lists_the_tools_and_searches() {
@@ -29,39 +26,11 @@ fn an_agent_lists_the_tools_and_searches() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let mut child = bin()
-        .arg("mcp")
-        .arg("--index")
-        .arg(dir.join(".semsearch"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut send = |v: Value| writeln!(stdin, "{v}").unwrap();
-    let mut answer = |id: u64| -> Value {
-        loop {
-            let line = lines.next().expect("an answer").unwrap();
-            let v: Value = serde_json::from_str(&line).unwrap();
-            if v["id"] == id {
-                return v;
-            }
-        }
-    };
-
-    send(
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"}}}),
-    );
-    let init = answer(1);
+    let index = dir.join(".semsearch");
+    let (mut mcp, init) = Mcp::start(&["--index".as_ref(), index.as_os_str()]);
     assert_eq!(init["result"]["serverInfo"]["name"], "semsearch", "{init}");
-    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
 
-    send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
-    let list = answer(2);
+    let list = mcp.call("tools/list", json!({}));
     let tools = list["result"]["tools"].as_array().unwrap();
     let mut names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     names.sort();
@@ -71,11 +40,10 @@ fn an_agent_lists_the_tools_and_searches() {
     assert_eq!(schema["required"], json!(["query"]), "{schema}");
     assert!(schema["properties"]["k"].is_object() && schema["properties"]["mode"].is_object());
 
-    send(
-        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
-        "name": "search", "arguments": {"query": "knead dough", "k": 1, "mode": "lexical"}}}),
+    let call = mcp.call(
+        "tools/call",
+        json!({"name": "search", "arguments": {"query": "knead dough", "k": 1, "mode": "lexical"}}),
     );
-    let call = answer(3);
     let result = &call["result"];
     assert_eq!(result["isError"], false, "{call}");
     let hit = &result["structuredContent"]["results"][0];
@@ -88,27 +56,20 @@ fn an_agent_lists_the_tools_and_searches() {
         "{text}"
     );
 
-    send(
-        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
-        "name": "similar", "arguments": {"id": "no/such.md"}}}),
+    let bad = mcp.call(
+        "tools/call",
+        json!({"name": "similar", "arguments": {"id": "no/such.md"}}),
     );
-    let bad = answer(4);
     assert_eq!(bad["result"]["isError"], true, "{bad}");
     assert!(bad["result"]["content"][0]["text"]
         .as_str()
         .unwrap()
         .contains("no/such.md"));
 
-    send(
-        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
-        "name": "status", "arguments": {}}}),
-    );
-    assert_eq!(answer(5)["result"]["structuredContent"]["documents"], 2);
-
-    drop(stdin);
-    let status = child.wait().unwrap();
+    let status = mcp.call("tools/call", json!({"name": "status", "arguments": {}}));
+    assert_eq!(status["result"]["structuredContent"]["documents"], 2);
     assert!(
-        status.success(),
+        mcp.finish(),
         "mcp exits cleanly when the client closes stdin"
     );
 }

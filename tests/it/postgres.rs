@@ -459,6 +459,28 @@ fn the_store_ranks_like_the_folder_index() {
 }
 
 #[test]
+fn the_prompt_searches_the_store() {
+    let Some((primary, replica)) = database("semsearch_prompt") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    report(&index(&model, &docs, &primary, &[]));
+    let mut cmd = bin();
+    cmd.args(["repl", "--store", &primary, "--store", &replica]);
+    let out = crate::common::prompt(cmd, ":mode lexical\nrustup\n:open 1\n:similar 1\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains("error"), "{text}");
+    assert!(text.contains("rust.md"), "{text}");
+    // :open prints the passage in full, read from the store.
+    assert!(text.contains("install rust on linux with rustup"), "{text}");
+    assert!(text.contains("documents like rust.md"), "{text}");
+}
+
+#[test]
 fn serve_answers_from_the_store() {
     let Some((primary, replica)) = database("semsearch_serve") else {
         return;
