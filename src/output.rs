@@ -49,3 +49,20 @@ pub fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
     bar.set_style(ProgressStyle::with_template(&template).expect("valid template"));
     bar
 }
+
+/// An error and its sources as one line, `outer: inner: innermost` (what
+/// the CLI prints as "caused by" lines), for the server's and MCP's
+/// messages: library errors keep their source (the Postgres error, the
+/// glob parser's) rather than a flattened reason.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out = format!("{out}: {text}");
+        }
+        next = s.source();
+    }
+    out
+}

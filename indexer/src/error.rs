@@ -65,12 +65,30 @@ pub enum Error {
         line: usize,
         reason: String,
     },
-    #[error("cannot watch {path}: {reason}")]
-    Watch { path: PathBuf, reason: String },
-    #[error("invalid glob {glob}: {reason}")]
-    Glob { glob: String, reason: String },
+    #[error("cannot watch {path}")]
+    Watch {
+        path: PathBuf,
+        #[source]
+        source: Box<notify_debouncer_mini::notify::Error>,
+    },
+    #[error("invalid glob {glob}")]
+    Glob {
+        glob: String,
+        #[source]
+        source: Box<ignore::Error>,
+    },
+    /// What semsearch found wrong with a store (its schema, its setup).
     #[error("store {url}: {reason}")]
     Store { url: String, reason: String },
+    /// What Postgres answered, kept whole: SQLSTATE, message, detail.
+    #[error("store {url}: {message}")]
+    Postgres {
+        url: String,
+        /// The server's message (or the client's, for a lost connection).
+        message: String,
+        #[source]
+        source: Box<postgres::Error>,
+    },
     #[error(transparent)]
     Model(#[from] semsearch_models::Error),
 }

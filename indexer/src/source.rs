@@ -63,7 +63,7 @@ fn classify(err: &ignore::Error) -> (Option<PathBuf>, SkipReason) {
 fn glob_err(g: &str, e: ignore::Error) -> Error {
     Error::Glob {
         glob: g.to_string(),
-        reason: e.to_string(),
+        source: Box::new(e),
     }
 }
 
@@ -93,7 +93,7 @@ pub fn types(opts: &WalkOptions) -> Result<Types> {
     }
     types.build().map_err(|e| Error::Glob {
         glob: format!("--type {}", opts.types.join(",")),
-        reason: e.to_string(),
+        source: Box::new(e),
     })
 }
 

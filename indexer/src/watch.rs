@@ -52,7 +52,7 @@ pub fn watch(
     let (tx, rx) = mpsc::channel::<DebounceEventResult>();
     let watch_err = |path: &Path, e: notify_debouncer_mini::notify::Error| Error::Watch {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source: Box::new(e),
     };
     let mut debouncer = new_debouncer(DEBOUNCE, tx).map_err(|e| watch_err(index_dir, e))?;
     for root in &roots {

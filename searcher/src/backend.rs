@@ -68,13 +68,13 @@ pub(crate) fn allowed(b: &dyn Backend, globs: &[String]) -> Result<Option<Vec<bo
     for g in globs {
         let glob = Glob::new(g).map_err(|e| SearchError::Glob {
             glob: g.clone(),
-            reason: e.to_string(),
+            source: Box::new(e),
         })?;
         builder.add(glob);
     }
     let set = builder.build().map_err(|e| SearchError::Glob {
         glob: globs.join(" "),
-        reason: e.to_string(),
+        source: Box::new(e),
     })?;
     let names = b.names()?;
     let len = names.iter().map(|n| n.0 + 1).max().unwrap_or(0);

@@ -36,8 +36,12 @@ pub enum SearchError {
         value: String,
         expected: String,
     },
-    #[error("invalid --path glob {glob}: {reason}")]
-    Glob { glob: String, reason: String },
+    #[error("invalid --path glob {glob}")]
+    Glob {
+        glob: String,
+        #[source]
+        source: Box<globset::Error>,
+    },
     #[error(transparent)]
     Index(#[from] semsearch_indexer::Error),
     #[error(transparent)]

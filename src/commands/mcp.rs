@@ -90,7 +90,7 @@ impl Tools {
             let _permit = self.state.permit().await;
             tokio::task::spawn_blocking(move || f(&loaded))
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| crate::output::chain(&e))?
         };
         match run.await {
             Ok((value, text)) => {
@@ -113,7 +113,7 @@ fn plain_text(
         explain: false,
     };
     let mut text = Vec::new();
-    print(&printer, &mut text).map_err(|e| e.to_string())?;
+    print(&printer, &mut text).map_err(|e| crate::output::chain(&e))?;
     Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
@@ -125,7 +125,7 @@ fn results_answer(results: &[semsearch_searcher::SearchResult]) -> Result<(Value
     // 1.19232177734375), so the same result would differ between faces.
     let json = serde_json::to_string(&json)
         .and_then(|t| serde_json::from_str::<Value>(&t))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::output::chain(&e))?;
     let text = plain_text(|p, out| p.results(out, results))?;
     Ok((json!({ "results": json }), text))
 }
@@ -158,7 +158,7 @@ impl Tools {
             let results = l
                 .searcher
                 .results(&p.query, &cfg)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| crate::output::chain(&e))?;
             results_answer(&results)
         })
         .await
@@ -174,12 +174,12 @@ impl Tools {
             let doc = l
                 .searcher
                 .position(&p.id)
-                .map_err(|e| e.to_string())?
+                .map_err(|e| crate::output::chain(&e))?
                 .ok_or_else(|| format!("no document with id {:?} in the index", p.id))?;
             let results = l
                 .searcher
                 .similar_results(doc, k)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| crate::output::chain(&e))?;
             results_answer(&results)
         })
         .await
@@ -199,7 +199,7 @@ impl Tools {
             let c = l
                 .searcher
                 .compare(&p.query, &cfg)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| crate::output::chain(&e))?;
             let text = plain_text(|p, out| p.comparison(out, &c))?;
             Ok((comparison_json(&c), text))
         })

@@ -242,7 +242,7 @@ fn search_error(e: semsearch_searcher::SearchError) -> ApiError {
     };
     ApiError {
         status,
-        message: e.to_string(),
+        message: crate::output::chain(&e),
     }
 }
 

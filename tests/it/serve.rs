@@ -182,6 +182,15 @@ fn bad_requests_are_refused_with_json_errors() {
             "{path}: {body}"
         );
     }
+    // The error says why, from the glob parser's own error (kept as the
+    // library error's source, not flattened away).
+    let (code, body) = s.get("/api/search?q=x&path=%5B");
+    assert_eq!(code, 400, "{body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("--path glob [") && message.contains("unclosed"),
+        "{message}"
+    );
     let long = "a".repeat(20_000);
     let (code, body) = s.get(&format!("/api/search?q={long}"));
     assert_eq!(code, 414, "{body}");

@@ -135,13 +135,14 @@ pub(crate) fn connect(url: &str) -> Result<Client> {
 
 /// A Postgres error, naming the server.
 pub(crate) fn store_error(url: &str, e: postgres::Error) -> Error {
-    let reason = match e.as_db_error() {
+    let message = match e.as_db_error() {
         Some(db) => db.message().to_string(),
         None => e.to_string(),
     };
-    Error::Store {
+    Error::Postgres {
         url: redact(url),
-        reason,
+        message,
+        source: Box::new(e),
     }
 }
 
