@@ -1,12 +1,14 @@
-//! Searching a shared store: each leg is one SQL query (full-text ranking,
-//! pgvector's nearest neighbours), fused here with the same code as a
-//! folder index's legs.
+//! Searching a shared store: the store's retrieval primitives for the one
+//! ranking pipeline (crate::backend). Each leg is one SQL statement written
+//! here (BM25 over the term statistics, pgvector's nearest neighbours);
+//! the indexer owns the tables and the connections.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use semsearch_indexer::pg::{PgIndex, Urls};
+use pgvector::Vector;
+use semsearch_indexer::pg::{PgIndex, Urls, MAX_EF_SEARCH};
 use semsearch_indexer::{schema, DocEntry, PassageRef};
 use semsearch_models::Embedder;
 use tantivy::tokenizer::TextAnalyzer;
@@ -20,6 +22,25 @@ use crate::query::Query;
 use crate::result::{present_hit, Explain, SearchResult};
 use crate::store::Store;
 use crate::Hit;
+
+/// The lexical leg: Okapi BM25 as tantivy scores a folder index, over the
+/// store's term statistics (the index's own analyser, written by the
+/// indexer): `weight * idf * (k1 + 1) * tf / (tf + k1 * (1 - b + b * |d| /
+/// avgdl))`, idf = `ln(1 + (N - df + 0.5) / (df + 0.5))`, k1 1.2, b 0.75.
+/// Parameters: terms, weights, N, avgdl, limit, allowed rows (or NULL).
+/// df per term in one MATERIALIZED pass over the primary key, then the
+/// scores from the same index (it includes tf and |d|: no join).
+const BM25_SQL: &str = "WITH q AS MATERIALIZED (
+        SELECT q.term, q.weight,
+               ln(1 + ($3::float8 - df + 0.5) / (df + 0.5)) * 2.2 AS idf
+        FROM unnest($1::text[], $2::real[]) AS q(term, weight),
+             LATERAL (SELECT count(*) AS df FROM semsearch_terms t
+                      WHERE t.term = q.term) c)
+    SELECT t.doc, sum(q.weight * q.idf * t.tf
+               / (t.tf + 1.2 * (0.25 + 0.75 * t.length / $4::float8)))::real AS score
+    FROM q JOIN semsearch_terms t ON t.term = q.term
+    WHERE $6::bigint[] IS NULL OR t.doc = ANY($6)
+    GROUP BY t.doc ORDER BY score DESC, t.doc LIMIT $5";
 
 /// pgvector's `hnsw.ef_search` by default (pgvector's own is 40): the
 /// candidate list of the HNSW scan, raised to the rows asked for.
@@ -150,9 +171,23 @@ impl Backend for PgSearcher {
         n: usize,
         allowed: Option<&[bool]>,
     ) -> Result<Vec<(usize, f32)>> {
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (names, weights): (Vec<&str>, Vec<f32>) =
+            terms.iter().map(|(t, w)| (t.as_str(), *w)).unzip();
+        let docs = self.index.len() as f64;
+        let avg = self.index.avg_length().max(1.0);
         let rows = Self::rows(allowed);
-        let found = self.index.lexical(terms, n, rows.as_deref())?;
-        Ok(found.into_iter().map(|(d, s)| (d as usize, s)).collect())
+        let found = self.index.query(
+            BM25_SQL,
+            &[&names, &weights, &docs, &avg, &(n as i64), &rows],
+            None,
+        )?;
+        Ok(found
+            .iter()
+            .map(|row| (row.get::<_, i64>(0) as usize, row.get(1)))
+            .collect())
     }
 
     fn nearest(
@@ -164,25 +199,36 @@ impl Backend for PgSearcher {
     ) -> Result<Vec<SemHit>> {
         // Documents have several passages: three passages per document
         // wanted, as for a folder index.
+        let want = (n * 3).min(MAX_EF_SEARCH);
         let rows = Self::rows(allowed);
-        let passages = self
+        // The HNSW index serves `ORDER BY embedding <=> $1` only: `+ 0`
+        // makes the planner scan. A filter scans too: HNSW filters after
+        // its `ef_search` candidates, which can leave too few.
+        let order = if exact || rows.is_some() {
+            "(embedding <=> $1) + 0"
+        } else {
+            "embedding <=> $1"
+        };
+        let sql = format!(
+            "SELECT doc, ordinal, (1 - (embedding <=> $1))::real FROM semsearch_passages
+             WHERE $3::bigint[] IS NULL OR doc = ANY($3)
+             ORDER BY {order} LIMIT $2"
+        );
+        let v = Vector::from(vector.to_vec());
+        let ef = self.ef_search.max(want);
+        let found = self
             .index
-            .nearest(vector, n * 3, self.ef_search, exact, rows.as_deref())?;
+            .query(&sql, &[&v, &(want as i64), &rows], Some(ef))?;
         let mut seen = HashSet::new();
-        Ok(passages
-            .into_iter()
-            .filter(|p| seen.insert(p.doc))
+        Ok(found
+            .iter()
+            .map(|row| (row.get::<_, i64>(0), row.get::<_, i32>(1), row.get(2)))
+            .filter(|(doc, _, _)| seen.insert(*doc))
             .take(n)
-            .map(|p| {
-                let doc = p.doc as usize;
-                (
-                    doc,
-                    p.similarity,
-                    PassageRef {
-                        doc,
-                        ordinal: p.ordinal,
-                    },
-                )
+            .map(|(doc, ordinal, similarity)| {
+                let doc = doc as usize;
+                let ordinal = ordinal as usize;
+                (doc, similarity, PassageRef { doc, ordinal })
             })
             .collect())
     }

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use postgres::{Client, NoTls};
 
 pub use import::import;
-pub use read::{PgDocument, PgIndex, PgPassage};
+pub use read::{PgDocument, PgIndex, MAX_EF_SEARCH};
 pub use schema::SCHEMA_VERSION;
 pub(crate) use writer::PgWriter;
 

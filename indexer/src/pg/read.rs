@@ -7,7 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use pgvector::Vector;
 use postgres::error::SqlState;
-use postgres::Client;
+use postgres::types::ToSql;
+use postgres::{Client, Row};
 use semsearch_models::ModelInfo;
 
 use super::{schema, store_error, Urls};
@@ -48,17 +49,6 @@ pub(crate) fn manifest(
         }
     }
     Ok(Some(m))
-}
-
-/// One passage found by the semantic leg.
-#[derive(Debug, Clone, Copy)]
-pub struct PgPassage {
-    /// Its document's row.
-    pub doc: i64,
-    /// Its ordinal in the document.
-    pub ordinal: usize,
-    /// Cosine similarity to the query.
-    pub similarity: f32,
 }
 
 /// A document read back: row, id, manifest entry and text.
@@ -105,7 +95,7 @@ impl Drop for PgIndex {
 const CONNECTIONS_PER_READER: usize = 2;
 
 /// Most rows pgvector's HNSW scan returns is `hnsw.ef_search`, at most 1000.
-const MAX_EF_SEARCH: usize = 1000;
+pub const MAX_EF_SEARCH: usize = 1000;
 
 impl PgIndex {
     /// Connect to the readers and read the committed manifest.
@@ -207,43 +197,32 @@ impl PgIndex {
         }
     }
 
-    /// The lexical leg: Okapi BM25 over weighted analysed terms (each
-    /// term's score times its weight), as tantivy scores a folder index:
-    /// `idf * (k1 + 1) * tf / (tf + k1 * (1 - b + b * |d| / avgdl))`,
-    /// idf = `ln(1 + (N - df + 0.5) / (df + 0.5))`, k1 1.2, b 0.75.
-    /// `allowed` restricts the documents (rows). Best first.
-    pub fn lexical(
+    /// Run a read-only statement on the next reader (a replica when
+    /// there are), with pgvector's `hnsw.ef_search` set first when given
+    /// (clamped to pgvector's 1 to 1,000). The searcher ranks through this:
+    /// the ranking SQL is the searcher's, the tables the indexer's.
+    pub fn query(
         &self,
-        terms: &[(String, f32)],
-        n: usize,
-        allowed: Option<&[i64]>,
-    ) -> Result<Vec<(i64, f32)>> {
-        if terms.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (names, weights): (Vec<&str>, Vec<f32>) =
-            terms.iter().map(|(t, w)| (t.as_str(), *w)).unzip();
-        // df per term in one MATERIALIZED pass over the primary key, then
-        // the scores from the same index (it includes tf and |d|).
-        let sql = "WITH q AS MATERIALIZED (
-                 SELECT q.term, q.weight,
-                        ln(1 + ($3::float8 - df + 0.5) / (df + 0.5)) * 2.2 AS idf
-                 FROM unnest($1::text[], $2::real[]) AS q(term, weight),
-                      LATERAL (SELECT count(*) AS df FROM semsearch_terms t
-                               WHERE t.term = q.term) c)
-             SELECT t.doc, sum(q.weight * q.idf * t.tf
-                        / (t.tf + 1.2 * (0.25 + 0.75 * t.length / $4::float8)))::real AS score
-             FROM q JOIN semsearch_terms t ON t.term = q.term
-             WHERE $6::bigint[] IS NULL OR t.doc = ANY($6)
-             GROUP BY t.doc ORDER BY score DESC, t.doc LIMIT $5";
-        let docs = self.documents as f64;
-        let avg = self.avg_length.max(1.0);
-        let allowed = allowed.map(<[i64]>::to_vec);
-        let rows = self.read(|r| {
-            r.client
-                .query(sql, &[&names, &weights, &docs, &avg, &(n as i64), &allowed])
-        })?;
-        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        ef_search: Option<usize>,
+    ) -> Result<Vec<Row>> {
+        self.read(|r| {
+            if let Some(ef) = ef_search.map(|e| e.clamp(1, MAX_EF_SEARCH)) {
+                if r.ef_search != ef {
+                    r.client
+                        .batch_execute(&format!("SET hnsw.ef_search = {ef}"))?;
+                    r.ef_search = ef;
+                }
+            }
+            r.client.query(sql, params)
+        })
+    }
+
+    /// Mean document length in analysed tokens when the store was opened
+    /// (BM25's avgdl).
+    pub fn avg_length(&self) -> f64 {
+        self.avg_length
     }
 
     /// Every document's row, id and path (for `--path` globs).
@@ -277,52 +256,6 @@ impl PgIndex {
             .map(|row| {
                 let v: Vector = row.get(2);
                 ((row.get(0), row.get(1)), v.to_vec())
-            })
-            .collect())
-    }
-
-    /// The `n` passages nearest `vector` by cosine (pgvector's HNSW with
-    /// `hnsw.ef_search` at least `ef_search`, or a scan of every passage
-    /// when `exact`), nearest first.
-    pub fn nearest(
-        &self,
-        vector: &[f32],
-        n: usize,
-        ef_search: usize,
-        exact: bool,
-        allowed: Option<&[i64]>,
-    ) -> Result<Vec<PgPassage>> {
-        let n = n.min(MAX_EF_SEARCH);
-        let ef = ef_search.max(n).min(MAX_EF_SEARCH);
-        let v = Vector::from(vector.to_vec());
-        // The HNSW index serves `ORDER BY embedding <=> $1` only: `+ 0`
-        // makes the planner scan. A filter scans too: HNSW filters after
-        // its `ef_search` candidates, which can leave too few.
-        let order = if exact || allowed.is_some() {
-            "(embedding <=> $1) + 0"
-        } else {
-            "embedding <=> $1"
-        };
-        let sql = format!(
-            "SELECT doc, ordinal, (1 - (embedding <=> $1))::real FROM semsearch_passages
-             WHERE $3::bigint[] IS NULL OR doc = ANY($3)
-             ORDER BY {order} LIMIT $2"
-        );
-        let allowed = allowed.map(<[i64]>::to_vec);
-        let rows = self.read(|r| {
-            if r.ef_search != ef {
-                r.client
-                    .batch_execute(&format!("SET hnsw.ef_search = {ef}"))?;
-                r.ef_search = ef;
-            }
-            r.client.query(&sql, &[&v, &(n as i64), &allowed])
-        })?;
-        Ok(rows
-            .iter()
-            .map(|row| PgPassage {
-                doc: row.get(0),
-                ordinal: row.get::<_, i32>(1) as usize,
-                similarity: row.get(2),
             })
             .collect())
     }
