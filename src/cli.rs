@@ -244,16 +244,28 @@ fn defaults() -> semsearch_searcher::SearchConfig {
     semsearch_searcher::SearchConfig::default()
 }
 
+/// A flag parsed straight into the engine's own type (one `Mode`, one
+/// `Lexical` for every face), `names` listed in `--help` and completions.
+fn engine_enum<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(names).try_map(|s| s.parse::<T>())
+}
+
 /// How to rank; shared by `search`, the prompt and `eval`.
 #[derive(Args, Debug, Clone)]
 pub struct RankArgs {
     /// lexical, semantic, or hybrid (both, fused).
-    #[arg(long, value_enum, default_value_t = defaults().mode.into())]
-    pub mode: ModeArg,
+    #[arg(long, default_value_t = defaults().mode,
+          value_parser = engine_enum::<semsearch_searcher::Mode>(&["lexical", "semantic", "hybrid"]))]
+    pub mode: semsearch_searcher::Mode,
     /// Lexical model: bm25, classic tfidf (log tf x idf, cosine), or lsa
     /// (tfidf vectors in the index's truncated-SVD space, cosine).
-    #[arg(long, value_enum, default_value_t = defaults().lexical.into())]
-    pub lexical: LexicalArg,
+    #[arg(long, default_value_t = defaults().lexical,
+          value_parser = engine_enum::<semsearch_searcher::Lexical>(&["bm25", "tfidf", "lsa"]))]
+    pub lexical: semsearch_searcher::Lexical,
     /// How hybrid mode fuses the two rankings: linear (normalised scores,
     /// weighted by --alpha) or rrf (reciprocal rank fusion).
     #[arg(long, value_enum, default_value_t = defaults().fusion.into())]
@@ -301,44 +313,9 @@ pub struct RankArgs {
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModeArg {
-    Lexical,
-    Semantic,
-    Hybrid,
-}
-
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LexicalArg {
-    Bm25,
-    Tfidf,
-    Lsa,
-}
-
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FusionArg {
     Rrf,
     Linear,
-}
-
-impl From<semsearch_searcher::Mode> for ModeArg {
-    fn from(m: semsearch_searcher::Mode) -> Self {
-        use semsearch_searcher::Mode;
-        match m {
-            Mode::Lexical => ModeArg::Lexical,
-            Mode::Semantic => ModeArg::Semantic,
-            Mode::Hybrid => ModeArg::Hybrid,
-        }
-    }
-}
-
-impl From<semsearch_searcher::Lexical> for LexicalArg {
-    fn from(l: semsearch_searcher::Lexical) -> Self {
-        match l {
-            semsearch_searcher::Lexical::Bm25 => LexicalArg::Bm25,
-            semsearch_searcher::Lexical::TfIdf => LexicalArg::Tfidf,
-            semsearch_searcher::Lexical::Lsa => LexicalArg::Lsa,
-        }
-    }
 }
 
 impl From<semsearch_searcher::Fusion> for FusionArg {
@@ -353,22 +330,14 @@ impl From<semsearch_searcher::Fusion> for FusionArg {
 impl RankArgs {
     /// The validated search configuration.
     pub fn config(&self) -> anyhow::Result<semsearch_searcher::SearchConfig> {
-        use semsearch_searcher::{Fusion, Lexical, Mode, SearchConfig};
+        use semsearch_searcher::{Fusion, SearchConfig};
         anyhow::ensure!(
             (0.0..=1.0).contains(&self.alpha),
             "--alpha must be between 0 and 1"
         );
         let cfg = SearchConfig {
-            mode: match self.mode {
-                ModeArg::Lexical => Mode::Lexical,
-                ModeArg::Semantic => Mode::Semantic,
-                ModeArg::Hybrid => Mode::Hybrid,
-            },
-            lexical: match self.lexical {
-                LexicalArg::Bm25 => Lexical::Bm25,
-                LexicalArg::Tfidf => Lexical::TfIdf,
-                LexicalArg::Lsa => Lexical::Lsa,
-            },
+            mode: self.mode,
+            lexical: self.lexical,
             fusion: match self.fusion {
                 FusionArg::Rrf => Fusion::Rrf { k: self.rrf_k },
                 FusionArg::Linear => Fusion::Linear {

@@ -24,33 +24,23 @@ use crate::server::State;
 /// Most results a tool call may ask for, as the HTTP API.
 const MAX_K: usize = crate::server::api::MAX_K;
 
-/// Ranking, as the CLI's `--mode`.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-enum ModeParam {
-    /// BM25 over words.
-    Lexical,
-    /// Meaning: sentence embeddings.
-    Semantic,
-    /// Both, fused (the default).
-    Hybrid,
-}
-
 #[derive(Debug, Deserialize, JsonSchema)]
 struct SearchParams {
     /// What to look for, in your own words.
     query: String,
-    /// Results wanted (1 to 100; default 10).
+    /// Results wanted (1 to 1000; default 10).
     k: Option<usize>,
-    /// lexical, semantic or hybrid (default).
-    mode: Option<ModeParam>,
+    /// lexical (BM25 over words), semantic (meaning: sentence embeddings)
+    /// or hybrid (both, fused; the default). Parsed as the CLI's `--mode`.
+    #[schemars(extend("enum" = ["lexical", "semantic", "hybrid"]))]
+    mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 struct SimilarParams {
     /// A document id, as the `id` of a search result.
     id: String,
-    /// Results wanted (1 to 100; default 10).
+    /// Results wanted (1 to 1000; default 10).
     k: Option<usize>,
 }
 
@@ -58,7 +48,7 @@ struct SimilarParams {
 struct CompareParams {
     /// What to look for, in your own words.
     query: String,
-    /// Depth of each ranking (1 to 100; default 10).
+    /// Depth of each ranking (1 to 1000; default 10).
     k: Option<usize>,
 }
 
@@ -148,10 +138,9 @@ impl Tools {
         self.on_index(move |l| {
             let cfg = SearchConfig {
                 k: k_of(p.k)?,
-                mode: match p.mode.unwrap_or(ModeParam::Hybrid) {
-                    ModeParam::Lexical => Mode::Lexical,
-                    ModeParam::Semantic => Mode::Semantic,
-                    ModeParam::Hybrid => Mode::Hybrid,
+                mode: match p.mode.as_deref() {
+                    Some(m) => m.parse::<Mode>()?,
+                    None => SearchConfig::default().mode,
                 },
                 ..SearchConfig::default()
             };

@@ -39,6 +39,12 @@ fn an_agent_lists_the_tools_and_searches() {
     let schema = &search["inputSchema"];
     assert_eq!(schema["required"], json!(["query"]), "{schema}");
     assert!(schema["properties"]["k"].is_object() && schema["properties"]["mode"].is_object());
+    // The engine's one Mode, its names offered to the agent.
+    assert_eq!(
+        schema["properties"]["mode"]["enum"],
+        json!(["lexical", "semantic", "hybrid"]),
+        "{schema}"
+    );
 
     let call = mcp.call(
         "tools/call",
