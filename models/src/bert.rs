@@ -146,6 +146,40 @@ fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> Result<LayerNorm> {
     Ok(LayerNorm::new(w, b, eps))
 }
 
+/// A residual add and LayerNorm: fused on the CPU in f32
+/// ([`kernels::add_layer_norm`]), candle's ops elsewhere.
+struct AddNorm {
+    norm: LayerNorm,
+    rows: Option<kernels::NormRows>,
+}
+
+impl AddNorm {
+    fn load(vb: VarBuilder, size: usize, eps: f64) -> Result<Self> {
+        let norm = layer_norm(vb, size, eps)?;
+        let rows = match (norm.weight().device().is_cpu(), norm.bias()) {
+            (true, Some(bias)) if norm.weight().dtype() == candle_core::DType::F32 => {
+                Some(kernels::NormRows {
+                    weight: norm.weight().to_vec1()?,
+                    bias: bias.to_vec1()?,
+                    eps: eps as f32,
+                })
+            }
+            _ => None,
+        };
+        Ok(AddNorm { norm, rows })
+    }
+
+    /// `LayerNorm(a + b)`.
+    fn forward(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        match &self.rows {
+            Some(rows) if a.dtype() == candle_core::DType::F32 && a.device().is_cpu() => {
+                kernels::add_layer_norm(a, b, rows)
+            }
+            _ => self.norm.forward(&(a + b)?),
+        }
+    }
+}
+
 /// Which keys are padding, in the two forms the kernels and the generic
 /// path want.
 pub(crate) struct Mask {
@@ -216,10 +250,10 @@ fn record(slot: &mut Vec<f32>, x: &Tensor) -> Result<()> {
 struct Layer {
     qkv: Linear,
     attn_out: Linear,
-    attn_norm: LayerNorm,
+    attn_norm: AddNorm,
     ffn_in: Linear,
     ffn_out: Linear,
-    ffn_norm: LayerNorm,
+    ffn_norm: AddNorm,
     /// Attention's products on AMX tiles in bf16.
     tiles: bool,
 }
@@ -259,7 +293,7 @@ impl Layer {
                 precision,
                 &ranges.attn_out,
             )?,
-            attn_norm: layer_norm(vb.pp("attention.output.LayerNorm"), h, c.layer_norm_eps)?,
+            attn_norm: AddNorm::load(vb.pp("attention.output.LayerNorm"), h, c.layer_norm_eps)?,
             ffn_in: Linear::load(
                 &vb.pp("intermediate.dense"),
                 (h, inter),
@@ -272,7 +306,7 @@ impl Layer {
                 precision,
                 &ranges.ffn_out,
             )?,
-            ffn_norm: layer_norm(vb.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
+            ffn_norm: AddNorm::load(vb.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
             tiles: precision.0 == Kernels::Amx
                 && precision.1 != Precision::F32
                 && head_dim.is_multiple_of(32),
@@ -307,9 +341,7 @@ impl Layer {
         if let Some(t) = &mut trace {
             record(&mut t.attn_out, &ctx)?;
         }
-        let x = self
-            .attn_norm
-            .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
+        let x = self.attn_norm.forward(&self.attn_out.forward(&ctx)?, x)?;
         let ffn = match (&self.ffn_in.packed, &self.ffn_out.packed, act, &mut trace) {
             (Some(first), Some(second), Activation::GeluErf, None) => {
                 first.forward_ffn(&x, second)?
@@ -323,7 +355,7 @@ impl Layer {
                 self.ffn_out.forward(&inner)?
             }
         };
-        self.ffn_norm.forward(&(ffn + x)?)
+        self.ffn_norm.forward(&ffn, &x)
     }
 }
 

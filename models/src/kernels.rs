@@ -223,6 +223,115 @@ pub(crate) fn contiguous_f32<'a>(
     Ok(&data[start..end])
 }
 
+/// A LayerNorm's parameters, kept as plain rows for the fused op.
+#[derive(Debug, Clone)]
+pub struct NormRows {
+    /// Scale (gamma), one per feature.
+    pub weight: Vec<f32>,
+    /// Shift (beta), one per feature.
+    pub bias: Vec<f32>,
+    /// Added to the variance.
+    pub eps: f32,
+}
+
+/// `LayerNorm(a + b)` over the last dimension: BERT's residual add and
+/// norm in one pass over each row. Candle's add ran on its own spinning
+/// thread pool beside rayon's (10% of an AMX passage run was its barrier
+/// wait on 2 vCPUs) and the norm read the sum back from memory.
+pub fn add_layer_norm(a: &Tensor, b: &Tensor, norm: &NormRows) -> Result<Tensor> {
+    a.contiguous()?
+        .apply_op2_no_bwd(&b.contiguous()?, &AddLayerNorm { norm })
+}
+
+struct AddLayerNorm<'a> {
+    norm: &'a NormRows,
+}
+
+/// Rows per rayon task: a few KB each, enough to amortise the hand-off.
+const NORM_ROWS: usize = 16;
+
+impl candle_core::CustomOp2 for AddLayerNorm<'_> {
+    fn name(&self) -> &'static str {
+        "semsearch-add-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (a, b) = (
+            contiguous_f32(s1, l1, self.name())?,
+            contiguous_f32(s2, l2, self.name())?,
+        );
+        let h = self.norm.weight.len();
+        if l1.shape() != l2.shape() || h == 0 || a.len() % h != 0 {
+            candle_core::bail!(
+                "{}: shapes {:?} and {:?} for {h} features",
+                self.name(),
+                l1.shape(),
+                l2.shape()
+            )
+        }
+        let mut out = vec![0f32; a.len()];
+        let n = self.norm;
+        out.par_chunks_mut(h * NORM_ROWS)
+            .zip(a.par_chunks(h * NORM_ROWS).zip(b.par_chunks(h * NORM_ROWS)))
+            .for_each(|(o, (a, b))| {
+                for ((o, a), b) in o.chunks_mut(h).zip(a.chunks(h)).zip(b.chunks(h)) {
+                    add_norm_row(a, b, o, &n.weight, &n.bias, n.eps);
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+// Sixteen running sums, not one chain, so the reductions vectorise; mean
+// and variance in two passes over the row in cache (as candle's own norm:
+// the one-pass form loses digits on rows with a large mean).
+dispatch!(add_norm_row(a: &[f32], b: &[f32], out: &mut [f32], w: &[f32], beta: &[f32], eps: f32) {
+    const L: usize = 16;
+    // Fixed-size lanes (arrays, not indexing): no bounds checks in the
+    // loops, so they compile to vector adds.
+    let lanes = |x: &[f32]| -> [f32; L] { x.try_into().expect("L lanes") };
+    let h = out.len();
+    let whole = h / L * L;
+    let mut acc = [0f32; L];
+    for ((o, x), y) in out[..whole]
+        .chunks_exact_mut(L)
+        .zip(a.chunks_exact(L))
+        .zip(b.chunks_exact(L))
+    {
+        let (x, y) = (lanes(x), lanes(y));
+        for l in 0..L {
+            let v = x[l] + y[l];
+            o[l] = v;
+            acc[l] += v;
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for i in whole..h {
+        out[i] = a[i] + b[i];
+        sum += out[i];
+    }
+    let mean = sum / h as f32;
+    let mut acc = [0f32; L];
+    for o in out[..whole].chunks_exact(L) {
+        let o = lanes(o);
+        for l in 0..L {
+            let d = o[l] - mean;
+            acc[l] += d * d;
+        }
+    }
+    let tail: f32 = out[whole..].iter().map(|v| (v - mean) * (v - mean)).sum();
+    let inv = 1.0 / ((acc.iter().sum::<f32>() + tail) / h as f32 + eps).sqrt();
+    for ((o, g), bb) in out.iter_mut().zip(w).zip(beta) {
+        *o = (*o - mean) * inv * g + bb;
+    }
+});
+
 /// GELU with the exact erf form, `0.5 x (1 + erf(x / sqrt 2))`, as BERT uses.
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
