@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use globset::{Glob, GlobSetBuilder};
-use semsearch_indexer::PassageRef;
+use semsearch_indexer::{DocEntry, PassageRef};
 use semsearch_models::Embedder;
 use tantivy::tokenizer::TextAnalyzer;
 
@@ -57,6 +57,13 @@ pub(crate) trait Backend: Sync {
     fn passage_vectors(&self, passages: &[PassageRef]) -> Result<HashMap<PassageRef, Vec<f32>>>;
     /// The ids of documents `docs`.
     fn ids(&self, docs: &[usize]) -> Result<HashMap<usize, String>>;
+    /// The titles of documents `docs`.
+    fn titles(&self, docs: &[usize]) -> Result<HashMap<usize, String>>;
+    /// Manifest entries and texts of documents `docs` (for presenting).
+    fn documents(&self, docs: &[usize]) -> Result<HashMap<usize, (DocEntry, String)>>;
+    /// The lexical models this backend ranks with, in `compare`'s order
+    /// (what `check` refuses is the rest).
+    fn lexical_models(&self) -> &'static [Lexical];
 }
 
 /// Which documents `globs` allow (by id or path), `None` for all.

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
+use crate::backend::Backend;
 use crate::config::{Mode, SearchConfig};
 use crate::error::Result;
 use crate::lexical::Lexical;
@@ -54,49 +55,68 @@ pub struct Comparison {
 }
 
 impl Searcher {
-    /// Rank `query` five ways with `base`'s depth, fusion and filters; the
-    /// query is analysed and embedded once.
+    /// The query ranked every way the index can, side by side, with how
+    /// much each pair agrees.
     pub fn compare(&self, query: &str, base: &SearchConfig) -> Result<Comparison> {
-        let runs = [
-            ("tfidf", Mode::Lexical, Lexical::TfIdf),
-            ("bm25", Mode::Lexical, Lexical::Bm25),
-            ("lsa", Mode::Lexical, Lexical::Lsa),
-            ("semantic", Mode::Semantic, base.lexical),
-            ("hybrid", Mode::Hybrid, base.lexical),
-        ];
-        let analysed = Query::new(self.index(), query);
-        if analysed.text().trim().is_empty() {
-            return Err(crate::SearchError::EmptyQuery);
-        }
-        let vector = if base.arithmetic.is_empty() {
-            self.embed_query(query)?
-        } else {
-            self.query_vector(query, &base.arithmetic)?
-        };
-        let rankings: Vec<Ranking> = runs
-            .iter()
-            .map(|&(name, mode, lexical)| {
-                let cfg = SearchConfig {
-                    mode,
-                    lexical,
-                    ..base.clone()
-                };
-                let hits = self.rank_with_vector(&analysed, Some(&vector), &cfg)?;
-                Ok(Ranking {
-                    name,
-                    ids: hits.hits.into_iter().map(|h| h.id).collect(),
-                })
+        compare(self, query, base)
+    }
+}
+
+/// [`Searcher::compare`] on any backend: each lexical model it offers,
+/// then semantic and hybrid, the query embedded once.
+pub(crate) fn compare(b: &dyn Backend, query: &str, base: &SearchConfig) -> Result<Comparison> {
+    let analysed = Query::analysed(&mut b.analyzer(), query);
+    if analysed.text().trim().is_empty() {
+        return Err(crate::SearchError::EmptyQuery);
+    }
+    let models = b.lexical_models();
+    let mut runs: Vec<(&'static str, Mode, Lexical)> = models
+        .iter()
+        .map(|&l| (lexical_name(l), Mode::Lexical, l))
+        .collect();
+    // The legs' lexical model: the asked one where this backend has it.
+    let lexical = if models.contains(&base.lexical) {
+        base.lexical
+    } else {
+        Lexical::Bm25
+    };
+    runs.push(("semantic", Mode::Semantic, lexical));
+    runs.push(("hybrid", Mode::Hybrid, lexical));
+    let vector = crate::similar::query_vector(b.model(), query, &base.arithmetic)?;
+    let mut docs = Vec::new();
+    let rankings: Vec<Ranking> = runs
+        .iter()
+        .map(|&(name, mode, lexical)| {
+            let cfg = SearchConfig {
+                mode,
+                lexical,
+                ..base.clone()
+            };
+            let hits = crate::backend::rank_with_vector(b, &analysed, Some(&vector), &cfg)?.hits;
+            docs.extend(hits.iter().map(|h| h.doc));
+            Ok(Ranking {
+                name,
+                ids: hits.into_iter().map(|h| h.id).collect(),
             })
-            .collect::<Result<_>>()?;
-        let titles = rankings
-            .iter()
-            .flat_map(|r| &r.ids)
-            .filter_map(|id| {
-                let doc = self.index().position(id)?;
-                Some((id.clone(), self.index().doc(doc).1.title.clone()))
-            })
-            .collect();
-        Ok(Comparison::new(query, base.k, rankings, titles))
+        })
+        .collect::<Result<_>>()?;
+    docs.sort_unstable();
+    docs.dedup();
+    let ids = b.ids(&docs)?;
+    let titles = b
+        .titles(&docs)?
+        .into_iter()
+        .filter_map(|(d, title)| Some((ids.get(&d)?.clone(), title)))
+        .collect();
+    Ok(Comparison::new(query, base.k, rankings, titles))
+}
+
+/// A lexical model's name in a comparison.
+fn lexical_name(l: Lexical) -> &'static str {
+    match l {
+        Lexical::TfIdf => "tfidf",
+        Lexical::Bm25 => "bm25",
+        Lexical::Lsa => "lsa",
     }
 }
 

@@ -291,6 +291,31 @@ impl Backend for Searcher {
             .filter_map(|&d| Some((d, ids.get(d)?.clone())))
             .collect())
     }
+
+    fn titles(&self, docs: &[usize]) -> Result<HashMap<usize, String>> {
+        Ok(docs
+            .iter()
+            .filter(|&&d| d < self.index.len())
+            .map(|&d| (d, self.index.doc(d).1.title.clone()))
+            .collect())
+    }
+
+    fn documents(
+        &self,
+        docs: &[usize],
+    ) -> Result<HashMap<usize, (semsearch_indexer::DocEntry, String)>> {
+        docs.iter()
+            .filter(|&&d| d < self.index.len())
+            .map(|&d| {
+                let (id, entry) = self.index.doc(d);
+                Ok((d, (entry.clone(), self.index.text(id)?)))
+            })
+            .collect()
+    }
+
+    fn lexical_models(&self) -> &'static [Lexical] {
+        &[Lexical::TfIdf, Lexical::Bm25, Lexical::Lsa]
+    }
 }
 
 /// The semantic leg `sem` fused with `lex` (or one leg alone, with its

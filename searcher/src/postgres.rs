@@ -3,7 +3,7 @@
 //! here (BM25 over the term statistics, pgvector's nearest neighbours);
 //! the indexer owns the tables and the connections.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -14,12 +14,12 @@ use semsearch_models::Embedder;
 use tantivy::tokenizer::TextAnalyzer;
 
 use crate::backend::{self, Backend, SemHit};
-use crate::compare::{Comparison, Ranking};
+use crate::compare::Comparison;
 use crate::config::{Mode, SearchConfig};
 use crate::error::{Result, SearchError};
 use crate::lexical::Lexical;
 use crate::query::Query;
-use crate::result::{present_hit, Explain, SearchResult};
+use crate::result::SearchResult;
 use crate::store::Store;
 use crate::Hit;
 
@@ -87,37 +87,6 @@ impl PgSearcher {
         self.ef_search = ef;
     }
 
-    fn present(
-        &self,
-        query: &Query,
-        hits: Vec<Hit>,
-        explain: Option<Explain>,
-    ) -> Result<Vec<SearchResult>> {
-        let rows: Vec<i64> = hits.iter().map(|h| h.doc as i64).collect();
-        let docs: HashMap<i64, _> = self
-            .index
-            .documents(&rows)?
-            .into_iter()
-            .map(|d| (d.doc, d))
-            .collect();
-        let terms = query.term_set();
-        let mut analyzer = self.analyzer.clone();
-        Ok(hits
-            .into_iter()
-            .filter_map(|hit| {
-                let d = docs.get(&(hit.doc as i64))?;
-                Some(present_hit(
-                    &mut analyzer,
-                    hit,
-                    &d.entry,
-                    &d.text,
-                    &terms,
-                    explain,
-                ))
-            })
-            .collect())
-    }
-
     /// Rows of the documents `allowed` lets through.
     fn rows(allowed: Option<&[bool]>) -> Option<Vec<i64>> {
         allowed.map(|a| {
@@ -146,7 +115,7 @@ impl Backend for PgSearcher {
 
     /// TF-IDF and LSA need a folder index's whole-corpus statistics.
     fn check(&self, cfg: &SearchConfig) -> Result<()> {
-        if cfg.mode != Mode::Semantic && cfg.lexical != Lexical::Bm25 {
+        if cfg.mode != Mode::Semantic && !Backend::lexical_models(self).contains(&cfg.lexical) {
             return Err(SearchError::Unsupported {
                 index: self.index.label(),
                 what: format!("--lexical {}", cfg.lexical),
@@ -288,6 +257,33 @@ impl Backend for PgSearcher {
             .map(|(d, id)| (d as usize, id))
             .collect())
     }
+
+    fn titles(&self, docs: &[usize]) -> Result<HashMap<usize, String>> {
+        let rows: Vec<i64> = docs.iter().map(|&d| d as i64).collect();
+        let found = self.index.query(
+            "SELECT doc, title FROM semsearch_documents WHERE doc = ANY($1)",
+            &[&rows],
+            None,
+        )?;
+        Ok(found
+            .iter()
+            .map(|row| (row.get::<_, i64>(0) as usize, row.get(1)))
+            .collect())
+    }
+
+    fn documents(&self, docs: &[usize]) -> Result<HashMap<usize, (DocEntry, String)>> {
+        let rows: Vec<i64> = docs.iter().map(|&d| d as i64).collect();
+        Ok(self
+            .index
+            .documents(&rows)?
+            .into_iter()
+            .map(|d| (d.doc as usize, (d.entry, d.text)))
+            .collect())
+    }
+
+    fn lexical_models(&self) -> &'static [Lexical] {
+        &[Lexical::Bm25]
+    }
 }
 
 impl Store for PgSearcher {
@@ -300,9 +296,7 @@ impl Store for PgSearcher {
     }
 
     fn results(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<SearchResult>> {
-        let analysed = Query::analysed(&mut self.analyzer.clone(), query);
-        let hits = backend::rank_query(self, &analysed, cfg)?.hits;
-        self.present(&analysed, hits, Some(Explain::of(cfg)))
+        crate::result::results(self, query, cfg)
     }
 
     fn search(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<Hit>> {
@@ -319,39 +313,9 @@ impl Store for PgSearcher {
         self.rank(query, vector, cfg)
     }
 
-    /// Three rankings: BM25, semantic and hybrid;
-    /// TF-IDF and LSA need a folder index's term statistics.
+    /// BM25, semantic and hybrid: TF-IDF and LSA need a folder index.
     fn compare(&self, query: &str, base: &SearchConfig) -> Result<Comparison> {
-        let vector = self.embedder.embed_one(query)?;
-        let runs = [
-            ("bm25", Mode::Lexical),
-            ("semantic", Mode::Semantic),
-            ("hybrid", Mode::Hybrid),
-        ];
-        let mut rankings = Vec::new();
-        let mut docs = Vec::new();
-        for (name, mode) in runs {
-            let cfg = SearchConfig {
-                mode,
-                lexical: Lexical::Bm25,
-                ..base.clone()
-            };
-            let hits = self.rank(query, Some(&vector), &cfg)?;
-            docs.extend(hits.iter().map(|h| h.doc as i64));
-            rankings.push(Ranking {
-                name,
-                ids: hits.into_iter().map(|h| h.id).collect(),
-            });
-        }
-        docs.sort_unstable();
-        docs.dedup();
-        let titles: BTreeMap<String, String> = self
-            .index
-            .documents(&docs)?
-            .into_iter()
-            .map(|d| (d.id, d.entry.title))
-            .collect();
-        Ok(Comparison::new(query, base.k, rankings, titles))
+        crate::compare::compare(self, query, base)
     }
 
     fn position(&self, id: &str) -> Result<Option<usize>> {
@@ -367,29 +331,16 @@ impl Store for PgSearcher {
         Ok(found.map(|d| (d.id, d.entry, d.text)))
     }
 
+    fn lexical_models(&self) -> &'static [Lexical] {
+        Backend::lexical_models(self)
+    }
+
     fn len(&self) -> usize {
         self.index.len()
     }
 
     fn similar_results(&self, doc: usize, k: usize) -> Result<Vec<SearchResult>> {
-        let Some(v) = self.index.doc_vector(doc as i64)? else {
-            return Ok(Vec::new());
-        };
-        let cfg = SearchConfig {
-            mode: Mode::Semantic,
-            k: (k + 1).min(SearchConfig::MAX_K),
-            candidates: (k + 1).min(SearchConfig::MAX_CANDIDATES),
-            ..SearchConfig::default()
-        };
-        let mut hits: Vec<Hit> = self
-            .rank("similar", Some(&v), &cfg)?
-            .into_iter()
-            .filter(|h| h.doc != doc)
-            .take(k)
-            .collect();
-        for (i, h) in hits.iter_mut().enumerate() {
-            h.rank = i + 1;
-        }
-        self.present(&Query::none(), hits, None)
+        let hits = crate::similar::similar(self, doc, k)?;
+        crate::result::present(self, &Query::none(), hits, None)
     }
 }

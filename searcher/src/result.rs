@@ -7,6 +7,7 @@ use semsearch_indexer::extract::Unit;
 use semsearch_indexer::PassageRef;
 use serde::Serialize;
 
+use crate::backend::Backend;
 use crate::config::{Mode, SearchConfig};
 use crate::error::Result;
 use crate::fusion::{Fusion, Norm};
@@ -118,20 +119,17 @@ impl Searcher {
     /// snippet and score breakdown. The query is analysed once, for
     /// ranking and snippets alike.
     pub fn results(&self, query: &str, cfg: &SearchConfig) -> Result<Vec<SearchResult>> {
-        let query = Query::new(self.index(), query);
-        let ranked = self.rank_query(&query, cfg)?;
-        let explain = Explain::of(cfg);
-        let mut results = self.present(&query, ranked.hits, Some(explain))?;
-        for r in &mut results {
-            r.expansion.clone_from(&ranked.expansion);
-        }
-        Ok(results)
+        results(self, query, cfg)
     }
 
     /// The `k` documents most like document `doc`, ready to show.
     pub fn similar_results(&self, doc: usize, k: usize) -> Result<Vec<SearchResult>> {
-        let hits = self.similar(doc, k)?;
-        self.present(&Query::none(), hits, None)
+        present(
+            self,
+            &Query::none(),
+            crate::similar::similar(self, doc, k)?,
+            None,
+        )
     }
 
     /// Turn ranked hits into results: passage, place and snippet of each.
@@ -141,24 +139,50 @@ impl Searcher {
         hits: Vec<Hit>,
         explain: Option<Explain>,
     ) -> Result<Vec<SearchResult>> {
-        let terms = query.term_set();
-        let mut analyzer = self.index().analyzer();
-        hits.into_iter()
-            .map(|hit| {
-                let index = self.index();
-                let (id, entry) = index.doc(hit.doc);
-                let text = index.text(id)?;
-                Ok(present_hit(
-                    &mut analyzer,
-                    hit,
-                    entry,
-                    &text,
-                    &terms,
-                    explain,
-                ))
-            })
-            .collect()
+        present(self, query, hits, explain)
     }
+}
+
+/// [`Searcher::results`] on any backend.
+pub(crate) fn results(
+    b: &dyn Backend,
+    query: &str,
+    cfg: &SearchConfig,
+) -> Result<Vec<SearchResult>> {
+    let query = Query::analysed(&mut b.analyzer(), query);
+    let ranked = crate::backend::rank_query(b, &query, cfg)?;
+    let mut results = present(b, &query, ranked.hits, Some(Explain::of(cfg)))?;
+    for r in &mut results {
+        r.expansion.clone_from(&ranked.expansion);
+    }
+    Ok(results)
+}
+
+/// [`Searcher::present`] on any backend: each hit's document read once.
+pub(crate) fn present(
+    b: &dyn Backend,
+    query: &Query,
+    hits: Vec<Hit>,
+    explain: Option<Explain>,
+) -> Result<Vec<SearchResult>> {
+    let docs: Vec<usize> = hits.iter().map(|h| h.doc).collect();
+    let mut found = b.documents(&docs)?;
+    let terms = query.term_set();
+    let mut analyzer = b.analyzer();
+    Ok(hits
+        .into_iter()
+        .filter_map(|hit| {
+            let (entry, text) = found.remove(&hit.doc)?;
+            Some(present_hit(
+                &mut analyzer,
+                hit,
+                &entry,
+                &text,
+                &terms,
+                explain,
+            ))
+        })
+        .collect())
 }
 
 /// One hit of document `entry` with text `text`, ready to show: its

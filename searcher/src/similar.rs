@@ -1,20 +1,21 @@
 //! Operations on vectors beyond ranking a query: documents like a given
 //! one (by averaged document vectors), and query arithmetic.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use semsearch_indexer::vectors::dot;
 use semsearch_indexer::PassageRef;
 use semsearch_models::Embedder;
 
+use crate::backend::Backend;
 use crate::error::{Result, SearchError};
 use crate::fusion::LegHit;
 use crate::{Hit, Searcher};
 
-/// Passages looked at per similar document wanted. SciFact documents have
-/// 1.9 passages on average; four per hit leaves room for long documents
-/// whose passages crowd the nearest ones.
-const CANDIDATES_PER_HIT: usize = 4;
+/// Candidate documents per similar document wanted (each found by its
+/// nearest passage): room for documents whose own vector ranks them
+/// higher than their best passage did.
+const CANDIDATES_PER_HIT: usize = 2;
 
 /// A query vector built from text: `normalize(q + sum(plus) - sum(minus))`.
 #[derive(Debug, Clone, Default)]
@@ -52,75 +53,53 @@ impl Searcher {
     }
 
     /// The `k` documents nearest to document `doc` by averaged document
-    /// vector, itself excluded, best first. Each hit's passage is the one
-    /// nearest to `doc`'s vector.
-    ///
-    /// Document vectors are not indexed (see [`semsearch_indexer::Index::doc_vector`]): the
-    /// passages nearest to `doc`'s vector name the candidates, several per
-    /// hit wanted, which are then ranked by their own averaged vectors.
+    /// vector, itself excluded, best first.
     pub fn similar(&self, doc: usize, k: usize) -> Result<Vec<Hit>> {
-        let index = &self.index;
-        let Some(v) = index.doc_vector(doc) else {
-            return Ok(Vec::new());
-        };
-        let want = (k + 1)
-            .saturating_mul(CANDIDATES_PER_HIT)
-            .min(index.vectors().size());
-        let found = index
-            .vectors()
-            .search(&v, want)
-            .map_err(|e| SearchError::vectors(index, e))?;
-        let mut seen = HashSet::new();
-        let mut scored: Vec<(usize, f32)> = found
-            .keys
-            .iter()
-            .filter_map(|&key| index.passage(key).map(|p| p.doc))
-            .filter(|&d| d != doc && seen.insert(d))
-            .filter_map(|d| index.doc_vector(d).map(|dv| (d, dot(&dv, &v))))
-            .collect();
-        // Best first; equal scores in manifest order.
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored.truncate(k);
-        Ok(scored
-            .into_iter()
-            .enumerate()
-            .map(|(i, (d, score))| Hit {
-                rank: i + 1,
-                doc: d,
-                id: index.doc_ids()[d].clone(),
-                score,
-                lexical: None,
-                semantic: Some(LegHit {
-                    rank: i + 1,
-                    score,
-                    fused_part: score,
-                }),
-                passage: Some(self.nearest_passage(d, &v)),
-                duplicates: Vec::new(),
-            })
-            .collect())
+        similar(self, doc, k)
     }
+}
 
-    /// The passage of `doc` whose vector is nearest to `v`.
-    fn nearest_passage(&self, doc: usize, v: &[f32]) -> PassageRef {
-        let sims: Vec<f32> = self
-            .index
-            .doc(doc)
-            .1
-            .passages
-            .iter()
-            .map(|p| {
-                self.index
-                    .passage_vector(p.id)
-                    .map_or(f32::MIN, |p| dot(&p, v))
-            })
-            .collect();
-        // First of equals: the earlier passage.
-        let ordinal = (0..sims.len())
-            .max_by(|&a, &b| sims[a].total_cmp(&sims[b]).then(b.cmp(&a)))
-            .unwrap_or(0);
-        PassageRef { doc, ordinal }
-    }
+/// Documents like document `doc` on any backend: the documents whose
+/// passages are nearest `doc`'s vector (several per hit wanted) are the
+/// candidates, ranked by their own averaged vectors; each hit's passage is
+/// its nearest to `doc`'s vector. Document vectors are not indexed (see
+/// [`semsearch_indexer::Index::doc_vector`]).
+pub(crate) fn similar(b: &dyn Backend, doc: usize, k: usize) -> Result<Vec<Hit>> {
+    let Some(v) = b.doc_vectors(&[doc])?.remove(&doc) else {
+        return Ok(Vec::new());
+    };
+    let want = (k + 1).saturating_mul(CANDIDATES_PER_HIT);
+    let found = b.nearest(&v, want, false, None)?;
+    let candidates: Vec<usize> = found.iter().map(|f| f.0).filter(|&d| d != doc).collect();
+    let vectors = b.doc_vectors(&candidates)?;
+    let passages: HashMap<usize, PassageRef> = found.iter().map(|f| (f.0, f.2)).collect();
+    let mut scored: Vec<(usize, f32)> = candidates
+        .iter()
+        .filter_map(|d| Some((*d, dot(vectors.get(d)?, &v))))
+        .collect();
+    // Best first; equal scores in document order.
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(k);
+    let ids = b.ids(&scored.iter().map(|s| s.0).collect::<Vec<_>>())?;
+    Ok(scored
+        .into_iter()
+        .filter_map(|(d, score)| Some((d, score, ids.get(&d)?.clone())))
+        .enumerate()
+        .map(|(i, (d, score, id))| Hit {
+            rank: i + 1,
+            doc: d,
+            id,
+            score,
+            lexical: None,
+            semantic: Some(LegHit {
+                rank: i + 1,
+                score,
+                fused_part: score,
+            }),
+            passage: passages.get(&d).copied(),
+            duplicates: Vec::new(),
+        })
+        .collect())
 }
 
 /// The semantic leg's vector for `query` with `terms` added and subtracted,

@@ -55,6 +55,8 @@ pub trait Store: Send + Sync {
             })
             .unwrap_or_default())
     }
+    /// The lexical models this index ranks with (a store: BM25 only).
+    fn lexical_models(&self) -> &'static [crate::Lexical];
     /// Documents in the index.
     fn len(&self) -> usize;
     /// Whether the index holds no documents.
@@ -120,6 +122,10 @@ impl Store for Searcher {
             entry.clone(),
             self.index().text(id)?,
         )))
+    }
+
+    fn lexical_models(&self) -> &'static [crate::Lexical] {
+        crate::backend::Backend::lexical_models(self)
     }
 
     fn len(&self) -> usize {

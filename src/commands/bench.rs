@@ -160,7 +160,7 @@ pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
             Ok(())
         };
         // A store has no LSA (it needs the whole corpus' statistics).
-        if searcher.folder().is_none() && name == "lsa" {
+        if !searcher.lexical_models().contains(&lexical) {
             continue;
         }
         for q in queries.iter().take(5) {

@@ -267,16 +267,23 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         }
         None => Box::new(Searcher::with_embedder(index, embedder)?),
     };
-    let store = store_seconds.is_some();
+    // Lexical modes the index does not rank with (a store has no TF-IDF
+    // or LSA) are left out, saying so.
+    let models = searcher.lexical_models();
     let modes: Vec<String> = args
         .modes
         .iter()
         .filter(|m| {
-            let folder_only = matches!(m.as_str(), "tfidf" | "lsa");
-            if store && folder_only && !args.quiet {
+            let model = match m.as_str() {
+                "tfidf" => Some(semsearch_searcher::Lexical::TfIdf),
+                "lsa" => Some(semsearch_searcher::Lexical::Lsa),
+                _ => None,
+            };
+            let left_out = model.is_some_and(|l| !models.contains(&l));
+            if left_out && !args.quiet {
                 eprintln!("semsearch: mode {m} needs a folder index's term statistics; left out on a store");
             }
-            !(store && folder_only)
+            !left_out
         })
         .cloned()
         .collect();

@@ -70,6 +70,18 @@ fn counts(v: &Value) -> [u64; 4] {
     ["added", "updated", "removed", "unchanged"].map(|k| v[k].as_u64().unwrap())
 }
 
+/// The ids of JSON Lines results, in order.
+fn json_ids(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
 /// Ids of the results of `query` on `stores` (primary first), best first.
 fn search(stores: &[&str], query: &str, extra: &[&str]) -> Vec<String> {
     let mut cmd = bin();
@@ -85,13 +97,7 @@ fn search(stores: &[&str], query: &str, extra: &[&str]) -> Vec<String> {
         "search failed: {}",
         stderr(&out)
     );
-    stdout(&out)
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            v["id"].as_str().unwrap().to_string()
-        })
-        .collect()
+    json_ids(&stdout(&out))
 }
 
 fn notes(dir: &Path) {
@@ -421,15 +427,7 @@ fn the_store_ranks_like_the_folder_index() {
             .output()
             .unwrap();
         assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
-        stdout(&out)
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<Value>(l).unwrap()["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect()
+        json_ids(&stdout(&out))
     };
     // Defaults (feedback and collapse on), each mode, a path filter and
     // query arithmetic: every one was refused or ranked apart before.
@@ -447,6 +445,36 @@ fn the_store_ranks_like_the_folder_index() {
             assert_eq!(store, on_folder(query, extra), "{query} {extra:?}");
         }
     }
+    // compare and similar run the same pipeline on both (the store has no
+    // TF-IDF or LSA list).
+    let run = |args: &[&str], on: &[&std::ffi::OsStr]| -> String {
+        let out = bin().args(args).args(on).output().unwrap();
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        stdout(&out)
+    };
+    let (on_store, on_dir) = (
+        ["--store".as_ref(), primary.as_ref()],
+        ["--index".as_ref(), folder.as_os_str()],
+    );
+    let lists =
+        |text: String| -> Value { serde_json::from_str::<Value>(&text).unwrap()["lists"].clone() };
+    let (store_lists, folder_lists) = (
+        lists(run(&["compare", "cat car", "--json"], &on_store)),
+        lists(run(&["compare", "cat car", "--json"], &on_dir)),
+    );
+    for name in ["bm25", "semantic", "hybrid"] {
+        assert_eq!(store_lists[name], folder_lists[name], "compare {name}");
+    }
+    assert!(store_lists.get("tfidf").is_none() && folder_lists.get("tfidf").is_some());
+    assert_eq!(
+        json_ids(&run(&["similar", "cats.md", "--json"], &on_store)),
+        json_ids(&run(&["similar", "cats.md", "--json"], &on_dir)),
+        "similar"
+    );
     let with_path = search(&[&primary], "cat", &["--path", "*.txt"]);
     assert_eq!(with_path, ["dogs.txt"]);
     // What a store cannot do is refused by name.
