@@ -40,13 +40,27 @@ pub struct Index {
     /// Document ids in manifest order; [`PassageRef::doc`] indexes this.
     doc_ids: Vec<String>,
     passages: HashMap<u64, PassageRef>,
+    /// This generation held for as long as the index is open, so that a
+    /// commit does not remove it from under the reader.
+    _lease: Option<store::ReadLease>,
 }
 
 impl Index {
     /// Open the committed index in `dir`, checking that every part is there
     /// and agrees with the manifest.
     pub fn open(dir: &Path) -> Result<Self> {
-        let manifest = Manifest::read(dir)?;
+        // A commit may switch generations and remove the old one between
+        // reading the manifest and taking the lease: read it again then.
+        let mut tries = 0;
+        let (manifest, lease) = loop {
+            let manifest = Manifest::read(dir)?;
+            match store::lease(dir, manifest.generation) {
+                Some(lease) => break (manifest, Some(lease)),
+                None if tries < 3 => tries += 1,
+                // No lease (a read-only folder): open unheld, as before.
+                None => break (manifest, None),
+            }
+        };
         let gen_dir = store::generation_dir(dir, manifest.generation);
         let corrupt = |reason: String| Error::Corrupt {
             path: dir.to_path_buf(),
@@ -114,6 +128,7 @@ impl Index {
             vectors,
             doc_ids,
             passages,
+            _lease: lease,
         })
     }
 

@@ -112,6 +112,10 @@ pub fn start_generation(index: &Path, prev: Option<u64>, next: u64) -> Result<Pa
     }
     let tdir = tantivy_dir(&dir);
     std::fs::create_dir_all(&tdir).at(&tdir)?;
+    // Readers lease the generation through this file (`lease`); made here
+    // so that a generation no reader ever opened is removed at once.
+    let lease = lease_path(&dir);
+    File::create(&lease).at(&lease)?;
     if let Some(prev) = prev {
         let from = tantivy_dir(&generation_dir(index, prev));
         for entry in std::fs::read_dir(&from).at(&from)? {
@@ -129,20 +133,69 @@ pub fn start_generation(index: &Path, prev: Option<u64>, next: u64) -> Result<Pa
     Ok(dir)
 }
 
-/// Remove generations other than `keep` and `previous` (which a search that
-/// started before the switch may still be reading). Called with the write
-/// lock held, so any other generation is garbage of an interrupted run.
+/// The file readers hold a shared lock on while a generation is open.
+fn lease_path(gen_dir: &Path) -> PathBuf {
+    gen_dir.join("readers.lock")
+}
+
+/// A reader's hold on a generation: a shared lock on its `readers.lock`,
+/// released on drop and by the kernel when the process dies, so a killed
+/// reader never keeps a generation on disk.
+#[derive(Debug)]
+pub struct ReadLease {
+    _file: File,
+}
+
+/// Hold generation `generation` of `index` for reading; `None` when it is
+/// gone or going (a writer removing it holds the exclusive lock): read the
+/// manifest again and open the generation it names.
+pub fn lease(index: &Path, generation: u64) -> Option<ReadLease> {
+    let gen_dir = generation_dir(index, generation);
+    let path = lease_path(&gen_dir);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .ok()?;
+    file.try_lock_shared().ok()?;
+    // Locked, but perhaps on a file a writer unlinked just before: the
+    // generation must still be there.
+    let still = std::fs::metadata(&path).is_ok() && tantivy_dir(&gen_dir).is_dir();
+    still.then_some(ReadLease { _file: file })
+}
+
+/// Remove every generation but `keep` that no reader holds (its
+/// `readers.lock` takes the exclusive lock). Called with the write lock
+/// held after `keep` is committed; a generation still read is removed by
+/// a later commit, once its readers are gone. A `previous` made by an older
+/// semsearch has no `readers.lock` (its readers take no lease): it is kept
+/// one commit, as that semsearch did.
 pub fn remove_old_generations(index: &Path, keep: u64, previous: Option<u64>) {
     let Ok(entries) = std::fs::read_dir(index) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name
+        let Some(n) = name
             .strip_prefix("gen-")
             .and_then(|n| n.parse::<u64>().ok())
-        {
-            if n != keep && Some(n) != previous {
+        else {
+            continue;
+        };
+        if n == keep || Some(n) == previous && !lease_path(&entry.path()).exists() {
+            continue;
+        }
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lease_path(&entry.path()));
+        // Held exclusively while the folder goes: a reader arriving now
+        // fails its shared lock (or finds the folder gone) and re-reads
+        // the manifest.
+        if let Ok(file) = lock {
+            if file.try_lock().is_ok() {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }

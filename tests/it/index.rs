@@ -360,3 +360,54 @@ fn another_setting_is_named_with_the_flag_that_keeps_it() {
     // --rebuild takes the new setting.
     report(&index(&model, &docs, &["--quantize", "f32", "--rebuild"]));
 }
+
+/// The generation folders of the index in `dir`, sorted.
+fn generations(dir: &Path) -> Vec<String> {
+    let mut g: Vec<String> = std::fs::read_dir(dir.join(".semsearch"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("gen-"))
+        .collect();
+    g.sort();
+    g
+}
+
+#[test]
+fn an_old_generation_stays_while_read_and_goes_when_its_reader_does() {
+    use std::io::{BufRead, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let dir = tmp.path().join("notes");
+    notes(&dir);
+    report(&index(&model, &dir, &[]));
+    std::fs::write(dir.join("b.txt"), "the dog and the pizza, again").unwrap();
+    report(&index(&model, &dir, &[]));
+    // No reader: only the committed generation is left on disk.
+    assert_eq!(generations(&dir), ["gen-000002"]);
+
+    // A prompt holds generation 2 open (it has answered a query).
+    let mut reader = bin()
+        .args(["repl", "--index"])
+        .arg(dir.join(".semsearch"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = reader.stdin.take().unwrap();
+    writeln!(stdin, "cat").unwrap();
+    let mut lines = std::io::BufReader::new(reader.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap().contains("results in")));
+    std::fs::write(dir.join("a.md"), "# Cats\n\nthe cat sleeps.\n").unwrap();
+    report(&index(&model, &dir, &[]));
+    assert_eq!(generations(&dir), ["gen-000002", "gen-000003"], "gen-2 is being read");
+
+    // Killed, the reader leaves no hold behind: the next commit removes it.
+    reader.kill().unwrap();
+    reader.wait().unwrap();
+    std::fs::write(dir.join("a.md"), "# Cats\n\nthe cat wakes.\n").unwrap();
+    report(&index(&model, &dir, &[]));
+    assert_eq!(generations(&dir), ["gen-000004"]);
+    assert!(search_works(&model, &dir.join(".semsearch")) > 0);
+}
