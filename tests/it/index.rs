@@ -401,7 +401,11 @@ fn an_old_generation_stays_while_read_and_goes_when_its_reader_does() {
     assert!(lines.any(|l| l.unwrap().contains("results in")));
     std::fs::write(dir.join("a.md"), "# Cats\n\nthe cat sleeps.\n").unwrap();
     report(&index(&model, &dir, &[]));
-    assert_eq!(generations(&dir), ["gen-000002", "gen-000003"], "gen-2 is being read");
+    assert_eq!(
+        generations(&dir),
+        ["gen-000002", "gen-000003"],
+        "gen-2 is being read"
+    );
 
     // Killed, the reader leaves no hold behind: the next commit removes it.
     reader.kill().unwrap();
