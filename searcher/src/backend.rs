@@ -8,6 +8,7 @@
 //! written once here, so both backends rank the same way.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use globset::{Glob, GlobSetBuilder};
 use semsearch_indexer::{DocEntry, PassageRef};
@@ -29,8 +30,8 @@ pub(crate) trait Backend: Sync {
     fn model(&self) -> &Embedder;
     /// The index's analyser (query terms, feedback's term counts).
     fn analyzer(&self) -> TextAnalyzer;
-    /// What this backend cannot do with `cfg`, named before anything runs.
-    fn check(&self, cfg: &SearchConfig) -> Result<()>;
+    /// How errors name the index: its folder, or the store's URL.
+    fn label(&self) -> PathBuf;
     /// Every document as (doc, id, path), for `--path` globs.
     fn names(&self) -> Result<Vec<(usize, String, Option<String>)>>;
     /// The lexical leg for weighted terms: (doc, score), best first.
@@ -62,7 +63,7 @@ pub(crate) trait Backend: Sync {
     /// Manifest entries and texts of documents `docs` (for presenting).
     fn documents(&self, docs: &[usize]) -> Result<HashMap<usize, (DocEntry, String)>>;
     /// The lexical models this backend ranks with, in `compare`'s order
-    /// (what `check` refuses is the rest).
+    /// (the rest are refused by name).
     fn lexical_models(&self) -> &'static [Lexical];
 }
 
@@ -92,14 +93,27 @@ pub(crate) fn allowed(b: &dyn Backend, globs: &[String]) -> Result<Option<Vec<bo
     Ok(Some(mask))
 }
 
-/// Rank an analysed query: its vector (with `cfg.arithmetic` applied) and
-/// its terms.
-pub(crate) fn rank_query(b: &dyn Backend, query: &Query, cfg: &SearchConfig) -> Result<Ranked> {
+/// Refuse, before any work, an empty query, a setting out of range, or a
+/// lexical model this backend does not rank with (TF-IDF and LSA need a
+/// folder index's whole-corpus statistics).
+fn admit(b: &dyn Backend, query: &Query, cfg: &SearchConfig) -> Result<()> {
     if query.text().trim().is_empty() {
         return Err(SearchError::EmptyQuery);
     }
     cfg.validate()?;
-    b.check(cfg)?;
+    if cfg.mode != Mode::Semantic && !b.lexical_models().contains(&cfg.lexical) {
+        return Err(SearchError::Unsupported {
+            index: b.label(),
+            what: format!("--lexical {}", cfg.lexical),
+        });
+    }
+    Ok(())
+}
+
+/// Rank an analysed query: its vector (with `cfg.arithmetic` applied) and
+/// its terms.
+pub(crate) fn rank_query(b: &dyn Backend, query: &Query, cfg: &SearchConfig) -> Result<Ranked> {
+    admit(b, query, cfg)?;
     if !cfg.arithmetic.is_empty() {
         if cfg.mode == Mode::Lexical {
             return Err(SearchError::ArithmeticWithoutVectors);
@@ -140,11 +154,7 @@ pub(crate) fn rank_with_vector(
     vector: Option<&[f32]>,
     cfg: &SearchConfig,
 ) -> Result<Ranked> {
-    if query.text().trim().is_empty() {
-        return Err(SearchError::EmptyQuery);
-    }
-    cfg.validate()?;
-    b.check(cfg)?;
+    admit(b, query, cfg)?;
     let allowed = allowed(b, &cfg.paths)?;
     let n = cfg.candidates.max(cfg.k);
     let lex = match cfg.mode {

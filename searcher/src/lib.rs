@@ -224,8 +224,8 @@ impl Backend for Searcher {
         self.index.analyzer()
     }
 
-    fn check(&self, _cfg: &SearchConfig) -> Result<()> {
-        Ok(())
+    fn label(&self) -> std::path::PathBuf {
+        self.index.dir().to_path_buf()
     }
 
     fn names(&self) -> Result<Vec<(usize, String, Option<String>)>> {

@@ -15,8 +15,8 @@ use tantivy::tokenizer::TextAnalyzer;
 
 use crate::backend::{self, Backend, SemHit};
 use crate::compare::Comparison;
-use crate::config::{Mode, SearchConfig};
-use crate::error::{Result, SearchError};
+use crate::config::SearchConfig;
+use crate::error::Result;
 use crate::lexical::Lexical;
 use crate::query::Query;
 use crate::result::SearchResult;
@@ -113,15 +113,8 @@ impl Backend for PgSearcher {
         self.analyzer.clone()
     }
 
-    /// TF-IDF and LSA need a folder index's whole-corpus statistics.
-    fn check(&self, cfg: &SearchConfig) -> Result<()> {
-        if cfg.mode != Mode::Semantic && !Backend::lexical_models(self).contains(&cfg.lexical) {
-            return Err(SearchError::Unsupported {
-                index: self.index.label(),
-                what: format!("--lexical {}", cfg.lexical),
-            });
-        }
-        Ok(())
+    fn label(&self) -> PathBuf {
+        self.index.label()
     }
 
     fn names(&self) -> Result<Vec<(usize, String, Option<String>)>> {
@@ -203,7 +196,7 @@ impl Backend for PgSearcher {
     }
 
     fn texts(&self, docs: &[usize]) -> Result<Vec<String>> {
-        let rows: Vec<i64> = docs.iter().map(|&d| d as i64).collect();
+        let rows = as_rows(docs);
         let mut found: HashMap<i64, String> = self
             .index
             .documents(&rows)?
@@ -217,7 +210,7 @@ impl Backend for PgSearcher {
     }
 
     fn doc_vectors(&self, docs: &[usize]) -> Result<HashMap<usize, Vec<f32>>> {
-        let rows: Vec<i64> = docs.iter().map(|&d| d as i64).collect();
+        let rows = as_rows(docs);
         Ok(self
             .index
             .doc_vectors(&rows)?
@@ -249,7 +242,7 @@ impl Backend for PgSearcher {
     }
 
     fn ids(&self, docs: &[usize]) -> Result<HashMap<usize, String>> {
-        let rows: Vec<i64> = docs.iter().map(|&d| d as i64).collect();
+        let rows = as_rows(docs);
         Ok(self
             .index
             .ids(&rows)?
@@ -259,7 +252,7 @@ impl Backend for PgSearcher {
     }
 
     fn titles(&self, docs: &[usize]) -> Result<HashMap<usize, String>> {
-        let rows: Vec<i64> = docs.iter().map(|&d| d as i64).collect();
+        let rows = as_rows(docs);
         let found = self.index.query(
             "SELECT doc, title FROM semsearch_documents WHERE doc = ANY($1)",
             &[&rows],
@@ -272,7 +265,7 @@ impl Backend for PgSearcher {
     }
 
     fn documents(&self, docs: &[usize]) -> Result<HashMap<usize, (DocEntry, String)>> {
-        let rows: Vec<i64> = docs.iter().map(|&d| d as i64).collect();
+        let rows = as_rows(docs);
         Ok(self
             .index
             .documents(&rows)?
@@ -343,4 +336,9 @@ impl Store for PgSearcher {
         let hits = crate::similar::similar(self, doc, k)?;
         crate::result::present(self, &Query::none(), hits, None)
     }
+}
+
+/// Documents as the store's rows (`semsearch_documents.doc`).
+fn as_rows(docs: &[usize]) -> Vec<i64> {
+    docs.iter().map(|&d| d as i64).collect()
 }

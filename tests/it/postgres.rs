@@ -115,6 +115,30 @@ fn notes(dir: &Path) {
     .unwrap();
 }
 
+/// The notes indexed into the store at `primary` with the tiny model: the
+/// temp folder (kept alive by the caller), the model and the notes' folder.
+fn indexed_notes(primary: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    report(&index(&model, &docs, primary, &[]));
+    (tmp, model, docs)
+}
+
+/// A search on the store at `primary` after its schema version is set to
+/// `version`.
+fn search_at_schema(primary: &str, version: i32) -> Output {
+    postgres::Client::connect(primary, postgres::NoTls)
+        .unwrap()
+        .batch_execute(&format!("UPDATE semsearch_schema SET version = {version}"))
+        .unwrap();
+    bin()
+        .args(["search", "cat", "--store", primary])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn index_search_update_and_delete_in_the_store() {
     let Some((primary, replica)) = database("semsearch_crud") else {
@@ -203,11 +227,7 @@ fn killed_index_leaves_the_last_commit() {
     let Some((primary, _)) = database("semsearch_kill") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let model = tiny_model(tmp.path());
-    let docs = tmp.path().join("docs");
-    notes(&docs);
-    report(&index(&model, &docs, &primary, &[]));
+    let (_tmp, model, docs) = indexed_notes(&primary);
     for i in 0..300 {
         std::fs::write(docs.join(format!("n{i}.txt")), format!("the cat {i}")).unwrap();
     }
@@ -341,19 +361,8 @@ fn a_newer_schema_is_refused_by_name() {
     let Some((primary, _)) = database("semsearch_schema") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let model = tiny_model(tmp.path());
-    let docs = tmp.path().join("docs");
-    notes(&docs);
-    report(&index(&model, &docs, &primary, &[]));
-    postgres::Client::connect(&primary, postgres::NoTls)
-        .unwrap()
-        .batch_execute("UPDATE semsearch_schema SET version = 99")
-        .unwrap();
-    let out = bin()
-        .args(["search", "cat", "--store", &primary])
-        .output()
-        .unwrap();
+    let (_tmp, _model, _docs) = indexed_notes(&primary);
+    let out = search_at_schema(&primary, 99);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("schema version 99") && stderr(&out).contains("upgrade semsearch"),
@@ -367,19 +376,8 @@ fn an_older_schema_is_named_with_the_rebuild_that_fixes_it() {
     let Some((primary, _)) = database("semsearch_old_schema") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let model = tiny_model(tmp.path());
-    let docs = tmp.path().join("docs");
-    notes(&docs);
-    report(&index(&model, &docs, &primary, &[]));
-    postgres::Client::connect(&primary, postgres::NoTls)
-        .unwrap()
-        .batch_execute("UPDATE semsearch_schema SET version = 1")
-        .unwrap();
-    let out = bin()
-        .args(["search", "cat", "--store", &primary])
-        .output()
-        .unwrap();
+    let (_tmp, model, docs) = indexed_notes(&primary);
+    let out = search_at_schema(&primary, 1);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("schema version 1 is older") && stderr(&out).contains("--rebuild"),
@@ -491,11 +489,7 @@ fn the_prompt_searches_the_store() {
     let Some((primary, replica)) = database("semsearch_prompt") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let model = tiny_model(tmp.path());
-    let docs = tmp.path().join("docs");
-    notes(&docs);
-    report(&index(&model, &docs, &primary, &[]));
+    let (_tmp, _model, _docs) = indexed_notes(&primary);
     let mut cmd = bin();
     cmd.args(["repl", "--store", &primary, "--store", &replica]);
     let out = crate::common::prompt(cmd, ":mode lexical\nrustup\n:open 1\n:similar 1\n");
@@ -513,11 +507,7 @@ fn serve_answers_from_the_store() {
     let Some((primary, replica)) = database("semsearch_serve") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let model = tiny_model(tmp.path());
-    let docs = tmp.path().join("docs");
-    notes(&docs);
-    report(&index(&model, &docs, &primary, &[]));
+    let (_tmp, _model, docs) = indexed_notes(&primary);
     let server = crate::common::Server::start(&[
         "--store".as_ref(),
         primary.as_ref(),
@@ -560,11 +550,7 @@ fn an_agent_searches_the_store_and_the_session_ends_cleanly() {
     let Some((primary, replica)) = database("semsearch_mcp") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let model = tiny_model(tmp.path());
-    let docs = tmp.path().join("docs");
-    notes(&docs);
-    report(&index(&model, &docs, &primary, &[]));
+    let (_tmp, _model, _docs) = indexed_notes(&primary);
     let mut child = bin()
         .args(["mcp", "--store", &primary, "--store", &replica])
         .stdin(Stdio::piped())
