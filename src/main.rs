@@ -7,6 +7,7 @@ mod output;
 mod printer;
 mod progress;
 mod server;
+mod signals;
 
 use std::process::ExitCode;
 

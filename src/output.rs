@@ -9,9 +9,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub enum Outcome {
     Success,
     NoResults,
+    /// Stopped by a signal, after leaving the index consistent: exit with
+    /// 128 + the signal, as a shell reports a process it killed.
+    Interrupted(i32),
 }
 
 impl Outcome {
+    /// Success, unless a signal stopped the command.
+    pub fn unless_stopped(stop: &crate::signals::Stop) -> Outcome {
+        stop.signal().map_or(Outcome::Success, Outcome::Interrupted)
+    }
+
     /// Success when there is anything to show.
     pub fn of<T>(items: &[T]) -> Outcome {
         if items.is_empty() {
@@ -27,6 +35,7 @@ impl From<Outcome> for std::process::ExitCode {
         match o {
             Outcome::Success => std::process::ExitCode::SUCCESS,
             Outcome::NoResults => std::process::ExitCode::from(1),
+            Outcome::Interrupted(sig) => std::process::ExitCode::from((128 + sig) as u8),
         }
     }
 }

@@ -14,6 +14,7 @@ use semsearch_models::{Embedder, ModelSpec, DEFAULT_MODEL};
 use crate::cli::IndexArgs;
 use crate::output::Outcome;
 use crate::progress::Reporter;
+use crate::signals::Stop;
 
 /// The index folder: `--index`, else `.semsearch` in the first path (in
 /// the folder holding it, for a file), else the nearest one.
@@ -136,8 +137,10 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
     let Prepared {
         dir,
         embedder,
-        opts,
+        mut opts,
     } = prepare(&args)?;
+    let stop = Stop::install()?;
+    opts.stop = Some(stop.flag());
     let mut reporter = Reporter::new(args.quiet, args.verbose);
     let report = update(&embedder, &opts, &mut |e| reporter.event(e))
         .with_context(|| format!("indexing into {} failed", dir.display()))?;
@@ -145,7 +148,7 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
     if !args.quiet || args.json {
         print_report(&report, &dir, args.json)?;
     }
-    Ok(Outcome::Success)
+    Ok(Outcome::unless_stopped(&stop))
 }
 
 /// The summary of a run: one JSON object, or two lines.
@@ -182,6 +185,12 @@ pub fn print_report(report: &Report, dir: &Path, json: bool) -> anyhow::Result<(
         report.documents,
         report.passages
     )?;
+    if report.interrupted {
+        writeln!(
+            out,
+            "stopped early: what was embedded is committed; run the same command again to finish"
+        )?;
+    }
     Ok(out.flush()?)
 }
 

@@ -20,6 +20,7 @@ use crate::output::Outcome;
 use crate::printer::{comparison_json, JsonResult, Printer};
 use crate::server::state::{follow, Loaded};
 use crate::server::State;
+use crate::signals::Stop;
 
 /// Most results a tool call may ask for, as the HTTP API.
 const MAX_K: usize = crate::server::api::MAX_K;
@@ -248,14 +249,27 @@ pub fn run(args: McpArgs) -> anyhow::Result<Outcome> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let stop = Stop::install()?;
+    let signalled = stop.clone();
+    let result = runtime.block_on(async move {
         tokio::spawn(follow(state.clone()));
-        let service = Tools::new(state)
-            .serve(rmcp::transport::stdio())
-            .await
-            .map_err(|e| anyhow::anyhow!("MCP handshake failed: {e}"))?;
-        service.waiting().await?;
-        anyhow::Ok(())
-    })?;
-    Ok(Outcome::Success)
+        let serve = async {
+            let service = Tools::new(state)
+                .serve(rmcp::transport::stdio())
+                .await
+                .map_err(|e| anyhow::anyhow!("MCP handshake failed: {e}"))?;
+            service.waiting().await?;
+            anyhow::Ok(())
+        };
+        // A signal ends the session where it is: tool calls only read.
+        tokio::select! {
+            done = serve => done,
+            _ = signalled.wait() => Ok(()),
+        }
+    });
+    // Not waiting for the blocking read of stdin that a signal leaves
+    // pending (dropping the runtime would, until the client writes).
+    runtime.shutdown_background();
+    result?;
+    Ok(Outcome::unless_stopped(&stop))
 }

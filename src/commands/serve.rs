@@ -1,6 +1,5 @@
 //! `semsearch serve`: the HTTP API and web page (src/server/).
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -11,8 +10,10 @@ use semsearch_indexer::Indexer;
 use crate::cli::ServeArgs;
 use crate::output::Outcome;
 use crate::server::{serve, Options, State};
+use crate::signals::Stop;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
+    let stop = Stop::install()?;
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -23,14 +24,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
              `semsearch index FOLDER --store URL`, then serve the store"
         );
         let dir = urls.label();
-        return serve_state(State::for_store(urls, workers), dir, workers, &args);
+        return serve_state(State::for_store(urls, workers), dir, workers, &args, stop);
     }
     let (dir, embedder) = match (&args.index.index, &args.folder) {
         (None, Some(folder)) if args.watch => {
             let dir = folder.join(INDEX_DIR_NAME);
             let (embedder, opts) = super::index::folder_options(folder, &dir)?;
             let embedder = Arc::new(embedder);
-            follow_folder(embedder.clone(), opts, args.quiet);
+            follow_folder(embedder.clone(), opts, args.quiet, &stop);
             (dir, Some(embedder))
         }
         (None, Some(folder)) => {
@@ -46,6 +47,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         dir,
         workers,
         &args,
+        stop,
     )
 }
 
@@ -55,6 +57,7 @@ fn serve_state(
     dir: std::path::PathBuf,
     workers: usize,
     args: &ServeArgs,
+    stop: Stop,
 ) -> anyhow::Result<Outcome> {
     if let Err(why) = state.current() {
         eprintln!("semsearch: {why}; answering 503 until it can be opened");
@@ -63,6 +66,7 @@ fn serve_state(
         addr: args.addr,
         token: args.token.clone(),
         workers,
+        stop: stop.clone(),
     };
     let quiet = args.quiet;
     serve(state, opts, |addr| {
@@ -76,19 +80,23 @@ fn serve_state(
         }
     })
     .with_context(|| "the server stopped")?;
-    Ok(Outcome::Success)
+    Ok(Outcome::unless_stopped(&stop))
 }
 
 /// Run the watch engine on its own thread: it indexes the folder, then
 /// commits a generation per change, which the server picks up.
 fn follow_folder(
     embedder: Arc<semsearch_models::Embedder>,
-    opts: semsearch_indexer::UpdateOptions,
+    mut opts: semsearch_indexer::UpdateOptions,
     quiet: bool,
+    stop: &Stop,
 ) {
+    // The watch ends with the server; an update in flight commits what it
+    // embedded unless the process exits first (commits are atomic).
+    let stop = stop.flag();
+    opts.stop = Some(stop.clone());
     std::thread::spawn(move || {
         let dir = opts.index_dir.clone();
-        let stop = AtomicBool::new(false);
         let result = Indexer::open(&embedder, opts).and_then(|mut indexer| {
             watch(&mut indexer, &dir, &stop, &mut |e| {
                 if let WatchEvent::Updated(r) = e {

@@ -1,7 +1,5 @@
 //! `semsearch watch`: index, then keep the index fresh until Ctrl-C.
 
-use std::sync::atomic::AtomicBool;
-
 use anyhow::{bail, Context};
 use semsearch_indexer::watch::{watch, WatchEvent};
 use semsearch_indexer::Indexer;
@@ -9,21 +7,24 @@ use semsearch_indexer::Indexer;
 use crate::cli::IndexArgs;
 use crate::output::Outcome;
 use crate::progress::Reporter;
+use crate::signals::Stop;
 
 pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
     if !args.jsonl.is_empty() {
         bail!("watch follows folders and files; a --jsonl corpus is indexed with `index`");
     }
-    let prepared = super::index::prepare(&args)?;
+    let mut prepared = super::index::prepare(&args)?;
     let dir = prepared.dir.clone();
+    // The first signal ends the update in flight (committing what it
+    // embedded) and the watch; a second exits at once, which leaves the
+    // last committed generation (every commit is atomic).
+    let stop = Stop::install()?;
+    prepared.opts.stop = Some(stop.flag());
     let mut indexer = Indexer::open(&prepared.embedder, prepared.opts)
         .with_context(|| format!("cannot watch into {}", dir.display()))?;
-    // Ctrl-C kills the process: every commit is atomic, so the index is
-    // the last committed generation whenever that happens.
-    let stop = AtomicBool::new(false);
     let mut reporter = Reporter::new(args.quiet, args.verbose);
     let mut first = true;
-    let result = watch(&mut indexer, &dir, &stop, &mut |e| match e {
+    let result = watch(&mut indexer, &dir, &stop.flag(), &mut |e| match e {
         WatchEvent::Indexing(e) => reporter.event(e),
         WatchEvent::Updated(report) => {
             reporter.finish();
@@ -48,5 +49,5 @@ pub fn run(args: IndexArgs) -> anyhow::Result<Outcome> {
         WatchEvent::Watching(_) => {}
     });
     result.with_context(|| format!("watching into {} failed", dir.display()))?;
-    Ok(Outcome::Success)
+    Ok(Outcome::unless_stopped(&stop))
 }

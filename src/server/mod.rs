@@ -39,6 +39,9 @@ pub struct Options {
     pub token: Option<String>,
     /// Searches at once.
     pub workers: usize,
+    /// The signal handlers' stop request: the server stops accepting,
+    /// finishes the requests in flight and returns.
+    pub stop: crate::signals::Stop,
 }
 
 /// The routes, over `state`.
@@ -139,8 +142,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Serve until Ctrl-C (or SIGTERM). `ready` is called with the bound
-/// address once the socket listens.
+/// Serve until `opts.stop` (SIGINT or SIGTERM). `ready` is called with the
+/// bound address once the socket listens.
 pub fn serve(
     state: Arc<State>,
     opts: Options,
@@ -166,30 +169,12 @@ pub fn serve(
         ready(listener.local_addr()?);
         tokio::spawn(state::follow(state.clone()));
         let app = router(state, opts.token);
+        let stop = opts.stop.clone();
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown())
+            .with_graceful_shutdown(async move { stop.wait().await })
             .await?;
         Ok(())
     })
-}
-
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }
 
 impl IntoResponse for api::ApiError {

@@ -9,7 +9,49 @@ use std::process::{Command, Output};
 use semsearch_models::testing::{write_tiny_bert, TinyBert};
 
 pub fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_semsearch"));
+    with_env(Command::new(env!("CARGO_BIN_EXE_semsearch")))
+}
+
+/// The binary started with SIGINT ignored, as a shell script's background
+/// job starts it (`cmd &`): it must handle the signal itself.
+pub fn bin_ignoring_sigint() -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "trap '' INT; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_semsearch"));
+    with_env(cmd)
+}
+
+/// Most a signalled process may take to exit before the test fails.
+pub const STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Send `signal` (`INT`, `TERM`) and wait, at most [`STOP_DEADLINE`], for
+/// the exit status (killed, and the test failed, past it).
+pub fn signal(child: &mut std::process::Child, signal: &str) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -{signal} failed");
+    wait_bounded(child, &format!("after SIG{signal}"))
+}
+
+/// Wait, at most [`STOP_DEADLINE`], for `child` to exit.
+pub fn wait_bounded(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > STOP_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running {STOP_DEADLINE:?} {what}: killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn with_env(mut cmd: Command) -> Command {
     cmd.env_remove("SEMSEARCH_MODEL")
         .env_remove("SEMSEARCH_INDEX")
         .env_remove("SEMSEARCH_STORE");
@@ -95,6 +137,11 @@ impl Server {
         Server { child, url }
     }
 
+    /// Send `sig` and wait (bounded) for the exit status.
+    pub fn stop(mut self, sig: &str) -> std::process::ExitStatus {
+        signal(&mut self.child, sig)
+    }
+
     /// GET `path`: the status and the JSON body.
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
         self.get_with(path, None)
@@ -143,9 +190,14 @@ pub struct Mcp {
 impl Mcp {
     /// Start `semsearch mcp ARGS` and complete the MCP handshake.
     pub fn start(args: &[&std::ffi::OsStr]) -> (Mcp, serde_json::Value) {
+        Mcp::start_with(bin(), args)
+    }
+
+    /// [`Mcp::start`] from a prepared command.
+    pub fn start_with(mut cmd: Command, args: &[&std::ffi::OsStr]) -> (Mcp, serde_json::Value) {
         use std::io::BufRead;
         use std::process::Stdio;
-        let mut child = bin()
+        let mut child = cmd
             .arg("mcp")
             .args(args)
             .stdin(Stdio::piped())
@@ -193,6 +245,11 @@ impl Mcp {
     /// Close stdin (the client leaving) and wait: whether it exited 0.
     pub fn finish(mut self) -> bool {
         drop(self.stdin.take());
-        self.child.wait().unwrap().success()
+        wait_bounded(&mut self.child, "after stdin closed").success()
+    }
+
+    /// Send `sig` with the session open and wait (bounded) for the exit.
+    pub fn stop(mut self, sig: &str) -> std::process::ExitStatus {
+        signal(&mut self.child, sig)
     }
 }

@@ -17,6 +17,7 @@ mod models;
 mod postgres;
 mod search;
 mod serve;
+mod signals;
 mod snapshots;
 mod vectors;
 mod watch;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{bin, stderr, stdout, tiny_model};
+use crate::common::{bin, signal, stderr, stdout, tiny_model};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -108,13 +108,9 @@ fn watch_follows_creates_edits_renames_and_deletes() {
     assert_eq!(second.status.code(), Some(2));
     assert!(stderr(&second).contains("locked"), "{}", stderr(&second));
 
-    // Ctrl-C: the index stays committed and usable.
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &watch.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    watch.0.wait().unwrap();
+    // Ctrl-C: exit 130, the index stays committed and usable.
+    let status = signal(&mut watch.0, "INT");
+    assert_eq!(status.code(), Some(130), "{status:?}");
     let mut got = ids(&idx);
     got.sort();
     assert_eq!(got, ["b.md", "sub/more/c.md"]);

@@ -238,8 +238,16 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
     fn run(mut self) -> Result<Report> {
         self.scan_roots()?;
         self.scan_corpora()?;
-        self.flush()?;
-        self.remove_gone()?;
+        if self.stopped() {
+            // What is written is committed below; what waits for its
+            // embedding is looked at again by the next run, and nothing is
+            // gone: the walk did not finish.
+            self.pending.clear();
+            self.report.interrupted = true;
+        } else {
+            self.flush()?;
+            self.remove_gone()?;
+        }
         if self.writer.is_dirty() || self.fresh {
             self.writer.commit(&mut self.manifest)?;
         } else if self.touched {
@@ -275,6 +283,9 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             bytes,
         });
         for chunk in files.chunks(LOOK_CHUNK) {
+            if self.stopped() {
+                return Ok(());
+            }
             let docs = &self.manifest.documents;
             let (chunker, max) = (&self.chunker, self.opts.max_file_size);
             let roots = &self.roots;
@@ -306,6 +317,9 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             let mut docs = jsonl_docs(&file)?.peekable();
             let mut read = 0;
             while docs.peek().is_some() {
+                if self.stopped() {
+                    return Ok(());
+                }
                 let chunk: Vec<_> = docs.by_ref().take(LOOK_CHUNK).collect::<Result<_>>()?;
                 read = chunk.last().map_or(read, |(_, at)| *at);
                 let old = &self.manifest.documents;
@@ -326,6 +340,14 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             self.counters.files += 1;
         }
         Ok(())
+    }
+
+    /// Whether the run was asked to stop ([`UpdateOptions::stop`]).
+    fn stopped(&self) -> bool {
+        self.opts
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Record one looked-at document.
@@ -469,14 +491,18 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
 
 /// Crash-test hook, compiled in only with the `failpoints` feature (on for
 /// the workspace's tests, off in release builds): with
-/// `SEMSEARCH_FAILPOINT=NAME`, pause 30 s at the named point
-/// (`before-manifest`, `checkpoint-N`) so a test can kill the process
-/// exactly there.
+/// `SEMSEARCH_FAILPOINT=NAME`, pause at the named point (`before-manifest`,
+/// `checkpoint-N`) so a test can kill or signal the process exactly there:
+/// 30 s, or `SEMSEARCH_FAILPOINT_MS`.
 #[cfg(feature = "failpoints")]
 pub(crate) fn failpoint(name: &str) {
     if std::env::var("SEMSEARCH_FAILPOINT").is_ok_and(|v| v == name) {
         eprintln!("semsearch: failpoint {name}");
-        std::thread::sleep(std::time::Duration::from_secs(30));
+        let ms = std::env::var("SEMSEARCH_FAILPOINT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30_000);
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }
 

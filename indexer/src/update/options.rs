@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -38,6 +40,11 @@ pub struct UpdateOptions {
     pub checkpoint: Duration,
     /// Passages embedded (and written) together.
     pub embed_batch: usize,
+    /// Set (by a signal handler) to end the run early: no more files are
+    /// looked at, what is written is committed (atomically, as at a
+    /// checkpoint), documents not yet embedded are left for the next run,
+    /// and nothing is removed (the walk did not finish).
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// The default checkpoint interval: a kill loses at most about a minute
@@ -69,6 +76,7 @@ impl UpdateOptions {
             rebuild: false,
             checkpoint: DEFAULT_CHECKPOINT,
             embed_batch: DEFAULT_EMBED_BATCH,
+            stop: None,
         }
     }
 }
@@ -134,4 +142,8 @@ pub struct Report {
     pub seconds: f64,
     /// Of `seconds`, the time spent in the model.
     pub embed_seconds: f64,
+    /// The run was stopped early ([`UpdateOptions::stop`]): what it
+    /// committed is searchable, the rest waits for the next run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
