@@ -561,6 +561,14 @@ pub struct EvalArgs {
     /// Try a grid of fusion settings and print them sorted by nDCG@10.
     #[arg(long)]
     pub sweep: bool,
+    /// Drop a retrieved document whose id is the query's before scoring
+    /// (BEIR's rule). Default: on where the dataset's queries are documents
+    /// of its corpus under their own ids (ArguAna), off elsewhere.
+    #[arg(long, conflicts_with = "keep_identical_ids")]
+    pub ignore_identical_ids: bool,
+    /// Score a retrieved document whose id is the query's like any other.
+    #[arg(long)]
+    pub keep_identical_ids: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -102,7 +102,8 @@ fn default_index_dir(dataset: &Path, precision: Precision) -> PathBuf {
 
 fn mode_config(name: &str, base: &SearchConfig) -> anyhow::Result<SearchConfig> {
     let mut c = SearchConfig {
-        k: DEPTH,
+        // One more: BEIR's identical-id rule may drop one.
+        k: DEPTH + 1,
         candidates: base.candidates.max(DEPTH),
         min_score: None,
         paths: Vec::new(),
@@ -136,6 +137,26 @@ struct Prepared<'a> {
     searcher: &'a dyn Store,
     queries: Vec<(String, String, Vec<f32>)>,
     qrels: &'a BTreeMap<String, Qrels>,
+    /// BEIR's rule: a retrieved document whose id is the query's is
+    /// dropped before scoring.
+    ignore_identical_ids: bool,
+}
+
+/// Whether the judged queries are documents of the corpus under their own
+/// ids (most of them: same id, same text), as ArguAna's are: a search then
+/// finds the query itself first, which BEIR does not count.
+fn queries_are_documents(index: &semsearch_indexer::Index, judged: &[(String, String)]) -> bool {
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let same = judged
+        .iter()
+        .filter(|(id, text)| {
+            index.position(id).is_some()
+                && index
+                    .text(id)
+                    .is_ok_and(|doc| words(&doc).contains(&words(text)))
+        })
+        .count();
+    same * 2 > judged.len()
 }
 
 fn evaluate(
@@ -152,12 +173,14 @@ fn evaluate(
         // A folded near-duplicate is judged where the output shows it:
         // right under the result it repeats ("+1 similar: ..."), so the
         // metrics read the ranking a person reads.
-        let ids: Vec<&str> = hits
-            .iter()
-            .flat_map(|h| {
-                std::iter::once(h.id.as_str()).chain(h.duplicates.iter().map(|d| d.id.as_str()))
-            })
-            .collect();
+        let ranked = hits.iter().flat_map(|h| {
+            std::iter::once((h.id.as_str(), h.score))
+                .chain(h.duplicates.iter().map(|d| (d.id.as_str(), d.score)))
+        });
+        let (ids, scores): (Vec<&str>, Vec<f32>) = ranked
+            .filter(|(id, _)| !(p.ignore_identical_ids && id == qid))
+            .take(DEPTH)
+            .unzip();
         let q = &p.qrels[qid];
         ndcg += ndcg_at(&ids, q, 10);
         recall += recall_at(&ids, q, 100);
@@ -166,11 +189,8 @@ fn evaluate(
         if run_dir.is_some() {
             // In the order judged above; trec_eval orders by score, so a
             // score is lowered where needed to keep that order.
-            let scores = hits
-                .iter()
-                .flat_map(|h| std::iter::once(h.score).chain(h.duplicates.iter().map(|d| d.score)));
             let mut last = f32::INFINITY;
-            for (rank, (id, score)) in ids.iter().zip(scores).enumerate() {
+            for (rank, (id, &score)) in ids.iter().zip(&scores).enumerate() {
                 last = score.min(last - last.abs().max(1.0) * 1e-6);
                 run_file.push_str(&format!(
                     "{qid} Q0 {id} {} {last} semsearch-{name}\n",
@@ -257,6 +277,24 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     let index_seconds = t.elapsed().as_secs_f64();
     // The model just used is the index's: no second load.
     let index = semsearch_indexer::Index::open(&dir)?;
+    // Judged queries only; embedded once, shared by every mode.
+    let judged: Vec<(String, String)> = qrels
+        .keys()
+        .map(|q| {
+            queries
+                .get(q)
+                .map(|t| (q.clone(), t.clone()))
+                .with_context(|| format!("query {q} of the qrels is not in queries.jsonl"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let ignore_identical_ids = !args.keep_identical_ids
+        && (args.ignore_identical_ids || queries_are_documents(&index, &judged));
+    if ignore_identical_ids && !args.ignore_identical_ids && !args.quiet {
+        eprintln!(
+            "semsearch: the queries are documents of this corpus: a retrieved document with \
+             the query's id is not scored (BEIR's rule; --keep-identical-ids scores it)"
+        );
+    }
     let mut store_seconds = None;
     let searcher: Box<dyn Store> = match crate::commands::store_urls(&args.store)? {
         Some(urls) => {
@@ -287,16 +325,6 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         })
         .cloned()
         .collect();
-    // Judged queries only; embedded once, shared by every mode.
-    let judged: Vec<(String, String)> = qrels
-        .keys()
-        .map(|q| {
-            queries
-                .get(q)
-                .map(|t| (q.clone(), t.clone()))
-                .with_context(|| format!("query {q} of the qrels is not in queries.jsonl"))
-        })
-        .collect::<anyhow::Result<_>>()?;
     let texts: Vec<&str> = judged.iter().map(|(_, t)| t.as_str()).collect();
     let vectors = searcher.embedder().embed(&texts)?;
     let prepared = Prepared {
@@ -307,6 +335,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
             .map(|((q, t), v)| (q, t, v))
             .collect(),
         qrels: &qrels,
+        ignore_identical_ids,
     };
 
     let mut results = Vec::new();
@@ -354,13 +383,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
             "dataset": dataset, "split": args.split, "queries": prepared.queries.len(),
             "default_mode": "hybrid-linear", "results": results, "index_seconds": index_seconds,
             "documents": report.documents, "passages": report.passages,
-            "store_seconds": store_seconds,
+            "store_seconds": store_seconds, "ignore_identical_ids": ignore_identical_ids,
         });
         writeln!(out, "{v}")?;
     } else {
         writeln!(out, "{dataset} ({} split): {} queries, {} documents, {} passages, indexed in {index_seconds:.1}s", args.split, prepared.queries.len(), report.documents, report.passages)?;
         if let Some(s) = store_seconds {
             writeln!(out, "copied into the store in {s:.1}s")?;
+        }
+        if ignore_identical_ids {
+            writeln!(
+                out,
+                "retrieved documents with the query's id not scored (BEIR's rule)"
+            )?;
         }
         writeln!(
             out,

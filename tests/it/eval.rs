@@ -87,3 +87,96 @@ fn lexical_metrics_match_hand_computed_values() {
     assert_eq!(&first[..4], ["q1", "Q0", "d1", "1"]);
     assert_eq!(first[5], "semsearch-bm25");
 }
+
+/// An ArguAna-like collection: each query is itself a document (same id,
+/// same text); the judged answer is another document sharing its words.
+fn argument_dataset(root: &std::path::Path) -> std::path::PathBuf {
+    let ds = root.join("arguments");
+    std::fs::create_dir_all(ds.join("qrels")).unwrap();
+    let docs = [
+        ("a-pro", "walruses should live on the ice of the arctic sea"),
+        ("a-con", "walruses live on ice but the arctic sea warms"),
+        ("b-pro", "zebras need open savanna grass to graze"),
+        ("b-con", "zebras graze savanna grass that farms now take"),
+        ("filler", "nothing about the other topics at all"),
+    ];
+    let line = |(id, text): &(&str, &str)| format!("{{\"_id\": \"{id}\", \"text\": \"{text}\"}}\n");
+    std::fs::write(
+        ds.join("corpus.jsonl"),
+        docs.iter().map(line).collect::<String>(),
+    )
+    .unwrap();
+    let queries = [docs[0], docs[2]];
+    std::fs::write(
+        ds.join("queries.jsonl"),
+        queries.iter().map(line).collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(
+        ds.join("qrels/test.tsv"),
+        "query-id\tcorpus-id\tscore\na-pro\ta-con\t1\nb-pro\tb-con\t1\n",
+    )
+    .unwrap();
+    ds
+}
+
+fn bm25_eval(
+    ds: &std::path::Path,
+    model: &std::path::Path,
+    idx: &std::path::Path,
+    flag: Option<&str>,
+) -> Value {
+    let out = bin()
+        .arg("eval")
+        .arg(ds)
+        .args(["--modes", "bm25", "--json", "-q", "--model"])
+        .arg(model)
+        .arg("--index")
+        .arg(idx)
+        .args(flag)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(stdout(&out).trim()).unwrap()
+}
+
+#[test]
+fn queries_that_are_documents_are_not_found_as_their_own_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let ds = argument_dataset(tmp.path());
+    let idx = tmp.path().join("idx");
+    // Detected (the queries are documents under their own ids): the
+    // answer ranks first once the query itself is dropped.
+    let auto = bm25_eval(&ds, &model, &idx, None);
+    assert_eq!(auto["ignore_identical_ids"], true, "{auto}");
+    assert_eq!(auto["results"][0]["ndcg@10"], 1.0, "{auto}");
+    // Kept: each query finds itself first, its answer second.
+    let kept = bm25_eval(&ds, &model, &idx, Some("--keep-identical-ids"));
+    assert_eq!(kept["ignore_identical_ids"], false);
+    let second = 1.0 / 3f64.log2();
+    let ndcg = kept["results"][0]["ndcg@10"].as_f64().unwrap();
+    assert!((ndcg - second).abs() < 1e-9, "{kept}");
+}
+
+#[test]
+fn the_identical_id_rule_stays_off_where_queries_are_not_documents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let ds = argument_dataset(tmp.path());
+    // Same ids, other texts (as Cranfield's numbered queries and documents).
+    std::fs::write(
+        ds.join("queries.jsonl"),
+        "{\"_id\": \"a-pro\", \"text\": \"walrus arctic\"}\n{\"_id\": \"b-pro\", \"text\": \"zebra savanna\"}\n",
+    )
+    .unwrap();
+    let v = bm25_eval(&ds, &model, &tmp.path().join("idx"), None);
+    assert_eq!(v["ignore_identical_ids"], false, "{v}");
+    let forced = bm25_eval(
+        &ds,
+        &model,
+        &tmp.path().join("idx"),
+        Some("--ignore-identical-ids"),
+    );
+    assert_eq!(forced["ignore_identical_ids"], true, "{forced}");
+}
