@@ -194,6 +194,10 @@ pub struct IndexArgs {
     /// indexes, lock files) and non-documents (style sheets, SVG, data).
     #[arg(long)]
     pub all_text: bool,
+    /// Keep the lines an HTML site repeats on most pages of a folder
+    /// (navigation, help popups, footers), which are dropped by default.
+    #[arg(long)]
+    pub keep_chrome: bool,
     /// Skip files larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_file_size: u64,

@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod chrome;
 pub mod chunk;
 mod error;
 pub mod extract;

@@ -111,6 +111,7 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
         rebuild: args.rebuild,
         checkpoint: Duration::from_secs(args.checkpoint_secs),
         embed_batch: args.embed_batch.max(1),
+        keep_chrome: args.keep_chrome,
         store,
         ..UpdateOptions::new(dir.clone(), Vec::new())
     };

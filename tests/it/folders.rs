@@ -263,3 +263,85 @@ fn quiet_prints_nothing_and_a_pipe_gets_progress_lines() {
     assert!(err.contains("semsearch: indexing: 6/6 files"), "{err}");
     assert!(stdout(&out).contains("1 added"), "{}", stdout(&out));
 }
+
+/// A generated site: every page repeats the same help popup and footer.
+fn site(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let chrome_top = "<div class=\"help\"><h2>Keyboard shortcuts</h2>\
+        <p>Press left or right to navigate between chapters</p>\
+        <p>Press S to search in the book</p></div><div class=\"menu\">The Zoo Book</div>";
+    let footer = "<footer><p>Built with a static site generator</p></footer>";
+    let topics = ["lions", "zebras", "walruses", "pandas", "otters", "camels"];
+    for t in topics {
+        let page = format!(
+            "<html><head><title>{t}</title></head><body>{chrome_top}<main><h1>All about {t}</h1>\
+             <p>The {t} of the zoo eat, sleep and play all day.</p></main>{footer}</body></html>"
+        );
+        std::fs::write(dir.join(format!("{t}.html")), page).unwrap();
+    }
+    // A page about the popup itself quotes a chrome line in its own text.
+    let help = format!(
+        "<html><head><title>help</title></head><body>{chrome_top}<main><h1>Using the help popup</h1>\
+         <p>The popup opens with the heading</p><p>Press S to search in the book</p>\
+         <p>and closes again.</p></main>{footer}</body></html>"
+    );
+    std::fs::write(dir.join("help.html"), help).unwrap();
+}
+
+/// Ids of the lexical results for `query` (none: exit 1, an empty list).
+fn lexical_ids(index: &Path, query: &str) -> Vec<String> {
+    let out = bin()
+        .args([
+            "search",
+            query,
+            "--mode",
+            "lexical",
+            "--json",
+            "--no-collapse",
+            "--index",
+        ])
+        .arg(index)
+        .output()
+        .unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_sites_repeated_chrome_is_dropped_but_a_page_quoting_it_keeps_its_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("zoo");
+    site(&docs);
+    index_json(&model, &[&docs], &[]);
+    let idx = docs.join(".semsearch");
+    // The chrome's words find only the page that says them itself.
+    assert_eq!(
+        lexical_ids(&idx, "navigate between chapters"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        lexical_ids(&idx, "static site generator"),
+        Vec::<String>::new()
+    );
+    assert_eq!(lexical_ids(&idx, "search in the book"), ["help.html"]);
+    // Each page's own text and its title stay.
+    assert_eq!(lexical_ids(&idx, "walruses")[0], "walruses.html");
+
+    // --keep-chrome keeps it on every page.
+    let kept = tmp.path().join("kept");
+    index_json(
+        &model,
+        &[&docs],
+        &["--keep-chrome", "--index", kept.to_str().unwrap()],
+    );
+    assert_eq!(lexical_ids(&kept, "navigate between chapters").len(), 7);
+}

@@ -25,13 +25,14 @@ pub use options::{
     DEFAULT_QUANTIZATION,
 };
 
-use std::collections::HashSet;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
 use semsearch_models::Embedder;
 
+use crate::chrome::Chrome;
 use crate::chunk::Chunker;
 use crate::error::{Error, Result};
 use crate::manifest::{ChunkSettings, DocEntry, Manifest, PassageEntry};
@@ -282,11 +283,13 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             files: count,
             bytes,
         });
+        let chrome = self.learn_chrome(&files, prefix);
         for chunk in files.chunks(LOOK_CHUNK) {
             if self.stopped() {
                 return Ok(());
             }
             let docs = &self.manifest.documents;
+            let chrome = &chrome;
             let (chunker, max) = (&self.chunker, self.opts.max_file_size);
             let roots = &self.roots;
             let seen: Vec<(Seen, u64)> = chunk
@@ -295,7 +298,8 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                     Found::File { path, selected } => {
                         let id = scan::doc_id(&roots[*r], path, prefix);
                         let old = docs.get(&id);
-                        let seen = scan::look_at_file(id, path, *selected, old, chunker, max);
+                        let seen =
+                            scan::look_at_file(id, path, *selected, old, chunker, max, chrome);
                         (seen, size(path))
                     }
                     Found::Skipped(path, reason) => (Seen::Skipped(path.clone(), *reason), 0),
@@ -309,6 +313,27 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             (self.progress)(Event::Progress(self.counters));
         }
         Ok(())
+    }
+
+    /// The chrome of the HTML sites among `files` that have a page to
+    /// read again (none with `keep_chrome`).
+    fn learn_chrome(&self, files: &[(usize, Found)], prefix: bool) -> Chrome {
+        if self.opts.keep_chrome {
+            return Chrome::default();
+        }
+        let docs = &self.manifest.documents;
+        let mut ids = HashMap::new();
+        let mut pages = Vec::new();
+        for (r, found) in files {
+            if let Found::File { path, .. } = found {
+                if crate::chrome::is_page(path) {
+                    ids.insert(path.as_path(), scan::doc_id(&self.roots[*r], path, prefix));
+                    pages.push(path.as_path());
+                }
+            }
+        }
+        let wanted = |p: &Path| scan::may_change(p, ids.get(p).and_then(|id| docs.get(id)));
+        Chrome::learn(&pages, wanted, scan::page_text)
     }
 
     fn scan_corpora(&mut self) -> Result<()> {

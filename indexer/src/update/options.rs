@@ -45,6 +45,9 @@ pub struct UpdateOptions {
     /// checkpoint), documents not yet embedded are left for the next run,
     /// and nothing is removed (the walk did not finish).
     pub stop: Option<Arc<AtomicBool>>,
+    /// Keep the lines an HTML site repeats on most pages of a folder
+    /// (navigation, help, footers: [`crate::chrome`]), dropped by default.
+    pub keep_chrome: bool,
 }
 
 /// The default checkpoint interval: a kill loses at most about a minute
@@ -77,6 +80,7 @@ impl UpdateOptions {
             checkpoint: DEFAULT_CHECKPOINT,
             embed_batch: DEFAULT_EMBED_BATCH,
             stop: None,
+            keep_chrome: false,
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
+use crate::chrome::Chrome;
 use crate::chunk::{Chunk, Chunker};
 use crate::extract::{extract, SkipReason};
 use crate::manifest::{DocEntry, Pages};
@@ -65,6 +66,21 @@ pub(super) fn doc_id(root: &Path, path: &Path, prefix_root: bool) -> String {
     }
 }
 
+/// Whether the file at `path` will be read again: new, or its size or
+/// modification time differ from the entry's.
+pub(super) fn may_change(path: &Path, old: Option<&DocEntry>) -> bool {
+    let Some(old) = old else { return true };
+    std::fs::metadata(path).map_or(true, |m| {
+        m.len() != old.size || mtime_nanos(&m) != old.mtime
+    })
+}
+
+/// An HTML page's extracted text, to learn its site's chrome from.
+pub(super) fn page_text(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    extract(path, &bytes, true).ok().map(|e| e.text)
+}
+
 /// Look at one file: unchanged (same size and mtime, or same hash), changed
 /// (extracted and cut into passages), or skipped with the reason.
 pub(super) fn look_at_file(
@@ -74,6 +90,7 @@ pub(super) fn look_at_file(
     old: Option<&DocEntry>,
     chunker: &Chunker,
     max_size: u64,
+    chrome: &Chrome,
 ) -> Seen {
     let skip = |r| Seen::Skipped(path.to_path_buf(), r);
     let meta = match std::fs::metadata(path) {
@@ -108,11 +125,16 @@ pub(super) fn look_at_file(
         };
         return Seen::Unchanged(id, entry);
     }
-    let extracted = match extract(path, &bytes, !selected) {
+    let mut extracted = match extract(path, &bytes, !selected) {
         Ok(e) => e,
         Err(r) => return skip(r),
     };
     drop(bytes);
+    if extracted.sections.is_empty() {
+        if let Some(text) = chrome.strip(path, &extracted.text) {
+            extracted.text = text;
+        }
+    }
     let exempt = crate::kind::by_name(path).is_some() || extracted.breaks.is_some();
     let chunks = chunker.chunk_sections(&extracted.title, &extracted.text, &extracted.sections);
     let pages = extracted.unit.map(|unit| Pages {
