@@ -311,9 +311,13 @@ pub struct RankArgs {
     /// Only documents whose path or id matches GLOB (repeatable).
     #[arg(long = "path", value_name = "GLOB")]
     pub paths: Vec<String>,
-    /// Drop results scoring below this.
-    #[arg(long, value_name = "SCORE")]
-    pub min_score: Option<f32>,
+    /// Drop results scoring below SCORE, or below a share of the best
+    /// result's score (`50%`), the rule that marks weak results.
+    #[arg(long, value_name = "SCORE|SHARE%", allow_hyphen_values = true)]
+    pub min_score: Option<semsearch_searcher::MinScore>,
+    /// Mark results scoring below this share of the best as weak matches.
+    #[arg(long, value_name = "SHARE", default_value_t = defaults().weak)]
+    pub weak: f32,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,6 +358,7 @@ impl RankArgs {
             exact: self.exact,
             paths: self.paths.clone(),
             min_score: self.min_score,
+            weak: self.weak,
             arithmetic: Default::default(),
             query_tf: self.query_tf,
             feedback: match (self.feedback, self.no_feedback) {

@@ -45,6 +45,9 @@ pub struct JsonResult<'a> {
     slide: Option<usize>,
     title: &'a str,
     score: f32,
+    /// Far below the best result ([`semsearch_searcher::Scale::is_weak`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    weak: bool,
     lexical: Option<LegHit>,
     semantic: Option<LegHit>,
     snippet: &'a str,
@@ -84,6 +87,7 @@ impl<'a> JsonResult<'a> {
             slide: numbered(Unit::Slide),
             title: &r.title,
             score: r.hit.score,
+            weak: r.hit.weak,
             lexical: r.hit.lexical,
             semantic: r.hit.semantic,
             snippet: &r.snippet.text,
@@ -215,9 +219,14 @@ impl Printer {
             Some(p) => format!("{}:{}", display_path(p), place(r.line, r.place)),
             None => r.hit.id.clone(),
         };
+        // A weak match says so after its title, and is not in bold.
+        let (strong, weak) = match r.hit.weak {
+            true => ("", format!("  {dim}(weak match){reset}")),
+            false => (bold, String::new()),
+        };
         writeln!(
             out,
-            "{bold}{:>2}.{reset} {dim}{:.4}{reset}  {bold}{location}{reset}  {}",
+            "{bold}{:>2}.{reset} {dim}{:.4}{reset}  {strong}{location}{reset}  {}{weak}",
             r.hit.rank, r.hit.score, r.title
         )?;
         let text = if self.color {

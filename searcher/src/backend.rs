@@ -15,7 +15,7 @@ use semsearch_indexer::{DocEntry, PassageRef};
 use semsearch_models::Embedder;
 use tantivy::tokenizer::TextAnalyzer;
 
-use crate::config::{Mode, SearchConfig};
+use crate::config::{Mode, Scale, SearchConfig};
 use crate::error::{Result, SearchError};
 use crate::lexical::Lexical;
 use crate::query::Query;
@@ -224,9 +224,10 @@ fn rank(
         expansion = added;
         (fused, best) = fuse_legs(&sem?, &lex, cfg);
     }
+    let scale = Scale::of(&fused.iter().map(|f| f.score).collect::<Vec<_>>());
     let fused: Vec<fusion::Fused> = fused
         .into_iter()
-        .filter(|f| cfg.min_score.is_none_or(|m| f.score >= m))
+        .filter(|f| cfg.min_score.is_none_or(|m| m.keeps(f.score, &scale)))
         .collect();
     let kept = if cfg.collapse {
         crate::collapse::collapse(b, fused, &best, cfg.k)?
@@ -250,6 +251,7 @@ fn rank(
                 lexical: f.lexical,
                 semantic: f.semantic,
                 passage: best.get(&f.doc).copied(),
+                weak: scale.is_weak(f.score, cfg.weak),
                 duplicates,
             })
         })

@@ -93,8 +93,11 @@ pub struct SearchConfig {
     pub exact: bool,
     /// Only documents whose id or path matches one of these globs.
     pub paths: Vec<String>,
-    /// Drop results scoring below this.
-    pub min_score: Option<f32>,
+    /// Drop results scoring below this (a score, or a share of the best).
+    pub min_score: Option<MinScore>,
+    /// A result under this share of the way from the candidates' mean score
+    /// to the best is marked weak ([`Scale::is_weak`]).
+    pub weak: f32,
     /// Texts added to and subtracted from the query's vector.
     pub arithmetic: Arithmetic,
     /// Weigh each BM25 query term by its count in the query (TF-IDF
@@ -141,12 +144,24 @@ impl SearchConfig {
             Fusion::Rrf { k } if k.is_nan() || k < 0.0 => {
                 bad("rrf_k", k.to_string(), "a number of 0 or more".into())
             }
-            _ if self.min_score.is_some_and(f32::is_nan) => {
-                bad("min_score", "NaN".into(), "a number".into())
+            _ if self.min_score.is_some_and(|m| !m.is_valid()) => bad(
+                "min_score",
+                self.min_score.map(|m| m.to_string()).unwrap_or_default(),
+                "a number, or a share of the best score from 0% to 100%".into(),
+            ),
+            _ if !(0.0..=1.0).contains(&self.weak) => {
+                bad("weak", self.weak.to_string(), "a share from 0 to 1".into())
             }
             _ => Ok(()),
         }
     }
+
+    /// Weak below a fifth of the way from the candidates' mean score to
+    /// the best. On the train splits (`semsearch eval --json --weak`,
+    /// hybrid, top 10): SciFact marks 29% weak, of which 0.6% relevant
+    /// against 13.4% of the others; NFCorpus 19%, 6.5% against 32.6%.
+    /// At 0.3 and 0.4 more relevant results were marked (EVALUATION.md).
+    pub const DEFAULT_WEAK: f32 = 0.2;
 
     /// The RRF paper's rank offset (Cormack et al., 2009), also the usual
     /// default of the engines that offer RRF.
@@ -189,6 +204,7 @@ impl Default for SearchConfig {
             exact: false,
             paths: Vec::new(),
             min_score: None,
+            weak: SearchConfig::DEFAULT_WEAK,
             arithmetic: Arithmetic::default(),
             // Off: on SciFact's train split it moved BM25 from 0.6995 to
             // 0.6957 nDCG@10 and hybrid from 0.7396 to 0.7374 (its claims
@@ -202,5 +218,96 @@ impl Default for SearchConfig {
             // folders repeat text (EVALUATION.md).
             collapse: true,
         }
+    }
+}
+
+/// `--min-score`: a score, or (`50%`) a share of the way from the
+/// candidates' mean score to the best ([`Scale`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MinScore {
+    /// Drop results scoring below this.
+    Absolute(f32),
+    /// Drop results under this share (0 to 1) of the way from the
+    /// candidates' mean score to the best ([`Scale::is_weak`]).
+    Relative(f32),
+}
+
+impl MinScore {
+    fn is_valid(self) -> bool {
+        match self {
+            MinScore::Absolute(s) => !s.is_nan(),
+            MinScore::Relative(s) => (0.0..=1.0).contains(&s),
+        }
+    }
+
+    /// Whether a result scoring `score` stays in a ranking of `scale`.
+    pub fn keeps(self, score: f32, scale: &Scale) -> bool {
+        match self {
+            MinScore::Absolute(m) => score >= m,
+            MinScore::Relative(share) => !scale.is_weak(score, share),
+        }
+    }
+}
+
+impl std::fmt::Display for MinScore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MinScore::Absolute(s) => write!(f, "{s}"),
+            MinScore::Relative(s) => write!(f, "{}%", s * 100.0),
+        }
+    }
+}
+
+impl std::str::FromStr for MinScore {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let number = |t: &str| {
+            t.trim()
+                .parse::<f32>()
+                .ok()
+                .filter(|v| !v.is_nan())
+                .ok_or_else(|| format!("{s:?} is not a score (0.3) or a share of the best (50%)"))
+        };
+        match s.trim().strip_suffix('%') {
+            Some(share) => Ok(MinScore::Relative(number(share)? / 100.0)),
+            None => Ok(MinScore::Absolute(number(s)?)),
+        }
+    }
+}
+
+/// Where the scores of one ranking stand: its best, and the mean of every
+/// candidate it ranked (both legs' candidates, fused). A score's place
+/// between them is scale-free, so one rule serves BM25, cosines, RRF and
+/// fused z-scores alike.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scale {
+    /// The best score.
+    pub best: f32,
+    /// The candidates' mean score.
+    pub mean: f32,
+}
+
+impl Scale {
+    /// The scale of a ranking's scores.
+    pub fn of(scores: &[f32]) -> Scale {
+        let best = scores.iter().copied().fold(f32::MIN, f32::max);
+        let mean = scores.iter().sum::<f32>() / scores.len().max(1) as f32;
+        Scale { best, mean }
+    }
+
+    /// 1 for the best, 0 at the candidates' mean, below 0 under it.
+    pub fn relative(&self, score: f32) -> f32 {
+        let span = self.best - self.mean;
+        if span > 0.0 {
+            (score - self.mean) / span
+        } else {
+            1.0
+        }
+    }
+
+    /// Whether `score` is a weak match: under `share` of the way from the
+    /// candidates' mean to the best.
+    pub fn is_weak(&self, score: f32, share: f32) -> bool {
+        self.relative(score) < share
     }
 }

@@ -2,12 +2,13 @@
 //! coordinates and its group (top-level folder or k-means cluster). The
 //! `map` command draws it; the server hands it to the web page.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use semsearch_indexer::Index;
 use serde::Serialize;
 
 use crate::error::{Result, SearchError};
+use crate::labels::GroupTerms;
 use crate::map;
 
 /// Groups a map shows at most: the size of a palette that stays distinct
@@ -44,6 +45,59 @@ pub struct Layout {
     /// The document vectors (for labelling the most central documents).
     #[serde(skip)]
     pub vectors: Vec<Vec<f32>>,
+    /// The projection, to place queries on the same axes.
+    #[serde(skip)]
+    pub pca: map::Pca,
+}
+
+/// A query placed on a map, with its top hits.
+#[derive(Debug, Clone, Serialize)]
+pub struct Placed {
+    /// The query's text.
+    pub text: String,
+    /// Its coordinates.
+    pub coords: Vec<f32>,
+    /// Its hits that are on the map, best first.
+    pub hits: Vec<PlacedHit>,
+}
+
+/// A hit of a placed query.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlacedHit {
+    /// Its rank in the query's results.
+    pub rank: usize,
+    /// The document's id.
+    pub id: String,
+    /// The document's coordinates (as in [`Layout::coords`]).
+    pub coords: Vec<f32>,
+}
+
+impl Layout {
+    /// Place query `text` (embedded as `vector`) and its `hits` (ranked
+    /// document ids) on this map.
+    pub fn place(&self, text: &str, vector: &[f32], hits: &[(usize, String)]) -> Placed {
+        let at: HashMap<&str, usize> = self
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        Placed {
+            text: text.to_string(),
+            coords: self.pca.project(vector),
+            hits: hits
+                .iter()
+                .filter_map(|(rank, id)| {
+                    let i = *at.get(id.as_str())?;
+                    Some(PlacedHit {
+                        rank: *rank,
+                        id: id.clone(),
+                        coords: self.coords[i].clone(),
+                    })
+                })
+                .collect(),
+        }
+    }
 }
 
 fn top_folder(id: &str) -> &str {
@@ -80,6 +134,26 @@ fn by_folder(ids: &[String]) -> (Vec<usize>, Vec<String>) {
     (group, names)
 }
 
+/// Each cluster's name: its most distinctive words over its documents'
+/// texts ([`crate::labels`]), else "cluster N".
+fn cluster_names(index: &Index, ids: &[String], group: &[usize]) -> Result<Vec<String>> {
+    let n = group.iter().max().map_or(0, |m| m + 1);
+    let mut terms = GroupTerms::new(n);
+    let mut analyzer = index.analyzer();
+    for (id, &g) in ids.iter().zip(group) {
+        terms.add(&mut analyzer, g, &index.text(id)?);
+    }
+    Ok(terms
+        .names()
+        .into_iter()
+        .enumerate()
+        .map(|(c, name)| match name.is_empty() {
+            true => format!("cluster {}", c + 1),
+            false => name,
+        })
+        .collect())
+}
+
 /// Lay out `index`'s documents on `components` principal components, in
 /// groups (`clusters` of them when grouped by cluster, at most
 /// [`MAX_GROUPS`]).
@@ -114,17 +188,18 @@ pub fn layout(
         false => folders,
         true => {
             let group = map::kmeans(&vectors, clusters.clamp(1, MAX_GROUPS));
-            let n = group.iter().max().map_or(0, |m| m + 1);
-            (group, (1..=n).map(|c| format!("cluster {c}")).collect())
+            let names = cluster_names(index, &ids, &group)?;
+            (group, names)
         }
     };
     Ok(Layout {
         ids,
         titles,
-        coords: pca.coords,
-        explained: pca.explained,
+        coords: pca.coords.clone(),
+        explained: pca.explained.clone(),
         group,
         groups,
         vectors,
+        pca,
     })
 }

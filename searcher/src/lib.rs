@@ -21,6 +21,7 @@ mod config;
 mod error;
 mod feedback;
 pub mod fusion;
+pub mod labels;
 pub mod layout;
 pub mod lexical;
 pub mod lsa;
@@ -45,7 +46,7 @@ use semsearch_models::Embedder;
 
 pub use collapse::{Duplicate, DUPLICATE_COSINE};
 pub use compare::Comparison;
-pub use config::{Mode, SearchConfig};
+pub use config::{MinScore, Mode, Scale, SearchConfig};
 pub use error::{Result, SearchError};
 pub use feedback::Feedback;
 pub use fusion::{Fusion, LegHit, Norm};
@@ -74,6 +75,9 @@ pub struct Hit {
     pub semantic: Option<LegHit>,
     /// Best passage by vector similarity, when the semantic leg found it.
     pub passage: Option<PassageRef>,
+    /// Far below the ranking's best ([`Scale::is_weak`]): shown as a
+    /// weak match.
+    pub weak: bool,
     /// Lower-ranked results folded under this one as near-duplicates.
     pub duplicates: Vec<Duplicate>,
 }

@@ -11,6 +11,25 @@ pub struct Pca {
     pub coords: Vec<Vec<f32>>,
     /// Share of the total variance each component explains, decreasing.
     pub explained: Vec<f64>,
+    /// The mean vector the inputs were centred on.
+    pub mean: Vec<f32>,
+    /// The components, one unit vector each, in order.
+    pub axes: Vec<Vec<f32>>,
+}
+
+impl Pca {
+    /// Coordinates of another vector (a query) on the same components.
+    pub fn project(&self, v: &[f32]) -> Vec<f32> {
+        self.axes
+            .iter()
+            .map(|a| {
+                a.iter()
+                    .zip(v.iter().zip(&self.mean))
+                    .map(|(a, (x, m))| a * (x - m))
+                    .sum()
+            })
+            .collect()
+    }
 }
 
 /// Project `vectors` (all of one length) onto their first `components`
@@ -24,6 +43,8 @@ pub fn pca(vectors: &[Vec<f32>], components: usize) -> Pca {
         return Pca {
             coords: vec![vec![0.0; components]; n],
             explained: vec![0.0; components],
+            mean: vec![0.0; d],
+            axes: Vec::new(),
         };
     }
     let mut mean = vec![0f64; d];
@@ -58,11 +79,18 @@ pub fn pca(vectors: &[Vec<f32>], components: usize) -> Pca {
         };
         explained.push(share);
     }
-    let projected = centred * axes;
+    let projected = centred * &axes;
     let coords = (0..n)
         .map(|i| (0..c).map(|k| projected[(i, k)] as f32).collect())
         .collect();
-    Pca { coords, explained }
+    Pca {
+        coords,
+        explained,
+        mean: mean.iter().map(|&m| m as f32).collect(),
+        axes: (0..c)
+            .map(|k| axes.column(k).iter().map(|&x| x as f32).collect())
+            .collect(),
+    }
 }
 
 /// Deterministic pseudo-random numbers (splitmix64): the same corpus gives
@@ -209,6 +237,16 @@ mod tests {
         assert!(mean.abs() < 1e-3, "{mean}");
         let var = |k: usize| p.coords.iter().map(|c| c[k] * c[k]).sum::<f32>();
         assert!(var(0) > var(1));
+    }
+
+    #[test]
+    fn a_projected_input_lands_on_its_own_coordinates() {
+        let data = cloud();
+        let p = pca(&data, 2);
+        for (v, c) in data.iter().zip(&p.coords) {
+            let q = p.project(v);
+            assert!((q[0] - c[0]).abs() < 1e-4 && (q[1] - c[1]).abs() < 1e-4);
+        }
     }
 
     #[test]

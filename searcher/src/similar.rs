@@ -79,6 +79,8 @@ pub(crate) fn similar(b: &dyn Backend, doc: usize, k: usize) -> Result<Vec<Hit>>
         .collect();
     // Best first; equal scores in document order.
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let scale = crate::config::Scale::of(&scored.iter().map(|s| s.1).collect::<Vec<_>>());
+    let weak = |score| scale.is_weak(score, crate::SearchConfig::DEFAULT_WEAK);
     scored.truncate(k);
     let ids = b.ids(&scored.iter().map(|s| s.0).collect::<Vec<_>>())?;
     Ok(scored
@@ -97,6 +99,7 @@ pub(crate) fn similar(b: &dyn Backend, doc: usize, k: usize) -> Result<Vec<Hit>>
                 fused_part: score,
             }),
             passage: passages.get(&d).copied(),
+            weak: weak(score),
             duplicates: Vec::new(),
         })
         .collect())

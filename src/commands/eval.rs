@@ -31,6 +31,16 @@ struct ModeResult {
     #[serde(rename = "map@100")]
     map100: f64,
     queries_per_second: f64,
+    /// Of the top 10: the share marked weak, and the share relevant among
+    /// the weak and among the others (how well `--weak` separates them).
+    weak: WeakStats,
+}
+
+#[derive(Serialize, Clone, Default)]
+struct WeakStats {
+    share: f64,
+    relevant_weak: f64,
+    relevant_strong: f64,
 }
 
 fn corpus_file(dataset: &Path) -> anyhow::Result<PathBuf> {
@@ -166,6 +176,8 @@ fn evaluate(
     run_dir: Option<&Path>,
 ) -> anyhow::Result<ModeResult> {
     let (mut ndcg, mut recall, mut mrr, mut map) = (0.0, 0.0, 0.0, 0.0);
+    // Top-10 results: [weak, weak and relevant, strong, strong and relevant].
+    let mut marks = [0usize; 4];
     let mut run_file = String::new();
     let start = Instant::now();
     for (qid, text, vector) in &p.queries {
@@ -182,6 +194,12 @@ fn evaluate(
             .take(DEPTH)
             .unzip();
         let q = &p.qrels[qid];
+        for h in hits.iter().take(10) {
+            let relevant = q.get(&h.id).is_some_and(|&g| g > 0) as usize;
+            let at = if h.weak { 0 } else { 2 };
+            marks[at] += 1;
+            marks[at + 1] += relevant;
+        }
         ndcg += ndcg_at(&ids, q, 10);
         recall += recall_at(&ids, q, 100);
         mrr += mrr_at(&ids, q, 10);
@@ -214,6 +232,11 @@ fn evaluate(
         mrr10: mrr / n,
         map100: map / n,
         queries_per_second: p.queries.len() as f64 / seconds,
+        weak: WeakStats {
+            share: marks[0] as f64 / (marks[0] + marks[2]).max(1) as f64,
+            relevant_weak: marks[1] as f64 / marks[0].max(1) as f64,
+            relevant_strong: marks[3] as f64 / marks[2].max(1) as f64,
+        },
     })
 }
 

@@ -1,6 +1,7 @@
 //! The JSON API. Parameters are the CLI's flags (`q`, `mode`, `lexical`,
 //! `fusion`, `alpha`, `rrf_k`, `norm`, `k`, `candidates`, `exact`,
-//! `query_tf`, `feedback`, `collapse`, `path`, `plus`, `minus`, `min_score`, `explain`);
+//! `query_tf`, `feedback`, `collapse`, `path`, `plus`, `minus`, `min_score`, `weak`,
+//! `explain`);
 //! each result is the object
 //! `search --json` prints. Documents are named by id only: no parameter
 //! ever reaches the filesystem.
@@ -201,6 +202,7 @@ impl Params {
         c.collapse = self.flag_or("collapse", c.collapse)?;
         c.paths = self.all("path");
         c.min_score = self.parsed("min_score")?;
+        c.weak = self.parsed("weak")?.unwrap_or(c.weak);
         c.arithmetic.plus = self.all("plus");
         c.arithmetic.minus = self.all("minus");
         c.validate().map_err(search_error)?;
@@ -339,16 +341,43 @@ pub async fn status(Shared(state): Shared<Arc<State>>) -> Answer {
     Ok(respond(body))
 }
 
-/// `GET /api/map`: every document's 2-D coordinates, title and group.
-pub async fn map(Shared(state): Shared<Arc<State>>) -> Answer {
+/// `GET /api/map`: every document's 2-D coordinates, title and group
+/// (clusters named by their distinctive words); with `q=`, also the
+/// query's coordinates and its top hits' (`k`, the search's settings).
+pub async fn map(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery) -> Answer {
+    let p = Params::parse(raw);
+    let query = match p.get("q") {
+        Some(_) => Some((p.query()?, p.config()?)),
+        None => None,
+    };
     let body = on_index(&state, move |l| {
-        if let Some(v) = l.map.get() {
-            return Ok(v.clone());
-        }
         let index = folder(l, "the map")?.index();
-        let m = layout(index, Grouping::Auto, 8, 2).map_err(search_error)?;
-        let v = to_json(&m)?;
-        Ok(l.map.get_or_init(|| v).clone())
+        let m = match l.map.get() {
+            Some(m) => m.clone(),
+            None => {
+                let m = Arc::new(layout(index, Grouping::Auto, 8, 2).map_err(search_error)?);
+                l.map.get_or_init(|| m).clone()
+            }
+        };
+        let placed = match query {
+            None => None,
+            Some((q, cfg)) => {
+                let vector = l.searcher.embedder().embed(&[&q]).map_err(|e| ApiError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    message: format!("cannot embed the query: {e}"),
+                })?;
+                let hits = l.searcher.search(&q, &cfg).map_err(search_error)?;
+                let ranked: Vec<(usize, String)> =
+                    hits.into_iter().map(|h| (h.rank, h.id)).collect();
+                Some(m.place(&q, &vector[0], &ranked))
+            }
+        };
+        let mut v = serde_json::to_value(&*m).map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+        })?;
+        v["query"] = serde_json::to_value(placed).unwrap_or_default();
+        to_json(&v)
     })
     .await?;
     Ok(respond(body))

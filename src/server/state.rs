@@ -21,7 +21,7 @@ pub struct Loaded {
     pub searcher: Box<dyn Store>,
     /// The corpus map, computed on first request (PCA and k-means over
     /// every document vector: worth keeping).
-    pub map: OnceLock<String>,
+    pub map: OnceLock<Arc<semsearch_searcher::layout::Layout>>,
 }
 
 /// The server's state.

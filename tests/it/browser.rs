@@ -22,6 +22,8 @@ const DOCS: &[(&str, &str)] = &[
     ("garden/compost.md", "# Compost\n\nMix green kitchen scraps with brown leaves and keep the heap moist."),
     ("travel/trains.md", "# Night trains\n\nSleeper trains cross Europe overnight: Vienna to Rome, Paris to Berlin."),
     ("travel/packing.md", "# Packing light\n\nOne bag, three shirts, a rain jacket and a good book."),
+    // A title that wraps in the compare view's narrow columns.
+    ("kitchen/oven.md", "# Keeping a wood-fired oven at an even temperature through a long winter afternoon\n\nFeed small logs often and close the damper halfway."),
     ("evil.txt", "Mallory's note <script>window.__pwned = 1</script> and <img src=x onerror=\"window.__pwned = 2\"> about sourdough starters."),
 ];
 
@@ -254,15 +256,44 @@ fn search_compare_and_map_in_chromium_and_documents_stay_inert() {
     assert!(b.js("return location.search.includes('view=compare')") == json!(true));
     b.screenshot(&shots.join("compare.png"));
 
-    // Map: a point per document; clicking one opens it.
+    // Compare numbers each title on its first line, however it wraps.
+    let levels = b.js(
+        "return [...document.querySelectorAll('#compare li')].map(li => {
+           const number = li.querySelector('.rank').getBoundingClientRect();
+           const title = li.querySelector('button');
+           return [Math.abs(number.top - title.getClientRects()[0].top),
+                   title.getBoundingClientRect().height / number.height];
+         })",
+    );
+    let levels = levels.as_array().unwrap();
+    assert!(
+        levels.iter().all(|l| l[0].as_f64().unwrap() < 2.0),
+        "each number level with its title's first line: {levels:?}"
+    );
+    assert!(
+        levels.iter().any(|l| l[1].as_f64().unwrap() > 2.0),
+        "a title wraps (the case that went wrong): {levels:?}"
+    );
+
+    // Map: a point per document, the query and its hits marked; clicking
+    // a point opens it.
     b.click("button[data-view=map]");
     b.until(
         &format!(
-            "return document.querySelectorAll('#map-svg circle').length === {}",
+            "return document.querySelectorAll('#map-svg circle[data-doc]').length === {}",
             DOCS.len()
         ),
         "a point per document",
     );
+    b.until(
+        "return document.querySelectorAll('#map-svg .query-mark').length === 2
+           && document.querySelectorAll('#map-svg .hit-ring').length > 0",
+        "the query and its hits on the map",
+    );
+    let first = b.js(
+        "return [...document.querySelectorAll('#map-svg .hit-rank')].map(t => t.textContent)[0]",
+    );
+    assert_eq!(first, "1");
     b.js("document.querySelector('#map-svg circle[data-doc=\"kitchen/bread.md\"]').dispatchEvent(new MouseEvent('mouseenter'))");
     let hover = b.js("return document.getElementById('map-hover').textContent");
     assert_eq!(hover, "Baking bread", "hovering names the document");

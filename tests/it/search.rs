@@ -458,3 +458,52 @@ fn search_with_a_folder_keeps_the_language_and_overlap_the_index_was_built_with(
             .unwrap();
     assert_eq!(manifest["chunking"]["overlap"], 16, "{manifest}");
 }
+
+#[test]
+fn weak_matches_are_marked_and_the_relative_min_score_cuts_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = real_index(tmp.path());
+    let (code, hits, err) = search(&idx, "baking bread dough", &["-k", "6", "--no-collapse"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(ids(&hits)[0], "bread.md");
+    assert!(hits[0].get("weak").is_none(), "the best is never weak");
+    let weak: Vec<&str> = hits
+        .iter()
+        .filter(|h| h["weak"] == true)
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !weak.is_empty(),
+        "unrelated notes are weak matches: {hits:?}"
+    );
+    // Weak ones come last: they score lowest.
+    let first_weak = hits.iter().position(|h| h["weak"] == true).unwrap();
+    assert!(hits[first_weak..].iter().all(|h| h["weak"] == true));
+    // The relative --min-score at the same share drops exactly those.
+    let (_, strong, _) = search(
+        &idx,
+        "baking bread dough",
+        &["-k", "6", "--no-collapse", "--min-score", "20%"],
+    );
+    assert_eq!(ids(&strong), ids(&hits[..first_weak]));
+    // The text output says so too.
+    let out = bin()
+        .args([
+            "search",
+            "baking bread dough",
+            "-k",
+            "6",
+            "--no-collapse",
+            "--index",
+        ])
+        .arg(&idx)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).matches("(weak match)").count(), weak.len());
+    // Shares are percentages of the way from the candidates' mean to the best.
+    for bad in ["150%", "abc", "-5%"] {
+        let (code, _, err) = search(&idx, "bread", &["--min-score", bad]);
+        assert_eq!(code, Some(2), "--min-score {bad}: {err}");
+        assert!(err.contains("min-score"), "{err}");
+    }
+}

@@ -125,6 +125,23 @@ fn every_endpoint_answers_what_the_cli_prints() {
     assert_eq!(map["ids"].as_array().unwrap().len(), 4);
     assert_eq!(map["coords"][0].as_array().unwrap().len(), 2);
     assert_eq!(map["group"].as_array().unwrap().len(), 4);
+    assert_eq!(map["query"], Value::Null, "no q=, no query placed");
+    // With q=, the query and its top hits are placed on the same axes.
+    let (code, map) = s.get("/api/map?q=dough&k=2&mode=lexical");
+    assert_eq!(code, 200, "{map}");
+    assert_eq!(map["query"]["text"], "dough");
+    assert_eq!(map["query"]["coords"].as_array().unwrap().len(), 2);
+    let hits = map["query"]["hits"].as_array().unwrap();
+    assert_eq!(hits[0]["rank"], 1);
+    assert_eq!(hits[0]["id"], "bread.md");
+    let at = map["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|i| i == "bread.md")
+        .unwrap();
+    assert_eq!(hits[0]["coords"], map["coords"][at]);
+    assert_eq!(s.get("/api/map?q=").0, 400, "an empty query is refused");
 
     let (code, doc) = s.get("/api/document?id=space%2Fiss.txt");
     assert_eq!(code, 200);
@@ -299,5 +316,40 @@ fn sixty_four_concurrent_clients_all_get_answers() {
     for t in threads {
         let n = t.join().unwrap().expect("every client gets an answer");
         assert!(n > 0);
+    }
+}
+
+#[test]
+fn map_clusters_are_named_by_their_distinctive_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    // One folder: grouped by cluster, not by folder.
+    let docs: Vec<(String, String)> = (0..12)
+        .map(|i| {
+            let topic = [
+                "walrus ice arctic",
+                "zebra savanna grass",
+                "comet orbit telescope",
+            ][i % 3];
+            (
+                format!("n{i}.md"),
+                format!("A note about {topic}, number {i}."),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = docs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let dir = crate::common::write_notes(tmp.path(), &refs);
+    index(&model, &dir);
+    let s = Server::start(&[OsStr::new("--index"), dir.join(".semsearch").as_os_str()]);
+    let (code, map) = s.get("/api/map");
+    assert_eq!(code, 200);
+    let words = "walrus ice arctic zebra savanna grass comet orbit telescope note number";
+    for name in map["groups"].as_array().unwrap() {
+        let name = name.as_str().unwrap();
+        assert!(!name.starts_with("cluster"), "{name}");
+        assert!(
+            name.split(", ").all(|w| words.contains(w)),
+            "{name}: words of the notes"
+        );
     }
 }

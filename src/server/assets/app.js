@@ -102,14 +102,17 @@ function where(r) {
 }
 
 function result(r) {
+  // A weak match (far below the best, as the CLI and the JSON say) is
+  // dimmed and says so.
   const item = el(
     "li",
-    { class: "result" },
+    { class: r.weak ? "result weak" : "result" },
     el(
       "div",
       { class: "head" },
       el("span", { class: "score" }, r.score.toFixed(4)),
       el("button", { type: "button", class: "title", onclick: () => openDoc(r.id) }, r.title || r.id),
+      r.weak ? el("span", { class: "weak-label" }, "weak match") : null,
       el("span", { class: "where" }, where(r))
     ),
     snippet(r.snippet, r.highlights)
@@ -133,6 +136,10 @@ function showResults(list, heading) {
 async function search() {
   const p = params();
   saveState(false);
+  if (view === "map") {
+    await loadMap(++generation);
+    return;
+  }
   if (!p.q) {
     $("results").replaceChildren();
     $("compare").replaceChildren();
@@ -178,10 +185,13 @@ function showCompare(c) {
   const names = { tfidf: "TF-IDF", bm25: "BM25", lsa: "LSA", semantic: "Semantic", hybrid: "Hybrid" };
   for (const name of ["tfidf", "bm25", "lsa", "semantic", "hybrid"]) {
     const ol = el("ol", {});
-    (c.lists[name] || []).forEach((id) => {
+    (c.lists[name] || []).forEach((id, i) => {
+      // The number is an element beside the title, level with its first
+      // line (an <ol> marker sits on the baseline of a button's last line).
       const li = el(
         "li",
         { "data-doc": id, tabindex: "0", title: id },
+        el("span", { class: "rank" }, i + 1 + "."),
         el("button", { type: "button", onclick: () => openDoc(id) }, c.titles[id] || id)
       );
       const mark = (on) =>
@@ -217,7 +227,7 @@ function showCompare(c) {
 const SVG = "http://www.w3.org/2000/svg";
 const COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
 let box0 = null;
-let mapLoaded = false;
+let mapLoaded = false; // the parameters of the map drawn, once drawn
 
 function setBox(b) {
   $("map-svg").setAttribute("viewBox", [b.x, b.y, b.w, b.h].join(" "));
@@ -231,17 +241,22 @@ function zoom(f, cx, cy) {
   setBox({ x: x - (x - b.x) * f, y: y - (y - b.y) * f, w: b.w * f, h: b.h * f });
 }
 
-async function loadMap() {
-  if (mapLoaded) return;
+// The map, with the query and its top hits when there is a query.
+async function loadMap(mine) {
+  const p = params();
+  const key = JSON.stringify(p);
+  if (mapLoaded === key) return;
   setStatus("Drawing the map…");
   let m;
   try {
-    m = await api("/api/map", {});
+    m = await api("/api/map", p.q ? p : {});
   } catch (e) {
     setStatus("Error: " + e.message);
     return;
   }
-  mapLoaded = true;
+  if (mine !== undefined && mine !== generation) return;
+  const keepBox = mapLoaded !== false;
+  mapLoaded = key;
   const svg = $("map-svg");
   svg.replaceChildren();
   const xs = m.coords.map((c) => c[0]);
@@ -250,7 +265,7 @@ async function loadMap() {
   const pad = 0.05 * Math.max(x1 - x0, y1 - y0, 1e-6);
   box0 = { x: x0 - pad, y: y0 - pad, w: x1 - x0 + 2 * pad, h: y1 - y0 + 2 * pad };
   const r = Math.max(box0.w, box0.h) / Math.max(120, 8 * Math.sqrt(m.ids.length));
-  setBox(box0);
+  if (!keepBox || !svg.dataset.box) setBox(box0);
   m.ids.forEach((id, i) => {
     const c = document.createElementNS(SVG, "circle");
     c.setAttribute("cx", xs[i]);
@@ -267,6 +282,7 @@ async function loadMap() {
     c.addEventListener("keydown", (e) => e.key === "Enter" && openDoc(id));
     svg.append(c);
   });
+  if (m.query) drawQuery(svg, m.query, r);
   const legend = $("legend");
   legend.replaceChildren();
   m.groups.forEach((g, i) => {
@@ -274,7 +290,34 @@ async function loadMap() {
     swatch.style.background = COLORS[i % COLORS.length];
     legend.append(el("li", {}, swatch, g));
   });
-  setStatus(m.ids.length + " documents; PC1 " + (m.explained[0] * 100).toFixed(1) + "% of the variance");
+  if (m.query) {
+    legend.append(el("li", {}, el("span", { class: "swatch query" }), "the query, its top hits ringed and numbered"));
+  }
+  const where = m.query ? "; the query and its " + m.query.hits.length + " top hits marked" : "";
+  setStatus(m.ids.length + " documents; PC1 " + (m.explained[0] * 100).toFixed(1) + "% of the variance" + where);
+}
+
+// The query as a cross, its hits ringed with their rank beside them.
+function drawQuery(svg, q, r) {
+  const shape = (tag, attrs, text) => {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  for (const h of q.hits) {
+    const [x, y] = [h.coords[0], -(h.coords[1] || 0)];
+    shape("line", { x1: q.coords[0], y1: -(q.coords[1] || 0), x2: x, y2: y, class: "hit-line", "stroke-width": r / 4 });
+    const ring = shape("circle", { cx: x, cy: y, r: r * 2, class: "hit-ring", "stroke-width": r / 2 });
+    ring.append(Object.assign(document.createElementNS(SVG, "title"), { textContent: h.rank + ". " + h.id }));
+    shape("text", { x: x + r * 2.5, y: y + r, class: "hit-rank", "font-size": r * 4 }, String(h.rank));
+  }
+  const [qx, qy, s] = [q.coords[0], -(q.coords[1] || 0), r * 3];
+  for (const [dx, dy] of [[s, s], [s, -s]]) {
+    shape("line", { x1: qx - dx, y1: qy - dy, x2: qx + dx, y2: qy + dy, class: "query-mark", "stroke-width": r });
+  }
+  shape("text", { x: qx + s * 1.3, y: qy - s, class: "query-label", "font-size": r * 4.5 }, "query");
 }
 
 (function mapControls() {
@@ -325,13 +368,12 @@ function setView(v, push) {
   }
   for (const s of ["results", "compare", "map"]) $(s).hidden = s !== view;
   if (push !== false) saveState(true);
-  if (view === "map") loadMap();
 }
 
 document.querySelectorAll("#views button").forEach((b) =>
   b.addEventListener("click", () => {
     setView(b.dataset.view, true);
-    if (view !== "map") search();
+    search();
   })
 );
 form.addEventListener("submit", (e) => {
@@ -353,8 +395,8 @@ document.addEventListener("keydown", (e) => {
 });
 window.addEventListener("popstate", () => {
   loadState();
-  if (view !== "map") search();
+  search();
 });
 
 loadState();
-if (view !== "map") search();
+search();
