@@ -8,7 +8,7 @@
 //!
 //! A site is a folder of pages (one template per folder: mdBook's book,
 //! one rustdoc module). From an even sample of its pages, a line is chrome
-//! when it is on [`SHARE`] of them. A page loses the first occurrence of
+//! when it is on 60% of them. A page loses the first occurrence of
 //! each chrome line, and only when it carries the template (half of the
 //! chrome lines at least): a page that quotes a chrome line in its own
 //! text keeps the quote, and a page of another template keeps everything.
@@ -103,7 +103,7 @@ impl Chrome {
     }
 }
 
-/// Lines (non-empty) on [`SHARE`] of `texts` (counted once per text).
+/// Lines (non-empty) on `SHARE` of `texts` (counted once per text).
 fn repeated_lines(texts: &[String]) -> HashSet<u64> {
     if texts.len() < MIN_PAGES {
         return HashSet::new();
