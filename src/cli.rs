@@ -501,6 +501,13 @@ pub struct MapArgs {
     /// Picture size in pixels, WIDTHxHEIGHT.
     #[arg(long, default_value = "1200x900", value_name = "WxH")]
     pub size: String,
+    /// Place this query on the map, with its top hits ringed and numbered
+    /// (loads the index's model).
+    #[arg(long, value_name = "TEXT")]
+    pub query: Option<String>,
+    /// Hits of --query marked.
+    #[arg(short, long, default_value_t = 10, value_name = "N")]
+    pub k: usize,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

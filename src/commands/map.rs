@@ -9,8 +9,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use semsearch_indexer::Index;
-use semsearch_searcher::layout::{layout, Grouping, Layout};
+use semsearch_searcher::layout::{layout, Grouping, Layout, Placed};
 use semsearch_searcher::map;
+use semsearch_searcher::{SearchConfig, Searcher};
 
 use crate::cli::{ColorBy, MapArgs, MapFormat};
 use crate::output::Outcome;
@@ -41,21 +42,61 @@ fn build(index: &Index, args: &MapArgs, components: usize) -> anyhow::Result<Lay
     Ok(layout(index, grouping, args.clusters, components)?)
 }
 
-fn write_csv(m: &Layout, out: &Path) -> anyhow::Result<()> {
+/// The CSV: a row per document (with its rank among the query's hits,
+/// when a query is placed), then the query's own row.
+fn write_csv(m: &Layout, placed: Option<&Placed>, out: &Path) -> anyhow::Result<()> {
     let mut w =
         csv::Writer::from_path(out).with_context(|| format!("cannot write {}", out.display()))?;
     let mut header = vec!["id".to_string(), "group".into()];
     header.extend((1..=m.explained.len()).map(|k| format!("pc{k}")));
     header.push("title".into());
+    if placed.is_some() {
+        header.push("rank".into());
+    }
     w.write_record(&header)?;
     for i in 0..m.ids.len() {
         let mut row = vec![m.ids[i].clone(), m.groups[m.group[i]].clone()];
         row.extend(m.coords[i].iter().map(|x| format!("{x:.6}")));
         row.push(m.titles[i].clone());
+        if let Some(p) = placed {
+            let rank = p.hits.iter().find(|h| h.id == m.ids[i]);
+            row.push(rank.map_or(String::new(), |h| h.rank.to_string()));
+        }
+        w.write_record(&row)?;
+    }
+    if let Some(p) = placed {
+        let mut row = vec!["(query)".to_string(), "query".into()];
+        row.extend(p.coords.iter().map(|x| format!("{x:.6}")));
+        row.extend([p.text.clone(), "0".into()]);
         w.write_record(&row)?;
     }
     w.flush()?;
     Ok(())
+}
+
+/// The layout, and the query placed on it when one is given.
+fn layout_with_query(
+    dir: &Path,
+    args: &MapArgs,
+    components: usize,
+) -> anyhow::Result<(Layout, Option<Placed>)> {
+    let cannot = || format!("cannot open index {}", dir.display());
+    let Some(query) = &args.query else {
+        let index = Index::open(dir).with_context(cannot)?;
+        return Ok((build(&index, args, components)?, None));
+    };
+    let searcher = Searcher::open(dir).with_context(cannot)?;
+    let m = build(searcher.index(), args, components)?;
+    let cfg = SearchConfig {
+        k: args.k,
+        ..SearchConfig::default()
+    };
+    cfg.validate()?;
+    let hits = searcher.search(query, &cfg)?;
+    let vector = searcher.embedder().embed(&[query.as_str()])?;
+    let ranked: Vec<(usize, String)> = hits.into_iter().map(|h| (h.rank, h.id)).collect();
+    let placed = m.place(query, &vector[0], &ranked);
+    Ok((m, Some(placed)))
 }
 
 /// Marks shrink and fade as documents multiply, so 10 points stay visible
@@ -83,6 +124,7 @@ fn label(title: &str, id: &str) -> String {
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     m: &Layout,
+    query: Option<&Placed>,
     labels: usize,
 ) -> anyhow::Result<()>
 where
@@ -90,7 +132,12 @@ where
 {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing the map: {e}");
     root.fill(&WHITE).map_err(e)?;
-    let (xs, ys): (Vec<f32>, Vec<f32>) = m.coords.iter().map(|c| (c[0], c[1])).unzip();
+    let (mut xs, mut ys): (Vec<f32>, Vec<f32>) = m.coords.iter().map(|c| (c[0], c[1])).unzip();
+    // The query is inside the frame too (appended after the documents).
+    if let Some(p) = query {
+        xs.push(p.coords[0]);
+        ys.push(p.coords.get(1).copied().unwrap_or(0.0));
+    }
     let range = |v: &[f32]| {
         let (lo, hi) = v
             .iter()
@@ -167,6 +214,9 @@ where
             root.draw(&Text::new(text, (at, py), style)).map_err(e)?;
         }
     }
+    if let Some(p) = query {
+        draw_query(&mut chart, p, radius).map_err(e)?;
+    }
     chart
         .configure_series_labels()
         .label_font((FONT, 13))
@@ -176,6 +226,59 @@ where
         .draw()
         .map_err(e)?;
     root.present().map_err(e)?;
+    Ok(())
+}
+
+/// The query as a red cross, each hit ringed with its rank beside it.
+fn draw_query<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf32, plotters::coord::types::RangedCoordf32>,
+    >,
+    p: &Placed,
+    radius: u32,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let at = |c: &[f32]| (c[0], c.get(1).copied().unwrap_or(0.0));
+    let ring = (radius + 4) as i32;
+    let rank_style = TextStyle::from((FONT, 13).into_font()).color(&BLACK);
+    for h in &p.hits {
+        let (x, y) = at(&h.coords);
+        chart.draw_series(std::iter::once(Circle::new(
+            (x, y),
+            ring,
+            BLACK.stroke_width(2),
+        )))?;
+        // Beside the ring, not over it.
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((x, y))
+                + Text::new(
+                    h.rank.to_string(),
+                    (ring + 1, -ring),
+                    rank_style.clone().pos(Pos::new(HPos::Left, VPos::Center)),
+                ),
+        ))?;
+    }
+    let red = RGBColor(214, 39, 40);
+    let (qx, qy) = at(&p.coords);
+    chart
+        .draw_series(std::iter::once(Cross::new(
+            (qx, qy),
+            9,
+            red.stroke_width(4),
+        )))?
+        .label(format!("the query, its {} top hits ringed", p.hits.len()))
+        .legend(move |(x, y)| Cross::new((x + 5, y), 5, red.stroke_width(3)));
+    chart.draw_series(std::iter::once(
+        EmptyElement::at((qx, qy))
+            + Text::new(
+                "query",
+                (12, 6),
+                TextStyle::from((FONT, 15).into_font())
+                    .color(&red)
+                    .pos(Pos::new(HPos::Left, VPos::Top)),
+            ),
+    ))?;
     Ok(())
 }
 
@@ -205,21 +308,20 @@ pub fn run(args: MapArgs) -> anyhow::Result<Outcome> {
     );
     let (w, h) = size(&args.size)?;
     let dir = super::find_index(args.index.index.as_deref())?;
-    let index =
-        Index::open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?;
     let components = if format == MapFormat::Csv {
         args.components
     } else {
         2
     };
-    let m = build(&index, &args, components)?;
+    let (m, placed) = layout_with_query(&dir, &args, components)?;
     match format {
-        MapFormat::Csv => write_csv(&m, &args.out)?,
+        MapFormat::Csv => write_csv(&m, placed.as_ref(), &args.out)?,
         MapFormat::Svg => {
             register_font()?;
             draw(
                 SVGBackend::new(&args.out, (w, h)).into_drawing_area(),
                 &m,
+                placed.as_ref(),
                 args.labels,
             )?;
         }
@@ -229,6 +331,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<Outcome> {
             draw(
                 BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
                 &m,
+                placed.as_ref(),
                 args.labels,
             )?;
             write_png(&args.out, w, h, &rgb)?;

@@ -291,6 +291,54 @@ fn map_draws_one_mark_per_document() {
         assert!(sum.abs() < 1e-3, "pc{} sums to {sum}", k - 1);
     }
 
+    // A query placed on the map: its row, and its hits' ranks.
+    let out = run(
+        &[
+            "map",
+            "--out",
+            csv_path.to_str().unwrap(),
+            "--query",
+            "oil change",
+            "-k",
+            "2",
+        ],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut r = csv::Reader::from_path(&csv_path).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header.last().unwrap(), "rank");
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), docs + 1);
+    assert_eq!(&rows[docs][0], "(query)");
+    let mut ranks: Vec<&str> = rows[..docs]
+        .iter()
+        .map(|row| &row[5])
+        .filter(|r| !r.is_empty())
+        .collect();
+    ranks.sort();
+    assert_eq!(ranks, ["1", "2"]);
+    let svg_query = tmp.path().join("query.svg");
+    let out = run(
+        &[
+            "map",
+            "--out",
+            svg_query.to_str().unwrap(),
+            "--query",
+            "oil change",
+            "-k",
+            "2",
+        ],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&svg_query).unwrap();
+    assert!(
+        text.contains(">\nquery\n<"),
+        "the query is named on the map"
+    );
+    assert_eq!(text.matches("<circle").count(), docs + 2, "two hits ringed");
+
     let out = run(&["map", "--out", "map.txt"], &dir);
     assert_eq!(out.status.code(), Some(2));
     assert!(
