@@ -345,3 +345,52 @@ fn a_sites_repeated_chrome_is_dropped_but_a_page_quoting_it_keeps_its_words() {
     );
     assert_eq!(lexical_ids(&kept, "navigate between chapters").len(), 7);
 }
+
+#[test]
+fn pages_that_only_redirect_are_skipped_as_redirect() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("site");
+    std::fs::create_dir_all(docs.join("old")).unwrap();
+    std::fs::write(
+        docs.join("ch17.html"),
+        "<html><head><title>Redirecting...</title>\
+         <meta http-equiv=\"refresh\" content=\"0; URL=ch18.html\"></head>\
+         <body><p>Redirecting to... <a href=\"ch18.html\">ch18.html</a>.</p></body></html>",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("ch18.html"),
+        "<html><head><title>Traits</title></head><body><h1>Traits</h1>\
+         <p>A trait defines shared behaviour.</p></body></html>",
+    )
+    .unwrap();
+    // A folder of stubs of an old edition: the notice is on every page.
+    for i in 0..6 {
+        std::fs::write(
+            docs.join(format!("old/page{i}.html")),
+            format!(
+                "<html><head><title>Old {i}</title></head><body><h1>Chapter {i}</h1>\
+                 <p>The first edition is no longer distributed. See the \
+                 <a href=\"../ch18.html\">current version</a>.</p></body></html>"
+            ),
+        )
+        .unwrap();
+    }
+    // A short page that does not say it moved stays.
+    std::fs::write(
+        docs.join("note.html"),
+        "<html><body><p>Moving house: a checklist.</p></body></html>",
+    )
+    .unwrap();
+    let report = index_json(&model, &[&docs], &[]);
+    assert_eq!(report["skipped_by_reason"]["redirect"], 7, "{report}");
+    assert_eq!(report["documents"], 2, "{report}");
+    // Named on the command line, a redirect is indexed anyway.
+    let report = index_json(
+        &model,
+        &[&docs.join("ch17.html")],
+        &["--index", tmp.path().join("one").to_str().unwrap()],
+    );
+    assert_eq!(report["documents"], 1, "{report}");
+}

@@ -18,6 +18,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use document::{is_document_name, Format, DOCUMENT_SIZE_FACTOR, THREAD_NAME, TIME_LIMIT};
+pub use text::moved_notice;
 pub use worker::{serve, use_worker, WORKER_ARG, WORKER_MEMORY};
 
 /// Why a file was not indexed (or was indexed with a caveat).
@@ -49,11 +50,14 @@ pub enum SkipReason {
     NoText,
     /// A document whose parser ran past [`TIME_LIMIT`].
     Timeout,
+    /// An HTML page that only sends the reader elsewhere: a meta refresh,
+    /// or a short page saying it moved (mdBook's stubs of old editions).
+    Redirect,
 }
 
 impl SkipReason {
     /// Every reason, in report order.
-    pub const ALL: [SkipReason; 12] = [
+    pub const ALL: [SkipReason; 13] = [
         SkipReason::Binary,
         SkipReason::Empty,
         SkipReason::TooLarge,
@@ -66,6 +70,7 @@ impl SkipReason {
         SkipReason::Corrupt,
         SkipReason::NoText,
         SkipReason::Timeout,
+        SkipReason::Redirect,
     ];
 
     /// The reason named `name` (as [`SkipReason::as_str`] writes it).
@@ -88,6 +93,7 @@ impl SkipReason {
             SkipReason::Corrupt => "corrupt",
             SkipReason::NoText => "no_text",
             SkipReason::Timeout => "timeout",
+            SkipReason::Redirect => "redirect",
         }
     }
 }

@@ -33,6 +33,9 @@ pub(super) fn extract(path: &Path, bytes: &[u8], judge: bool) -> Result<Extracte
     if let Some(reason) = breaks.filter(|_| judge) {
         return Err(reason);
     }
+    if markup && judge && refreshes(&raw) {
+        return Err(SkipReason::Redirect);
+    }
     let (title, text) = match ext.as_str() {
         "html" | "htm" | "xhtml" => html(&raw),
         "md" | "markdown" => (markdown_title(&raw), raw),
@@ -112,6 +115,49 @@ fn rst_title(text: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether an HTML page sends its reader elsewhere with a meta refresh
+/// naming a URL (`<meta http-equiv="refresh" content="0; url=...">`); a
+/// refresh without a URL only reloads the page.
+fn refreshes(raw: &str) -> bool {
+    use scraper::{Html, Selector};
+    // The <head> is enough, and cheap to find.
+    let head = raw.find("</head>").map_or(raw, |end| &raw[..end]);
+    if !head.to_ascii_lowercase().contains("refresh") {
+        return false;
+    }
+    let doc = Html::parse_document(head);
+    let meta = Selector::parse("meta[http-equiv]").expect("valid selector");
+    doc.select(&meta).any(|m| {
+        let v = m.value();
+        v.attr("http-equiv")
+            .is_some_and(|h| h.eq_ignore_ascii_case("refresh"))
+            && v.attr("content")
+                .is_some_and(|c| c.to_ascii_lowercase().contains("url="))
+    })
+}
+
+/// Whether a page is only a notice that it moved: its own text (`own`, its
+/// chrome dropped) a few dozen words at most, and the page (`text`, chrome
+/// and all: where every page of a folder is such a stub, the notice is the
+/// folder's chrome) saying so. English phrases: the sites that leave such
+/// stubs (mdBook, Sphinx, GitHub Pages) say it in English.
+pub fn moved_notice(own: &str, text: &str) -> bool {
+    const WORDS: usize = 60;
+    const SAYING: [&str; 6] = [
+        "redirect",
+        "has moved",
+        "have moved",
+        "moved to",
+        "no longer",
+        "new location",
+    ];
+    if own.split_whitespace().nth(WORDS).is_some() {
+        return false;
+    }
+    let lower = text.to_lowercase();
+    SAYING.iter().any(|s| lower.contains(s))
 }
 
 /// Visible text of an HTML page (no scripts, styles or templates), with
@@ -201,6 +247,43 @@ mod tests {
         let e = extract(Path::new("a.html"), page.as_bytes(), true).unwrap();
         assert_eq!(e.title, "My Page");
         assert_eq!(e.text.trim(), "Hello\nWorld wide");
+    }
+
+    #[test]
+    fn redirecting_pages_are_skipped_unless_selected() {
+        let refresh = "<html><head><title>Redirecting...</title>\
+            <meta http-equiv=\"Refresh\" content=\"0; URL=ch18.html\"></head>\
+            <body><p>Redirecting to... <a href=\"ch18.html\">ch18.html</a>.</p></body></html>";
+        assert_eq!(
+            extract(Path::new("a.html"), refresh.as_bytes(), true).map(|e| e.text),
+            Err(SkipReason::Redirect)
+        );
+        assert!(extract(Path::new("a.html"), refresh.as_bytes(), false).is_ok());
+        // A refresh that only reloads the page is a page.
+        let reload = "<html><head><meta http-equiv=\"refresh\" content=\"30\"></head>\
+            <body><p>Scores</p></body></html>";
+        assert!(extract(Path::new("a.html"), reload.as_bytes(), true).is_ok());
+    }
+
+    #[test]
+    fn a_short_page_saying_it_moved_is_a_moved_notice() {
+        use super::moved_notice;
+        let stub = "If\nThe first edition of the book is no longer distributed with Rust's \
+             documentation. You may want to check out the current version of the book instead.";
+        assert!(moved_notice(stub, stub));
+        assert!(moved_notice(
+            "This page has moved to docs.example.org.",
+            "Menu\nThis page has moved to docs.example.org."
+        ));
+        // A folder of stubs: the notice is its chrome, the title is left.
+        assert!(moved_notice("If", stub));
+        // Long pages that mention a move, short pages that do not: pages.
+        let long = format!("{} The office moved to Lyon.", "word ".repeat(80));
+        assert!(!moved_notice(&long, &long));
+        assert!(!moved_notice(
+            "Moving house: a checklist.",
+            "Moving house: a checklist."
+        ));
     }
 
     #[test]

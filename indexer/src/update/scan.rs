@@ -6,7 +6,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::chrome::Chrome;
 use crate::chunk::{Chunk, Chunker};
-use crate::extract::{extract, SkipReason};
+use crate::extract::{extract, moved_notice, SkipReason};
 use crate::manifest::{DocEntry, Pages};
 use crate::pathname;
 use crate::source::CorpusDoc;
@@ -130,10 +130,17 @@ pub(super) fn look_at_file(
         Err(r) => return skip(r),
     };
     drop(bytes);
-    if extracted.sections.is_empty() {
-        if let Some(text) = chrome.strip(path, &extracted.text) {
-            extracted.text = text;
-        }
+    let own = match extracted.sections.is_empty() {
+        true => chrome.strip(path, &extracted.text),
+        false => None,
+    };
+    let page = crate::chrome::is_page(path);
+    if !selected && page && moved_notice(own.as_deref().unwrap_or(&extracted.text), &extracted.text)
+    {
+        return skip(SkipReason::Redirect);
+    }
+    if let Some(text) = own {
+        extracted.text = text;
     }
     let exempt = crate::kind::by_name(path).is_some() || extracted.breaks.is_some();
     let chunks = chunker.chunk_sections(&extracted.title, &extracted.text, &extracted.sections);
