@@ -58,6 +58,8 @@ pub(crate) trait Backend: Sync {
     fn passage_vectors(&self, passages: &[PassageRef]) -> Result<HashMap<PassageRef, Vec<f32>>>;
     /// The ids of documents `docs`.
     fn ids(&self, docs: &[usize]) -> Result<HashMap<usize, String>>;
+    /// How many passages documents `docs` have.
+    fn passage_counts(&self, docs: &[usize]) -> Result<HashMap<usize, usize>>;
     /// The titles of documents `docs`.
     fn titles(&self, docs: &[usize]) -> Result<HashMap<usize, String>>;
     /// Manifest entries and texts of documents `docs` (for presenting).

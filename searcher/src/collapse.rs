@@ -7,17 +7,39 @@
 //! of their passages') or the passages that matched the query have a
 //! cosine of at least [`DUPLICATE_COSINE`]. Comparing the matched passages
 //! too catches a chapter inside a whole-book page, whose document vector
-//! differs from the chapter's.
+//! differs from the chapter's. Such a page (many times the passages of the
+//! document it repeats) folds under that document even when it ranked
+//! first: the chapter is shown in its place.
 
 use std::collections::HashMap;
 
 use semsearch_indexer::vectors::dot;
-use semsearch_indexer::PassageRef;
+use semsearch_indexer::{DocEntry, PassageRef};
 use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::fusion::Fused;
+
+/// How many times more passages a duplicate must have than the result it
+/// repeats to count as a page that gathers others (a print-all page, a
+/// concatenation, an export): such a page folds under the document it
+/// repeats, whichever ranked first. mdBook's `print.html` has hundreds of
+/// times a chapter's passages; a copy with an edit has about as many.
+pub const GATHERING_FACTOR: usize = 3;
+
+/// Fewest passages of a gathering page: it holds several documents, and
+/// shorter pairs (SciFact's abstracts have 1 to 4) are never read for it.
+pub const GATHERING_MIN_PASSAGES: usize = 12;
+
+/// Share of the page's matched passage (its word 5-grams) found in the
+/// document's text for the page to repeat it. Chunk boundaries differ
+/// between a chapter and the page that holds it, so their passages'
+/// vectors need not agree; their words do.
+pub const CONTAINED: f32 = 0.8;
+
+/// Words per shingle.
+const SHINGLE: usize = 5;
 
 /// Cosine at or above which two texts count as the same. all-MiniLM-L6-v2
 /// puts a text and a copy with a changed sentence or heading above 0.97,
@@ -52,6 +74,122 @@ fn cosine(a: &Option<Vec<f32>>, b: &Option<Vec<f32>>) -> f32 {
     }
 }
 
+/// The word-level test for a gathering page and a document it repeats,
+/// with what it read kept for the rest of the walk.
+#[derive(Default)]
+struct Repeats {
+    counts: HashMap<usize, usize>,
+    documents: HashMap<usize, (DocEntry, String)>,
+}
+
+impl Repeats {
+    fn count(&mut self, b: &dyn Backend, doc: usize) -> Result<usize> {
+        if let Some(&n) = self.counts.get(&doc) {
+            return Ok(n);
+        }
+        let n = b.passage_counts(&[doc])?.get(&doc).copied().unwrap_or(0);
+        self.counts.insert(doc, n);
+        Ok(n)
+    }
+
+    fn document(&mut self, b: &dyn Backend, doc: usize) -> Result<Option<&(DocEntry, String)>> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.documents.entry(doc) {
+            match b.documents(&[doc])?.remove(&doc) {
+                Some(d) => slot.insert(d),
+                None => return Ok(None),
+            };
+        }
+        Ok(self.documents.get(&doc))
+    }
+
+    /// Whether `page`'s matched passage is in `doc`'s text.
+    fn holds(&mut self, b: &dyn Backend, page: usize, at: PassageRef, doc: usize) -> Result<bool> {
+        let passage = match self.document(b, page)? {
+            Some((entry, text)) => match entry.passages.get(at.ordinal) {
+                Some(p) => text.get(p.start..p.end).unwrap_or_default().to_string(),
+                None => return Ok(false),
+            },
+            None => return Ok(false),
+        };
+        Ok(match self.document(b, doc)? {
+            Some((_, text)) => contained(&passage, text) >= CONTAINED,
+            None => false,
+        })
+    }
+
+    /// The kept result that `f` and it are a gathering page and a document
+    /// it repeats (either way round), by their words.
+    fn find(
+        &mut self,
+        b: &dyn Backend,
+        kept: &[(Fused, Signature, Vec<Duplicate>)],
+        f: &Fused,
+        best: &HashMap<usize, PassageRef>,
+    ) -> Result<Option<(usize, f32)>> {
+        let n = self.count(b, f.doc)?;
+        for (i, (k, _, _)) in kept.iter().enumerate() {
+            let m = self.count(b, k.doc)?;
+            let (page, doc) = match () {
+                _ if n >= GATHERING_MIN_PASSAGES && n >= GATHERING_FACTOR * m.max(1) => {
+                    (f.doc, k.doc)
+                }
+                _ if m >= GATHERING_MIN_PASSAGES && m >= GATHERING_FACTOR * n.max(1) => {
+                    (k.doc, f.doc)
+                }
+                _ => continue,
+            };
+            let Some(&at) = best.get(&page) else { continue };
+            if self.holds(b, page, at, doc)? {
+                return Ok(Some((i, CONTAINED)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Share of `passage`'s word shingles that occur in `text`.
+fn contained(passage: &str, text: &str) -> f32 {
+    let shingles = |t: &str| -> Vec<u64> {
+        let words: Vec<String> = t
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        words
+            .windows(SHINGLE)
+            .map(|w| {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                w.hash(&mut h);
+                h.finish()
+            })
+            .collect()
+    };
+    let wanted = shingles(passage);
+    if wanted.is_empty() {
+        return 0.0;
+    }
+    let have: std::collections::HashSet<u64> = shingles(text).into_iter().collect();
+    wanted.iter().filter(|h| have.contains(h)).count() as f32 / wanted.len() as f32
+}
+
+fn duplicate(f: &Fused, similarity: f32) -> Duplicate {
+    Duplicate {
+        doc: f.doc,
+        id: String::new(),
+        score: f.score,
+        similarity,
+    }
+}
+
+/// Whether `page` gathers `doc` with much else: [`GATHERING_FACTOR`] times
+/// its passages or more.
+fn gathers(b: &dyn Backend, page: usize, doc: usize) -> Result<bool> {
+    let counts = b.passage_counts(&[page, doc])?;
+    let (p, d) = (counts.get(&page), counts.get(&doc));
+    Ok(matches!((p, d), (Some(&p), Some(&d)) if d > 0 && p >= GATHERING_FACTOR * d))
+}
+
 /// Walk `fused` best first, keeping up to `k` results and folding each
 /// near-duplicate under the kept result it repeats. Vectors are read in
 /// batches of `2k` candidates (one round trip each on a store).
@@ -62,6 +200,7 @@ pub(crate) fn collapse(
     k: usize,
 ) -> Result<Vec<(Fused, Vec<Duplicate>)>> {
     let mut kept: Vec<(Fused, Signature, Vec<Duplicate>)> = Vec::new();
+    let mut repeats = Repeats::default();
     let mut folded: Vec<(usize, Duplicate)> = Vec::new();
     let batch = (2 * k).max(1);
     let mut rest = fused.into_iter().peekable();
@@ -89,16 +228,18 @@ pub(crate) fn collapse(
                     )
                 })
                 .find(|(_, sim)| *sim >= DUPLICATE_COSINE);
+            let twin = match twin {
+                Some(t) => Some(t),
+                None => repeats.find(b, &kept, &f, best)?,
+            };
             match twin {
-                Some((i, similarity)) => folded.push((
-                    i,
-                    Duplicate {
-                        doc: f.doc,
-                        id: String::new(),
-                        score: f.score,
-                        similarity,
-                    },
-                )),
+                Some((i, similarity)) if gathers(b, kept[i].0.doc, f.doc)? => {
+                    // The specific document takes the gathering page's
+                    // place (what was folded under the page stays there).
+                    let (page, _, _) = std::mem::replace(&mut kept[i], (f, sig, Vec::new()));
+                    folded.push((i, duplicate(&page, similarity)));
+                }
+                Some((i, similarity)) => folded.push((i, duplicate(&f, similarity))),
                 None => kept.push((f, sig, Vec::new())),
             }
         }

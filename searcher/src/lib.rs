@@ -296,6 +296,14 @@ impl Backend for Searcher {
             .collect())
     }
 
+    fn passage_counts(&self, docs: &[usize]) -> Result<HashMap<usize, usize>> {
+        Ok(docs
+            .iter()
+            .filter(|&&d| d < self.index.len())
+            .map(|&d| (d, self.index.doc(d).1.passages.len()))
+            .collect())
+    }
+
     fn titles(&self, docs: &[usize]) -> Result<HashMap<usize, String>> {
         Ok(docs
             .iter()

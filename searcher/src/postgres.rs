@@ -251,6 +251,19 @@ impl Backend for PgSearcher {
             .collect())
     }
 
+    fn passage_counts(&self, docs: &[usize]) -> Result<HashMap<usize, usize>> {
+        let rows = as_rows(docs);
+        let found = self.index.query(
+            "SELECT doc, count(*) FROM semsearch_passages WHERE doc = ANY($1) GROUP BY doc",
+            &[&rows],
+            None,
+        )?;
+        Ok(found
+            .iter()
+            .map(|row| (row.get::<_, i64>(0) as usize, row.get::<_, i64>(1) as usize))
+            .collect())
+    }
+
     fn titles(&self, docs: &[usize]) -> Result<HashMap<usize, String>> {
         let rows = as_rows(docs);
         let found = self.index.query(

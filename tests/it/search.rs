@@ -507,3 +507,85 @@ fn weak_matches_are_marked_and_the_relative_min_score_cuts_them() {
         assert!(err.contains("min-score"), "{err}");
     }
 }
+
+#[test]
+fn a_print_all_page_folds_under_the_chapter_it_repeats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("book");
+    std::fs::create_dir_all(&dir).unwrap();
+    let topics = [
+        (
+            "walrus",
+            "Walruses haul out on sea ice and dive for clams along the shallow shelf",
+        ),
+        (
+            "zebra",
+            "Zebras graze the open savanna grass and migrate with the rains each year",
+        ),
+        (
+            "comet",
+            "Comets loop around the sun on long orbits and grow tails of dust and gas",
+        ),
+        (
+            "glacier",
+            "Glaciers carve valleys as they creep downhill under their own great weight",
+        ),
+    ];
+    let mut all = String::new();
+    for (name, sentence) in topics {
+        // Chapters of several sentences, each chapter its own words.
+        let text: String = (0..40).map(|i| format!("{sentence}, part {i}. ")).collect();
+        std::fs::write(
+            dir.join(format!("{name}.md")),
+            format!("# {name}\n\n{text}"),
+        )
+        .unwrap();
+        all.push_str(&format!("## {name}\n\n{text}\n\n"));
+    }
+    // The print-all page: every chapter again, longer than any.
+    std::fs::write(dir.join("print.md"), format!("# The whole book\n\n{all}")).unwrap();
+    // The real model: collapse compares meaning, which a random one lacks.
+    let out = bin()
+        .arg("index")
+        .arg(&dir)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let idx = dir.join(".semsearch");
+    let (code, hits, err) = search(&idx, "zebras graze savanna grass migrate", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(ids(&hits)[0], "zebra.md", "{hits:?}");
+    assert!(
+        !ids(&hits).contains(&"print.md"),
+        "the print page is folded, not listed: {:?}",
+        ids(&hits)
+    );
+    let folded: Vec<&str> = hits[0]["duplicates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(folded, ["print.md"]);
+    // --no-collapse lists it in its own place.
+    let (_, all_hits, _) = search(
+        &idx,
+        "zebras graze savanna grass migrate",
+        &["--no-collapse"],
+    );
+    assert!(ids(&all_hits).contains(&"print.md"));
+    // Ranked above the chapter (its title matches too), the page still
+    // gives way: the chapter takes its place.
+    let query = "the whole book on zebras grazing savanna grass";
+    let (_, raw, _) = search(&idx, query, &["--no-collapse"]);
+    assert_eq!(
+        ids(&raw)[0],
+        "print.md",
+        "the page ranks first: {:?}",
+        ids(&raw)
+    );
+    let (_, hits, _) = search(&idx, query, &[]);
+    assert_eq!(ids(&hits)[0], "zebra.md", "{:?}", ids(&hits));
+    assert_eq!(hits[0]["duplicates"][0]["id"], "print.md");
+}
