@@ -198,6 +198,14 @@ pub struct IndexArgs {
     /// (navigation, help popups, footers), which are dropped by default.
     #[arg(long)]
     pub keep_chrome: bool,
+    /// Turn files into text with COMMAND (ripgrep's --pre): it runs as
+    /// `COMMAND FILE`, its output is the text; a failure skips the file as
+    /// pre_failed. E.g. `--pre pdftotext-stdout --pre-glob '*.pdf'`.
+    #[arg(long, value_name = "COMMAND")]
+    pub pre: Option<String>,
+    /// Only files matching GLOB go through --pre (repeatable; default: all).
+    #[arg(long, value_name = "GLOB", requires = "pre")]
+    pub pre_glob: Vec<String>,
     /// Skip files larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_file_size: u64,

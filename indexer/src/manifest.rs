@@ -128,6 +128,10 @@ pub struct DocEntry {
     /// without that selection looks at it again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exempt: bool,
+    /// Read through a `--pre` command: [`crate::extract::pre::Pre::id`]
+    /// of it, so that another command (or none) reads the file again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre: Option<String>,
     /// The passages, in text order.
     pub passages: Vec<PassageEntry>,
     /// Where the pages (PDF) or slides (PPTX, ODP) start in the text.

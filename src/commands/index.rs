@@ -112,6 +112,12 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
         checkpoint: Duration::from_secs(args.checkpoint_secs),
         embed_batch: args.embed_batch.max(1),
         keep_chrome: args.keep_chrome,
+        pre: args
+            .pre
+            .as_deref()
+            .map(|command| semsearch_indexer::extract::pre::Pre::new(command, &args.pre_glob))
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
         store,
         ..UpdateOptions::new(dir.clone(), Vec::new())
     };

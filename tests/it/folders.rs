@@ -394,3 +394,70 @@ fn pages_that_only_redirect_are_skipped_as_redirect() {
     );
     assert_eq!(report["documents"], 1, "{report}");
 }
+
+#[test]
+fn pre_turns_matching_files_into_text_and_its_failures_are_skip_reasons() {
+    use base64::Engine;
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("vault");
+    std::fs::create_dir_all(&docs).unwrap();
+    // A format only a command can read: base64 of the text (coreutils'
+    // base64 -d is the converter). One is damaged.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    std::fs::write(
+        docs.join("zebra.b64"),
+        b64.encode("# Zebras\n\nZebras graze the savanna."),
+    )
+    .unwrap();
+    std::fs::write(docs.join("comet.b64"), b64.encode("Comets orbit the sun.")).unwrap();
+    std::fs::write(docs.join("broken.b64"), "!!! not base64 !!!").unwrap();
+    std::fs::write(docs.join("plain.md"), "# Plain\n\nA note read as it is.").unwrap();
+    let base64 = which("base64");
+    // base64 takes -d before the file: a wrapper, as users write them.
+    let wrapper = tmp.path().join("decode");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec {} -d \"$1\"\n", base64.display()),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&wrapper).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&wrapper, perms).unwrap();
+    let args = ["--pre", wrapper.to_str().unwrap(), "--pre-glob", "*.b64"];
+    let report = index_json(&model, &[&docs], &args);
+    assert_eq!(report["documents"], 3, "{report}");
+    assert_eq!(report["skipped_by_reason"]["pre_failed"], 1, "{report}");
+    let out = bin()
+        .args([
+            "search",
+            "zebras savanna",
+            "--mode",
+            "lexical",
+            "--json",
+            "--index",
+        ])
+        .arg(docs.join(".semsearch"))
+        .output()
+        .unwrap();
+    let first: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(first["id"], "zebra.b64");
+    assert_eq!(first["title"], "Zebras", "the output's heading titles it");
+    // Unchanged files are not converted again; without --pre they are
+    // read as they are (the text came from the command).
+    let again = index_json(&model, &[&docs], &args);
+    assert_eq!(again["unchanged"], 3, "{again}");
+    let plain = index_json(&model, &[&docs], &[]);
+    assert_eq!(plain["updated"], 2, "{plain}");
+}
+
+/// A program on PATH, or the test fails naming it.
+fn which(name: &str) -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(name))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| panic!("{name} is not installed (coreutils)"))
+}

@@ -7,6 +7,7 @@ mod document;
 mod epub;
 mod office;
 mod pdf;
+pub mod pre;
 mod repair;
 mod text;
 mod worker;
@@ -53,11 +54,14 @@ pub enum SkipReason {
     /// An HTML page that only sends the reader elsewhere: a meta refresh,
     /// or a short page saying it moved (mdBook's stubs of old editions).
     Redirect,
+    /// The `--pre` command failed on it (an error status, or it could not
+    /// start).
+    PreFailed,
 }
 
 impl SkipReason {
     /// Every reason, in report order.
-    pub const ALL: [SkipReason; 13] = [
+    pub const ALL: [SkipReason; 14] = [
         SkipReason::Binary,
         SkipReason::Empty,
         SkipReason::TooLarge,
@@ -71,6 +75,7 @@ impl SkipReason {
         SkipReason::NoText,
         SkipReason::Timeout,
         SkipReason::Redirect,
+        SkipReason::PreFailed,
     ];
 
     /// The reason named `name` (as [`SkipReason::as_str`] writes it).
@@ -94,6 +99,7 @@ impl SkipReason {
             SkipReason::NoText => "no_text",
             SkipReason::Timeout => "timeout",
             SkipReason::Redirect => "redirect",
+            SkipReason::PreFailed => "pre_failed",
         }
     }
 }
@@ -135,6 +141,23 @@ pub struct Extracted {
     /// What the sections are, when they are numbered for people (pages and
     /// slides; EPUB chapters are boundaries only).
     pub unit: Option<Unit>,
+}
+
+impl Extracted {
+    /// A preprocessor's output for `path`: plain text, titled by its first
+    /// Markdown heading (pandoc's and most converters' output has one),
+    /// else by the file's name.
+    pub fn plain(path: &Path, text: String) -> Extracted {
+        let title = text::markdown_title(&text).unwrap_or_else(|| file_title(path));
+        Extracted {
+            title,
+            text,
+            lossy: false,
+            breaks: None,
+            sections: Vec::new(),
+            unit: None,
+        }
+    }
 }
 
 /// Extract a file. Documents (PDF, Office, EPUB) are recognised by their

@@ -59,7 +59,7 @@ pub(super) fn extract(path: &Path, bytes: &[u8], judge: bool) -> Result<Extracte
 }
 
 /// First ATX (`# Title`) or setext (`Title` over `===`) heading.
-fn markdown_title(text: &str) -> Option<String> {
+pub(super) fn markdown_title(text: &str) -> Option<String> {
     let lines: Vec<&str> = text.lines().take(200).collect();
     let mut in_front_matter = lines.first().is_some_and(|l| l.trim() == "---");
     for (i, line) in lines.iter().enumerate() {

@@ -289,8 +289,12 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 return Ok(());
             }
             let docs = &self.manifest.documents;
-            let chrome = &chrome;
-            let (chunker, max) = (&self.chunker, self.opts.max_file_size);
+            let looker = scan::Looker {
+                chunker: &self.chunker,
+                max_size: self.opts.max_file_size,
+                chrome: &chrome,
+                pre: self.opts.pre.as_ref(),
+            };
             let roots = &self.roots;
             let seen: Vec<(Seen, u64)> = chunk
                 .par_iter()
@@ -298,8 +302,7 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                     Found::File { path, selected } => {
                         let id = scan::doc_id(&roots[*r], path, prefix);
                         let old = docs.get(&id);
-                        let seen =
-                            scan::look_at_file(id, path, *selected, old, chunker, max, chrome);
+                        let seen = scan::look_at_file(id, path, *selected, old, &looker);
                         (seen, size(path))
                     }
                     Found::Skipped(path, reason) => (Seen::Skipped(path.clone(), *reason), 0),

@@ -48,6 +48,9 @@ pub struct UpdateOptions {
     /// Keep the lines an HTML site repeats on most pages of a folder
     /// (navigation, help, footers: [`crate::chrome`]), dropped by default.
     pub keep_chrome: bool,
+    /// A user's command that turns the files it applies to into text
+    /// (`--pre`, `--pre-glob`).
+    pub pre: Option<crate::extract::pre::Pre>,
 }
 
 /// The default checkpoint interval: a kill loses at most about a minute
@@ -81,6 +84,7 @@ impl UpdateOptions {
             embed_batch: DEFAULT_EMBED_BATCH,
             stop: None,
             keep_chrome: false,
+            pre: None,
         }
     }
 }

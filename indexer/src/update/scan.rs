@@ -6,7 +6,8 @@ use std::time::UNIX_EPOCH;
 
 use crate::chrome::Chrome;
 use crate::chunk::{Chunk, Chunker};
-use crate::extract::{extract, moved_notice, SkipReason};
+use crate::extract::pre::Pre;
+use crate::extract::{extract, moved_notice, Extracted, SkipReason};
 use crate::manifest::{DocEntry, Pages};
 use crate::pathname;
 use crate::source::CorpusDoc;
@@ -83,15 +84,28 @@ pub(super) fn page_text(path: &Path) -> Option<String> {
 
 /// Look at one file: unchanged (same size and mtime, or same hash), changed
 /// (extracted and cut into passages), or skipped with the reason.
+/// What looking at a file needs besides the file.
+pub(super) struct Looker<'a> {
+    pub chunker: &'a Chunker,
+    pub max_size: u64,
+    pub chrome: &'a Chrome,
+    pub pre: Option<&'a Pre>,
+}
+
 pub(super) fn look_at_file(
     id: String,
     path: &Path,
     selected: bool,
     old: Option<&DocEntry>,
-    chunker: &Chunker,
-    max_size: u64,
-    chrome: &Chrome,
+    looker: &Looker,
 ) -> Seen {
+    let Looker {
+        chunker,
+        max_size,
+        chrome,
+        pre,
+    } = *looker;
+    let pre = pre.filter(|p| p.applies(path));
     let skip = |r| Seen::Skipped(path.to_path_buf(), r);
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -109,13 +123,20 @@ pub(super) fn look_at_file(
     }
     // An exempt file no longer selected is judged again.
     let old = old.filter(|o| selected || !o.exempt);
+    let pre_id = pre.map(Pre::id);
+    // Read by another preprocessor, or by none: read again.
+    let old = old.filter(|o| o.pre == pre_id);
     if let Some(old) = old.filter(|o| o.size == size && o.mtime == mtime) {
         return Seen::Unchanged(id, old.clone());
     }
     let Ok(bytes) = std::fs::read(path) else {
         return skip(SkipReason::Unreadable);
     };
-    let h = hash(&[&bytes]);
+    // A preprocessed file's text depends on the command too.
+    let h = match pre {
+        Some(p) => hash(&[&bytes, p.signature.as_bytes()]),
+        None => hash(&[&bytes]),
+    };
     if let Some(old) = old.filter(|o| o.hash == h) {
         // Touched but not changed: keep the passages, refresh size and mtime.
         let entry = DocEntry {
@@ -125,7 +146,11 @@ pub(super) fn look_at_file(
         };
         return Seen::Unchanged(id, entry);
     }
-    let mut extracted = match extract(path, &bytes, !selected) {
+    let extracted = match pre {
+        Some(p) => p.run(path, limit).map(|text| Extracted::plain(path, text)),
+        None => extract(path, &bytes, !selected),
+    };
+    let mut extracted = match extracted {
         Ok(e) => e,
         Err(r) => return skip(r),
     };
@@ -155,6 +180,7 @@ pub(super) fn look_at_file(
         mtime,
         hash: h,
         exempt,
+        pre: pre_id,
         passages: Vec::new(),
         pages,
     };
@@ -181,6 +207,7 @@ pub(super) fn look_at_corpus_doc(d: CorpusDoc, old: Option<&DocEntry>, chunker: 
         mtime: 0,
         hash: h,
         exempt: false,
+        pre: None,
         passages: Vec::new(),
         pages: None,
     };
