@@ -403,6 +403,7 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                     }
                 }
                 self.pending_passages += doc.chunks.len();
+                self.counters.found += doc.chunks.len();
                 self.pending.push(doc);
                 if self.pending_passages >= self.opts.embed_batch {
                     self.flush()?;

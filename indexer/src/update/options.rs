@@ -121,6 +121,10 @@ pub struct Progress {
     pub bytes: u64,
     /// Passages embedded.
     pub passages: usize,
+    /// Passages cut from the documents looked at so far, embedded or
+    /// waiting: with `bytes`, what the rest of the run will embed can be
+    /// estimated (the work is the embedding, not the bytes).
+    pub found: usize,
 }
 
 /// What a run did. Serialised as the `index --json` output.
