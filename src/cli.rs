@@ -198,6 +198,16 @@ pub struct IndexArgs {
     /// (navigation, help popups, footers), which are dropped by default.
     #[arg(long)]
     pub keep_chrome: bool,
+    /// Put TEXT in front of every query before embedding (default: the
+    /// model's `config_sentence_transformers.json`, e.g. e5's `query: `;
+    /// "" for none). Recorded in the index: searches use it.
+    #[arg(long, value_name = "TEXT")]
+    pub query_prompt: Option<String>,
+    /// Put TEXT in front of every passage before embedding (default: the
+    /// model's, e.g. e5's `passage: `; "" for none). Changing it is a
+    /// settings mismatch (--rebuild).
+    #[arg(long, value_name = "TEXT")]
+    pub document_prompt: Option<String>,
     /// Turn files into text with COMMAND (ripgrep's --pre): it runs as
     /// `COMMAND FILE`, its output is the text; a failure skips the file as
     /// pre_failed. E.g. `--pre pdftotext-stdout --pre-glob '*.pdf'`.

@@ -28,6 +28,7 @@ pub struct Chunk {
 pub struct Chunker {
     tokenizer: Tokenizer,
     settings: ChunkSettings,
+    /// Special tokens, then the document prompt's tokens.
     prefix: Vec<u32>,
     suffix: Vec<u32>,
 }
@@ -85,6 +86,17 @@ impl Chunker {
             tokenizer,
             settings,
         })
+    }
+
+    /// Put `prompt`'s tokens in front of every passage, after the special
+    /// tokens (the model's document prompt, e5's `passage: `); they count
+    /// against the window.
+    pub fn with_prompt(mut self, prompt: Option<&str>) -> Self {
+        if let Some(p) = prompt.filter(|p| !p.is_empty()) {
+            let ids = self.encode(p).get_ids().to_vec();
+            self.prefix.extend(ids);
+        }
+        self
     }
 
     fn encode(&self, text: &str) -> tokenizers::Encoding {
@@ -228,6 +240,23 @@ mod tests {
             max_title_tokens: 4,
         };
         (dir, Chunker::new(&tok, settings).unwrap())
+    }
+
+    #[test]
+    fn the_document_prompt_opens_every_passage_within_the_window() {
+        let (_d, plain) = chunker(16, 0);
+        let (_d2, prompted) = chunker(16, 0);
+        let prompted = prompted.with_prompt(Some("passage:"));
+        let text = "one two three four five six seven eight nine ten eleven twelve thirteen";
+        let (a, b) = (plain.chunk("", text), prompted.chunk("", text));
+        let prompt = prompted.encode("passage:").get_ids().to_vec();
+        assert!(!prompt.is_empty());
+        for c in &b {
+            assert!(c.ids.len() <= 16);
+            assert_eq!(&c.ids[1..1 + prompt.len()], &prompt[..], "after [CLS]");
+        }
+        // The prompt's tokens take room: more passages for the same text.
+        assert!(b.len() > a.len(), "{} {}", a.len(), b.len());
     }
 
     #[test]

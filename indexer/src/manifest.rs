@@ -283,14 +283,23 @@ impl Manifest {
             && self.model.pooling == model.pooling
             && self.model.normalize == model.normalize
             && self.model.max_seq_length == model.max_seq_length
-            && self.model.revision == model.revision;
+            && self.model.revision == model.revision
+            && self.model.query_prompt == model.query_prompt
+            && self.model.document_prompt == model.document_prompt;
         if same {
             return Ok(());
         }
         let show = |m: &ModelInfo| {
+            let prompt =
+                |p: &Option<String>| p.as_deref().map_or("none".into(), |p| format!("{p:?}"));
             format!(
-                "{}@{} ({}-d, {} pooling)",
-                m.id, m.revision, m.dim, m.pooling
+                "{}@{} ({}-d, {} pooling, query prompt {}, document prompt {})",
+                m.id,
+                m.revision,
+                m.dim,
+                m.pooling,
+                prompt(&m.query_prompt),
+                prompt(&m.document_prompt)
             )
         };
         Err(Error::ModelMismatch {

@@ -130,3 +130,79 @@ impl SentenceConfig {
         })
     }
 }
+
+/// Texts put in front of queries and of documents before embedding, as
+/// the model was trained (e5: `query: ` and `passage: `).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prompts {
+    /// In front of every query.
+    pub query: Option<String>,
+    /// In front of every passage of a document.
+    pub document: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StConfig {
+    #[serde(default)]
+    prompts: std::collections::HashMap<String, String>,
+    #[serde(default)]
+    default_prompt_name: Option<String>,
+}
+
+impl Prompts {
+    /// The prompts `config_sentence_transformers.json` declares: `query`,
+    /// and `document` (or `passage`, e5's name); the default prompt stands
+    /// for a missing one, as sentence-transformers uses it for any text
+    /// encoded without a prompt name.
+    pub fn read(path: Option<&Path>) -> Result<Prompts> {
+        let Some(path) = path else {
+            return Ok(Prompts::default());
+        };
+        let c: StConfig = read_json(path)?;
+        let named = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| c.prompts.get(*n))
+                .or_else(|| {
+                    c.default_prompt_name
+                        .as_ref()
+                        .and_then(|d| c.prompts.get(d))
+                })
+                .filter(|p| !p.is_empty())
+                .cloned()
+        };
+        Ok(Prompts {
+            query: named(&["query"]),
+            document: named(&["document", "passage", "doc"]),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompts(json: &str) -> Prompts {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config_sentence_transformers.json");
+        std::fs::write(&path, json).unwrap();
+        Prompts::read(Some(&path)).unwrap()
+    }
+
+    #[test]
+    fn prompts_by_name_with_e5s_passage_and_a_default() {
+        let e5 = prompts(r#"{"prompts": {"query": "query: ", "passage": "passage: "}}"#);
+        assert_eq!(e5.query.as_deref(), Some("query: "));
+        assert_eq!(e5.document.as_deref(), Some("passage: "));
+        let one = prompts(
+            r#"{"prompts": {"retrieval": "Represent this: ", "query": "Q: "}, "default_prompt_name": "retrieval"}"#,
+        );
+        assert_eq!(one.query.as_deref(), Some("Q: "));
+        assert_eq!(one.document.as_deref(), Some("Represent this: "));
+        // MiniLM's: versions only.
+        assert_eq!(
+            prompts(r#"{"__version__": {"sentence_transformers": "2.0.0"}}"#),
+            Prompts::default()
+        );
+    }
+}

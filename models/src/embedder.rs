@@ -33,9 +33,24 @@ pub struct ModelInfo {
     /// Arithmetic of the linear layers (f32 unless asked and supported).
     #[serde(default)]
     pub precision: Precision,
+    /// Put in front of every query before embedding (the model's
+    /// `config_sentence_transformers.json`, or `--query-prompt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_prompt: Option<String>,
+    /// Put in front of every passage before embedding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_prompt: Option<String>,
 }
 
 impl ModelInfo {
+    /// Load the model these vectors came from, as they were made: its
+    /// files at that revision, its precision and its prompts.
+    pub fn load(&self) -> Result<Embedder> {
+        let mut e = Embedder::load_with(&self.spec(), self.precision)?;
+        e.set_prompts(self.query_prompt.clone(), self.document_prompt.clone());
+        Ok(e)
+    }
+
     /// The spec that loads exactly this model again: the local folder (an
     /// absolute path), or the hub repo at the commit that made the vectors.
     pub fn spec(&self) -> crate::ModelSpec {
@@ -270,6 +285,7 @@ impl Embedder {
         };
         let model = BertEncoder::load_calibrated(vb, &config, (kernels, precision), &calibration)
             .map_err(weights_err(weights_path))?;
+        let prompts = crate::config::Prompts::read(files.st_config.as_deref())?;
         let info = ModelInfo {
             id: files.id.clone(),
             revision: files.revision.clone(),
@@ -278,6 +294,8 @@ impl Embedder {
             normalize: st.normalize,
             max_seq_length: st.max_seq_length,
             precision,
+            query_prompt: prompts.query,
+            document_prompt: prompts.document,
         };
         Ok(Embedder {
             model,
@@ -332,6 +350,32 @@ impl Embedder {
     /// Embed one text.
     pub fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
         Ok(self.embed(&[text])?.pop().unwrap_or_default())
+    }
+
+    /// Embed queries: each after the model's query prompt, if it has one.
+    pub fn embed_queries<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        match &self.info.query_prompt {
+            Some(p) => {
+                let prompted: Vec<String> =
+                    texts.iter().map(|t| format!("{p}{}", t.as_ref())).collect();
+                self.embed(&prompted)
+            }
+            None => self.embed(texts),
+        }
+    }
+
+    /// Embed one query ([`Embedder::embed_queries`]).
+    pub fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        Ok(self.embed_queries(&[text])?.pop().unwrap_or_default())
+    }
+
+    /// Use these prompts instead of the model's (`--query-prompt`,
+    /// `--document-prompt`, or the ones an index recorded); an empty one
+    /// is none.
+    pub fn set_prompts(&mut self, query: Option<String>, document: Option<String>) {
+        let some = |p: Option<String>| p.filter(|p| !p.is_empty());
+        self.info.query_prompt = some(query);
+        self.info.document_prompt = some(document);
     }
 
     /// Embed pre-tokenised inputs (from [`Embedder::tokenize`]), in input

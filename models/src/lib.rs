@@ -30,7 +30,7 @@ mod source;
 pub mod testing;
 
 pub use bert::{BertConfig, BertEncoder};
-pub use config::SentenceConfig;
+pub use config::{Prompts, SentenceConfig};
 pub use cpu::{CpuFeatures, Kernels, ALL_KERNELS};
 pub use embedder::{Embedder, ModelInfo, Precision};
 pub use error::{Error, Result};

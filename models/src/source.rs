@@ -93,6 +93,9 @@ pub struct ModelFiles {
     pub sentence_bert_config: Option<PathBuf>,
     /// The pooling config, found through `modules.json` (usually `1_Pooling/`).
     pub pooling_config: Option<PathBuf>,
+    /// `config_sentence_transformers.json` (the query and document
+    /// prompts), if any.
+    pub st_config: Option<PathBuf>,
 }
 
 /// A full commit hash (40 hex digits), as a snapshot folder is named.
@@ -290,6 +293,12 @@ impl ModelFiles {
             Some(dir) => fetch(&format!("{dir}/config.json"))?,
             None => fetch("1_Pooling/config.json")?,
         };
+        // Optional, and not in caches filled before prompts were read:
+        // offline and uncached is "none".
+        let st_config = src
+            .fetch("config_sentence_transformers.json")
+            .ok()
+            .flatten();
         Ok(ModelFiles {
             id,
             revision,
@@ -299,6 +308,7 @@ impl ModelFiles {
             modules,
             sentence_bert_config,
             pooling_config,
+            st_config,
         })
     }
 }

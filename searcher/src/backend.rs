@@ -126,7 +126,7 @@ pub(crate) fn rank_query(b: &dyn Backend, query: &Query, cfg: &SearchConfig) -> 
     if cfg.mode != Mode::Hybrid {
         let vector = match cfg.mode {
             Mode::Lexical => None,
-            _ => Some(b.model().embed_one(query.text())?),
+            _ => Some(b.model().embed_query(query.text())?),
         };
         return rank_with_vector(b, query, vector.as_deref(), cfg);
     }
@@ -135,7 +135,7 @@ pub(crate) fn rank_query(b: &dyn Backend, query: &Query, cfg: &SearchConfig) -> 
     let allowed = allowed(b, &cfg.paths)?;
     let n = cfg.candidates.max(cfg.k);
     let (vector, lex) = rayon::join(
-        || b.model().embed_one(query.text()),
+        || b.model().embed_query(query.text()),
         || {
             b.lexical(
                 &query.weighted(cfg.lexical, cfg.query_tf),

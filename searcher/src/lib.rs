@@ -105,7 +105,7 @@ impl Searcher {
     pub fn open(dir: &Path) -> Result<Self> {
         let index = Index::open(dir)?;
         let model = index.model();
-        let embedder = Embedder::load_with(&model.spec(), model.precision)?;
+        let embedder = model.load()?;
         Self::with_embedder(index, embedder)
     }
 
@@ -180,7 +180,7 @@ impl Searcher {
 
     /// Embed a query with the index's model.
     pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
-        Ok(self.embedder.embed_one(query)?)
+        Ok(self.embedder.embed_query(query)?)
     }
 
     /// The `cfg.k` best documents for `query`, best first (ranking only;

@@ -59,7 +59,7 @@ impl PgSearcher {
     pub fn open(urls: &Urls) -> Result<Self> {
         let index = PgIndex::open(urls)?;
         let model = index.model();
-        let embedder = Embedder::load_with(&model.spec(), model.precision)?;
+        let embedder = model.load()?;
         Self::with_embedder(index, embedder)
     }
 

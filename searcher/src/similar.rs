@@ -118,7 +118,7 @@ pub(crate) fn query_vector(model: &Embedder, query: &str, terms: &Arithmetic) ->
     if texts.iter().any(|t| t.trim().is_empty()) {
         return Err(SearchError::EmptyTerm);
     }
-    let vectors = model.embed(&texts)?;
+    let vectors = model.embed_queries(&texts)?;
     let mut sum = vec![0f32; model.info().dim];
     for (i, v) in vectors.iter().enumerate() {
         let sign = if i > terms.plus.len() { -1.0 } else { 1.0 };

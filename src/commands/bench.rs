@@ -39,13 +39,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     let best = runs.iter().cloned().fold(f64::INFINITY, f64::min);
 
     for q in QUERIES {
-        embedder.embed_one(q)?;
+        embedder.embed_query(q)?;
     }
     let mut lat: Vec<f64> = (0..args.queries)
         .map(|i| {
             let t = Instant::now();
             embedder
-                .embed_one(QUERIES[i % QUERIES.len()])
+                .embed_query(QUERIES[i % QUERIES.len()])
                 .map(|_| t.elapsed().as_secs_f64() * 1e3)
         })
         .collect::<Result<_, _>>()?;
@@ -192,7 +192,7 @@ pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
     // HNSW against brute force: recall@10 of the semantic leg's documents.
     let (mut found, mut total) = (0usize, 0usize);
     for q in &queries {
-        let v = searcher.embedder().embed_one(q)?;
+        let v = searcher.embedder().embed_query(q)?;
         let cfg = SearchConfig {
             mode: Mode::Semantic,
             ..SearchConfig::default()

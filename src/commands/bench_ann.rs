@@ -25,9 +25,9 @@ pub fn run(args: BenchAnnArgs) -> anyhow::Result<Outcome> {
             let mut texts = super::read_jsonl_texts(file)?;
             texts.truncate(args.queries);
             let model = index.model();
-            let embedder = semsearch_models::Embedder::load_with(&model.spec(), model.precision)?;
+            let embedder = model.load()?;
             (
-                embedder.embed(&texts)?,
+                embedder.embed_queries(&texts)?,
                 format!("queries of {}", file.display()),
             )
         }

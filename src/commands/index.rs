@@ -90,8 +90,24 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
         .quantize
         .or(existing.as_ref().map(|m| m.quantization))
         .unwrap_or(DEFAULT_QUANTIZATION);
-    let embedder = Embedder::load_with(&spec, precision)
+    let mut embedder = Embedder::load_with(&spec, precision)
         .with_context(|| format!("cannot load model {spec}"))?;
+    // Prompts: the flags, else the index's (with its model), else the
+    // model's own (config_sentence_transformers.json).
+    let kept = existing.as_ref().filter(|_| args.model.is_none()).map(|m| {
+        (
+            m.model.query_prompt.clone(),
+            m.model.document_prompt.clone(),
+        )
+    });
+    let (query, document) = kept.unwrap_or_else(|| {
+        let info = embedder.info();
+        (info.query_prompt.clone(), info.document_prompt.clone())
+    });
+    embedder.set_prompts(
+        args.query_prompt.clone().or(query),
+        args.document_prompt.clone().or(document),
+    );
     let opts = UpdateOptions {
         roots: args.paths.clone(),
         jsonl: args.jsonl.clone(),
@@ -205,17 +221,19 @@ pub fn print_report(report: &Report, dir: &Path, json: bool) -> anyhow::Result<(
 /// index's own model, else the default (`search FOLDER`, `serve FOLDER`).
 pub fn folder_options(folder: &Path, dir: &Path) -> anyhow::Result<(Embedder, UpdateOptions)> {
     let existing = Manifest::read(dir).ok().map(|m| m.model);
-    // A new index gets $SEMSEARCH_MODEL, as `index` would, else the default.
+    // A new index gets $SEMSEARCH_MODEL, as `index` would, else the default;
+    // an existing one its own model, precision and prompts.
     let fallback = std::env::var("SEMSEARCH_MODEL").unwrap_or_else(|_| DEFAULT_MODEL.to_string());
-    let (spec, precision) = existing.map_or(
-        (
-            ModelSpec::parse(&fallback, None),
-            crate::cli::default_precision(),
-        ),
-        |m| (m.spec(), m.precision),
-    );
-    let embedder = Embedder::load_with(&spec, precision)
-        .with_context(|| format!("cannot load model {spec}"))?;
+    let embedder = match existing {
+        Some(m) => m
+            .load()
+            .with_context(|| format!("cannot load model {}", m.spec()))?,
+        None => {
+            let spec = ModelSpec::parse(&fallback, None);
+            Embedder::load_with(&spec, crate::cli::default_precision())
+                .with_context(|| format!("cannot load model {spec}"))?
+        }
+    };
     // The index here is a cache of the folder: one in an older format is
     // rebuilt rather than refused (`search` has no --rebuild to suggest).
     let rebuild = match Manifest::read(dir) {

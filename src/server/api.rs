@@ -362,10 +362,14 @@ pub async fn map(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery) -> 
         let placed = match query {
             None => None,
             Some((q, cfg)) => {
-                let vector = l.searcher.embedder().embed(&[&q]).map_err(|e| ApiError {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    message: format!("cannot embed the query: {e}"),
-                })?;
+                let vector = l
+                    .searcher
+                    .embedder()
+                    .embed_queries(&[&q])
+                    .map_err(|e| ApiError {
+                        status: StatusCode::INTERNAL_SERVER_ERROR,
+                        message: format!("cannot embed the query: {e}"),
+                    })?;
                 let hits = l.searcher.search(&q, &cfg).map_err(search_error)?;
                 let ranked: Vec<(usize, String)> =
                     hits.into_iter().map(|h| (h.rank, h.id)).collect();

@@ -163,7 +163,7 @@ impl State {
             // First open, or the index was rebuilt with another model.
             _ => {
                 let model = index.model();
-                let e = Arc::new(Embedder::load_with(&model.spec(), model.precision)?);
+                let e = Arc::new(model.load()?);
                 set(&self.embedder, Some(e.clone()));
                 Searcher::with_embedder(index, e)?
             }

@@ -104,3 +104,87 @@ fn a_hub_model_built_at_a_revision_reopens_at_that_commit() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// Index `docs` into `idx` with `model` and extra flags; the run's output.
+fn index(model: &Path, docs: &Path, idx: &Path, extra: &[&str]) -> std::process::Output {
+    bin()
+        .arg("index")
+        .arg(docs)
+        .arg("--model")
+        .arg(model)
+        .arg("--index")
+        .arg(idx)
+        .arg("--quiet")
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// The semantic score of the top result for `query`.
+fn semantic_score(idx: &Path, query: &str) -> f64 {
+    let out = bin()
+        .args([
+            "search", query, "--mode", "semantic", "--exact", "--json", "-k", "1", "--index",
+        ])
+        .arg(idx)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    v["score"].as_f64().unwrap()
+}
+
+#[test]
+fn prompts_come_from_the_model_or_the_flags_and_are_kept_by_the_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    // A model that declares e5's prompts.
+    std::fs::write(
+        model.join("config_sentence_transformers.json"),
+        r#"{"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": null}"#,
+    )
+    .unwrap();
+    let docs = notes(tmp.path());
+    let with = tmp.path().join("with");
+    assert!(index(&model, &docs, &with, &[]).status.success());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(with.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["model"]["query_prompt"], "query: ");
+    assert_eq!(manifest["model"]["document_prompt"], "passage: ");
+
+    // Another document prompt on the same index is a settings mismatch.
+    let out = index(&model, &docs, &with, &["--document-prompt", ""]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("document prompt") && err.contains("--rebuild"),
+        "{err}"
+    );
+    // An update without flags keeps the index's prompts.
+    assert!(index(&model, &docs, &with, &[]).status.success());
+
+    // The same passages, queries with and without the prompt: the search
+    // embeds the query as the index says.
+    let bare = tmp.path().join("bare");
+    let none = ["--query-prompt", "", "--document-prompt", ""];
+    assert!(index(&model, &docs, &bare, &none).status.success());
+    let queried = tmp.path().join("queried");
+    let query_only = ["--query-prompt", "query: ", "--document-prompt", ""];
+    assert!(index(&model, &docs, &queried, &query_only).status.success());
+    let (a, b) = (
+        semantic_score(&bare, "purring cats"),
+        semantic_score(&queried, "purring cats"),
+    );
+    assert!(
+        (a - b).abs() > 1e-4,
+        "the query prompt changes the query's vector: {a} {b}"
+    );
+    // And the document prompt the passages'.
+    let c = semantic_score(&with, "purring cats");
+    assert!(
+        (b - c).abs() > 1e-4,
+        "the document prompt changes the passages: {b} {c}"
+    );
+}

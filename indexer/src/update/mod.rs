@@ -194,10 +194,12 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             overlap: opts.overlap,
             max_title_tokens: 32,
         };
-        let chunker = Chunker::new(embedder.tokenizer(), chunking).map_err(|e| Error::Corrupt {
-            path: opts.index_dir.clone(),
-            reason: format!("tokenizer: {e}"),
-        })?;
+        let chunker = Chunker::new(embedder.tokenizer(), chunking)
+            .map_err(|e| Error::Corrupt {
+                path: opts.index_dir.clone(),
+                reason: format!("tokenizer: {e}"),
+            })?
+            .with_prompt(embedder.info().document_prompt.as_deref());
         let (roots, corpora) = plan::sources(opts, prev.as_ref())?;
         // An older format is committed anew (with what it lacks) even when
         // no file changed.
