@@ -166,8 +166,9 @@ impl SearchConfig {
     /// The RRF paper's rank offset (Cormack et al., 2009), also the usual
     /// default of the engines that offer RRF.
     pub const DEFAULT_RRF_K: f32 = 60.0;
-    /// Semantic weight of linear fusion: the best on SciFact's train split
-    /// (`semsearch eval --sweep`: nDCG@10 0.7396); see EVALUATION.md.
+    /// Semantic weight of linear fusion: the best on both training splits
+    /// (`semsearch eval --sweep`: SciFact 0.7454, NFCorpus 0.3666 nDCG@10;
+    /// min-max at 0.5 within 0.0007); see EVALUATION.md.
     pub const DEFAULT_ALPHA: f32 = 0.5;
     /// Normalisation of linear fusion: z-scores, whose curve around the
     /// best alpha is flatter than min-max's on SciFact's train split
@@ -206,9 +207,9 @@ impl Default for SearchConfig {
             min_score: None,
             weak: SearchConfig::DEFAULT_WEAK,
             arithmetic: Arithmetic::default(),
-            // Off: on SciFact's train split it moved BM25 from 0.6995 to
-            // 0.6957 nDCG@10 and hybrid from 0.7396 to 0.7374 (its claims
-            // rarely repeat a word); EVALUATION.md.
+            // Off: counting query terms lowered both training splits (BM25
+            // SciFact 0.7085 -> 0.7018, NFCorpus 0.3319 -> 0.3314; hybrid
+            // 0.7454 -> 0.7416, NFCorpus equal); EVALUATION.md.
             query_tf: false,
             // On: one document's feedback moved SciFact train from 0.7396
             // to 0.7455 nDCG@10 (hybrid) and 0.6995 to 0.7085 (BM25);
