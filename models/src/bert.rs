@@ -364,7 +364,9 @@ impl Layer {
 pub struct BertEncoder {
     word: Tensor,
     position: Tensor,
-    token_type: Tensor,
+    /// Row 0 of the token type embeddings; `None` for a model without
+    /// them (`type_vocab_size` 0).
+    token_type: Option<Tensor>,
     emb_norm: LayerNorm,
     layers: Vec<Layer>,
     heads: usize,
@@ -437,7 +439,13 @@ impl BertEncoder {
         Ok(BertEncoder {
             word: e.get((c.vocab_size, h), "word_embeddings.weight")?,
             position: e.get((c.max_position_embeddings, h), "position_embeddings.weight")?,
-            token_type: e.get((c.type_vocab_size, h), "token_type_embeddings.weight")?,
+            token_type: match c.type_vocab_size {
+                0 => None,
+                n => Some(
+                    e.get((n, h), "token_type_embeddings.weight")?
+                        .narrow(0, 0, 1)?,
+                ),
+            },
             emb_norm,
             layers,
             heads: c.num_attention_heads,
@@ -465,8 +473,11 @@ impl BertEncoder {
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, s, h))?;
         let pos = self.position.narrow(0, 0, s)?;
-        let typ = self.token_type.narrow(0, 0, 1)?;
-        let emb = words.broadcast_add(&(pos.broadcast_add(&typ))?)?;
+        let pos = match &self.token_type {
+            Some(typ) => pos.broadcast_add(typ)?,
+            None => pos,
+        };
+        let emb = words.broadcast_add(&pos)?;
         let mut x = self.emb_norm.forward(&emb)?.reshape((b * s, h))?;
         let mask = Mask::new(lengths, s, ids.device())?;
         for (i, layer) in self.layers.iter().enumerate() {

@@ -28,6 +28,11 @@ pub struct TinyBert {
     pub seed: u64,
     /// `model_type` in `config.json`.
     pub model_type: String,
+    /// Token type embeddings (`type_vocab_size` 2); without, 0 and none.
+    pub token_types: bool,
+    /// A SentencePiece-style Unigram tokenizer (`<s>`, `</s>`, `▁` word
+    /// starts, as XLM-R's multilingual models) instead of WordPiece.
+    pub unigram: bool,
 }
 
 impl Default for TinyBert {
@@ -41,6 +46,8 @@ impl Default for TinyBert {
             pooling: Some(Pooling::Mean),
             seed: 7,
             model_type: "bert".into(),
+            token_types: true,
+            unigram: false,
         }
     }
 }
@@ -110,7 +117,10 @@ pub fn write_tiny_bert(
     spec: &TinyBert,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     std::fs::create_dir_all(dir)?;
-    let vocab = vocab();
+    let vocab = match spec.unigram {
+        true => unigram_vocab(),
+        false => vocab(),
+    };
     let (h, inter) = (spec.hidden, spec.hidden * 4);
     let config = serde_json::json!({
         "architectures": ["BertModel"],
@@ -124,7 +134,7 @@ pub fn write_tiny_bert(
         "hidden_dropout_prob": 0.1,
         "attention_probs_dropout_prob": 0.1,
         "max_position_embeddings": spec.max_position_embeddings,
-        "type_vocab_size": 2,
+        "type_vocab_size": if spec.token_types { 2 } else { 0 },
         "initializer_range": 0.02,
         "layer_norm_eps": 1e-12,
         "pad_token_id": 0
@@ -134,6 +144,65 @@ pub fn write_tiny_bert(
         serde_json::to_string_pretty(&config)?,
     )?;
 
+    if spec.unigram {
+        write_unigram_tokenizer(dir, &vocab)?;
+    } else {
+        write_wordpiece_tokenizer(dir, &vocab)?;
+    }
+    write_weights(dir, spec, vocab.len())?;
+    write_sentence_transformers(dir, spec)
+}
+
+/// Pieces of a Unigram vocabulary: the specials, word starts (`▁the`),
+/// and every single character with and without a word start.
+fn unigram_vocab() -> Vec<String> {
+    let mut v: Vec<String> = ["<pad>", "<unk>", "<s>", "</s>"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let singles = ('a'..='z').chain('0'..='9').chain(".,;:!?'\"()-_/".chars());
+    for c in singles {
+        v.push(c.to_string());
+        v.push(format!("\u{2581}{c}"));
+    }
+    v.extend(WORDS.iter().map(|w| format!("\u{2581}{w}")));
+    v
+}
+
+fn write_unigram_tokenizer(
+    dir: &Path,
+    vocab: &[String],
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use tokenizers::models::unigram::Unigram;
+    use tokenizers::normalizers::Lowercase;
+    use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+    use tokenizers::processors::template::TemplateProcessing;
+    // Whole words score above their letters, so they are one piece.
+    let scored: Vec<(String, f64)> = vocab
+        .iter()
+        .map(|p| (p.clone(), if p.chars().count() > 2 { -1.0 } else { -5.0 }))
+        .collect();
+    let mut tok = Tokenizer::new(Unigram::from(scored, Some(1), false)?);
+    tok.with_normalizer(Some(Lowercase))?;
+    tok.with_pre_tokenizer(Some(Metaspace::new(
+        '\u{2581}',
+        PrependScheme::Always,
+        true,
+    )));
+    tok.with_post_processor(Some(
+        TemplateProcessing::builder()
+            .try_single("<s> $A </s>")?
+            .special_tokens(vec![("<s>", 2), ("</s>", 3)])
+            .build()?,
+    ));
+    tok.save(dir.join("tokenizer.json"), false)?;
+    Ok(())
+}
+
+fn write_wordpiece_tokenizer(
+    dir: &Path,
+    vocab: &[String],
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let vocab_txt = dir.join("vocab.txt");
     std::fs::write(&vocab_txt, vocab.join("\n") + "\n")?;
     let wordpiece = WordPiece::builder()
@@ -158,7 +227,15 @@ pub fn write_tiny_bert(
         ..Default::default()
     }));
     tok.save(dir.join("tokenizer.json"), false)?;
+    Ok(())
+}
 
+fn write_weights(
+    dir: &Path,
+    spec: &TinyBert,
+    vocab: usize,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (h, inter) = (spec.hidden, spec.hidden * 4);
     let mut seed = spec.seed.max(1);
     let dev = Device::Cpu;
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
@@ -172,8 +249,8 @@ pub fn write_tiny_bert(
     };
     put(
         "embeddings.word_embeddings.weight".into(),
-        &[vocab.len(), h],
-        rand(&[vocab.len(), h]),
+        &[vocab, h],
+        rand(&[vocab, h]),
     );
     let pos = spec.max_position_embeddings;
     put(
@@ -181,11 +258,13 @@ pub fn write_tiny_bert(
         &[pos, h],
         rand(&[pos, h]),
     );
-    put(
-        "embeddings.token_type_embeddings.weight".into(),
-        &[2, h],
-        rand(&[2, h]),
-    );
+    if spec.token_types {
+        put(
+            "embeddings.token_type_embeddings.weight".into(),
+            &[2, h],
+            rand(&[2, h]),
+        );
+    }
     ln("embeddings", &mut put);
     for l in 0..spec.layers {
         let p = format!("encoder.layer.{l}");
@@ -203,7 +282,14 @@ pub fn write_tiny_bert(
         ln(&format!("{p}.output"), &mut put);
     }
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    Ok(())
+}
 
+fn write_sentence_transformers(
+    dir: &Path,
+    spec: &TinyBert,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let h = spec.hidden;
     if let Some(max) = spec.max_seq_length {
         let st = serde_json::json!({"max_seq_length": max, "do_lower_case": false});
         std::fs::write(dir.join("sentence_bert_config.json"), st.to_string())?;

@@ -222,3 +222,81 @@ fn encoder_matches_candle_transformers_bert_on_random_weights() {
         eprintln!("{name}: ok");
     }
 }
+
+/// The BERT families people pick: CLS, mean and max pooling (BGE, MiniLM,
+/// some sentence-transformers), with and without token type embeddings,
+/// WordPiece and Unigram (XLM-R style, multilingual MiniLM) tokenizers.
+#[test]
+fn every_bert_family_loads_and_embeds_each_text_alone_as_in_a_batch() {
+    let families = [
+        ("wordpiece, mean", TinyBert::default()),
+        (
+            "cls pooling",
+            TinyBert {
+                pooling: Some(Pooling::Cls),
+                ..TinyBert::default()
+            },
+        ),
+        (
+            "max pooling",
+            TinyBert {
+                pooling: Some(Pooling::Max),
+                ..TinyBert::default()
+            },
+        ),
+        (
+            "no token types",
+            TinyBert {
+                token_types: false,
+                ..TinyBert::default()
+            },
+        ),
+        (
+            "unigram tokenizer",
+            TinyBert {
+                unigram: true,
+                ..TinyBert::default()
+            },
+        ),
+    ];
+    let mut firsts = Vec::new();
+    for (name, spec) in families {
+        let (_d, e) = tiny(spec.clone());
+        assert_eq!(e.info().pooling, spec.pooling.unwrap(), "{name}");
+        let ids = e.tokenize(&["the cat and a dog"]).unwrap();
+        assert!(ids[0].len() > 2, "{name}: tokens {:?}", ids[0]);
+        let batch = e.embed(TEXTS).unwrap();
+        for (t, v) in TEXTS.iter().zip(&batch) {
+            assert_eq!(v.len(), 32, "{name}");
+            assert!(v.iter().all(|x| x.is_finite()), "{name}: {t:?}");
+            let alone = e.embed_one(t).unwrap();
+            assert!(
+                max_abs_diff(v, &alone) < 1e-4,
+                "{name}: {t:?} alone and batched"
+            );
+        }
+        firsts.push(batch[0].clone());
+    }
+    // Each family makes its own vectors (pooling, embeddings, tokens).
+    for i in 1..firsts.len() {
+        assert!(
+            max_abs_diff(&firsts[0], &firsts[i]) > 1e-3,
+            "family {i} equals the first"
+        );
+    }
+}
+
+#[test]
+fn a_unigram_tokenizer_cuts_words_into_its_pieces() {
+    let (_d, e) = tiny(TinyBert {
+        unigram: true,
+        ..TinyBert::default()
+    });
+    let tok = e.tokenizer();
+    let enc = tok.encode("the cat", true).unwrap();
+    // <s> ▁the ▁cat </s>
+    assert_eq!(
+        enc.get_tokens(),
+        ["<s>", "\u{2581}the", "\u{2581}cat", "</s>"]
+    );
+}

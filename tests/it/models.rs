@@ -188,3 +188,42 @@ fn prompts_come_from_the_model_or_the_flags_and_are_kept_by_the_index() {
         "the document prompt changes the passages: {b} {c}"
     );
 }
+
+#[test]
+fn a_unigram_model_without_token_types_indexes_and_searches_a_folder() {
+    use semsearch_models::testing::{write_tiny_bert, TinyBert};
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("xlmr-like");
+    let spec = TinyBert {
+        unigram: true,
+        token_types: false,
+        pooling: Some(semsearch_models::Pooling::Cls),
+        ..TinyBert::default()
+    };
+    write_tiny_bert(&model, &spec).unwrap();
+    let docs = notes(tmp.path());
+    let idx = tmp.path().join("idx");
+    let out = index(&model, &docs, &idx, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bin()
+        .args([
+            "search",
+            "cats purr",
+            "--mode",
+            "lexical",
+            "--json",
+            "--index",
+        ])
+        .arg(&idx)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let top: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(top["id"], "cats.txt");
+    // Snippets cut on the Unigram pieces' offsets: the words are whole.
+    assert!(
+        top["snippet"].as_str().unwrap().contains("cats purr"),
+        "{top}"
+    );
+}
