@@ -132,6 +132,9 @@ pub struct DocEntry {
     /// of it, so that another command (or none) reads the file again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre: Option<String>,
+    /// Pages read by OCR (a scan, an image).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ocr_pages: usize,
     /// The passages, in text order.
     pub passages: Vec<PassageEntry>,
     /// Where the pages (PDF) or slides (PPTX, ODP) start in the text.
@@ -147,6 +150,10 @@ pub struct Pages {
     pub unit: Unit,
     /// Byte offset of each page's start, page 1 first (at 0).
     pub starts: Vec<usize>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl DocEntry {

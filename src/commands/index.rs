@@ -208,6 +208,16 @@ pub fn print_report(report: &Report, dir: &Path, json: bool) -> anyhow::Result<(
         report.documents,
         report.passages
     )?;
+    if report.ocr_pages > 0 {
+        writeln!(out, "{} pages read by OCR", report.ocr_pages)?;
+    }
+    if let Some(n) = report.skipped_by_reason.get("no_ocr") {
+        writeln!(
+            out,
+            "{n} images or scanned PDFs skipped (no_ocr): install {} to read them",
+            semsearch_indexer::extract::ocr::PACKAGES
+        )?;
+    }
     if report.interrupted {
         writeln!(
             out,

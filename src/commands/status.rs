@@ -96,6 +96,7 @@ fn status_json_sized(dir: &Path, m: &Manifest, size: u64) -> serde_json::Value {
         "roots": m.roots.iter().map(|r| display(r)).collect::<Vec<_>>(),
         "corpora": m.corpora.iter().map(|r| display(r)).collect::<Vec<_>>(),
         "updated": m.updated, "generation": m.generation,
+        "ocr_pages": m.documents.values().map(|d| d.ocr_pages).sum::<usize>(),
     })
 }
 
@@ -136,6 +137,10 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
         )?;
         writeln!(out, "documents  {}", m.documents.len())?;
         writeln!(out, "passages   {passages}")?;
+        let ocr: usize = m.documents.values().map(|d| d.ocr_pages).sum();
+        if ocr > 0 {
+            writeln!(out, "ocr        {ocr} pages read by OCR")?;
+        }
         writeln!(
             out,
             "size       {:.1} MiB ({} bytes per passage)",

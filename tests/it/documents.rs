@@ -50,8 +50,40 @@ fn every_format_is_found_on_its_page_with_a_clean_snippet() {
     let tmp = tempfile::tempdir().unwrap();
     let docs = docs(tmp.path());
     let r = index(&docs);
-    assert_eq!(r["added"], 5, "{r}");
-    assert_eq!(r["documents"], 5, "{r}");
+    assert_eq!(r["added"], 7, "{r}");
+    assert_eq!(r["documents"], 7, "{r}");
+    // minutes.png (a picture of a page) and scanned.pdf (that picture as a
+    // PDF page): read by Tesseract.
+    assert_eq!(r["ocr_pages"], 2, "{r}");
+    for file in ["minutes.png", "scanned.pdf"] {
+        let out = bin()
+            .args([
+                "search",
+                "beekeepers guild hive inspection",
+                "--json",
+                "--mode",
+                "lexical",
+            ])
+            .args(["--no-collapse", "--index"])
+            .arg(docs.join(".semsearch"))
+            .output()
+            .unwrap();
+        let ids: Vec<String> = stdout(&out)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert!(ids.iter().take(2).any(|i| i == file), "{file} in {ids:?}");
+    }
+    // The scan is found on its page.
+    let scan = top_hit(&docs, "calm queens healthy brood");
+    if scan["id"] == "scanned.pdf" {
+        assert_eq!(scan["page"], 1, "{scan}");
+    }
 
     // (phrase, file, "page" or "slide", number, title from the metadata)
     let cases = [
@@ -175,14 +207,17 @@ fn damaged_documents_are_skipped_with_their_reason() {
     // truncated.pdf and fake.docx (a zip with no Word document in it).
     assert_eq!(reasons["corrupt"], 2, "{r}");
     assert_eq!(reasons["encrypted"], 1, "locked.pdf: {r}");
-    assert_eq!(reasons["no_text"], 1, "scan.pdf: {r}");
+    assert_eq!(
+        reasons["no_text"], 1,
+        "scan.pdf, a drawing: OCR reads nothing: {r}"
+    );
     assert_eq!(r["skipped"], 4, "{r}");
 
     // Unchanged documents are not read again.
     let again = index(&docs);
     assert_eq!(
         (again["added"].as_u64(), again["unchanged"].as_u64()),
-        (Some(0), Some(5)),
+        (Some(0), Some(7)),
         "{again}"
     );
 
@@ -191,7 +226,7 @@ fn damaged_documents_are_skipped_with_their_reason() {
     let bytes = std::fs::read(&report).unwrap();
     std::fs::write(&report, &bytes).unwrap();
     let touched = index(&docs);
-    assert_eq!(touched["unchanged"], 5, "{touched}");
+    assert_eq!(touched["unchanged"], 7, "{touched}");
     // Changed bytes: extracted again, still found on its page.
     std::fs::write(&report, [bytes.as_slice(), b"\n%appended\n"].concat()).unwrap();
     let changed = index(&docs);
@@ -280,5 +315,25 @@ fn a_pdf_that_inflates_past_the_memory_cap_is_too_large_and_the_run_goes_on() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(r["skipped_by_reason"]["too_large"], 1, "{r}");
-    assert_eq!(r["added"], 5, "the other documents: {r}");
+    assert_eq!(r["added"], 7, "the other documents: {r}");
+}
+
+#[test]
+fn without_tesseract_images_and_scans_are_skipped_naming_the_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = docs(tmp.path());
+    // A PATH without tesseract or pdftoppm.
+    let bare = tmp.path().join("bin");
+    std::fs::create_dir_all(&bare).unwrap();
+    let out = bin()
+        .env("PATH", &bare)
+        .arg("index")
+        .arg(&docs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    // minutes.png, scanned.pdf and scan.pdf: no OCR to read them.
+    assert!(text.contains("3 no_ocr"), "{text}");
+    assert!(text.contains("install tesseract-ocr"), "{text}");
 }

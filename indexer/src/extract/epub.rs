@@ -69,6 +69,7 @@ pub fn extract(bytes: &[u8]) -> Result<Extracted, SkipReason> {
         breaks: None,
         sections,
         unit: None,
+        ocr_pages: 0,
     })
 }
 

@@ -5,6 +5,7 @@
 
 mod document;
 mod epub;
+pub mod ocr;
 mod office;
 mod pdf;
 pub mod pre;
@@ -57,11 +58,14 @@ pub enum SkipReason {
     /// The `--pre` command failed on it (an error status, or it could not
     /// start).
     PreFailed,
+    /// An image or a scanned PDF, and no OCR installed
+    /// ([`ocr::PACKAGES`]).
+    NoOcr,
 }
 
 impl SkipReason {
     /// Every reason, in report order.
-    pub const ALL: [SkipReason; 14] = [
+    pub const ALL: [SkipReason; 15] = [
         SkipReason::Binary,
         SkipReason::Empty,
         SkipReason::TooLarge,
@@ -76,6 +80,7 @@ impl SkipReason {
         SkipReason::Timeout,
         SkipReason::Redirect,
         SkipReason::PreFailed,
+        SkipReason::NoOcr,
     ];
 
     /// The reason named `name` (as [`SkipReason::as_str`] writes it).
@@ -100,6 +105,7 @@ impl SkipReason {
             SkipReason::Timeout => "timeout",
             SkipReason::Redirect => "redirect",
             SkipReason::PreFailed => "pre_failed",
+            SkipReason::NoOcr => "no_ocr",
         }
     }
 }
@@ -141,6 +147,8 @@ pub struct Extracted {
     /// What the sections are, when they are numbered for people (pages and
     /// slides; EPUB chapters are boundaries only).
     pub unit: Option<Unit>,
+    /// Pages read by OCR ([`ocr`]).
+    pub ocr_pages: usize,
 }
 
 impl Extracted {
@@ -156,6 +164,7 @@ impl Extracted {
             breaks: None,
             sections: Vec::new(),
             unit: None,
+            ocr_pages: 0,
         }
     }
 }

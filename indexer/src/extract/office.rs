@@ -49,6 +49,7 @@ fn extracted(
         breaks: None,
         sections,
         unit,
+        ocr_pages: 0,
     }
 }
 

@@ -33,6 +33,7 @@ pub fn extract(bytes: &[u8]) -> Result<Extracted, SkipReason> {
         breaks: None,
         sections,
         unit: Some(Unit::Page),
+        ocr_pages: 0,
     })
 }
 

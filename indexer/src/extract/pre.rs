@@ -68,50 +68,70 @@ impl Pre {
 
     /// The command's output for `path`: text, at most `limit` bytes.
     pub fn run(&self, path: &Path, limit: u64) -> Result<String, SkipReason> {
-        let mut child = Command::new(&self.command)
-            .arg(path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|_| SkipReason::PreFailed)?;
-        let stdout = child.stdout.take().expect("piped");
-        // Read on a thread, so a command that never ends is still stopped
-        // at the time limit.
-        let reader = std::thread::spawn(move || {
-            let mut out = Vec::new();
-            let read = stdout.take(limit + 1).read_to_end(&mut out);
-            read.map(|_| out)
-        });
-        let started = Instant::now();
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if started.elapsed() < super::TIME_LIMIT => {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(SkipReason::Timeout);
-                }
-            }
-        };
-        let out = reader
-            .join()
-            .ok()
-            .and_then(Result::ok)
-            .ok_or(SkipReason::PreFailed)?;
-        if !status.success() {
-            return Err(SkipReason::PreFailed);
-        }
-        if out.len() as u64 > limit {
-            return Err(SkipReason::TooLarge);
-        }
+        let mut cmd = Command::new(&self.command);
+        cmd.arg(path);
+        let out = run_bounded(cmd, limit).map_err(|e| match e {
+            Failure::Start | Failure::Status => SkipReason::PreFailed,
+            Failure::Skip(r) => r,
+        })?;
         let text = String::from_utf8_lossy(&out).into_owned();
         if text.trim().is_empty() {
             return Err(SkipReason::Empty);
         }
         Ok(text)
     }
+}
+
+/// Why a bounded command gave no output.
+pub(crate) enum Failure {
+    /// It could not be started (not installed, not executable).
+    Start,
+    /// It exited with an error status.
+    Status,
+    /// It ran too long or wrote too much.
+    Skip(SkipReason),
+}
+
+/// Run `cmd` (stdin closed, stderr dropped) for its standard output, at
+/// most `limit` bytes and [`super::TIME_LIMIT`].
+pub(crate) fn run_bounded(mut cmd: Command, limit: u64) -> Result<Vec<u8>, Failure> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|_| Failure::Start)?;
+    let stdout = child.stdout.take().expect("piped");
+    // Read on a thread, so a command that never ends is still stopped at
+    // the time limit.
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout.take(limit + 1).read_to_end(&mut out).map(|_| out)
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < super::TIME_LIMIT => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Failure::Skip(SkipReason::Timeout));
+            }
+        }
+    };
+    let out = reader
+        .join()
+        .ok()
+        .and_then(Result::ok)
+        .ok_or(Failure::Status)?;
+    if !status.success() {
+        return Err(Failure::Status);
+    }
+    if out.len() as u64 > limit {
+        return Err(Failure::Skip(SkipReason::TooLarge));
+    }
+    Ok(out)
 }

@@ -55,6 +55,7 @@ pub(super) fn extract(path: &Path, bytes: &[u8], judge: bool) -> Result<Extracte
         breaks,
         sections: Vec::new(),
         unit: None,
+        ocr_pages: 0,
     })
 }
 

@@ -113,6 +113,7 @@ pub(super) fn isolated(exe: &Path, path: &Path) -> Result<Extracted, SkipReason>
             breaks: None,
             sections,
             unit,
+            ocr_pages: 0,
         }),
         Ok(Outcome::Skipped(reason)) => {
             Err(SkipReason::parse(&reason).unwrap_or(SkipReason::Corrupt))

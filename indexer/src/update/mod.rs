@@ -406,6 +406,7 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 }
                 self.pending_passages += doc.chunks.len();
                 self.counters.found += doc.chunks.len();
+                self.report.ocr_pages += doc.entry.ocr_pages;
                 self.pending.push(doc);
                 if self.pending_passages >= self.opts.embed_batch {
                     self.flush()?;

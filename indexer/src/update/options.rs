@@ -158,4 +158,11 @@ pub struct Report {
     /// committed is searchable, the rest waits for the next run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// Pages read by OCR in this run (scanned PDFs, images).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ocr_pages: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -6,6 +6,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::chrome::Chrome;
 use crate::chunk::{Chunk, Chunker};
+use crate::extract::ocr;
 use crate::extract::pre::Pre;
 use crate::extract::{extract, moved_notice, Extracted, SkipReason};
 use crate::manifest::{DocEntry, Pages};
@@ -82,6 +83,13 @@ pub(super) fn page_text(path: &Path) -> Option<String> {
     extract(path, &bytes, true).ok().map(|e| e.text)
 }
 
+/// Whether a file's bytes are a PDF (its header within the first KB).
+fn is_pdf(bytes: &[u8]) -> bool {
+    bytes[..bytes.len().min(1024)]
+        .windows(5)
+        .any(|w| w == b"%PDF-")
+}
+
 /// Look at one file: unchanged (same size and mtime, or same hash), changed
 /// (extracted and cut into passages), or skipped with the reason.
 /// What looking at a file needs besides the file.
@@ -148,7 +156,12 @@ pub(super) fn look_at_file(
     }
     let extracted = match pre {
         Some(p) => p.run(path, limit).map(|text| Extracted::plain(path, text)),
-        None => extract(path, &bytes, !selected),
+        None if ocr::is_image(path) => ocr::image(path, limit),
+        None => match extract(path, &bytes, !selected) {
+            // A scan: its pages are images.
+            Err(SkipReason::NoText) if is_pdf(&bytes) => ocr::pdf(path, None, limit),
+            other => other,
+        },
     };
     let mut extracted = match extracted {
         Ok(e) => e,
@@ -181,6 +194,7 @@ pub(super) fn look_at_file(
         hash: h,
         exempt,
         pre: pre_id,
+        ocr_pages: extracted.ocr_pages,
         passages: Vec::new(),
         pages,
     };
@@ -208,6 +222,7 @@ pub(super) fn look_at_corpus_doc(d: CorpusDoc, old: Option<&DocEntry>, chunker: 
         hash: h,
         exempt: false,
         pre: None,
+        ocr_pages: 0,
         passages: Vec::new(),
         pages: None,
     };

@@ -1,0 +1,135 @@
+//! OCR: scanned PDFs (pages without a text layer) and images (PNG, JPEG,
+//! TIFF) are read with Tesseract when it is installed (Debian
+//! `tesseract-ocr`; PDF pages are first rendered by poppler's `pdftoppm`,
+//! `poppler-utils`). Without them such files are skipped as `no_ocr`, and
+//! the run says which package to install. Both run as child processes,
+//! bounded like every parser (time, output).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use super::pre::{run_bounded, Failure};
+use super::{file_title, join_sections, Extracted, SkipReason, Unit};
+
+/// The Debian packages OCR needs, for messages.
+pub const PACKAGES: &str = "tesseract-ocr (and poppler-utils for PDFs)";
+
+/// Resolution pages are rendered at: Tesseract reads body text best at
+/// about 300 dpi; 200 keeps a page's image (and the time) smaller.
+const DPI: &str = "200";
+
+/// Whether `path` is an image OCR reads, by its name.
+pub fn is_image(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        matches!(
+            e.to_ascii_lowercase().as_str(),
+            "png" | "jpg" | "jpeg" | "tif" | "tiff"
+        )
+    })
+}
+
+/// A program on `PATH`, looked up once per process.
+fn program(name: &'static str, cell: &'static OnceLock<Option<PathBuf>>) -> Option<&'static Path> {
+    cell.get_or_init(|| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|p| p.is_file())
+        })
+    })
+    .as_deref()
+}
+
+fn tesseract() -> Option<&'static Path> {
+    static CELL: OnceLock<Option<PathBuf>> = OnceLock::new();
+    program("tesseract", &CELL)
+}
+
+fn pdftoppm() -> Option<&'static Path> {
+    static CELL: OnceLock<Option<PathBuf>> = OnceLock::new();
+    program("pdftoppm", &CELL)
+}
+
+/// The text Tesseract reads in one image file.
+fn read_image(image: &Path, limit: u64) -> Result<String, SkipReason> {
+    let tesseract = tesseract().ok_or(SkipReason::NoOcr)?;
+    let mut cmd = Command::new(tesseract);
+    // `stdout`: the text on standard output; quiet about its settings.
+    cmd.arg(image).arg("stdout").arg("--psm").arg("3");
+    let out = run_bounded(cmd, limit).map_err(|e| match e {
+        Failure::Start => SkipReason::NoOcr,
+        Failure::Status => SkipReason::Corrupt,
+        Failure::Skip(r) => r,
+    })?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// An image file read by OCR: one page.
+pub fn image(path: &Path, limit: u64) -> Result<Extracted, SkipReason> {
+    let text = read_image(path, limit)?;
+    if text.trim().is_empty() {
+        return Err(SkipReason::NoText);
+    }
+    let mut e = Extracted::plain(path, text);
+    e.ocr_pages = 1;
+    Ok(e)
+}
+
+/// A PDF without a text layer, every page rendered and read by OCR.
+pub fn pdf(path: &Path, title: Option<String>, limit: u64) -> Result<Extracted, SkipReason> {
+    tesseract().ok_or(SkipReason::NoOcr)?;
+    let pdftoppm = pdftoppm().ok_or(SkipReason::NoOcr)?;
+    static RUN: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "semsearch-ocr-{}-{}",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).map_err(|_| SkipReason::Unreadable)?;
+    let result = render_and_read(pdftoppm, path, &dir, limit);
+    let _ = std::fs::remove_dir_all(&dir);
+    let pages = result?;
+    let count = pages.len();
+    let (text, sections) = join_sections(pages);
+    if text.trim().is_empty() {
+        return Err(SkipReason::NoText);
+    }
+    Ok(Extracted {
+        title: title
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| file_title(path)),
+        text,
+        lossy: false,
+        breaks: None,
+        sections,
+        unit: Some(Unit::Page),
+        ocr_pages: count,
+    })
+}
+
+fn render_and_read(
+    pdftoppm: &Path,
+    pdf: &Path,
+    dir: &Path,
+    limit: u64,
+) -> Result<Vec<String>, SkipReason> {
+    let mut cmd = Command::new(pdftoppm);
+    cmd.args(["-r", DPI, "-gray", "-png"])
+        .arg(pdf)
+        .arg(dir.join("page"));
+    run_bounded(cmd, 1 << 20).map_err(|e| match e {
+        Failure::Start => SkipReason::NoOcr,
+        Failure::Status => SkipReason::Corrupt,
+        Failure::Skip(r) => r,
+    })?;
+    // page-1.png, page-2.png ... (zero-padded to the page count's width).
+    let mut images: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|_| SkipReason::Unreadable)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .collect();
+    images.sort();
+    images.iter().map(|img| read_image(img, limit)).collect()
+}
