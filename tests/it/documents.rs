@@ -50,12 +50,18 @@ fn every_format_is_found_on_its_page_with_a_clean_snippet() {
     let tmp = tempfile::tempdir().unwrap();
     let docs = docs(tmp.path());
     let r = index(&docs);
-    assert_eq!(r["added"], 7, "{r}");
-    assert_eq!(r["documents"], 7, "{r}");
-    // minutes.png (a picture of a page) and scanned.pdf (that picture as a
-    // PDF page): read by Tesseract.
-    assert_eq!(r["ocr_pages"], 2, "{r}");
-    for file in ["minutes.png", "scanned.pdf"] {
+    assert_eq!(r["added"], 8, "{r}");
+    assert_eq!(r["documents"], 8, "{r}");
+    // minutes.png (a picture of a page), scanned.pdf (that picture as a
+    // PDF page) and page 2 of mixed.pdf (typed page 1 read as text): read
+    // by Tesseract.
+    assert_eq!(r["ocr_pages"], 3, "{r}");
+    let mixed = top_hit(&docs, "guild treasurer orchard lease");
+    assert_eq!(
+        (mixed["id"].as_str(), mixed["page"].as_u64()),
+        (Some("mixed.pdf"), Some(1))
+    );
+    for file in ["minutes.png", "scanned.pdf", "mixed.pdf"] {
         let out = bin()
             .args([
                 "search",
@@ -77,7 +83,7 @@ fn every_format_is_found_on_its_page_with_a_clean_snippet() {
                     .to_string()
             })
             .collect();
-        assert!(ids.iter().take(2).any(|i| i == file), "{file} in {ids:?}");
+        assert!(ids.iter().take(3).any(|i| i == file), "{file} in {ids:?}");
     }
     // The scan is found on its page.
     let scan = top_hit(&docs, "calm queens healthy brood");
@@ -217,7 +223,7 @@ fn damaged_documents_are_skipped_with_their_reason() {
     let again = index(&docs);
     assert_eq!(
         (again["added"].as_u64(), again["unchanged"].as_u64()),
-        (Some(0), Some(7)),
+        (Some(0), Some(8)),
         "{again}"
     );
 
@@ -226,7 +232,7 @@ fn damaged_documents_are_skipped_with_their_reason() {
     let bytes = std::fs::read(&report).unwrap();
     std::fs::write(&report, &bytes).unwrap();
     let touched = index(&docs);
-    assert_eq!(touched["unchanged"], 7, "{touched}");
+    assert_eq!(touched["unchanged"], 8, "{touched}");
     // Changed bytes: extracted again, still found on its page.
     std::fs::write(&report, [bytes.as_slice(), b"\n%appended\n"].concat()).unwrap();
     let changed = index(&docs);
@@ -315,7 +321,7 @@ fn a_pdf_that_inflates_past_the_memory_cap_is_too_large_and_the_run_goes_on() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(r["skipped_by_reason"]["too_large"], 1, "{r}");
-    assert_eq!(r["added"], 7, "the other documents: {r}");
+    assert_eq!(r["added"], 8, "the other documents: {r}");
 }
 
 #[test]

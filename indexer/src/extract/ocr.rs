@@ -81,12 +81,7 @@ pub fn image(path: &Path, limit: u64) -> Result<Extracted, SkipReason> {
 pub fn pdf(path: &Path, title: Option<String>, limit: u64) -> Result<Extracted, SkipReason> {
     tesseract().ok_or(SkipReason::NoOcr)?;
     let pdftoppm = pdftoppm().ok_or(SkipReason::NoOcr)?;
-    static RUN: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "semsearch-ocr-{}-{}",
-        std::process::id(),
-        RUN.fetch_add(1, Ordering::Relaxed)
-    ));
+    let dir = scratch();
     std::fs::create_dir_all(&dir).map_err(|_| SkipReason::Unreadable)?;
     let result = render_and_read(pdftoppm, path, &dir, limit);
     let _ = std::fs::remove_dir_all(&dir);
@@ -107,6 +102,82 @@ pub fn pdf(path: &Path, title: Option<String>, limit: u64) -> Result<Extracted, 
         unit: Some(Unit::Page),
         ocr_pages: count,
     })
+}
+
+/// A PDF with a text layer whose pages `empty` (1-based) have none: those
+/// pages read by OCR, the others kept. Unchanged when OCR is missing.
+pub fn fill_pages(path: &Path, e: Extracted, limit: u64) -> Extracted {
+    let (Some(_), Some(pdftoppm)) = (tesseract(), pdftoppm()) else {
+        return e;
+    };
+    let pages = split_pages(&e.text, &e.sections);
+    let empty: Vec<usize> = (0..pages.len())
+        .filter(|&i| pages[i].trim().is_empty())
+        .collect();
+    if empty.is_empty() {
+        return e;
+    }
+    let mut pages = pages;
+    let mut read = 0;
+    for i in empty {
+        let n = (i + 1).to_string();
+        let dir = scratch();
+        if std::fs::create_dir_all(&dir).is_err() {
+            continue;
+        }
+        let mut cmd = Command::new(pdftoppm);
+        cmd.args(["-r", DPI, "-gray", "-png", "-f", &n, "-l", &n])
+            .arg(path)
+            .arg(dir.join("page"));
+        let text = run_bounded(cmd, 1 << 20)
+            .ok()
+            .and_then(|_| first_png(&dir))
+            .and_then(|img| read_image(&img, limit).ok());
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Some(t) = text.filter(|t| !t.trim().is_empty()) {
+            pages[i] = t;
+            read += 1;
+        }
+    }
+    if read == 0 {
+        return e;
+    }
+    let (text, sections) = join_sections(pages);
+    Extracted {
+        text,
+        sections,
+        ocr_pages: read,
+        ..e
+    }
+}
+
+/// The pages of a text cut at `starts`.
+fn split_pages(text: &str, starts: &[usize]) -> Vec<String> {
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &from)| {
+            let to = starts.get(i + 1).copied().unwrap_or(text.len());
+            text.get(from..to).unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+fn first_png(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "png"))
+}
+
+/// A fresh temporary folder for rendered pages.
+fn scratch() -> PathBuf {
+    static RUN: AtomicU64 = AtomicU64::new(0);
+    std::env::temp_dir().join(format!(
+        "semsearch-ocr-{}-{}",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 fn render_and_read(

@@ -8,7 +8,7 @@ use crate::chrome::Chrome;
 use crate::chunk::{Chunk, Chunker};
 use crate::extract::ocr;
 use crate::extract::pre::Pre;
-use crate::extract::{extract, moved_notice, Extracted, SkipReason};
+use crate::extract::{extract, moved_notice, Extracted, SkipReason, Unit};
 use crate::manifest::{DocEntry, Pages};
 use crate::pathname;
 use crate::source::CorpusDoc;
@@ -160,6 +160,10 @@ pub(super) fn look_at_file(
         None => match extract(path, &bytes, !selected) {
             // A scan: its pages are images.
             Err(SkipReason::NoText) if is_pdf(&bytes) => ocr::pdf(path, None, limit),
+            // Some pages scanned among text ones.
+            Ok(e) if e.unit == Some(Unit::Page) && is_pdf(&bytes) => {
+                Ok(ocr::fill_pages(path, e, limit))
+            }
             other => other,
         },
     };
