@@ -80,6 +80,8 @@ fn cosine(a: &Option<Vec<f32>>, b: &Option<Vec<f32>>) -> f32 {
 struct Repeats {
     counts: HashMap<usize, usize>,
     documents: HashMap<usize, (DocEntry, String)>,
+    /// Pages' texts as [`normalized`] words, for [`Repeats::includes`].
+    normalized: HashMap<usize, String>,
 }
 
 impl Repeats {
@@ -117,6 +119,36 @@ impl Repeats {
         })
     }
 
+    /// Whether `page`'s text holds `doc`'s: two of three runs of
+    /// [`WINDOW`] words taken across the document are in the page (words
+    /// compared lowercased, punctuation and spacing aside).
+    fn includes(&mut self, b: &dyn Backend, page: usize, doc: usize) -> Result<bool> {
+        let words = match self.document(b, doc)? {
+            Some((_, text)) => normalized(text),
+            None => return Ok(false),
+        };
+        let words: Vec<&str> = words.split(' ').collect();
+        if words.len() < WINDOW {
+            return Ok(false);
+        }
+        let runs: Vec<String> = [1, 2, 3]
+            .iter()
+            .map(|q| {
+                let at = (words.len() - WINDOW) * q / 4;
+                words[at..at + WINDOW].join(" ")
+            })
+            .collect();
+        if !self.normalized.contains_key(&page) {
+            let text = match self.document(b, page)? {
+                Some((_, text)) => normalized(text),
+                None => return Ok(false),
+            };
+            self.normalized.insert(page, text);
+        }
+        let text = &self.normalized[&page];
+        Ok(runs.iter().filter(|r| text.contains(r.as_str())).count() >= 2)
+    }
+
     /// The kept result that `f` and it are a gathering page and a document
     /// it repeats (either way round), by their words.
     fn find(
@@ -138,13 +170,31 @@ impl Repeats {
                 }
                 _ => continue,
             };
-            let Some(&at) = best.get(&page) else { continue };
-            if self.holds(b, page, at, doc)? {
+            // The page's matched passage in the document, or (a page found
+            // by its words alone, or by another chapter's passage) the
+            // document's text inside the page's.
+            let repeats = match best.get(&page) {
+                Some(&at) => self.holds(b, page, at, doc)? || self.includes(b, page, doc)?,
+                None => self.includes(b, page, doc)?,
+            };
+            if repeats {
                 return Ok(Some((i, CONTAINED)));
             }
         }
         Ok(None)
     }
+}
+
+/// Words of a run looked for in a page that may hold the document.
+const WINDOW: usize = 8;
+
+/// A text's words, lowercased, joined by single spaces.
+fn normalized(text: &str) -> String {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Share of `passage`'s word shingles that occur in `text`.
