@@ -90,7 +90,8 @@ fn bad_files_are_skipped_and_counted_by_reason() {
     let model = tiny_model(tmp.path());
     let docs = tmp.path().join("docs");
     notes(&docs);
-    std::fs::write(docs.join("image.png"), b"\x89PNG\r\n\x1a\n\0\0\0").unwrap();
+    // Not an image (those go to OCR): bytes with NUL in them.
+    std::fs::write(docs.join("blob.dat"), b"\x89PNG\r\n\x1a\n\0\0\0").unwrap();
     std::fs::write(docs.join("latin1.txt"), b"caf\xe9 and the dog").unwrap();
     std::fs::write(docs.join("empty.txt"), b"").unwrap();
     std::fs::write(docs.join("big.txt"), "the cat ".repeat(1000)).unwrap();
