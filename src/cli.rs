@@ -196,6 +196,7 @@ pub struct IndexArgs {
     pub all_text: bool,
     /// Keep the lines an HTML site repeats on most pages of a folder
     /// (navigation, help popups, footers), which are dropped by default.
+    /// An index keeps it (--rebuild to drop it).
     #[arg(long)]
     pub keep_chrome: bool,
     /// Put TEXT in front of every query before embedding (default: the
@@ -216,6 +217,10 @@ pub struct IndexArgs {
     /// Only files matching GLOB go through --pre (repeatable; default: all).
     #[arg(long, value_name = "GLOB", requires = "pre")]
     pub pre_glob: Vec<String>,
+    /// Read files as they are again, dropping the --pre an index was built
+    /// with (an index keeps its --pre otherwise).
+    #[arg(long, conflicts_with = "pre")]
+    pub no_pre: bool,
     /// Skip files larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_file_size: u64,

@@ -192,8 +192,25 @@ pub struct Manifest {
     pub next_passage_id: u64,
     /// Seconds since the epoch of the last committed update.
     pub updated: u64,
+    /// The `--pre` preprocessor the index was built with: later runs (and
+    /// `search QUERY FOLDER`) keep it, so its files are not read raw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre: Option<PreSettings>,
+    /// Built with `--keep-chrome`: later runs keep it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_chrome: bool,
     /// Documents by id: the path relative to its root, or the corpus `_id`.
     pub documents: BTreeMap<String, DocEntry>,
+}
+
+/// A `--pre` command and its `--pre-glob`s, as given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreSettings {
+    /// The command.
+    pub command: String,
+    /// The globs of the files it is for (all files when empty).
+    #[serde(default)]
+    pub globs: Vec<String>,
 }
 
 impl Manifest {

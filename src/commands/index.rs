@@ -127,13 +127,13 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
         rebuild: args.rebuild,
         checkpoint: Duration::from_secs(args.checkpoint_secs),
         embed_batch: args.embed_batch.max(1),
-        keep_chrome: args.keep_chrome,
-        pre: args
-            .pre
-            .as_deref()
-            .map(|command| semsearch_indexer::extract::pre::Pre::new(command, &args.pre_glob))
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
+        keep_chrome: args.keep_chrome
+            || (!args.rebuild && existing.as_ref().is_some_and(|m| m.keep_chrome)),
+        pre: match (&args.pre, existing.as_ref().and_then(|m| m.pre.as_ref())) {
+            (Some(command), _) => Some(pre(command, &args.pre_glob)?),
+            (None, Some(kept)) if !args.no_pre => Some(pre(&kept.command, &kept.globs)?),
+            _ => None,
+        },
         store,
         ..UpdateOptions::new(dir.clone(), Vec::new())
     };
@@ -142,6 +142,10 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
         embedder,
         opts,
     })
+}
+
+fn pre(command: &str, globs: &[String]) -> anyhow::Result<semsearch_indexer::extract::pre::Pre> {
+    semsearch_indexer::extract::pre::Pre::new(command, globs).map_err(anyhow::Error::msg)
 }
 
 /// `--type-list`: ripgrep's format, `name: glob, glob`.
@@ -266,6 +270,8 @@ pub fn folder_options(folder: &Path, dir: &Path) -> anyhow::Result<(Embedder, Up
     if let Ok(m) = Manifest::read(dir) {
         (opts.quantization, opts.analyzer, opts.overlap) =
             (m.quantization, m.analyzer, m.chunking.overlap);
+        opts.keep_chrome = m.keep_chrome;
+        opts.pre = m.pre.map(|p| pre(&p.command, &p.globs)).transpose()?;
     }
     Ok((embedder, opts))
 }

@@ -443,11 +443,24 @@ fn pre_turns_matching_files_into_text_and_its_failures_are_skip_reasons() {
     let first: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
     assert_eq!(first["id"], "zebra.b64");
     assert_eq!(first["title"], "Zebras", "the output's heading titles it");
-    // Unchanged files are not converted again; without --pre they are
-    // read as they are (the text came from the command).
+    // Unchanged files are not converted again; a run without the flag
+    // keeps the index's --pre (so its files are never read raw by
+    // mistake); --no-pre reads them as they are.
     let again = index_json(&model, &[&docs], &args);
     assert_eq!(again["unchanged"], 3, "{again}");
-    let plain = index_json(&model, &[&docs], &[]);
+    let kept = index_json(&model, &[&docs], &[]);
+    assert_eq!(kept["unchanged"], 3, "{kept}");
+    // `search QUERY FOLDER` refreshes the index with its settings too.
+    let out = bin()
+        .args(["search", "zebras savanna", "--mode", "lexical", "--json"])
+        .arg(&docs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("updated"), "{}", stderr(&out));
+    let top: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(top["title"], "Zebras");
+    let plain = index_json(&model, &[&docs], &["--no-pre"]);
     assert_eq!(plain["updated"], 2, "{plain}");
 }
 

@@ -19,6 +19,8 @@ use super::SkipReason;
 pub struct Pre {
     command: PathBuf,
     globs: Option<GlobSet>,
+    /// As given, for the manifest.
+    settings: crate::manifest::PreSettings,
     /// The command and globs as given, for content hashes (changing the
     /// preprocessor re-reads what it produced).
     pub signature: String,
@@ -28,6 +30,7 @@ impl Pre {
     /// `command` for files matching `globs` (all files when empty); a bad
     /// glob is named.
     pub fn new(command: &str, globs: &[String]) -> Result<Pre, String> {
+        let globs_given = globs;
         let signature = format!("{command}\0{}", globs.join("\0"));
         let globs = match globs.is_empty() {
             true => None,
@@ -42,8 +45,17 @@ impl Pre {
         Ok(Pre {
             command: PathBuf::from(command),
             globs,
+            settings: crate::manifest::PreSettings {
+                command: command.to_string(),
+                globs: globs_given.to_vec(),
+            },
             signature,
         })
+    }
+
+    /// The command and globs as given (what the manifest records).
+    pub fn settings(&self) -> &crate::manifest::PreSettings {
+        &self.settings
     }
 
     /// A short name of the command and its globs, kept in the entries of

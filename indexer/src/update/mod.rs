@@ -206,8 +206,13 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
         let fresh = prev.is_none() || upgraded;
         let committed = prev.as_ref().map(|p| p.generation);
         let mut manifest = plan::start(prev, opts, embedder, chunking);
-        let touched = manifest.roots != roots || manifest.corpora != corpora;
+        let pre = opts.pre.as_ref().map(|p| p.settings().clone());
+        let touched = manifest.roots != roots
+            || manifest.corpora != corpora
+            || manifest.pre != pre
+            || manifest.keep_chrome != opts.keep_chrome;
         (manifest.roots, manifest.corpora) = (roots.clone(), corpora.clone());
+        (manifest.pre, manifest.keep_chrome) = (pre, opts.keep_chrome);
         let writer: Box<dyn Writer + 'w> = match pg {
             Some(pg) => {
                 if committed.is_none() {

@@ -112,6 +112,8 @@ pub(super) fn start(
         generation: 0,
         next_passage_id: 1,
         updated: 0,
+        pre: None,
+        keep_chrome: false,
         documents: Default::default(),
     })
 }
