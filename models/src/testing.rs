@@ -80,13 +80,17 @@ const WORDS: &[&str] = &[
     "pizza",
 ];
 
+/// Letters, digits and punctuation: every vocabulary has each alone.
+fn singles() -> impl Iterator<Item = char> {
+    ('a'..='z').chain('0'..='9').chain(".,;:!?'\"()-_/".chars())
+}
+
 fn vocab() -> Vec<String> {
     let mut v: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let singles = ('a'..='z').chain('0'..='9').chain(".,;:!?'\"()-_/".chars());
-    for c in singles {
+    for c in singles() {
         v.push(c.to_string());
         v.push(format!("##{c}"));
     }
@@ -160,8 +164,7 @@ fn unigram_vocab() -> Vec<String> {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let singles = ('a'..='z').chain('0'..='9').chain(".,;:!?'\"()-_/".chars());
-    for c in singles {
+    for c in singles() {
         v.push(c.to_string());
         v.push(format!("\u{2581}{c}"));
     }

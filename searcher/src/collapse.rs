@@ -123,19 +123,18 @@ impl Repeats {
     /// [`WINDOW`] words taken across the document are in the page (words
     /// compared lowercased, punctuation and spacing aside).
     fn includes(&mut self, b: &dyn Backend, page: usize, doc: usize) -> Result<bool> {
-        let words = match self.document(b, doc)? {
-            Some((_, text)) => normalized(text),
+        let w = match self.document(b, doc)? {
+            Some((_, text)) => words(text),
             None => return Ok(false),
         };
-        let words: Vec<&str> = words.split(' ').collect();
-        if words.len() < WINDOW {
+        if w.len() < WINDOW {
             return Ok(false);
         }
         let runs: Vec<String> = [1, 2, 3]
             .iter()
             .map(|q| {
-                let at = (words.len() - WINDOW) * q / 4;
-                words[at..at + WINDOW].join(" ")
+                let at = (w.len() - WINDOW) * q / 4;
+                w[at..at + WINDOW].join(" ")
             })
             .collect();
         if !self.normalized.contains_key(&page) {
@@ -188,24 +187,23 @@ impl Repeats {
 /// Words of a run looked for in a page that may hold the document.
 const WINDOW: usize = 8;
 
-/// A text's words, lowercased, joined by single spaces.
-fn normalized(text: &str) -> String {
+/// A text's words, lowercased, punctuation and spacing aside.
+fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect()
+}
+
+/// A text's [`words`] joined by single spaces.
+fn normalized(text: &str) -> String {
+    words(text).join(" ")
 }
 
 /// Share of `passage`'s word shingles that occur in `text`.
 fn contained(passage: &str, text: &str) -> f32 {
     let shingles = |t: &str| -> Vec<u64> {
-        let words: Vec<String> = t
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect();
-        words
+        words(t)
             .windows(SHINGLE)
             .map(|w| {
                 use std::hash::{Hash, Hasher};

@@ -19,6 +19,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use document::detect;
 pub use document::{is_document_name, Format, DOCUMENT_SIZE_FACTOR, THREAD_NAME, TIME_LIMIT};
 pub use text::moved_notice;
 pub use worker::{serve, use_worker, WORKER_ARG, WORKER_MEMORY};

@@ -58,12 +58,17 @@ fn read_image(image: &Path, limit: u64) -> Result<String, SkipReason> {
     let mut cmd = Command::new(tesseract);
     // `stdout`: the text on standard output; quiet about its settings.
     cmd.arg(image).arg("stdout").arg("--psm").arg("3");
-    let out = run_bounded(cmd, limit).map_err(|e| match e {
+    let out = run_bounded(cmd, limit).map_err(skip)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Why an OCR tool gave nothing: not there, or the file is damaged.
+fn skip(e: Failure) -> SkipReason {
+    match e {
         Failure::Start => SkipReason::NoOcr,
         Failure::Status => SkipReason::Corrupt,
         Failure::Skip(r) => r,
-    })?;
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    }
 }
 
 /// An image file read by OCR: one page.
@@ -78,23 +83,15 @@ pub fn image(path: &Path, limit: u64) -> Result<Extracted, SkipReason> {
 }
 
 /// A PDF without a text layer, every page rendered and read by OCR.
-pub fn pdf(path: &Path, title: Option<String>, limit: u64) -> Result<Extracted, SkipReason> {
-    tesseract().ok_or(SkipReason::NoOcr)?;
-    let pdftoppm = pdftoppm().ok_or(SkipReason::NoOcr)?;
-    let dir = scratch();
-    std::fs::create_dir_all(&dir).map_err(|_| SkipReason::Unreadable)?;
-    let result = render_and_read(pdftoppm, path, &dir, limit);
-    let _ = std::fs::remove_dir_all(&dir);
-    let pages = result?;
+pub fn pdf(path: &Path, limit: u64) -> Result<Extracted, SkipReason> {
+    let pages = read_pages(path, None, limit)?;
     let count = pages.len();
     let (text, sections) = join_sections(pages);
     if text.trim().is_empty() {
         return Err(SkipReason::NoText);
     }
     Ok(Extracted {
-        title: title
-            .filter(|t| !t.trim().is_empty())
-            .unwrap_or_else(|| file_title(path)),
+        title: file_title(path),
         text,
         lossy: false,
         breaks: None,
@@ -107,9 +104,9 @@ pub fn pdf(path: &Path, title: Option<String>, limit: u64) -> Result<Extracted, 
 /// A PDF with a text layer whose pages `empty` (1-based) have none: those
 /// pages read by OCR, the others kept. Unchanged when OCR is missing.
 pub fn fill_pages(path: &Path, e: Extracted, limit: u64) -> Extracted {
-    let (Some(_), Some(pdftoppm)) = (tesseract(), pdftoppm()) else {
+    if tesseract().is_none() || pdftoppm().is_none() {
         return e;
-    };
+    }
     let pages = split_pages(&e.text, &e.sections);
     let empty: Vec<usize> = (0..pages.len())
         .filter(|&i| pages[i].trim().is_empty())
@@ -120,20 +117,9 @@ pub fn fill_pages(path: &Path, e: Extracted, limit: u64) -> Extracted {
     let mut pages = pages;
     let mut read = 0;
     for i in empty {
-        let n = (i + 1).to_string();
-        let dir = scratch();
-        if std::fs::create_dir_all(&dir).is_err() {
-            continue;
-        }
-        let mut cmd = Command::new(pdftoppm);
-        cmd.args(["-r", DPI, "-gray", "-png", "-f", &n, "-l", &n])
-            .arg(path)
-            .arg(dir.join("page"));
-        let text = run_bounded(cmd, 1 << 20)
+        let text = read_pages(path, Some(i + 1), limit)
             .ok()
-            .and_then(|_| first_png(&dir))
-            .and_then(|img| read_image(&img, limit).ok());
-        let _ = std::fs::remove_dir_all(&dir);
+            .and_then(|mut p| p.pop());
         if let Some(t) = text.filter(|t| !t.trim().is_empty()) {
             pages[i] = t;
             read += 1;
@@ -163,13 +149,6 @@ fn split_pages(text: &str, starts: &[usize]) -> Vec<String> {
         .collect()
 }
 
-fn first_png(dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "png"))
-}
-
 /// A fresh temporary folder for rendered pages.
 fn scratch() -> PathBuf {
     static RUN: AtomicU64 = AtomicU64::new(0);
@@ -180,27 +159,30 @@ fn scratch() -> PathBuf {
     ))
 }
 
-fn render_and_read(
-    pdftoppm: &Path,
-    pdf: &Path,
-    dir: &Path,
-    limit: u64,
-) -> Result<Vec<String>, SkipReason> {
+/// The text of a PDF's pages (all, or page `only`, 1-based), each
+/// rendered by `pdftoppm` into a scratch folder and read by Tesseract.
+fn read_pages(pdf: &Path, only: Option<usize>, limit: u64) -> Result<Vec<String>, SkipReason> {
+    let (Some(_), Some(pdftoppm)) = (tesseract(), pdftoppm()) else {
+        return Err(SkipReason::NoOcr);
+    };
+    let dir = scratch();
+    std::fs::create_dir_all(&dir).map_err(|_| SkipReason::Unreadable)?;
     let mut cmd = Command::new(pdftoppm);
-    cmd.args(["-r", DPI, "-gray", "-png"])
-        .arg(pdf)
-        .arg(dir.join("page"));
-    run_bounded(cmd, 1 << 20).map_err(|e| match e {
-        Failure::Start => SkipReason::NoOcr,
-        Failure::Status => SkipReason::Corrupt,
-        Failure::Skip(r) => r,
-    })?;
-    // page-1.png, page-2.png ... (zero-padded to the page count's width).
-    let mut images: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|_| SkipReason::Unreadable)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "png"))
-        .collect();
-    images.sort();
-    images.iter().map(|img| read_image(img, limit)).collect()
+    cmd.args(["-r", DPI, "-gray", "-png"]);
+    if let Some(n) = only.map(|n| n.to_string()) {
+        cmd.args(["-f", &n, "-l", &n]);
+    }
+    cmd.arg(pdf).arg(dir.join("page"));
+    let read = run_bounded(cmd, 1 << 20).map_err(skip).and_then(|_| {
+        // page-1.png, page-2.png ... (zero-padded to the page count's width).
+        let mut images: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|_| SkipReason::Unreadable)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "png"))
+            .collect();
+        images.sort();
+        images.iter().map(|img| read_image(img, limit)).collect()
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    read
 }

@@ -8,7 +8,7 @@ use crate::chrome::Chrome;
 use crate::chunk::{Chunk, Chunker};
 use crate::extract::ocr;
 use crate::extract::pre::Pre;
-use crate::extract::{extract, moved_notice, Extracted, SkipReason, Unit};
+use crate::extract::{detect, extract, moved_notice, Extracted, Format, SkipReason, Unit};
 use crate::manifest::{DocEntry, Pages};
 use crate::pathname;
 use crate::source::CorpusDoc;
@@ -83,11 +83,9 @@ pub(super) fn page_text(path: &Path) -> Option<String> {
     extract(path, &bytes, true).ok().map(|e| e.text)
 }
 
-/// Whether a file's bytes are a PDF (its header within the first KB).
-fn is_pdf(bytes: &[u8]) -> bool {
-    bytes[..bytes.len().min(1024)]
-        .windows(5)
-        .any(|w| w == b"%PDF-")
+/// Whether a file is a PDF, as extraction recognises one.
+fn is_pdf(path: &Path, bytes: &[u8]) -> bool {
+    matches!(detect(path, bytes), Ok(Some(Format::Pdf)))
 }
 
 /// Look at one file: unchanged (same size and mtime, or same hash), changed
@@ -159,9 +157,9 @@ pub(super) fn look_at_file(
         None if ocr::is_image(path) => ocr::image(path, limit),
         None => match extract(path, &bytes, !selected) {
             // A scan: its pages are images.
-            Err(SkipReason::NoText) if is_pdf(&bytes) => ocr::pdf(path, None, limit),
+            Err(SkipReason::NoText) if is_pdf(path, &bytes) => ocr::pdf(path, limit),
             // Some pages scanned among text ones.
-            Ok(e) if e.unit == Some(Unit::Page) && is_pdf(&bytes) => {
+            Ok(e) if e.unit == Some(Unit::Page) && is_pdf(path, &bytes) => {
                 Ok(ocr::fill_pages(path, e, limit))
             }
             other => other,
