@@ -13,7 +13,8 @@
 # the CPU has bf16, and held to AVX2 (ATEN_CPU_CAPABILITY=avx2,
 # MKL_ENABLE_INSTRUCTIONS=AVX2, ONEDNN_MAX_CPU_ISA=AVX2), the peer of our
 # AVX2 path on a machine that has more. PATHS overrides the semsearch paths
-# ("kernels:precision ...").
+# ("kernels:precision ..."); `avx2-plain` is the AVX2 family held to plain
+# AVX2 int8 (`SEMSEARCH_NO_VNNI=1`), as on a CPU without AVX-VNNI.
 set -euo pipefail
 BIN=${1:-target/release/semsearch}
 PASSAGES=${2:-../shared/reference/passages-2000.jsonl}
@@ -29,7 +30,7 @@ if [ -z "${PATHS:-}" ]; then
   for k in $runs; do
     case $k in
       portable) PATHS+=" portable:f32" ;;
-      avx2) PATHS+=" avx2:f32"; grep -q -m1 avx_vnni /proc/cpuinfo && PATHS+=" avx2:int8" ;;
+      avx2) PATHS+=" avx2:f32 avx2-plain:int8"; grep -q -m1 avx_vnni /proc/cpuinfo && PATHS+=" avx2:int8" ;;
       avx512) PATHS+=" avx512:f32 avx512:bf16 avx512:int8" ;;
       amx) PATHS+=" amx:bf16 amx:int8" ;;
     esac
@@ -38,8 +39,10 @@ fi
 has_bf16=$(grep -c -m1 -E 'avx512_bf16|amx_bf16' /proc/cpuinfo || true)
 
 results=$(mktemp)
-ours() { # KERNELS PRECISION
-  SEMSEARCH_KERNELS=$1 "$BIN" bench embed --input "$PASSAGES" --limit "$LIMIT" \
+ours() { # KERNELS[-plain] PRECISION
+  local plain=()
+  [ "${1%-plain}" != "$1" ] && plain=(SEMSEARCH_NO_VNNI=1)
+  env "${plain[@]}" SEMSEARCH_KERNELS="${1%-plain}" "$BIN" bench embed --input "$PASSAGES" --limit "$LIMIT" \
     --precision "$2" --runs 1 --queries 100 --json \
     | python3 -c "import json,sys; r=json.load(sys.stdin); print('semsearch $1 $2', round(r['run_seconds'][0],2), round(r['passages_per_s'],1), round(r['query_ms_p50'],2))"
 }

@@ -96,9 +96,25 @@ pub fn save(index: &usearch::Index, path: &Path) -> Result<()> {
         .map_err(|e| err(path, e))
 }
 
-/// Dot product (cosine similarity of unit vectors).
+/// Dot product (cosine similarity of unit vectors), in sixteen running
+/// sums so that it vectorises: one chain of adds stays scalar (the LSA
+/// ranking of a million documents spent 583 ms in it).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    const L: usize = 16;
+    let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut acc = [0f32; L];
+    for (x, y) in ac.zip(bc) {
+        for l in 0..L {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// The mean of `vectors`, scaled to unit length: a document's vector from

@@ -8,8 +8,10 @@
 //! kept (4 bytes x 128 per document: 2.6 MB for SciFact).
 
 use semsearch_indexer::lsa::{tfidf_weight, Lsa};
+use semsearch_indexer::vectors::dot;
 use semsearch_indexer::Index;
 use tantivy::schema::IndexRecordOption;
+use rayon::prelude::*;
 use tantivy::{DocAddress, Term};
 
 use crate::error::{Result, SearchError};
@@ -21,6 +23,9 @@ pub struct LsaSpace {
     n_docs: f32,
     docs: Vec<f32>,
 }
+
+/// Documents per parallel task of a ranking.
+const CHUNK_DOCS: usize = 4096;
 
 fn normalise(v: &mut [f32]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -106,16 +111,28 @@ impl LsaSpace {
         if dims == 0 || q.iter().all(|&x| x == 0.0) {
             return Ok(Vec::new());
         }
+        // Every document's cosine (one pass over its vectors, both cores:
+        // 512 MB at a million documents), then the best n selected, not
+        // the whole list sorted.
         let mut ranked: Vec<(usize, f32)> = self
             .docs
-            .chunks(dims)
+            .par_chunks(dims * CHUNK_DOCS)
             .enumerate()
-            .filter(|(d, _)| allowed.is_none_or(|a| a[*d]))
-            .map(|(d, v)| (d, v.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()))
-            .filter(|&(_, s)| s > 0.0)
+            .flat_map_iter(|(c, block)| {
+                let q = &q;
+                block.chunks(dims).enumerate().filter_map(move |(i, v)| {
+                    let d = c * CHUNK_DOCS + i;
+                    let s = dot(v, q);
+                    (s > 0.0 && allowed.is_none_or(|a| a[d])).then_some((d, s))
+                })
+            })
             .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let order = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if ranked.len() > n && n > 0 {
+            ranked.select_nth_unstable_by(n - 1, order);
+        }
         ranked.truncate(n);
+        ranked.sort_by(order);
         Ok(ranked)
     }
 }

@@ -72,6 +72,14 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
+#[cfg(test)]
+use tests::plain_int8;
+/// Only tests hold a VNNI CPU to the plain AVX2 int8 kernel.
+#[cfg(not(test))]
+fn plain_int8() -> bool {
+    false
+}
+
 /// Rows of an AMX block: two 16-row tiles.
 const AMX_ROWS: usize = 32;
 
@@ -166,6 +174,10 @@ pub struct PackedLinear {
     /// int8: each input feature's factor before quantisation (1 / s_k of
     /// [`PackedLinear::new_smoothed`]); empty: none.
     in_scale: Vec<f32>,
+    /// int8 values carried as 16-bit pairs, two per step (plain AVX2's
+    /// `vpmaddwd`), not `q + 128` bytes four per step (`vpdpbusd`,
+    /// `tdpbusd`): AVX2 int8 on a CPU without AVX-VNNI.
+    pairs: bool,
 }
 
 /// Values per 32-bit step at `precision`.
@@ -241,7 +253,10 @@ impl PackedLinear {
             return None;
         }
         let nr = if kernels == Kernels::Avx2 { 16 } else { 64 };
-        let per = per_step(precision);
+        let pairs = kernels == Kernels::Avx2
+            && precision == Precision::Int8
+            && (!crate::cpu::CpuFeatures::get().avx_vnni || plain_int8());
+        let per = if pairs { 2 } else { per_step(precision) };
         let mut steps = k.div_ceil(per);
         if kernels == Kernels::Amx && precision != Precision::F32 {
             steps = steps.next_multiple_of(16);
@@ -266,13 +281,9 @@ impl PackedLinear {
             nr,
         };
         let f = |r: usize, c: usize| if r < k && c < n { w[r * n + c] } else { 0.0 };
-        let qb = |r: usize, c: usize| {
-            if r < k && c < n {
-                q[r * n + c] as u8
-            } else {
-                0
-            }
-        };
+        let qv = |r: usize, c: usize| if r < k && c < n { q[r * n + c] } else { 0 };
+        let qb = |r: usize, c: usize| qv(r, c) as u8;
+        let qw = |r: usize, c: usize| u32::from(i16::from(qv(r, c)) as u16);
         for j in 0..panels {
             for t in 0..steps {
                 for l in 0..nr {
@@ -283,6 +294,7 @@ impl PackedLinear {
                             let (lo, hi) = (to_bf16(f(2 * t, c)), to_bf16(f(2 * t + 1, c)));
                             u32::from(lo) | (u32::from(hi) << 16)
                         }
+                        Precision::Int8 if pairs => qw(2 * t, c) | (qw(2 * t + 1, c) << 16),
                         Precision::Int8 => u32::from_le_bytes([
                             qb(4 * t, c),
                             qb(4 * t + 1, c),
@@ -305,6 +317,7 @@ impl PackedLinear {
             col_scale,
             col_corr,
             in_scale: smooth.iter().map(|s| 1.0 / s).collect(),
+            pairs,
         })
     }
 
@@ -480,7 +493,7 @@ impl PackedLinear {
         for (r, (dst, src)) in rows.enumerate() {
             match self.precision {
                 Precision::Bf16 => pack_bf16_row(src, dst),
-                _ => scales[r] = pack_int8_row(src, dst, &self.in_scale),
+                _ => scales[r] = pack_int8_row(src, dst, &self.in_scale, self.pairs),
             }
         }
     }
@@ -615,45 +628,62 @@ pub(crate) fn pack_bf16_row(src: &[f32], dst: &mut [u32]) {
 }
 
 // One row quantised to `q + 128` bytes in natural order (four to a
-// step); returns the row's scale. Compiled for the CPU's vectors: the
-// rounding is one instruction from SSE4.1 up, a library call below, which
-// made the packing cost more than the int8 products themselves.
+// step), or to 16-bit `q` (two to a step) for `pairs`; returns the row's
+// scale. Compiled for the CPU's vectors: the rounding is one instruction
+// from SSE4.1 up, a library call below, which made the packing cost more
+// than the int8 products themselves.
 dispatch!(
-    fn pack_int8_row(src: &[f32], dst: &mut [u32], in_scale: &[f32]) -> f32 {
-        // SAFETY: u32 has no invalid bit patterns and is 4-byte aligned, so its
-        // bytes can be written one by one.
-        let bytes =
-            unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), dst.len() * 4) };
-        // Ties to even: one rounding instruction, so the loops vectorise.
-        // `max`/`min` also map NaN into range, so the unchecked conversion
-        // is sound; the checked `as` kept the loop scalar.
-        let q = |v: f32, inv: f32| {
-            #[allow(clippy::manual_clamp)] // clamp keeps NaN: the point here
-            let r = (v * inv).round_ties_even().max(-127.0).min(127.0);
-            // SAFETY: r is finite and within [-127, 127].
-            (unsafe { r.to_int_unchecked::<i32>() } + 128) as u8
-        };
+    fn pack_int8_row(src: &[f32], dst: &mut [u32], in_scale: &[f32], pairs: bool) -> f32 {
         let scale = if in_scale.is_empty() {
-            let scale = int8_scale(abs_max(src, None));
-            for (b, &v) in bytes.iter_mut().zip(src) {
-                *b = q(v, 1.0 / scale);
-            }
-            scale
+            int8_scale(abs_max(src, None))
         } else {
-            let scale = int8_scale(abs_max(src, Some(in_scale)));
-            for ((b, &v), &s) in bytes.iter_mut().zip(src).zip(in_scale) {
-                *b = q(v * s, 1.0 / scale);
-            }
-            scale
+            int8_scale(abs_max(src, Some(in_scale)))
         };
-        // Padding: the offset of a zero, so it adds nothing after correction;
-        // the padded weights are zero anyway, but keep the bytes meaningful.
-        for b in bytes.iter_mut().skip(src.len()) {
-            *b = 128;
+        if pairs {
+            // SAFETY: u32 has no invalid bit patterns and is 4-byte aligned,
+            // so it can be written as i16 halves.
+            let halves = unsafe {
+                std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<i16>(), dst.len() * 2)
+            };
+            quantize_into(halves, src, in_scale, 1.0 / scale, |q| q as i16);
+            halves[src.len()..].fill(0);
+        } else {
+            // SAFETY: as above, written byte by byte.
+            let bytes = unsafe {
+                std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), dst.len() * 4)
+            };
+            quantize_into(bytes, src, in_scale, 1.0 / scale, |q| (q + 128) as u8);
+            // Padding: the offset of a zero, so it adds nothing after
+            // correction (the padded weights are zero anyway).
+            bytes[src.len()..].fill(128);
         }
         scale
     }
 );
+
+/// `out[i] = put(q)`, `q` the integer nearest `src[i] x in_scale[i] x inv`
+/// (no `in_scale`: factor 1) in [-127, 127]. Ties to even: one rounding
+/// instruction, so the loops vectorise; `max`/`min` also map NaN into
+/// range, so the unchecked conversion is sound (the checked `as` kept the
+/// loop scalar).
+#[inline(always)]
+fn quantize_into<T>(out: &mut [T], src: &[f32], in_scale: &[f32], inv: f32, put: impl Fn(i32) -> T) {
+    let q = |v: f32| {
+        #[allow(clippy::manual_clamp)] // clamp keeps NaN: the point here
+        let r = v.round_ties_even().max(-127.0).min(127.0);
+        // SAFETY: r is finite and within [-127, 127].
+        put(unsafe { r.to_int_unchecked::<i32>() })
+    };
+    if in_scale.is_empty() {
+        for (o, &v) in out.iter_mut().zip(src) {
+            *o = q(v * inv);
+        }
+    } else {
+        for ((o, &v), &s) in out.iter_mut().zip(src).zip(in_scale) {
+            *o = q(v * s * inv);
+        }
+    }
+}
 
 /// The largest `|v * scale|` over a row. Sixteen running maxima, not one
 /// fold: a single chain of `max` stays scalar (it was half of an int8
@@ -699,6 +729,7 @@ impl PackedLinear {
         // `y`, which has room for m x n, and `a` as `pack_acts` laid out.
         unsafe {
             match (self.kernels, self.precision) {
+                (Kernels::Avx2, Precision::Int8) if self.pairs => avx2::rows_int8_pairs(self, t),
                 (Kernels::Avx2, Precision::Int8) => avx2::rows_int8(self, t),
                 (Kernels::Avx2, _) => avx2::rows_f32(self, t),
                 (Kernels::Amx, Precision::Bf16) => amx::rows_bf16(self, t),
@@ -817,7 +848,19 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
-    /// Every (family, precision) pair, run or visibly skipped.
+    thread_local! {
+        /// Set while a test runs the plain AVX2 int8 kernel on a CPU
+        /// that also has AVX-VNNI.
+        static PLAIN_INT8: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Whether layers packed on this thread now take plain AVX2 int8.
+    pub(super) fn plain_int8() -> bool {
+        PLAIN_INT8.with(|p| p.get())
+    }
+
+    /// Every (family, precision) pair, run or visibly skipped; AVX2 int8
+    /// runs twice where the CPU has AVX-VNNI (with it and without).
     fn each_path(test: &str, mut f: impl FnMut(Kernels, Precision)) {
         for k in &crate::ALL_KERNELS[1..] {
             for p in [Precision::F32, Precision::Bf16, Precision::Int8] {
@@ -827,6 +870,13 @@ mod tests {
                 } else if k.runs(p) {
                     f(*k, p);
                     eprintln!("{name}: ok");
+                    let vnni = crate::cpu::CpuFeatures::get().avx_vnni;
+                    if (*k, p) == (Kernels::Avx2, Precision::Int8) && vnni {
+                        PLAIN_INT8.with(|c| c.set(true));
+                        f(*k, p);
+                        PLAIN_INT8.with(|c| c.set(false));
+                        eprintln!("{name} without AVX-VNNI: ok");
+                    }
                 } else if (*k, p) != (Kernels::Avx2, Precision::Bf16) {
                     // AVX2 has no bf16 product; anything else missing is a
                     // CPU without that extension (AVX-VNNI, AVX-512 BF16 or
@@ -878,10 +928,14 @@ mod tests {
         assert_eq!(quantize(9.0, s), 127);
         assert_eq!(int8_scale(0.0), 1.0);
         let mut dst = [0u32; 2];
-        let scale = pack_int8_row(&[-1.0, 0.5, 1.0, 0.0, 0.25], &mut dst, &[]);
+        let scale = pack_int8_row(&[-1.0, 0.5, 1.0, 0.0, 0.25], &mut dst, &[], false);
         assert_eq!(scale, 1.0 / 127.0);
         assert_eq!(dst[0].to_le_bytes(), [1, 192, 255, 128]);
         assert_eq!(dst[1].to_le_bytes(), [160, 128, 128, 128]);
+        let mut dst = [0u32; 3];
+        pack_int8_row(&[-1.0, 0.5, 1.0, 0.0, 0.25], &mut dst, &[], true);
+        let halves = |d: u32| [d as u16 as i16, (d >> 16) as u16 as i16];
+        assert_eq!(dst.map(halves), [[-127, 64], [127, 0], [32, 0]]);
     }
 
     /// The fused GELU equals GELU applied afterwards, on the row-block and
