@@ -94,7 +94,9 @@ fn detect() -> CpuFeatures {
         avx2_fma: has!("avx2") && has!("fma"),
         // SEMSEARCH_NO_VNNI holds AVX2's int8 to plain AVX2, as on a CPU
         // without AVX-VNNI, to test and benchmark that path anywhere.
-        avx_vnni: has!("avxvnni") && has!("avx2") && std::env::var_os("SEMSEARCH_NO_VNNI").is_none(),
+        avx_vnni: has!("avxvnni")
+            && has!("avx2")
+            && std::env::var_os("SEMSEARCH_NO_VNNI").is_none(),
         avx512,
         avx512_bf16: avx512 && has!("avx512bf16"),
         avx512_vnni: avx512 && has!("avx512vnni"),

@@ -73,10 +73,11 @@ fn exp_nonpositive(x: f32) -> f32 {
 /// CPU has them, else for the baseline; `SEMSEARCH_KERNELS` caps the
 /// choice like it caps the matrix kernels.
 macro_rules! dispatch {
-    ($vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
-        dispatch!($vis $name($($arg: $ty),*) $(-> $ret)? $body);
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+        dispatch!($(#[$attr])* $vis $name($($arg: $ty),*) $(-> $ret)? $body);
     };
-    ($vis:vis $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+    ($(#[$attr:meta])* $vis:vis $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+        $(#[$attr])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
@@ -96,6 +97,30 @@ macro_rules! dispatch {
         }
     };
 }
+
+dispatch!(
+    /// `q . v` for byte vectors, in sixteen running integer sums so that
+    /// it vectorises into 16-bit multiply-adds; compiled for the CPU's
+    /// vectors (the search's byte vectors, e.g. LSA's: widened to f32 on
+    /// the x86-64 baseline, a million-document ranking took 150 ms).
+    pub fn dot_i8(q: &[i8], v: &[i8]) -> i32 {
+        const L: usize = 16;
+        let (qc, vc) = (q.chunks_exact(L), v.chunks_exact(L));
+        let tail: i32 = qc
+            .remainder()
+            .iter()
+            .zip(vc.remainder())
+            .map(|(&a, &b)| i32::from(a) * i32::from(b))
+            .sum();
+        let mut acc = [0i32; L];
+        for (a, b) in qc.zip(vc) {
+            for l in 0..L {
+                acc[l] += i32::from(a[l]) * i32::from(b[l]);
+            }
+        }
+        acc.iter().sum::<i32>() + tail
+    }
+);
 
 #[inline(always)]
 fn gelu(v: f32) -> f32 {

@@ -34,6 +34,7 @@ pub use config::{Prompts, SentenceConfig};
 pub use cpu::{CpuFeatures, Kernels, ALL_KERNELS};
 pub use embedder::{Embedder, ModelInfo, Precision};
 pub use error::{Error, Result};
+pub use kernels::dot_i8;
 pub use malloc::tune_allocator;
 pub use pooling::{l2_normalize, Pooling};
 pub use source::{Cache, ModelFiles, ModelSpec, Weights, DEFAULT_MODEL};

@@ -667,7 +667,13 @@ dispatch!(
 /// range, so the unchecked conversion is sound (the checked `as` kept the
 /// loop scalar).
 #[inline(always)]
-fn quantize_into<T>(out: &mut [T], src: &[f32], in_scale: &[f32], inv: f32, put: impl Fn(i32) -> T) {
+fn quantize_into<T>(
+    out: &mut [T],
+    src: &[f32],
+    in_scale: &[f32],
+    inv: f32,
+    put: impl Fn(i32) -> T,
+) {
     let q = |v: f32| {
         #[allow(clippy::manual_clamp)] // clamp keeps NaN: the point here
         let r = v.round_ties_even().max(-127.0).min(127.0);
