@@ -38,7 +38,7 @@ pub mod watch;
 
 pub use error::{Error, Result};
 pub use index::{Index, PassageRef};
-pub use manifest::{ChunkSettings, DocEntry, Manifest, PassageEntry, Quantization};
+pub use manifest::{ChunkSettings, DocEntry, Manifest, PassageEntry, Quantization, Totals};
 pub use update::{
     update, Event, Indexer, Progress, Report, UpdateOptions, DEFAULT_CHECKPOINT,
     DEFAULT_QUANTIZATION,

@@ -79,39 +79,59 @@ fn a_small_change_links_the_basis_and_a_big_one_recomputes_it() {
     assert!(lsa.terms.contains_key("kite"));
 }
 
-#[test]
-fn a_format_4_index_is_upgraded_without_re_embedding() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (embedder, docs) = setup(tmp.path());
-    run(&embedder, &docs);
-    let index = docs.join(".semsearch");
-    // What format 4 wrote: no basis, version 4.
-    std::fs::remove_file(lsa_file(&index)).unwrap();
+/// Make the index in `index` look as format `version` wrote it: the
+/// documents inside the manifest (formats 4 and 5), no LSA basis (4).
+fn downgrade(index: &std::path::Path, version: u32) {
+    use serde_json::Value;
+    let lsa = lsa_file(index);
     let manifest = index.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text.replace("\"format_version\":5", "\"format_version\":4"),
-    )
-    .unwrap();
-    let err = Index::open(&index)
-        .err()
-        .expect("format 4 is refused")
-        .to_string();
-    assert!(
-        err.contains("format version 4") && err.contains("run `semsearch index` once to upgrade"),
-        "{err}"
-    );
-    let report = run(&embedder, &docs);
-    assert_eq!(
-        (report.added, report.updated),
-        (0, 0),
-        "nothing re-embedded"
-    );
-    assert_eq!(report.documents, 12);
-    let opened = Index::open(&index).unwrap();
-    assert_eq!(opened.manifest().format_version, 5);
-    assert_eq!(opened.lsa().unwrap().built_docs, 12);
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let generation = m["generation"].as_u64().unwrap();
+    let docs_path = index.join(format!("gen-{generation:06}/documents.json"));
+    let docs: Value = serde_json::from_str(&std::fs::read_to_string(&docs_path).unwrap()).unwrap();
+    std::fs::remove_file(&docs_path).unwrap();
+    m["documents"] = docs;
+    m["format_version"] = version.into();
+    m.as_object_mut().unwrap().remove("totals");
+    std::fs::write(&manifest, m.to_string()).unwrap();
+    if version < 5 {
+        std::fs::remove_file(lsa).unwrap();
+    }
+}
+
+#[test]
+fn formats_4_and_5_are_upgraded_without_re_embedding() {
+    for version in [4, 5] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (embedder, docs) = setup(tmp.path());
+        run(&embedder, &docs);
+        let index = docs.join(".semsearch");
+        downgrade(&index, version);
+        let err = Index::open(&index)
+            .err()
+            .expect("an older format is refused")
+            .to_string();
+        assert!(
+            err.contains(&format!("format version {version}"))
+                && err.contains("run `semsearch index` once to upgrade"),
+            "{err}"
+        );
+        let report = run(&embedder, &docs);
+        assert_eq!(
+            (report.added, report.updated),
+            (0, 0),
+            "nothing re-embedded from format {version}"
+        );
+        assert_eq!(report.documents, 12);
+        let opened = Index::open(&index).unwrap();
+        assert_eq!(opened.manifest().format_version, 6);
+        assert_eq!(opened.len(), 12);
+        assert_eq!(opened.lsa().unwrap().built_docs, 12);
+        let header = semsearch_indexer::Manifest::read_header(&index).unwrap();
+        assert_eq!(header.totals(), opened.manifest().totals());
+        assert_eq!(header.totals().documents, 12);
+        assert!(header.documents.is_empty(), "the header reads no document");
+    }
 }
 
 #[test]

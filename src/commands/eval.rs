@@ -290,7 +290,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         ..UpdateOptions::new(dir.clone(), Vec::new())
     };
     // An existing index keeps its lexical and vector settings.
-    if let Ok(m) = semsearch_indexer::Manifest::read(&dir) {
+    if let Ok(m) = semsearch_indexer::Manifest::read_header(&dir) {
         (opts.analyzer, opts.quantization, opts.overlap) =
             (m.analyzer, m.quantization, m.chunking.overlap);
     }

@@ -60,7 +60,7 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
     let existing = match &store {
         Some(urls) => semsearch_indexer::pg::manifest(urls)
             .with_context(|| format!("cannot open store {}", dir.display()))?,
-        None => Manifest::read(&dir).ok(),
+        None => Manifest::read_header(&dir).ok(),
     };
     let analyzer = match (&args.language, &existing) {
         (Some(lang), _) => {
@@ -234,7 +234,7 @@ pub fn print_report(report: &Report, dir: &Path, json: bool) -> anyhow::Result<(
 /// The model and update options that keep `dir` an index of `folder`: the
 /// index's own model, else the default (`search FOLDER`, `serve FOLDER`).
 pub fn folder_options(folder: &Path, dir: &Path) -> anyhow::Result<(Embedder, UpdateOptions)> {
-    let existing = Manifest::read(dir).ok().map(|m| m.model);
+    let existing = Manifest::read_header(dir).ok().map(|m| m.model);
     // A new index gets $SEMSEARCH_MODEL, as `index` would, else the default;
     // an existing one its own model, precision and prompts.
     let fallback = std::env::var("SEMSEARCH_MODEL").unwrap_or_else(|_| DEFAULT_MODEL.to_string());
@@ -248,10 +248,15 @@ pub fn folder_options(folder: &Path, dir: &Path) -> anyhow::Result<(Embedder, Up
                 .with_context(|| format!("cannot load model {spec}"))?
         }
     };
-    // The index here is a cache of the folder: one in an older format is
-    // rebuilt rather than refused (`search` has no --rebuild to suggest).
-    let rebuild = match Manifest::read(dir) {
-        Err(semsearch_indexer::Error::FormatVersion { found, .. }) => {
+    // The index here is a cache of the folder: one in a format the update
+    // cannot upgrade is rebuilt rather than refused (`search` has no
+    // --rebuild to suggest); an upgradable one is upgraded by the update.
+    let rebuild = match Manifest::read_header(dir) {
+        Err(semsearch_indexer::Error::FormatVersion { found, .. })
+            if !(semsearch_indexer::manifest::UPGRADABLE_FROM
+                ..semsearch_indexer::manifest::FORMAT_VERSION)
+                .contains(&found) =>
+        {
             eprintln!(
                 "semsearch: {} has index format {found} from another semsearch version; re-indexing {}",
                 dir.display(),
@@ -267,7 +272,7 @@ pub fn folder_options(folder: &Path, dir: &Path) -> anyhow::Result<(Embedder, Up
     };
     // Every setting the index was built with is kept (these commands take
     // none of `index`'s flags, and a mismatch would refuse the update).
-    if let Ok(m) = Manifest::read(dir) {
+    if let Ok(m) = Manifest::read_header(dir) {
         (opts.quantization, opts.analyzer, opts.overlap) =
             (m.quantization, m.analyzer, m.chunking.overlap);
         opts.keep_chrome = m.keep_chrome;

@@ -86,17 +86,18 @@ fn cpu_line() -> String {
 }
 
 fn status_json_sized(dir: &Path, m: &Manifest, size: u64) -> serde_json::Value {
-    let passages = m.passage_count();
+    let totals = m.totals();
+    let passages = totals.passages;
     serde_json::json!({
         "cpu": cpu_json(),
         "index": dir, "format_version": m.format_version, "model": m.model,
-        "documents": m.documents.len(), "passages": passages, "bytes": size,
+        "documents": totals.documents, "passages": passages, "bytes": size,
         "quantization": m.quantization, "analyzer": m.analyzer, "chunking": m.chunking,
         "bytes_per_passage": size / (passages.max(1) as u64),
         "roots": m.roots.iter().map(|r| display(r)).collect::<Vec<_>>(),
         "corpora": m.corpora.iter().map(|r| display(r)).collect::<Vec<_>>(),
         "updated": m.updated, "generation": m.generation,
-        "ocr_pages": m.documents.values().map(|d| d.ocr_pages).sum::<usize>(),
+        "ocr_pages": totals.ocr_pages,
     })
 }
 
@@ -114,7 +115,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
         }
         None => {
             let dir = super::find_index(args.index.index.as_deref())?;
-            let m = Manifest::read(&dir)?;
+            let m = Manifest::read_header(&dir)?;
             let size = index_size(&dir, &m);
             (dir, m, size)
         }
@@ -135,9 +136,10 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
             m.model.max_seq_length,
             m.model.precision
         )?;
-        writeln!(out, "documents  {}", m.documents.len())?;
+        let totals = m.totals();
+        writeln!(out, "documents  {}", totals.documents)?;
         writeln!(out, "passages   {passages}")?;
-        let ocr: usize = m.documents.values().map(|d| d.ocr_pages).sum();
+        let ocr = totals.ocr_pages;
         if ocr > 0 {
             writeln!(out, "ocr        {ocr} pages read by OCR")?;
         }

@@ -253,3 +253,15 @@ impl Mcp {
         signal(&mut self.child, sig)
     }
 }
+
+/// The documents of the committed generation of the index in `index`
+/// (its `documents.json`, by id), as the manifest points to them.
+pub fn documents(index: &Path) -> serde_json::Value {
+    let read = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+    };
+    let m = read(index.join("manifest.json"));
+    assert!(m.get("documents").is_none(), "the manifest is the header");
+    let generation = m["generation"].as_u64().unwrap();
+    read(index.join(format!("gen-{generation:06}/documents.json")))
+}

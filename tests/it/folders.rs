@@ -55,10 +55,7 @@ fn top10(index: &Path, query: &str) -> Vec<String> {
 /// Documents with their passages' byte ranges (ids aside: they differ
 /// between runs).
 fn contents(index: &Path) -> Vec<(String, Vec<(u64, u64)>)> {
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(index.join("manifest.json")).unwrap())
-            .unwrap();
-    m["documents"]
+    crate::common::documents(index)
         .as_object()
         .unwrap()
         .iter()

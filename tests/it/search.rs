@@ -340,6 +340,16 @@ fn missing_or_corrupt_index_is_named() {
         err.contains("corrupt") && err.contains(".semsearch"),
         "{err}"
     );
+    // The documents' table cut short: named, with the file.
+    let documents = gen.path().join("documents.json");
+    let text = std::fs::read(&documents).unwrap();
+    std::fs::write(&documents, &text[..text.len() / 2]).unwrap();
+    let (code, _, err) = search(&index, "cat", &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("corrupt") && err.contains("documents.json"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -125,7 +125,7 @@ impl<'a> Indexer<'a> {
     /// The folders and files the index is built from (after a run).
     pub fn roots(&mut self) -> Result<Vec<PathBuf>> {
         match &mut self.target {
-            Target::Folder { .. } => Ok(Manifest::read(&self.opts.index_dir)?.roots),
+            Target::Folder { .. } => Ok(Manifest::read_header(&self.opts.index_dir)?.roots),
             Target::Store(pg) => Ok(pg.previous()?.map(|m| m.roots).unwrap_or_default()),
         }
     }

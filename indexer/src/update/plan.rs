@@ -7,7 +7,7 @@ use semsearch_models::Embedder;
 
 use super::UpdateOptions;
 use crate::error::{Error, IoContext, Result};
-use crate::manifest::{ChunkSettings, Manifest, FORMAT_VERSION};
+use crate::manifest::{ChunkSettings, Manifest};
 use crate::pg::PgWriter;
 use crate::schema::language_name;
 
@@ -101,20 +101,13 @@ pub(super) fn start(
     embedder: &Embedder,
     chunking: ChunkSettings,
 ) -> Manifest {
-    prev.unwrap_or_else(|| Manifest {
-        format_version: FORMAT_VERSION,
-        model: embedder.info().clone(),
-        chunking,
-        analyzer: opts.analyzer.clone(),
-        quantization: opts.quantization,
-        roots: Vec::new(),
-        corpora: Vec::new(),
-        generation: 0,
-        next_passage_id: 1,
-        updated: 0,
-        pre: None,
-        keep_chrome: false,
-        documents: Default::default(),
+    prev.unwrap_or_else(|| {
+        Manifest::new(
+            embedder.info().clone(),
+            chunking,
+            opts.analyzer.clone(),
+            opts.quantization,
+        )
     })
 }
 
