@@ -13,6 +13,7 @@
 use rayon::prelude::*;
 use semsearch_indexer::lsa::{tfidf_weight, Lsa};
 use semsearch_indexer::Index;
+use semsearch_models::linear::{int8_scale, quantize};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, Term};
 
@@ -29,18 +30,19 @@ pub struct LsaSpace {
     scales: Vec<f32>,
 }
 
-/// A unit vector as bytes and their scale.
+/// A unit vector as bytes and their scale (the model's symmetric int8
+/// rule; a zero vector scores zero).
 fn quantise(v: &[f32], out: &mut [i8]) -> f32 {
     let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
     if max == 0.0 {
         out.fill(0);
         return 0.0;
     }
-    let inv = 127.0 / max;
-    for (o, x) in out.iter_mut().zip(v) {
-        *o = (x * inv).round() as i8;
+    let scale = int8_scale(max);
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o = quantize(x, scale);
     }
-    max / 127.0
+    scale
 }
 
 /// Cosines at or below this are the bytes' rounding, not a match: two

@@ -49,7 +49,7 @@ struct Int8;
 /// per 32 products (1.13x f32, measured). So here the values are 16-bit
 /// pairs (`PackedLinear::pairs`) and `vpmaddwd` multiplies and adds
 /// them into 32 bits: 16 products per operation, exact, no correction.
-struct Int8Plain;
+struct Int8Pairs;
 
 impl Arith for F32 {
     #[inline(always)]
@@ -79,20 +79,12 @@ impl Arith for Int8 {
         mask: __m256i,
     ) -> __m256 {
         let corr = _mm256_maskload_epi32(w.col_corr.as_ptr().add(c), mask);
-        let exact = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_castps_si256(acc), corr));
-        let scale = _mm256_mul_ps(
-            _mm256_set1_ps(row_scale),
-            _mm256_maskload_ps(w.col_scale.as_ptr().add(c), mask),
-        );
-        _mm256_fmadd_ps(
-            exact,
-            scale,
-            _mm256_maskload_ps(w.bias.as_ptr().add(c), mask),
-        )
+        let exact = _mm256_sub_epi32(_mm256_castps_si256(acc), corr);
+        dequantize(exact, w, row_scale, c, mask)
     }
 }
 
-impl Arith for Int8Plain {
+impl Arith for Int8Pairs {
     #[inline(always)]
     unsafe fn madd(acc: __m256, a: __m256i, b: __m256i) -> __m256 {
         let pairs = _mm256_madd_epi16(a, b);
@@ -107,17 +99,33 @@ impl Arith for Int8Plain {
         c: usize,
         mask: __m256i,
     ) -> __m256 {
-        let exact = _mm256_cvtepi32_ps(_mm256_castps_si256(acc));
-        let scale = _mm256_mul_ps(
-            _mm256_set1_ps(row_scale),
-            _mm256_maskload_ps(w.col_scale.as_ptr().add(c), mask),
-        );
-        _mm256_fmadd_ps(
-            exact,
-            scale,
-            _mm256_maskload_ps(w.bias.as_ptr().add(c), mask),
-        )
+        dequantize(_mm256_castps_si256(acc), w, row_scale, c, mask)
     }
+}
+
+/// Exact int32 sums of 8 columns back to f32: times the row's and each
+/// column's scale, plus the bias.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; columns `c..c + 8` are readable where `mask`
+/// is set.
+#[inline(always)]
+unsafe fn dequantize(
+    exact: __m256i,
+    w: &PackedLinear,
+    row_scale: f32,
+    c: usize,
+    mask: __m256i,
+) -> __m256 {
+    let scale = _mm256_mul_ps(
+        _mm256_set1_ps(row_scale),
+        _mm256_maskload_ps(w.col_scale.as_ptr().add(c), mask),
+    );
+    _mm256_fmadd_ps(
+        _mm256_cvtepi32_ps(exact),
+        scale,
+        _mm256_maskload_ps(w.bias.as_ptr().add(c), mask),
+    )
 }
 
 /// # Safety
@@ -138,7 +146,7 @@ pub(super) unsafe fn rows_int8(w: &PackedLinear, t: Task) {
 /// As [`rows`], on a CPU with AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn rows_int8_pairs(w: &PackedLinear, t: Task) {
-    rows::<Int8Plain>(w, t)
+    rows::<Int8Pairs>(w, t)
 }
 
 /// The task's panels for its rows.
