@@ -19,6 +19,7 @@ use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
 use crate::kernels::{contiguous_f32, masked_softmax_row};
+use crate::parallel;
 
 /// Whether the fused kernel can run on this tensor.
 pub fn supported(qkv: &Tensor) -> bool {
@@ -85,9 +86,10 @@ impl CustomOp1 for Attention<'_> {
         let out_ptr = Out(out.as_mut_ptr());
         #[cfg(target_arch = "x86_64")]
         if self.tiles {
-            (0..b * heads).into_par_iter().for_each_init(
-                amx_head::Buffers::default,
-                |bufs, job| {
+            (0..b * heads)
+                .into_par_iter()
+                .with_min_len(parallel::min_len())
+                .for_each_init(amx_head::Buffers::default, |bufs, job| {
                     let (item, head) = (job / heads, job % heads);
                     let first = item * s * three_h + head * d;
                     let dst = out_ptr;
@@ -108,12 +110,12 @@ impl CustomOp1 for Attention<'_> {
                             dst.0.add(item * s * h + head * d),
                         )
                     };
-                },
-            );
+                });
         }
         if !self.tiles {
             (0..b * heads)
                 .into_par_iter()
+                .with_min_len(parallel::min_len())
                 .for_each_init(Vec::<f32>::new, |scores, job| {
                     let (item, head) = (job / heads, job % heads);
                     let len = self.lengths[item];

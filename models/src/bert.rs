@@ -367,7 +367,7 @@ pub struct BertEncoder {
     /// Row 0 of the token type embeddings; `None` for a model without
     /// them (`type_vocab_size` 0).
     token_type: Option<Tensor>,
-    emb_norm: LayerNorm,
+    emb_norm: AddNorm,
     layers: Vec<Layer>,
     heads: usize,
     act: Activation,
@@ -429,7 +429,7 @@ impl BertEncoder {
         })?;
         let h = c.hidden_size;
         let e = vb.pp("embeddings");
-        let emb_norm = layer_norm(e.pp("LayerNorm"), h, c.layer_norm_eps)?;
+        let emb_norm = AddNorm::load(e.pp("LayerNorm"), h, c.layer_norm_eps)?;
         let layers = (0..c.num_hidden_layers)
             .map(|i| {
                 let vb = vb.pp(format!("encoder.layer.{i}"));
@@ -468,17 +468,16 @@ impl BertEncoder {
     ) -> Result<Tensor> {
         let (b, s) = ids.dims2()?;
         let h = self.word.dim(1)?;
-        let words = self
-            .word
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, s, h))?;
+        let words = self.word.index_select(&ids.flatten_all()?, 0)?;
         let pos = self.position.narrow(0, 0, s)?;
         let pos = match &self.token_type {
             Some(typ) => pos.broadcast_add(typ)?,
             None => pos,
         };
-        let emb = words.broadcast_add(&pos)?;
-        let mut x = self.emb_norm.forward(&emb)?.reshape((b * s, h))?;
+        // The fused add and norm: candle's LayerNorm hands even a query's
+        // few rows to rayon's pool from the calling thread.
+        let pos = pos.unsqueeze(0)?.broadcast_as((b, s, h))?.contiguous()?;
+        let mut x = self.emb_norm.forward(&words, &pos.reshape((b * s, h))?)?;
         let mask = Mask::new(lengths, s, ids.device())?;
         for (i, layer) in self.layers.iter().enumerate() {
             let t = trace.as_mut().map(|t| &mut t[i]);

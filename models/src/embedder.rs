@@ -331,10 +331,14 @@ impl Embedder {
     /// Token ids, special tokens included, truncated to `max_seq_length`.
     pub fn tokenize<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>> {
         let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
-        let encodings = self
-            .tokenizer
-            .encode_batch(inputs, true)
-            .map_err(|e| Error::Tokenize(e.to_string()))?;
+        let encodings = match inputs[..] {
+            // One text (a query) on this thread: `encode_batch` hands even
+            // one to rayon's pool and waits for it (a futex wake-up and a
+            // sleep, tens of µs on a VM).
+            [one] => self.tokenizer.encode(one, true).map(|e| vec![e]),
+            _ => self.tokenizer.encode_batch(inputs, true),
+        }
+        .map_err(|e| Error::Tokenize(e.to_string()))?;
         Ok(encodings
             .into_iter()
             .map(|e| e.get_ids().to_vec())
@@ -440,8 +444,9 @@ impl Embedder {
         if rows.len() * len <= serial_tokens() {
             // A query: its ~100 small ops each woke the other worker and
             // waited for it (futex calls, about a third of the time on a
-            // 2-vCPU VM); one thread streams the weights alone, faster.
-            return serial::run(run).map_err(wrap);
+            // 2-vCPU VM); one thread streams the weights alone, faster, and
+            // the calling one needs no hand-off to a pool (80-100 µs).
+            return crate::parallel::inline(run).map_err(wrap);
         }
         // Inside the pool: every parallel op of the forward pass then starts
         // from a worker thread instead of being injected from outside and
@@ -464,37 +469,6 @@ fn serial_tokens() -> usize {
 }
 
 const SERIAL_TOKENS: usize = 64;
-
-/// One-thread rayon pools for small forward passes, one per concurrent
-/// caller (taken from a free list, made when none is free): every parallel
-/// op inside then runs inline, with no thread to wake or wait for.
-mod serial {
-    use std::sync::Mutex;
-
-    static FREE: Mutex<Vec<rayon::ThreadPool>> = Mutex::new(Vec::new());
-
-    /// `f` on a one-thread pool; on the caller's pool when none can be
-    /// made (the result is the same, only slower).
-    pub(super) fn run<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-        let pool = FREE.lock().map(|mut free| free.pop()).unwrap_or(None);
-        let pool = match pool {
-            Some(p) => p,
-            None => match rayon::ThreadPoolBuilder::new()
-                .num_threads(1)
-                .thread_name(|_| "semsearch-query".into())
-                .build()
-            {
-                Ok(p) => p,
-                Err(_) => return rayon::scope(|_| f()),
-            },
-        };
-        let out = pool.install(f);
-        if let Ok(mut free) = FREE.lock() {
-            free.push(pool);
-        }
-        out
-    }
-}
 
 fn load_tokenizer(path: &Path, max_len: usize) -> Result<Tokenizer> {
     let err = |reason: String| Error::Tokenizer {

@@ -11,6 +11,8 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::parallel;
+
 /// Elements per parallel task: big enough to amortise scheduling.
 const CHUNK: usize = 8192;
 
@@ -304,6 +306,7 @@ impl candle_core::CustomOp2 for AddLayerNorm<'_> {
         let n = self.norm;
         out.par_chunks_mut(h * NORM_ROWS)
             .zip(a.par_chunks(h * NORM_ROWS).zip(b.par_chunks(h * NORM_ROWS)))
+            .with_min_len(parallel::min_len())
             .for_each(|(o, (a, b))| {
                 for ((o, a), b) in o.chunks_mut(h).zip(a.chunks(h)).zip(b.chunks(h)) {
                     add_norm_row(a, b, o, &n.weight, &n.bias, n.eps);
@@ -378,6 +381,7 @@ impl CustomOp1 for GeluErf {
         let mut dst = vec![0f32; src.len()];
         dst.par_chunks_mut(CHUNK)
             .zip(src.par_chunks(CHUNK))
+            .with_min_len(parallel::min_len())
             .for_each(|(d, s)| gelu_slice(s, d));
         Ok((CpuStorage::F32(dst), layout.shape().clone()))
     }
@@ -420,9 +424,11 @@ impl CustomOp1 for MaskedSoftmax<'_> {
         let mut dst = src.to_vec();
         dst.par_chunks_mut(per_batch)
             .zip(self.lengths)
+            .with_min_len(parallel::min_len())
             .for_each(|(batch, &len)| {
                 batch
                     .par_chunks_mut(k)
+                    .with_min_len(parallel::min_len())
                     .for_each(|row| masked_softmax_row(row, len));
             });
         Ok((CpuStorage::F32(dst), layout.shape().clone()))

@@ -24,6 +24,7 @@ mod error;
 mod kernels;
 pub mod linear;
 mod malloc;
+mod parallel;
 mod pooling;
 mod source;
 #[doc(hidden)]

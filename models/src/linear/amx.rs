@@ -116,6 +116,47 @@ macro_rules! block {
 block!(block_bf16, "tdpbf16ps");
 block!(block_int8, "tdpbusd");
 
+/// [`block!`] for a last block of at most 16 live rows: one activation
+/// tile, half the tile products (a query's whole matrix is such a block).
+macro_rules! half_block {
+    ($name:ident, $op:literal) => {
+        /// # Safety
+        /// As the full block, for 16 rows of `a`; rows 16..32 of `c` are
+        /// left as they were.
+        #[inline(always)]
+        unsafe fn $name(a: *const u32, sa: usize, b: *const u32, chunks: usize, c: *mut u32) {
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "2:",
+                "tileloadd tmm4, [{a} + {sa}*1]",
+                "tileloadd tmm6, [{b} + {sb}*1]",
+                "tileloadd tmm7, [{b} + {sb}*1 + 1024]",
+                concat!($op, " tmm0, tmm4, tmm6"),
+                concat!($op, " tmm1, tmm4, tmm7"),
+                "add {a}, 64",
+                "add {b}, {bstep}",
+                "dec {n}",
+                "jnz 2b",
+                "tilestored [{c} + {sc}*1], tmm0",
+                "tilestored [{c} + {sc}*1 + 64], tmm1",
+                a = inout(reg) a => _,
+                b = inout(reg) b => _,
+                n = inout(reg) chunks => _,
+                sa = in(reg) sa,
+                sb = in(reg) 64usize,
+                bstep = in(reg) 2048usize,
+                c = in(reg) c,
+                sc = in(reg) 128usize,
+                options(nostack),
+            );
+        }
+    };
+}
+
+half_block!(half_block_bf16, "tdpbf16ps");
+half_block!(half_block_int8, "tdpbusd");
+
 /// # Safety
 /// As [`rows`]; the CPU has AMX (and AVX-512) and the tile permission.
 #[target_feature(enable = "avx512f")]
@@ -163,10 +204,12 @@ unsafe fn rows(w: &PackedLinear, t: Task, int8: bool) {
             for r0 in (0..t.rows).step_by(AMX_ROWS) {
                 let a = t.a.as_ptr().add(r0 * steps);
                 let live = (t.rows - r0).min(AMX_ROWS);
-                if int8 {
-                    block_int8(a, steps * 4, b, steps / 16, c.0.as_mut_ptr());
-                } else {
-                    block_bf16(a, steps * 4, b, steps / 16, c.0.as_mut_ptr());
+                let (sa, chunks, out) = (steps * 4, steps / 16, c.0.as_mut_ptr());
+                match (int8, live <= AMX_ROWS / 2) {
+                    (true, true) => half_block_int8(a, sa, b, chunks, out),
+                    (true, false) => block_int8(a, sa, b, chunks, out),
+                    (false, true) => half_block_bf16(a, sa, b, chunks, out),
+                    (false, false) => block_bf16(a, sa, b, chunks, out),
                 }
                 let scales = t.row_scale.get(r0..).unwrap_or(&[]);
                 finish(w, &c, live, scales, col, t.y.add(r0 * n), int8);
