@@ -30,20 +30,47 @@ pub fn supported(qkv: &Tensor) -> bool {
 /// scale already in q; `lengths`: real tokens per item (right padding).
 /// Returns the attention context, (batch * seq, hidden); rows of padded
 /// tokens are zero (they are never pooled).
-/// `tiles`: run the products on AMX in bf16 (the caller checked that the
-/// CPU has AMX and that the head width is a multiple of 32).
-pub fn attention(qkv: &Tensor, lengths: &[usize], heads: usize, tiles: bool) -> Result<Tensor> {
+/// `products`: what runs each head's two products.
+pub fn attention(
+    qkv: &Tensor,
+    lengths: &[usize],
+    heads: usize,
+    products: Products,
+) -> Result<Tensor> {
     qkv.contiguous()?.apply_op1_no_bwd(&Attention {
         lengths,
         heads,
-        tiles,
+        products,
     })
+}
+
+/// What runs a head's two products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Products {
+    /// The gemm crate in f32, on the best kernels the CPU has.
+    Gemm,
+    /// 8-lane AVX2 + FMA in f32 (the AVX2 family; the caller checked the
+    /// CPU and [`Products::fits`]).
+    Lanes8,
+    /// AMX tiles in bf16 (the caller checked that the CPU has AMX and that
+    /// the head width is a multiple of 32).
+    Tiles,
+}
+
+impl Products {
+    /// Whether [`Products::Lanes8`] takes heads of width `d`.
+    pub fn fits(d: usize) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return lanes8::fits(d);
+        #[cfg(not(target_arch = "x86_64"))]
+        return false;
+    }
 }
 
 struct Attention<'a> {
     lengths: &'a [usize],
     heads: usize,
-    tiles: bool,
+    products: Products,
 }
 
 /// A pointer that tasks write through, each to its own rows and columns.
@@ -85,7 +112,7 @@ impl CustomOp1 for Attention<'_> {
         let mut out: Vec<f32> = Vec::with_capacity(rows * h);
         let out_ptr = Out(out.as_mut_ptr());
         #[cfg(target_arch = "x86_64")]
-        if self.tiles {
+        if self.products == Products::Tiles {
             (0..b * heads)
                 .into_par_iter()
                 .with_min_len(parallel::min_len())
@@ -112,7 +139,39 @@ impl CustomOp1 for Attention<'_> {
                     };
                 });
         }
-        if !self.tiles {
+        #[cfg(target_arch = "x86_64")]
+        if self.products == Products::Lanes8 && lanes8::fits(d) {
+            (0..b * heads)
+                .into_par_iter()
+                .with_min_len(parallel::min_len())
+                .for_each_init(
+                    || (Vec::new(), Vec::new()),
+                    |(kt, scores), job| {
+                        let (item, head) = (job / heads, job % heads);
+                        let first = item * s * three_h + head * d;
+                        let (q, k, v) = (&src[first..], &src[first + h..], &src[first + 2 * h..]);
+                        let dst = out_ptr;
+                        // SAFETY: the family was checked to run here; the
+                        // rows stay inside `src`, and this task writes only
+                        // its block of `out` (rows item*s.., columns head*d..).
+                        unsafe {
+                            lanes8::head(
+                                (q, k, v),
+                                (three_h, d, self.lengths[item], h),
+                                kt,
+                                scores,
+                                dst.0.add(item * s * h + head * d),
+                            )
+                        };
+                    },
+                );
+        }
+        let gemm_runs = match self.products {
+            Products::Gemm => true,
+            Products::Lanes8 => !cfg!(target_arch = "x86_64") || !Products::fits(d),
+            Products::Tiles => !cfg!(target_arch = "x86_64"),
+        };
+        if gemm_runs {
             (0..b * heads)
                 .into_par_iter()
                 .with_min_len(parallel::min_len())
@@ -353,5 +412,148 @@ mod amx_head {
             }
         }
         drop(tiles);
+    }
+}
+
+/// One (item, head)'s two products on AVX2 + FMA, 8-lane registers, for
+/// the AVX2 family: gemm picks its kernels by what the CPU has, so held
+/// to AVX2 on an AVX-512 machine it still ran AVX-512 (10% of an AVX2
+/// run's time), and an AVX2-only CPU gets these instead of gemm's packing
+/// for products this small. Blocks of 4 rows x 16 columns: per depth step
+/// two loads, four broadcasts and eight FMAs, in 8 accumulators.
+#[cfg(target_arch = "x86_64")]
+mod lanes8 {
+    // Intrinsics and pointer arithmetic under the `# Safety` contracts.
+    #![allow(unsafe_op_in_unsafe_fn)]
+    use std::arch::x86_64::*;
+
+    /// Rows per block.
+    const R: usize = 4;
+
+    /// Head widths these products take (16-column blocks).
+    pub(super) fn fits(d: usize) -> bool {
+        d > 0 && d.is_multiple_of(16)
+    }
+
+    /// `scores` (len x len) = q . k^T and `out` (len rows at stride `h`)
+    /// = softmax(scores) . v, for q, k, v rows at stride `rs` of width `d`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `fits(d)`; q, k and v hold `len` rows at
+    /// stride `rs`; `out` has `len` rows of `d` writable values at stride
+    /// `h`; no one else writes them.
+    #[allow(clippy::too_many_arguments)] // one head's geometry
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn head(
+        (q, k, v): (&[f32], &[f32], &[f32]),
+        (rs, d, len, h): (usize, usize, usize, usize),
+        kt: &mut Vec<f32>,
+        scores: &mut Vec<f32>,
+        out: *mut f32,
+    ) {
+        // K^T, columns padded to 16 with zeros, so score blocks need no tail.
+        let lp = len.next_multiple_of(16);
+        kt.clear();
+        kt.resize(d * lp, 0.0);
+        for j in 0..len {
+            for t in 0..d {
+                kt[t * lp + j] = k[j * rs + t];
+            }
+        }
+        scores.clear();
+        scores.resize(len * lp, 0.0);
+        let mut i = 0;
+        while i < len {
+            let r = (len - i).min(R);
+            for j in (0..lp).step_by(16) {
+                let (q, kt) = (q.as_ptr().add(i * rs), kt.as_ptr().add(j));
+                let block = match r {
+                    4 => score_block::<4>(q, rs, kt, lp, d),
+                    3 => score_block::<3>(q, rs, kt, lp, d),
+                    2 => score_block::<2>(q, rs, kt, lp, d),
+                    _ => score_block::<1>(q, rs, kt, lp, d),
+                };
+                block.store(scores.as_mut_ptr().add(i * lp + j), lp, r);
+            }
+            i += r;
+        }
+        for row in scores.chunks_mut(lp) {
+            super::masked_softmax_row(row, len);
+        }
+        let mut i = 0;
+        while i < len {
+            let r = (len - i).min(R);
+            for c in (0..d).step_by(16) {
+                let (p, v) = (scores.as_ptr().add(i * lp), v.as_ptr().add(c));
+                let block = match r {
+                    4 => context_block::<4>(p, lp, v, rs, len),
+                    3 => context_block::<3>(p, lp, v, rs, len),
+                    2 => context_block::<2>(p, lp, v, rs, len),
+                    _ => context_block::<1>(p, lp, v, rs, len),
+                };
+                block.store(out.add(i * h + c), h, r);
+            }
+            i += r;
+        }
+    }
+
+    /// Up to R rows x 16 columns of sums.
+    struct Block([[__m256; 2]; R]);
+
+    impl Block {
+        /// Store the first `r` rows at `dst`, rows `stride` apart.
+        #[inline(always)]
+        unsafe fn store(&self, dst: *mut f32, stride: usize, r: usize) {
+            for (row, acc) in self.0.iter().enumerate().take(r) {
+                _mm256_storeu_ps(dst.add(row * stride), acc[0]);
+                _mm256_storeu_ps(dst.add(row * stride + 8), acc[1]);
+            }
+        }
+    }
+
+    /// `N` query rows (from `q`, stride `rs`) times 16 columns of K^T
+    /// (from `kt`, stride `lp`) over depth `d`.
+    #[inline(always)]
+    unsafe fn score_block<const N: usize>(
+        q: *const f32,
+        rs: usize,
+        kt: *const f32,
+        lp: usize,
+        d: usize,
+    ) -> Block {
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        for t in 0..d {
+            let k0 = _mm256_loadu_ps(kt.add(t * lp));
+            let k1 = _mm256_loadu_ps(kt.add(t * lp + 8));
+            for (row, a) in acc.iter_mut().enumerate().take(N) {
+                let x = _mm256_broadcast_ss(&*q.add(row * rs + t));
+                a[0] = _mm256_fmadd_ps(x, k0, a[0]);
+                a[1] = _mm256_fmadd_ps(x, k1, a[1]);
+            }
+        }
+        Block(acc)
+    }
+
+    /// `N` probability rows (from `p`, stride `lp`) times 16 columns of V
+    /// (from `v`, stride `rs`) over `len` keys.
+    #[inline(always)]
+    unsafe fn context_block<const N: usize>(
+        p: *const f32,
+        lp: usize,
+        v: *const f32,
+        rs: usize,
+        len: usize,
+    ) -> Block {
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        for j in 0..len {
+            let v0 = _mm256_loadu_ps(v.add(j * rs));
+            let v1 = _mm256_loadu_ps(v.add(j * rs + 8));
+            for (row, a) in acc.iter_mut().enumerate().take(N) {
+                let x = _mm256_broadcast_ss(&*p.add(row * lp + j));
+                a[0] = _mm256_fmadd_ps(x, v0, a[0]);
+                a[1] = _mm256_fmadd_ps(x, v1, a[1]);
+            }
+        }
+        Block(acc)
     }
 }
