@@ -100,7 +100,7 @@ pub fn bm25(
             (Occur::Should, q)
         })
         .collect();
-    if clauses.is_empty() {
+    if clauses.is_empty() || n == 0 {
         return Ok(Vec::new());
     }
     let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
@@ -113,10 +113,7 @@ pub fn bm25(
     }
     let searcher = index.lexical_searcher();
     let hits = searcher
-        .search(
-            &query,
-            &tantivy::collector::TopDocs::with_limit(n).order_by_score(),
-        )
+        .search(&query, &crate::top::SharedTopDocs::new(n))
         .map_err(|e| SearchError::lexical(index, e))?;
     Ok(hits
         .into_iter()

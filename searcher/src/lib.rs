@@ -34,6 +34,7 @@ pub mod semantic;
 mod similar;
 pub mod snippet;
 mod store;
+mod top;
 
 use std::collections::HashMap;
 use std::path::Path;
