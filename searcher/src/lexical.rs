@@ -49,10 +49,16 @@ impl Positions {
                 };
                 let mut by_ord = Vec::with_capacity(col.num_terms());
                 if let Ok(mut stream) = col.dictionary().stream() {
+                    // Both lists are sorted: each id is searched for from
+                    // the last one's place, in steps that double.
+                    let mut from = 0;
                     while stream.advance() {
                         let pos = std::str::from_utf8(stream.key())
                             .ok()
-                            .and_then(|id| index.position(id));
+                            .and_then(|id| position_from(index.doc_ids(), from, id));
+                        if let Some(p) = pos {
+                            from = p + 1;
+                        }
                         by_ord.push(pos.map_or(u32::MAX, |p| p as u32));
                     }
                 }
@@ -75,6 +81,24 @@ impl Positions {
             .get(addr.doc_id as usize)?;
         (p != u32::MAX).then_some(p as usize)
     }
+}
+
+/// Where `id` is in the sorted `ids`, searching from `from` on: steps
+/// that double until past it, then halving (the ids of a segment's
+/// dictionary, in order, are a few places apart in a large index, where a
+/// search of the whole list took 20 comparisons of strings each).
+fn position_from(ids: &[String], from: usize, id: &str) -> Option<usize> {
+    let rest = ids.get(from..)?;
+    let mut end = 1;
+    while end < rest.len() && rest[end - 1].as_str() < id {
+        end *= 2;
+    }
+    let end = end.min(rest.len());
+    let start = end / 2;
+    rest[start..end]
+        .binary_search_by(|d| d.as_str().cmp(id))
+        .ok()
+        .map(|i| from + start + i)
 }
 
 /// BM25 top-`n` documents for weighted terms (a term's BM25 score is
@@ -273,4 +297,25 @@ pub fn tfidf(
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked.truncate(n);
     Ok(ranked)
+}
+
+#[cfg(test)]
+mod position_tests {
+    /// Searching onward from the last find gives what a whole search gives,
+    /// for every id in order, for ids missing, and from past the end.
+    #[test]
+    fn position_from_matches_a_whole_search() {
+        let ids: Vec<String> = (0..1000).map(|i| format!("doc{:05}", i * 3)).collect();
+        let mut from = 0;
+        for i in 0..3000 {
+            let id = format!("doc{i:05}");
+            let whole = ids.binary_search(&id).ok();
+            assert_eq!(super::position_from(&ids, from, &id), whole, "{id}");
+            if let Some(p) = whole {
+                from = p + 1;
+            }
+        }
+        assert_eq!(super::position_from(&ids, 1000, "doc00003"), None);
+        assert_eq!(super::position_from(&ids, 5000, "doc00003"), None);
+    }
 }
