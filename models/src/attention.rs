@@ -442,7 +442,6 @@ mod lanes8 {
     /// The CPU has AVX2 and FMA; `fits(d)`; q, k and v hold `len` rows at
     /// stride `rs`; `out` has `len` rows of `d` writable values at stride
     /// `h`; no one else writes them.
-    #[allow(clippy::too_many_arguments)] // one head's geometry
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn head(
         (q, k, v): (&[f32], &[f32], &[f32]),
@@ -462,36 +461,42 @@ mod lanes8 {
         }
         scores.clear();
         scores.resize(len * lp, 0.0);
-        let mut i = 0;
-        while i < len {
-            let r = (len - i).min(R);
-            for j in (0..lp).step_by(16) {
-                let (q, kt) = (q.as_ptr().add(i * rs), kt.as_ptr().add(j));
-                let block = match r {
-                    4 => score_block::<4>(q, rs, kt, lp, d),
-                    3 => score_block::<3>(q, rs, kt, lp, d),
-                    2 => score_block::<2>(q, rs, kt, lp, d),
-                    _ => score_block::<1>(q, rs, kt, lp, d),
-                };
-                block.store(scores.as_mut_ptr().add(i * lp + j), lp, r);
-            }
-            i += r;
-        }
+        let (q, v) = (q.as_ptr(), v.as_ptr());
+        product(
+            (q, rs),
+            (kt.as_ptr(), lp),
+            d,
+            (len, lp),
+            (scores.as_mut_ptr(), lp),
+        );
         for row in scores.chunks_mut(lp) {
             super::masked_softmax_row(row, len);
         }
+        product((scores.as_ptr(), lp), (v, rs), len, (len, d), (out, h));
+    }
+
+    /// `dst` (`rows` x `cols`) = `a` (`rows` x `depth`) . `b` (`depth` x
+    /// `cols`), each a pointer and its row stride; `cols` a multiple of 16.
+    #[inline(always)]
+    unsafe fn product(
+        (a, sa): (*const f32, usize),
+        (b, sb): (*const f32, usize),
+        depth: usize,
+        (rows, cols): (usize, usize),
+        (dst, sd): (*mut f32, usize),
+    ) {
         let mut i = 0;
-        while i < len {
-            let r = (len - i).min(R);
-            for c in (0..d).step_by(16) {
-                let (p, v) = (scores.as_ptr().add(i * lp), v.as_ptr().add(c));
+        while i < rows {
+            let r = (rows - i).min(R);
+            for j in (0..cols).step_by(16) {
+                let (a, b) = ((a.add(i * sa), sa), (b.add(j), sb));
                 let block = match r {
-                    4 => context_block::<4>(p, lp, v, rs, len),
-                    3 => context_block::<3>(p, lp, v, rs, len),
-                    2 => context_block::<2>(p, lp, v, rs, len),
-                    _ => context_block::<1>(p, lp, v, rs, len),
+                    4 => block::<4>(a, b, depth),
+                    3 => block::<3>(a, b, depth),
+                    2 => block::<2>(a, b, depth),
+                    _ => block::<1>(a, b, depth),
                 };
-                block.store(out.add(i * h + c), h, r);
+                block.store(dst.add(i * sd + j), sd, r);
             }
             i += r;
         }
@@ -511,47 +516,22 @@ mod lanes8 {
         }
     }
 
-    /// `N` query rows (from `q`, stride `rs`) times 16 columns of K^T
-    /// (from `kt`, stride `lp`) over depth `d`.
+    /// `N` rows of `a` times 16 columns of `b` over `depth` (pointers
+    /// with their row strides).
     #[inline(always)]
-    unsafe fn score_block<const N: usize>(
-        q: *const f32,
-        rs: usize,
-        kt: *const f32,
-        lp: usize,
-        d: usize,
+    unsafe fn block<const N: usize>(
+        (a, sa): (*const f32, usize),
+        (b, sb): (*const f32, usize),
+        depth: usize,
     ) -> Block {
         let mut acc = [[_mm256_setzero_ps(); 2]; R];
-        for t in 0..d {
-            let k0 = _mm256_loadu_ps(kt.add(t * lp));
-            let k1 = _mm256_loadu_ps(kt.add(t * lp + 8));
-            for (row, a) in acc.iter_mut().enumerate().take(N) {
-                let x = _mm256_broadcast_ss(&*q.add(row * rs + t));
-                a[0] = _mm256_fmadd_ps(x, k0, a[0]);
-                a[1] = _mm256_fmadd_ps(x, k1, a[1]);
-            }
-        }
-        Block(acc)
-    }
-
-    /// `N` probability rows (from `p`, stride `lp`) times 16 columns of V
-    /// (from `v`, stride `rs`) over `len` keys.
-    #[inline(always)]
-    unsafe fn context_block<const N: usize>(
-        p: *const f32,
-        lp: usize,
-        v: *const f32,
-        rs: usize,
-        len: usize,
-    ) -> Block {
-        let mut acc = [[_mm256_setzero_ps(); 2]; R];
-        for j in 0..len {
-            let v0 = _mm256_loadu_ps(v.add(j * rs));
-            let v1 = _mm256_loadu_ps(v.add(j * rs + 8));
-            for (row, a) in acc.iter_mut().enumerate().take(N) {
-                let x = _mm256_broadcast_ss(&*p.add(row * lp + j));
-                a[0] = _mm256_fmadd_ps(x, v0, a[0]);
-                a[1] = _mm256_fmadd_ps(x, v1, a[1]);
+        for t in 0..depth {
+            let b0 = _mm256_loadu_ps(b.add(t * sb));
+            let b1 = _mm256_loadu_ps(b.add(t * sb + 8));
+            for (row, acc) in acc.iter_mut().enumerate().take(N) {
+                let x = _mm256_broadcast_ss(&*a.add(row * sa + t));
+                acc[0] = _mm256_fmadd_ps(x, b0, acc[0]);
+                acc[1] = _mm256_fmadd_ps(x, b1, acc[1]);
             }
         }
         Block(acc)

@@ -549,26 +549,8 @@ mod tests {
         // Unit-variance scores, as with the 1/sqrt(d) scale folded into q.
         let qkv = Tensor::randn(0f32, 0.35, (b * s, 3 * h), &Device::Cpu).unwrap();
         let lengths = vec![40, 17, 1, 16, 33];
-        let mask = Mask::new(&lengths, s, &Device::Cpu).unwrap();
-        let tiled =
-            attention::attention(&qkv, &lengths, heads, attention::Products::Tiles).unwrap();
-        let generic = generic_attention(&qkv, &mask, heads).unwrap();
-        let (tiled, generic) = (
-            tiled.reshape((b, s, h)).unwrap(),
-            generic.reshape((b, s, h)).unwrap(),
-        );
-        for (item, &len) in lengths.iter().enumerate() {
-            let a = tiled.get(item).unwrap().narrow(0, 0, len).unwrap();
-            let g = generic.get(item).unwrap().narrow(0, 0, len).unwrap();
-            let diff = crate::kernels::tests::max_diff(&a, &g);
-            assert!(diff < 1e-2, "item {item}: {diff}");
-            if len == s {
-                continue;
-            }
-            let pad = tiled.get(item).unwrap().narrow(0, len, s - len).unwrap();
-            let pad_max: f32 = pad.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
-            assert_eq!(pad_max, 0.0, "item {item}: padded rows must be zero");
-        }
+        let tiles = attention::Products::Tiles;
+        matches_generic(&qkv, &lengths, (b, s, heads), tiles, 1e-2, true);
         eprintln!("{name}: ok");
     }
 
@@ -587,25 +569,8 @@ mod tests {
             let h = heads * d;
             let qkv = Tensor::randn(0f32, 0.35, (b * s, 3 * h), &Device::Cpu).unwrap();
             let lengths = vec![40, 17, 1, 16, 5, 33];
-            let mask = Mask::new(&lengths, s, &Device::Cpu).unwrap();
             let lanes = attention::Products::Lanes8;
-            let ours = attention::attention(&qkv, &lengths, heads, lanes).unwrap();
-            let generic = generic_attention(&qkv, &mask, heads).unwrap();
-            let (ours, generic) = (
-                ours.reshape((b, s, h)).unwrap(),
-                generic.reshape((b, s, h)).unwrap(),
-            );
-            for (item, &len) in lengths.iter().enumerate() {
-                let a = ours.get(item).unwrap().narrow(0, 0, len).unwrap();
-                let g = generic.get(item).unwrap().narrow(0, 0, len).unwrap();
-                let diff = crate::kernels::tests::max_diff(&a, &g);
-                assert!(diff < 1e-5, "d {d} item {item}: {diff}");
-                if len < s {
-                    let pad = ours.get(item).unwrap().narrow(0, len, s - len).unwrap();
-                    let max: f32 = pad.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
-                    assert_eq!(max, 0.0, "d {d} item {item}: padded rows must be zero");
-                }
-            }
+            matches_generic(&qkv, &lengths, (b, s, heads), lanes, 1e-5, true);
         }
         eprintln!("{name}: ok");
     }
@@ -619,18 +584,41 @@ mod tests {
             .collect();
         let qkv = Tensor::from_vec(v, (b * s, 3 * h), &Device::Cpu).unwrap();
         let lengths = vec![9, 4, 1];
-        let mask = Mask::new(&lengths, s, &Device::Cpu).unwrap();
-        let fused = attention::attention(&qkv, &lengths, heads, attention::Products::Gemm).unwrap();
-        let generic = generic_attention(&qkv, &mask, heads).unwrap();
-        let (fused, generic) = (
-            fused.reshape((b, s, h)).unwrap(),
+        let gemm = attention::Products::Gemm;
+        matches_generic(&qkv, &lengths, (b, s, heads), gemm, 1e-5, false);
+    }
+
+    /// `products`' attention against the generic one on each item's real
+    /// rows (within `tol`), and, with `pad`, zero on its padded rows.
+    fn matches_generic(
+        qkv: &Tensor,
+        lengths: &[usize],
+        (b, s, heads): (usize, usize, usize),
+        products: attention::Products,
+        tol: f32,
+        pad: bool,
+    ) {
+        let h = qkv.dim(1).unwrap() / 3;
+        let mask = Mask::new(lengths, s, &Device::Cpu).unwrap();
+        let ours = attention::attention(qkv, lengths, heads, products).unwrap();
+        let generic = generic_attention(qkv, &mask, heads).unwrap();
+        let (ours, generic) = (
+            ours.reshape((b, s, h)).unwrap(),
             generic.reshape((b, s, h)).unwrap(),
         );
         for (item, &len) in lengths.iter().enumerate() {
-            let a = fused.get(item).unwrap().narrow(0, 0, len).unwrap();
+            let a = ours.get(item).unwrap().narrow(0, 0, len).unwrap();
             let g = generic.get(item).unwrap().narrow(0, 0, len).unwrap();
             let diff = crate::kernels::tests::max_diff(&a, &g);
-            assert!(diff < 1e-5, "item {item}: {diff}");
+            assert!(diff < tol, "{products:?} h {h} item {item}: {diff}");
+            if pad && len < s {
+                let rows = ours.get(item).unwrap().narrow(0, len, s - len).unwrap();
+                let max: f32 = rows.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+                assert_eq!(
+                    max, 0.0,
+                    "{products:?} item {item}: padded rows must be zero"
+                );
+            }
         }
     }
 }
