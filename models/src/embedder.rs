@@ -441,7 +441,7 @@ impl Embedder {
             }
             pooled.to_dtype(DType::F32)?.to_vec2()
         };
-        if rows.len() * len <= serial_tokens() {
+        if rows.len() * len <= serial_tokens(self.kernels) {
             // A query: its ~100 small ops each woke the other worker and
             // waited for it (futex calls, about a third of the time on a
             // 2-vCPU VM); one thread streams the weights alone, faster, and
@@ -456,15 +456,23 @@ impl Embedder {
 }
 
 /// Token count (rows x padded length) up to which a forward pass runs on
-/// one thread: 1 thread beats 2 up to here on the AMX VM of BENCHMARKS.md
-/// ("Short queries on one thread"). `SEMSEARCH_SERIAL_TOKENS` overrides it.
-fn serial_tokens() -> usize {
-    static TOKENS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *TOKENS.get_or_init(|| {
+/// one thread: 1 thread beats 2 up to here with AVX-512 and AMX kernels
+/// (the AMX VM of BENCHMARKS.md, "Short queries on one thread"; even on a
+/// Zen 4). The AVX2 family and candle's portable kernels do 2-4x the work
+/// per token: there a short query's second thread saves more than the
+/// hand-off costs (AVX2 int8 on a Zen 4: 2.1-2.8 -> 1.8-2.2 ms; portable
+/// 8.4-8.8 -> 7.3-7.6), so they split every pass.
+/// `SEMSEARCH_SERIAL_TOKENS` overrides it.
+fn serial_tokens(kernels: Kernels) -> usize {
+    static TOKENS: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let set = TOKENS.get_or_init(|| {
         std::env::var("SEMSEARCH_SERIAL_TOKENS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(SERIAL_TOKENS)
+    });
+    set.unwrap_or(match kernels {
+        Kernels::Avx512 | Kernels::Amx => SERIAL_TOKENS,
+        Kernels::Avx2 | Kernels::Portable => 0,
     })
 }
 

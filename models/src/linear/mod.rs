@@ -22,8 +22,10 @@
 //! Layout: a panel holds `nr` columns; for each step `t` of the depth it
 //! holds `nr` 32-bit lanes: one f32 `W[t][c]`, a bf16 pair `W[2t][c] |
 //! W[2t+1][c] << 16`, or an int8 quad `W[4t..4t+4][c]`. That is the VNNI
-//! layout AMX reads as B tiles too. Columns past `n` and depth past `k`
-//! are zero.
+//! layout AMX reads as B tiles too. Plain AVX2 int8 (`pairs`) holds a
+//! step in `nr / 2` lanes: the bytes `W[2t][c], W[2t+1][c]` of each
+//! column, widened to 16 bits as they are loaded. Columns past `n` and
+//! depth past `k` are zero.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -42,9 +44,9 @@ macro_rules! panels_in_row_tiles {
     ($w:expr, $t:expr, $nr:expr, $tile:ident::<$arith:ty>) => {{
         let (w, t) = ($w, $t);
         debug_assert_eq!(w.nr, $nr);
-        let steps = w.steps;
+        let (steps, len) = (w.steps, w.panel_len());
         for j in t.panels.clone() {
-            let panel = &w.data.as_slice()[j * steps * $nr..(j + 1) * steps * $nr];
+            let panel = &w.data.as_slice()[j * len..(j + 1) * len];
             let mut r = 0;
             while r < t.rows {
                 let mr = (t.rows - r).min(6);
@@ -274,28 +276,33 @@ impl PackedLinear {
                 .for_each(|(s, &v)| *s += 128 * i32::from(v));
         }
         let panels = n.div_ceil(nr);
-        let mut buffer = Aligned::zeroed(panels * steps * nr);
-        let data = buffer.grow(panels * steps * nr);
+        // Pairs of bytes: two columns to a lane.
+        let lanes = if pairs { nr / 2 } else { nr };
+        let mut buffer = Aligned::zeroed(panels * steps * lanes);
+        let data = buffer.grow(panels * steps * lanes);
         let layout = Tiled {
             tiles: kernels == Kernels::Amx && precision != Precision::F32,
             steps,
-            nr,
+            nr: lanes,
         };
         let f = |r: usize, c: usize| if r < k && c < n { w[r * n + c] } else { 0.0 };
         let qv = |r: usize, c: usize| if r < k && c < n { q[r * n + c] } else { 0 };
         let qb = |r: usize, c: usize| qv(r, c) as u8;
-        let qw = |r: usize, c: usize| u32::from(i16::from(qv(r, c)) as u16);
         for j in 0..panels {
             for t in 0..steps {
-                for l in 0..nr {
+                for l in 0..lanes {
                     let c = j * nr + l;
+                    let pair = |c| [qb(2 * t, c), qb(2 * t + 1, c)];
                     data[layout.at(j, t, l)] = match precision {
                         Precision::F32 => f(t, c).to_bits(),
                         Precision::Bf16 => {
                             let (lo, hi) = (to_bf16(f(2 * t, c)), to_bf16(f(2 * t + 1, c)));
                             u32::from(lo) | (u32::from(hi) << 16)
                         }
-                        Precision::Int8 if pairs => qw(2 * t, c) | (qw(2 * t + 1, c) << 16),
+                        Precision::Int8 if pairs => {
+                            let (a, b) = (pair(j * nr + 2 * l), pair(j * nr + 2 * l + 1));
+                            u32::from_le_bytes([a[0], a[1], b[0], b[1]])
+                        }
                         Precision::Int8 => u32::from_le_bytes([
                             qb(4 * t, c),
                             qb(4 * t + 1, c),
@@ -320,6 +327,12 @@ impl PackedLinear {
             in_scale: smooth.iter().map(|s| 1.0 / s).collect(),
             pairs,
         })
+    }
+
+    /// u32s of one panel: `steps` steps of `nr` lanes (`nr / 2` for
+    /// `pairs`).
+    fn panel_len(&self) -> usize {
+        self.steps * if self.pairs { self.nr / 2 } else { self.nr }
     }
 
     /// `x W + b` for `x`: (m, k) f32.
