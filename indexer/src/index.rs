@@ -1,5 +1,5 @@
 //! An index opened for searching: the manifest, the lexical index and the
-//! memory-mapped vector index of one committed generation.
+//! memory-mapped vector segments of one committed generation.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use tantivy::{IndexReader, ReloadPolicy, TantivyDocument, Term};
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::{DocEntry, Manifest, PassageEntry};
 use crate::schema::{self, Fields};
+use crate::segments::Vectors;
 use crate::store;
 use crate::vectors;
 
@@ -40,8 +41,8 @@ pub struct Index {
     reader: IndexReader,
     /// The lexical index's fields.
     fields: Fields,
-    /// The passage HNSW index, memory-mapped, keyed by passage id.
-    vectors: usearch::Index,
+    /// The passage HNSW segments, memory-mapped, keyed by passage id.
+    vectors: Vectors,
     /// Document ids in manifest order; [`PassageRef::doc`] indexes this.
     doc_ids: Vec<String>,
     passages: HashMap<u64, PassageRef>,
@@ -89,26 +90,6 @@ impl Index {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .at(&tdir)?;
-        let dim = manifest.model.dim;
-        let view = |path: PathBuf, expected: usize, what: &str| -> Result<usearch::Index> {
-            if !path.is_file() {
-                return Err(corrupt(format!("{} is missing", path.display())));
-            }
-            let index = usearch::Index::new(&vectors::options(dim, manifest.quantization))
-                .map_err(|e| corrupt(e.to_string()))?;
-            index
-                .view(&path.to_string_lossy())
-                .map_err(|e| corrupt(format!("vector index {}: {e}", path.display())))?;
-            if index.size() != expected || index.dimensions() != dim {
-                return Err(corrupt(format!(
-                    "{} holds {} {}-d vectors, manifest lists {expected} {dim}-d {what}",
-                    path.display(),
-                    index.size(),
-                    index.dimensions(),
-                )));
-            }
-            Ok(index)
-        };
         // The passages by key, built here anyway, count them: a second
         // walk over a million documents was 8% of a one-shot search.
         let passages: HashMap<u64, PassageRef> = manifest
@@ -123,8 +104,15 @@ impl Index {
             })
             .collect();
         let (n_docs, n_passages) = (manifest.documents.len(), passages.len());
-        let vectors = view(store::vectors_path(&gen_dir), n_passages, "passages")?;
-        vectors.change_expansion_search(vectors::search_expansion(n_passages));
+        let (dim, q) = (manifest.model.dim, manifest.quantization);
+        let vectors = Vectors::open(&gen_dir, &manifest.vector_segments, dim, q)
+            .map_err(|e| corrupt(e.to_string()))?;
+        if vectors.len() != n_passages {
+            return Err(corrupt(format!(
+                "vector segments hold {} live passages, manifest lists {n_passages}",
+                vectors.len()
+            )));
+        }
         let lexical_docs = reader.searcher().num_docs() as usize;
         if lexical_docs != n_docs {
             return Err(corrupt(format!(
@@ -189,8 +177,8 @@ impl Index {
             .expect("registered at open")
     }
 
-    /// The passage HNSW index, memory-mapped, keyed by passage id.
-    pub fn vectors(&self) -> &usearch::Index {
+    /// The passage HNSW segments, memory-mapped, keyed by passage id.
+    pub fn vectors(&self) -> &Vectors {
         &self.vectors
     }
 
@@ -244,7 +232,7 @@ impl Index {
 
     /// A passage's vector, by its key.
     pub fn passage_vector(&self, key: u64) -> Option<Vec<f32>> {
-        get_vector(&self.vectors, key, self.manifest.model.dim)
+        self.vectors.get(key)
     }
 
     /// Where the passage with vector key `key` is.
@@ -288,13 +276,5 @@ impl Index {
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_string())
-    }
-}
-
-fn get_vector(index: &usearch::Index, key: u64, dim: usize) -> Option<Vec<f32>> {
-    let mut v = vec![0f32; dim];
-    match index.get(key, &mut v) {
-        Ok(n) if n > 0 => Some(v),
-        _ => None,
     }
 }

@@ -30,6 +30,7 @@ pub mod manifest;
 pub mod pathname;
 pub mod pg;
 pub mod schema;
+pub mod segments;
 pub mod source;
 pub mod store;
 pub mod update;

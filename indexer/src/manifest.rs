@@ -25,7 +25,11 @@ use crate::extract::Unit;
 ///    is upgraded by the next `index` run, without re-embedding.
 /// 6: documents in the generation's `documents.json`, the manifest keeps
 ///    their `totals`. Formats 4 and 5 are upgraded by the next `index` run.
-pub const FORMAT_VERSION: u32 = 6;
+/// 7: passage vectors in segments (`vectors/`, listed in
+///    `vector_segments`) with tombstones, not one `vectors.usearch`
+///    rewritten at every commit. Formats 4-6 are upgraded by the next
+///    `index` run, their vector file linked as the first segment.
+pub const FORMAT_VERSION: u32 = 7;
 
 /// The oldest format an update upgrades in place.
 pub const UPGRADABLE_FROM: u32 = 4;
@@ -207,6 +211,9 @@ pub struct Manifest {
     /// What the documents add up to, as of the last write.
     #[serde(default)]
     pub totals: Totals,
+    /// The generation's passage vector segments, oldest first (format 7).
+    #[serde(default)]
+    pub vector_segments: Vec<crate::segments::Segment>,
     /// Documents by id: the path relative to its root, or the corpus `_id`.
     /// Written to the generation's `documents.json` (format 6; read from
     /// here for formats 4 and 5, and absent from a header read alone).
@@ -297,6 +304,7 @@ impl Manifest {
             pre: None,
             keep_chrome: false,
             totals: Totals::default(),
+            vector_segments: Vec::new(),
             documents: BTreeMap::new(),
             header_only: false,
         }

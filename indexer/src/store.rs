@@ -6,11 +6,12 @@
 //!   lock               held by the one process updating the index
 //!   gen-000007/        one generation, never modified once committed
 //!     tantivy/         lexical index (documents)
-//!     vectors.usearch  HNSW index of passage vectors
+//!     vectors/         HNSW segments of passage vectors, tombstones
 //! ```
 //!
-//! An update builds generation N+1 beside N (tantivy segment files are
-//! hard-linked, not copied, since tantivy never rewrites them), then renames
+//! An update builds generation N+1 beside N (tantivy's and the vector
+//! segments' files are hard-linked, not copied, since neither is ever
+//! rewritten in place), then renames
 //! a new manifest into place. A crash at any point leaves manifest.json
 //! naming the intact generation N; leftovers are removed by the next update.
 //! New generations are numbered past every folder on disk, so not even a
@@ -32,11 +33,6 @@ pub fn generation_dir(index: &Path, generation: u64) -> PathBuf {
 /// The tantivy folder of a generation.
 pub fn tantivy_dir(gen_dir: &Path) -> PathBuf {
     gen_dir.join("tantivy")
-}
-
-/// The passage HNSW file of a generation.
-pub fn vectors_path(gen_dir: &Path) -> PathBuf {
-    gen_dir.join("vectors.usearch")
 }
 
 /// The LSA term basis of a generation.
@@ -103,7 +99,8 @@ pub fn next_generation(index: &Path) -> u64 {
 }
 
 /// Start generation `next` from `prev` (if any): hard-link the lexical
-/// index's files so tantivy can add to them without touching `prev`.
+/// index's and the vector segments' files so that they can be added to
+/// without touching `prev`.
 pub fn start_generation(index: &Path, prev: Option<u64>, next: u64) -> Result<PathBuf> {
     let dir = generation_dir(index, next);
     if dir.exists() {
@@ -117,20 +114,31 @@ pub fn start_generation(index: &Path, prev: Option<u64>, next: u64) -> Result<Pa
     let lease = lease_path(&dir);
     File::create(&lease).at(&lease)?;
     if let Some(prev) = prev {
-        let from = tantivy_dir(&generation_dir(index, prev));
-        for entry in std::fs::read_dir(&from).at(&from)? {
-            let entry = entry.at(&from)?;
-            let name = entry.file_name();
-            if name.to_string_lossy().ends_with(".lock") {
-                continue;
-            }
-            let to = tdir.join(&name);
-            std::fs::hard_link(entry.path(), &to)
-                .or_else(|_| std::fs::copy(entry.path(), &to).map(|_| ()))
-                .at(&to)?;
+        let prev = generation_dir(index, prev);
+        link_files(&tantivy_dir(&prev), &tdir)?;
+        let vectors = crate::segments::dir(&prev);
+        if vectors.is_dir() {
+            link_files(&vectors, &crate::segments::dir(&dir))?;
         }
     }
     Ok(dir)
+}
+
+/// Hard-link (else copy) the files of `from` into `to`, locks left out.
+fn link_files(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).at(to)?;
+    for entry in std::fs::read_dir(from).at(from)? {
+        let entry = entry.at(from)?;
+        let name = entry.file_name();
+        if name.to_string_lossy().ends_with(".lock") {
+            continue;
+        }
+        let target = to.join(&name);
+        std::fs::hard_link(entry.path(), &target)
+            .or_else(|_| std::fs::copy(entry.path(), &target).map(|_| ()))
+            .at(&target)?;
+    }
+    Ok(())
 }
 
 /// The file readers hold a shared lock on while a generation is open.

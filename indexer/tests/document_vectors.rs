@@ -79,7 +79,7 @@ fn document_vector_is_the_mean_of_its_passages() {
     std::fs::remove_file(docs.join("long.txt")).unwrap();
     let idx = index(&embedder, &docs);
     assert_eq!(idx.len(), 2);
-    assert_eq!(idx.vectors().size(), 2, "long.txt's passages are gone");
+    assert_eq!(idx.vectors().len(), 2, "long.txt's passages are gone");
     let short = idx.position("short.txt").unwrap();
     let after_short = idx.doc_vector(short).unwrap();
     assert!(max_diff(&before_short, &after_short) > 1e-3);

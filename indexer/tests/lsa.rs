@@ -80,7 +80,8 @@ fn a_small_change_links_the_basis_and_a_big_one_recomputes_it() {
 }
 
 /// Make the index in `index` look as format `version` wrote it: the
-/// documents inside the manifest (formats 4 and 5), no LSA basis (4).
+/// documents inside the manifest (formats 4 and 5), no LSA basis (4), one
+/// `vectors.usearch` (formats 4-6).
 fn downgrade(index: &std::path::Path, version: u32) {
     use serde_json::Value;
     let lsa = lsa_file(index);
@@ -93,6 +94,19 @@ fn downgrade(index: &std::path::Path, version: u32) {
     m["documents"] = docs;
     m["format_version"] = version.into();
     m.as_object_mut().unwrap().remove("totals");
+    let segments = m
+        .as_object_mut()
+        .unwrap()
+        .remove("vector_segments")
+        .unwrap();
+    assert_eq!(segments.as_array().unwrap().len(), 1, "{segments}");
+    let gen_dir = index.join(format!("gen-{generation:06}"));
+    std::fs::rename(
+        gen_dir.join("vectors/seg-000001.usearch"),
+        gen_dir.join("vectors.usearch"),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(gen_dir.join("vectors")).unwrap();
     std::fs::write(&manifest, m.to_string()).unwrap();
     if version < 5 {
         std::fs::remove_file(lsa).unwrap();
@@ -124,7 +138,11 @@ fn formats_4_and_5_are_upgraded_without_re_embedding() {
         );
         assert_eq!(report.documents, 12);
         let opened = Index::open(&index).unwrap();
-        assert_eq!(opened.manifest().format_version, 6);
+        assert_eq!(
+            opened.manifest().format_version,
+            semsearch_indexer::manifest::FORMAT_VERSION
+        );
+        assert_eq!(opened.vectors().len(), opened.manifest().totals().passages);
         assert_eq!(opened.len(), 12);
         assert_eq!(opened.lsa().unwrap().built_docs, 12);
         let header = semsearch_indexer::Manifest::read_header(&index).unwrap();

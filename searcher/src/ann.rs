@@ -85,21 +85,20 @@ pub fn compare(
     let mut truth = Vec::with_capacity(queries.len());
     for q in queries {
         let t = Instant::now();
-        let m = v.exact_search(q, k).map_err(err)?;
+        let m = v.search(q, k, true, None).map_err(err)?;
         exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        truth.push(m.keys.into_iter().collect::<HashSet<u64>>());
+        truth.push(m.into_iter().map(|(key, _)| key).collect::<HashSet<u64>>());
     }
     let exact = Latency::of(exact_ms);
-    let original = v.expansion_search();
     let mut rows = Vec::with_capacity(expansions.len());
     for &e in expansions {
-        v.change_expansion_search(e);
+        v.set_expansion(Some(e));
         let (mut ms, mut recall) = (Vec::with_capacity(queries.len()), 0.0);
         for (q, truth) in queries.iter().zip(&truth) {
             let t = Instant::now();
-            let m = v.search(q, k).map_err(err)?;
+            let m = v.search(q, k, false, None).map_err(err)?;
             ms.push(t.elapsed().as_secs_f64() * 1e3);
-            let found = m.keys.iter().filter(|key| truth.contains(key)).count();
+            let found = m.iter().filter(|(key, _)| truth.contains(key)).count();
             recall += found as f64 / truth.len().max(1) as f64;
         }
         let hnsw = Latency::of(ms);
@@ -110,9 +109,9 @@ pub fn compare(
             hnsw,
         });
     }
-    v.change_expansion_search(original);
+    v.set_expansion(None);
     Ok(AnnReport {
-        vectors: v.size(),
+        vectors: v.len(),
         queries: queries.len(),
         k,
         exact,

@@ -16,7 +16,7 @@ pub fn search(
     exact: bool,
     allowed: Option<&[bool]>,
 ) -> Result<Vec<(usize, f32, PassageRef)>> {
-    let total = index.vectors().size();
+    let total = index.vectors().len();
     if total == 0 || n == 0 {
         return Ok(Vec::new());
     }
@@ -24,23 +24,16 @@ pub fn search(
     // wanted, and more again if roll-up leaves fewer than `n` documents.
     let mut want = (n * 3).min(total);
     loop {
-        let matches = if let Some(allowed) = allowed {
-            let keep = |key: u64| index.passage(key).is_some_and(|p| allowed[p.doc]);
-            if exact {
-                // usearch has no filtered exact search: scan everything, filter after.
-                index.vectors().exact_search(query, total)
-            } else {
-                index.vectors().filtered_search(query, want, keep)
-            }
-        } else if exact {
-            index.vectors().exact_search(query, want)
-        } else {
-            index.vectors().search(query, want)
-        }
-        .map_err(|e| SearchError::vectors(index, e))?;
+        let keep = allowed
+            .map(|allowed| move |key: u64| index.passage(key).is_some_and(|p| allowed[p.doc]));
+        let keep = keep.as_ref().map(|f| f as &dyn Fn(u64) -> bool);
+        let matches = index
+            .vectors()
+            .search(query, want, exact, keep)
+            .map_err(|e| SearchError::vectors(index, e))?;
         let mut best: HashMap<usize, (f32, PassageRef)> = HashMap::new();
         let mut order = Vec::new();
-        for (&key, &dist) in matches.keys.iter().zip(&matches.distances) {
+        for &(key, dist) in &matches {
             let Some(p) = index.passage(key) else {
                 continue;
             };
@@ -53,7 +46,7 @@ pub fn search(
                 e.insert((sim, p));
             }
         }
-        if order.len() >= n || want >= total || matches.keys.len() < want {
+        if order.len() >= n || want >= total || matches.len() < want {
             let mut out: Vec<(usize, f32, PassageRef)> = order
                 .into_iter()
                 .map(|d| (d, best[&d].0, best[&d].1))

@@ -16,6 +16,7 @@ mod mcp;
 mod models;
 mod postgres;
 mod search;
+mod segments;
 mod serve;
 mod signals;
 mod snapshots;

@@ -333,7 +333,7 @@ fn missing_or_corrupt_index_is_named() {
         .flatten()
         .find(|e| e.file_name().to_string_lossy().starts_with("gen-"))
         .unwrap();
-    std::fs::write(gen.path().join("vectors.usearch"), b"garbage").unwrap();
+    std::fs::write(gen.path().join("vectors/seg-000001.usearch"), b"garbage").unwrap();
     let (code, _, err) = search(&index, "cat", &[]);
     assert_eq!(code, Some(2));
     assert!(

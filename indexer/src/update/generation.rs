@@ -1,5 +1,6 @@
 //! The write and commit stages: one generation of the index being written
-//! (a tantivy writer, the passage HNSW index in memory) and its commit, at
+//! (a tantivy writer, the vectors added since the last commit in memory as
+//! a new vector segment) and its commit, at
 //! every checkpoint and at the end of a run, through the atomic manifest
 //! swap of [`crate::store`].
 
@@ -12,8 +13,8 @@ use crate::error::{IoContext, Result};
 use crate::lsa;
 use crate::manifest::{DocEntry, Manifest, Quantization};
 use crate::schema::{self, Fields};
+use crate::segments::{self, Segment};
 use crate::store;
-use crate::vectors;
 
 /// tantivy's indexing memory: it flushes a segment when this fills, so the
 /// run's memory does not grow with the documents added.
@@ -29,8 +30,14 @@ pub(super) struct Generation {
     committed: Option<u64>,
     /// The generation being written since the last commit, if any.
     open: Option<Open>,
-    /// Passage vectors, kept in memory across checkpoints.
-    vectors: Option<usearch::Index>,
+    /// Passage vector segments; the vectors added since the last commit
+    /// in memory.
+    vectors: Option<segments::Writer>,
+    /// The committed generation's segments.
+    segments: Vec<Segment>,
+    /// A format 4-6 generation's passage keys: its one vector file is
+    /// adopted as the first segment of the next generation.
+    legacy_keys: Option<Vec<u64>>,
 }
 
 struct Open {
@@ -44,7 +51,22 @@ impl Generation {
     /// Continue from generation `committed` of the index in `dir` (none: a
     /// new index).
     pub fn new(dir: &Path, committed: Option<u64>, manifest: &Manifest) -> Self {
+        let legacy = committed.is_some_and(|g| {
+            store::generation_dir(dir, g)
+                .join("vectors.usearch")
+                .is_file()
+        });
+        let legacy_keys = legacy.then(|| {
+            let docs = manifest.documents.values();
+            docs.flat_map(|d| d.passages.iter().map(|p| p.id)).collect()
+        });
         Generation {
+            // None committed (a new index, --rebuild): no segment yet.
+            segments: match committed {
+                Some(_) => manifest.vector_segments.clone(),
+                None => Vec::new(),
+            },
+            legacy_keys,
             dir: dir.to_path_buf(),
             analyzer: manifest.analyzer.clone(),
             dim: manifest.model.dim,
@@ -55,19 +77,17 @@ impl Generation {
         }
     }
 
-    fn open(&mut self) -> Result<(&mut Open, &usearch::Index)> {
-        if self.vectors.is_none() {
-            let prev = self
-                .committed
-                .map(|g| store::vectors_path(&store::generation_dir(&self.dir, g)));
-            self.vectors = Some(vectors::load(prev.as_deref(), self.dim, self.quantization)?);
-        }
+    fn open(&mut self) -> Result<(&mut Open, &mut segments::Writer)> {
         if self.open.is_none() {
             // Past every generation on disk, even one of a discarded
             // (--rebuild) index: the committed one must survive until the
             // new manifest lands.
             let generation = store::next_generation(&self.dir);
             let gen_dir = store::start_generation(&self.dir, self.committed, generation)?;
+            if let (Some(keys), Some(prev)) = (self.legacy_keys.take(), self.committed) {
+                let prev = store::generation_dir(&self.dir, prev);
+                self.segments = vec![segments::adopt(&prev, &gen_dir, keys)?];
+            }
             let tdir = store::tantivy_dir(&gen_dir);
             let (schema, fields) = schema::schema(&self.analyzer);
             let index = if self.committed.is_some() {
@@ -90,7 +110,17 @@ impl Generation {
                 fields,
             });
         }
-        let vectors = self.vectors.as_ref().expect("loaded above");
+        if self.vectors.is_none() {
+            let prev = self.committed.map(|g| store::generation_dir(&self.dir, g));
+            let w = segments::Writer::new(
+                prev.as_deref(),
+                &self.segments,
+                self.dim,
+                self.quantization,
+            )?;
+            self.vectors = Some(w);
+        }
+        let vectors = self.vectors.as_mut().expect("made above");
         Ok((self.open.as_mut().expect("opened above"), vectors))
     }
 }
@@ -101,11 +131,10 @@ impl super::Writer for Generation {
     }
 
     fn remove(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
-        let (open, passages) = self.open()?;
+        let (open, vectors) = self.open()?;
         open.writer
             .delete_term(Term::from_field_text(open.fields.id, id));
-        let path = store::vectors_path(&open.gen_dir);
-        vectors::remove(passages, &path, entry.passages.iter().map(|p| p.id))
+        vectors.remove(entry.passages.iter().map(|p| p.id))
     }
 
     fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()> {
@@ -122,8 +151,8 @@ impl super::Writer for Generation {
     // One embedding batch at once, so that usearch's parallel insertion
     // has a thousand vectors to share out.
     fn add_vectors(&mut self, passages: &[(u64, Vec<f32>)]) -> Result<()> {
-        let (open, index) = self.open()?;
-        vectors::add(index, &store::vectors_path(&open.gen_dir), passages)
+        let (_, vectors) = self.open()?;
+        vectors.add(passages)
     }
 
     // The manifest keeps the new entry; it is written at the commit.
@@ -161,8 +190,9 @@ impl super::Writer for Generation {
             prev.as_deref(),
             &store::lsa_path(&gen_dir),
         )?;
-        let passages = self.vectors.as_ref().expect("loaded by open");
-        vectors::save(passages, &store::vectors_path(&gen_dir))?;
+        let vectors = self.vectors.as_mut().expect("made by open");
+        self.segments = vectors.commit(&gen_dir)?;
+        manifest.vector_segments = self.segments.clone();
         manifest.generation = generation;
         manifest.updated = now();
         super::failpoint("before-manifest");

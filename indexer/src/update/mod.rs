@@ -12,7 +12,8 @@
 //!    run loses at most the work since the last checkpoint and the rerun
 //!    finds the checkpointed documents unchanged.
 //!
-//! So a run holds, besides the manifest and the vector index, one chunk of
+//! So a run holds, besides the manifest, the vectors added since its last
+//! commit (a merge briefly loads the segments it merges), one chunk of
 //! looked-at files and one batch of passages, whatever the folder's size.
 
 mod generation;

@@ -1,0 +1,395 @@
+//! Passage vectors in segments, as tantivy keeps postings: every commit
+//! writes the vectors added since the last one as a new HNSW segment
+//! (`vectors/seg-NNNNNN.usearch` and the keys it holds in `.keys`), older
+//! segments are hard-linked into the new generation untouched, and a
+//! removed passage whose vector sits in a committed segment becomes a
+//! tombstone (`vectors/tombstones.bin`) that searches skip until a merge
+//! drops it. So a checkpoint writes what changed, not every vector again
+//! (format 6 loaded and saved the whole graph at each: 2.6 s to add one
+//! document to 300,000 passages).
+//!
+//! Merges keep searches cheap: after a commit, while the segment before
+//! the newest holds at most [`MERGE_RATIO`] times the newest's vectors, the
+//! smaller is added into a copy of the larger (a geometric series, as a
+//! binary counter: at most log4 of the corpus over a checkpoint's size
+//! segments, and each vector re-inserted about log4 times over its life).
+//! A segment whose tombstones reach a quarter of it is rewritten without
+//! them. Merges write new files and unlink only the new generation's
+//! links, so a killed merge leaves the committed generation whole.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::manifest::Quantization;
+use crate::vectors;
+
+/// A segment is merged into the one before it while that one holds at
+/// most this many times its vectors.
+pub const MERGE_RATIO: usize = 4;
+
+/// One committed segment, as the manifest lists it (oldest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// Names the files; unique over the index's history.
+    pub id: u64,
+    /// Vectors in the file, tombstoned ones included.
+    pub vectors: usize,
+}
+
+/// The segments folder of a generation.
+pub fn dir(gen_dir: &Path) -> PathBuf {
+    gen_dir.join("vectors")
+}
+
+fn graph_path(gen_dir: &Path, id: u64) -> PathBuf {
+    dir(gen_dir).join(format!("seg-{id:06}.usearch"))
+}
+
+fn keys_path(gen_dir: &Path, id: u64) -> PathBuf {
+    dir(gen_dir).join(format!("seg-{id:06}.keys"))
+}
+
+fn tombstones_path(gen_dir: &Path) -> PathBuf {
+    dir(gen_dir).join("tombstones.bin")
+}
+
+fn corrupt(path: &Path, reason: impl std::fmt::Display) -> Error {
+    Error::Vectors {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Little-endian u64s, written to a new file (temp and rename: the name
+/// may be a hard link shared with an older generation).
+fn write_keys(path: &Path, keys: impl IntoIterator<Item = u64>) -> Result<()> {
+    let bytes: Vec<u8> = keys.into_iter().flat_map(u64::to_le_bytes).collect();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).at(&tmp)?;
+    std::fs::rename(&tmp, path).at(path)
+}
+
+fn read_keys(path: &Path) -> Result<Vec<u64>> {
+    let bytes = std::fs::read(path).at(path)?;
+    if bytes.len() % 8 != 0 {
+        return Err(corrupt(path, "key file is not whole u64s"));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect())
+}
+
+/// The segments of a committed generation, memory-mapped for searching.
+pub struct Vectors {
+    segments: Vec<usearch::Index>,
+    tombstones: HashSet<u64>,
+    dim: usize,
+}
+
+impl Vectors {
+    /// View the segments `list` of the generation in `gen_dir`.
+    pub fn open(gen_dir: &Path, list: &[Segment], dim: usize, q: Quantization) -> Result<Self> {
+        let mut segments = Vec::with_capacity(list.len());
+        for s in list {
+            let path = graph_path(gen_dir, s.id);
+            if !path.is_file() {
+                return Err(corrupt(&path, "is missing"));
+            }
+            let index =
+                usearch::Index::new(&vectors::options(dim, q)).map_err(|e| corrupt(&path, e))?;
+            index
+                .view(&path.to_string_lossy())
+                .map_err(|e| corrupt(&path, e))?;
+            if index.size() != s.vectors || index.dimensions() != dim {
+                return Err(corrupt(
+                    &path,
+                    format!(
+                        "holds {} {}-d vectors, the manifest lists {} {dim}-d",
+                        index.size(),
+                        index.dimensions(),
+                        s.vectors
+                    ),
+                ));
+            }
+            index.change_expansion_search(vectors::search_expansion(s.vectors));
+            segments.push(index);
+        }
+        let tombstones = match tombstones_path(gen_dir) {
+            p if p.is_file() => read_keys(&p)?.into_iter().collect(),
+            _ => HashSet::new(),
+        };
+        Ok(Vectors {
+            segments,
+            tombstones,
+            dim,
+        })
+    }
+
+    /// Live vectors: every segment's, less the tombstones.
+    pub fn len(&self) -> usize {
+        let all: usize = self.segments.iter().map(|s| s.size()).sum();
+        all - self.tombstones.len()
+    }
+
+    /// Whether no vector is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Segments searched per query.
+    pub fn segments(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// A vector by key.
+    pub fn get(&self, key: u64) -> Option<Vec<f32>> {
+        if self.tombstones.contains(&key) {
+            return None;
+        }
+        let mut v = vec![0f32; self.dim];
+        self.segments
+            .iter()
+            .find_map(|s| matches!(s.get(key, &mut v), Ok(n) if n > 0).then_some(()))
+            .map(|()| v)
+    }
+
+    /// The `k` nearest live vectors to `query` that `keep` accepts, as
+    /// (key, cosine distance), nearest first: each segment's `k` best
+    /// (HNSW, or a scan when `exact`), merged.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        exact: bool,
+        keep: Option<&dyn Fn(u64) -> bool>,
+    ) -> std::result::Result<Vec<(u64, f32)>, String> {
+        let live = |key: u64| !self.tombstones.contains(&key) && keep.is_none_or(|f| f(key));
+        let filtered = keep.is_some() || !self.tombstones.is_empty();
+        let mut all = Vec::new();
+        for s in &self.segments {
+            let m = match (exact, filtered) {
+                (false, false) => s.search(query, k),
+                (false, true) => s.filtered_search(query, k, live),
+                // usearch has no filtered exact search: scan all, filter after.
+                (true, true) => s.exact_search(query, s.size()),
+                (true, false) => s.exact_search(query, k),
+            }
+            .map_err(|e| e.to_string())?;
+            let hits = m.keys.into_iter().zip(m.distances);
+            all.extend(hits.filter(|&(key, _)| !filtered || live(key)));
+        }
+        all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        all.truncate(k);
+        Ok(all)
+    }
+
+    /// Every segment's HNSW search expansion set to `e`; `None`: each
+    /// segment's default for its size.
+    pub fn set_expansion(&self, e: Option<usize>) {
+        for s in &self.segments {
+            s.change_expansion_search(e.unwrap_or_else(|| vectors::search_expansion(s.size())));
+        }
+    }
+
+    /// The largest segment's search expansion.
+    pub fn expansion(&self) -> usize {
+        let largest = self.segments.iter().max_by_key(|s| s.size());
+        largest.map_or(0, |s| s.expansion_search())
+    }
+}
+
+/// Segments being written: the committed ones and, in memory, the vectors
+/// added since the last commit.
+pub struct Writer {
+    committed: Vec<Segment>,
+    tombstones: HashSet<u64>,
+    fresh: usearch::Index,
+    /// What `fresh` holds: usearch lists no keys.
+    fresh_keys: HashSet<u64>,
+    /// The next segment's id: past every committed one, so that a new
+    /// file never lands on a name linked from an older generation.
+    next: u64,
+    dim: usize,
+    quantization: Quantization,
+}
+
+/// Names the in-memory segment in errors.
+const FRESH: &str = "(new vectors, in memory)";
+
+impl Writer {
+    /// Continue from `committed` segments (with their tombstones) of the
+    /// generation in `prev_dir`; none: a new index.
+    pub fn new(
+        prev_dir: Option<&Path>,
+        committed: &[Segment],
+        dim: usize,
+        quantization: Quantization,
+    ) -> Result<Self> {
+        let tombstones = match prev_dir.map(tombstones_path) {
+            Some(p) if p.is_file() => read_keys(&p)?.into_iter().collect(),
+            _ => HashSet::new(),
+        };
+        Ok(Writer {
+            committed: committed.to_vec(),
+            tombstones,
+            fresh: vectors::load(None, dim, quantization)?,
+            fresh_keys: HashSet::new(),
+            next: committed.iter().map(|s| s.id + 1).max().unwrap_or(1),
+            dim,
+            quantization,
+        })
+    }
+
+    /// Add vectors (in parallel) to the uncommitted segment.
+    pub fn add(&mut self, added: &[(u64, Vec<f32>)]) -> Result<()> {
+        vectors::add(&self.fresh, Path::new(FRESH), added)?;
+        self.fresh_keys.extend(added.iter().map(|(k, _)| *k));
+        Ok(())
+    }
+
+    /// Remove passages: from the uncommitted segment, else as tombstones.
+    pub fn remove(&mut self, keys: impl IntoIterator<Item = u64>) -> Result<()> {
+        for key in keys {
+            if self.fresh_keys.remove(&key) {
+                vectors::remove(&self.fresh, Path::new(FRESH), [key])?;
+            } else {
+                self.tombstones.insert(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Commit into the generation in `gen_dir`, which holds links to the
+    /// previous generation's segments: the new segment, merges, the
+    /// tombstones. Returns the segment list for the manifest.
+    pub fn commit(&mut self, gen_dir: &Path) -> Result<Vec<Segment>> {
+        let folder = dir(gen_dir);
+        std::fs::create_dir_all(&folder).at(&folder)?;
+        if !self.fresh_keys.is_empty() {
+            let empty = vectors::load(None, self.dim, self.quantization)?;
+            let fresh = std::mem::replace(&mut self.fresh, empty);
+            let mut keys: Vec<u64> = self.fresh_keys.drain().collect();
+            keys.sort_unstable();
+            let id = self.next_id();
+            save_new(&fresh, &graph_path(gen_dir, id))?;
+            write_keys(&keys_path(gen_dir, id), keys)?;
+            self.committed.push(Segment {
+                id,
+                vectors: fresh.size(),
+            });
+        }
+        while let [.., older, newer] = self.committed[..] {
+            if older.vectors > MERGE_RATIO * newer.vectors {
+                break;
+            }
+            let merged = self.merge(gen_dir, &[older, newer])?;
+            let n = self.committed.len();
+            self.committed.splice(n - 2.., [merged]);
+        }
+        if self.tombstones.len() * 4 > self.len().max(1) {
+            // Mostly removed: rewrite every segment without its tombstones.
+            let all = std::mem::take(&mut self.committed);
+            if !all.is_empty() {
+                self.committed = vec![self.merge(gen_dir, &all)?];
+            }
+        }
+        write_keys(&tombstones_path(gen_dir), self.tombstones.iter().copied())?;
+        Ok(self.committed.clone())
+    }
+
+    /// Live vectors committed.
+    fn len(&self) -> usize {
+        let all: usize = self.committed.iter().map(|s| s.vectors).sum();
+        all.saturating_sub(self.tombstones.len())
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next += 1;
+        self.next - 1
+    }
+
+    /// One segment of the live vectors of `parts`: the largest loaded,
+    /// the others' vectors added to it, tombstones of all dropped; the
+    /// parts' files unlinked from this generation (older ones keep theirs).
+    fn merge(&mut self, gen_dir: &Path, parts: &[Segment]) -> Result<Segment> {
+        let id = self.next_id();
+        let largest = parts.iter().max_by_key(|s| s.vectors).expect("parts");
+        let path = graph_path(gen_dir, largest.id);
+        let index = vectors::load(Some(&path), self.dim, self.quantization)?;
+        let mut keys = Vec::new();
+        for k in read_keys(&keys_path(gen_dir, largest.id))? {
+            if self.tombstones.remove(&k) {
+                vectors::remove(&index, &path, [k])?;
+            } else {
+                keys.push(k);
+            }
+        }
+        for part in parts.iter().filter(|s| s.id != largest.id) {
+            let path = graph_path(gen_dir, part.id);
+            let view = usearch::Index::new(&vectors::options(self.dim, self.quantization))
+                .map_err(|e| corrupt(&path, e))?;
+            view.view(&path.to_string_lossy())
+                .map_err(|e| corrupt(&path, e))?;
+            let mut added = Vec::new();
+            for k in read_keys(&keys_path(gen_dir, part.id))? {
+                if self.tombstones.remove(&k) {
+                    continue;
+                }
+                let mut v = vec![0f32; self.dim];
+                match view.get(k, &mut v) {
+                    Ok(n) if n > 0 => added.push((k, v)),
+                    _ => return Err(corrupt(&path, format!("lists key {k} it does not hold"))),
+                }
+            }
+            vectors::add(&index, &path, &added)?;
+            keys.extend(added.into_iter().map(|(k, _)| k));
+        }
+        crate::update::failpoint("merge");
+        keys.sort_unstable();
+        save_new(&index, &graph_path(gen_dir, id))?;
+        write_keys(&keys_path(gen_dir, id), keys)?;
+        for part in parts {
+            for p in [graph_path(gen_dir, part.id), keys_path(gen_dir, part.id)] {
+                std::fs::remove_file(&p).at(&p)?;
+            }
+        }
+        Ok(Segment {
+            id,
+            vectors: index.size(),
+        })
+    }
+}
+
+/// Save to a new file: a name that exists may be a hard link into a
+/// committed generation, and usearch would write into it.
+fn save_new(index: &usearch::Index, path: &Path) -> Result<()> {
+    if path.exists() {
+        return Err(corrupt(path, "a new segment's file exists already"));
+    }
+    vectors::save(index, path)
+}
+
+/// Adopt a format 4-6 generation's one `vectors.usearch` (in `prev_dir`)
+/// as segment 1 of the new generation in `gen_dir`, with its keys (the
+/// manifest's passages): linked, nothing re-embedded.
+pub fn adopt(prev_dir: &Path, gen_dir: &Path, keys: Vec<u64>) -> Result<Segment> {
+    let old = prev_dir.join("vectors.usearch");
+    let folder = dir(gen_dir);
+    std::fs::create_dir_all(&folder).at(&folder)?;
+    let to = graph_path(gen_dir, 1);
+    std::fs::hard_link(&old, &to)
+        .or_else(|_| std::fs::copy(&old, &to).map(|_| ()))
+        .at(&to)?;
+    let mut keys = keys;
+    keys.sort_unstable();
+    let seg = Segment {
+        id: 1,
+        vectors: keys.len(),
+    };
+    write_keys(&keys_path(gen_dir, 1), keys)?;
+    Ok(seg)
+}

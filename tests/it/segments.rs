@@ -1,0 +1,274 @@
+//! End-to-end tests of the passage vector segments: a commit writes the
+//! vectors it added, links the older segments, keeps removals as
+//! tombstones, merges geometrically, survives a kill during a merge, and
+//! upgrades a format 6 index without re-embedding. The real model
+//! (HF_HOME=../shared/hf): a probe text must find its own document.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+
+use crate::common::{bin, stderr, stdout};
+use serde_json::Value;
+
+fn index(folder: &Path, extra: &[&str]) -> Value {
+    let out = bin()
+        .arg("index")
+        .arg(folder)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "index failed (the real model needs HF_HOME=../shared/hf HF_HUB_OFFLINE=1): {}",
+        stderr(&out)
+    );
+    serde_json::from_str(stdout(&out).trim()).unwrap()
+}
+
+fn added(report: &Value) -> u64 {
+    report["added"].as_u64().unwrap()
+}
+
+fn manifest(idx: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(idx.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn gen_dir(idx: &Path, generation: u64) -> PathBuf {
+    idx.join(format!("gen-{generation:06}"))
+}
+
+/// (id, vectors) of each segment the manifest lists.
+fn segments(idx: &Path) -> Vec<(u64, u64)> {
+    let m = manifest(idx);
+    let list = m["vector_segments"].as_array().unwrap();
+    list.iter()
+        .map(|s| (s["id"].as_u64().unwrap(), s["vectors"].as_u64().unwrap()))
+        .collect()
+}
+
+fn segment_file(idx: &Path, generation: u64, id: u64) -> PathBuf {
+    gen_dir(idx, generation).join(format!("vectors/seg-{id:06}.usearch"))
+}
+
+fn tombstones(idx: &Path) -> usize {
+    let g = manifest(idx)["generation"].as_u64().unwrap();
+    let bytes = std::fs::read(gen_dir(idx, g).join("vectors/tombstones.bin")).unwrap();
+    bytes.len() / 8
+}
+
+/// Distinct one-passage texts: a search for one ranks its document first.
+const PROBES: [&str; 3] = [
+    "zebras graze on the open savanna",
+    "a violin sonata in the concert hall",
+    "volcanoes erupt under the pacific ocean",
+];
+
+fn probe(dir: &Path, i: usize) {
+    std::fs::write(dir.join(format!("probe{i}.txt")), PROBES[i]).unwrap();
+}
+
+fn ranks_first(idx: &Path, i: usize) {
+    let found = semantic(idx, PROBES[i]);
+    assert_eq!(found[0], format!("probe{i}.txt"), "{found:?}");
+}
+
+fn notes(dir: &Path, range: std::ops::Range<usize>) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in range {
+        std::fs::write(
+            dir.join(format!("n{i:03}.txt")),
+            format!("note {i} on subject {} with the word w{}", i % 7, i * 13),
+        )
+        .unwrap();
+    }
+}
+
+/// The documents a semantic search (exact, so the check is the data's and
+/// not the graph's) ranks for `text`, best first.
+fn semantic(idx: &Path, text: &str) -> Vec<String> {
+    let out: Output = bin()
+        .args(["search", text, "--mode", "semantic", "--exact", "--json"])
+        .args(["-k", "100", "--no-collapse", "--no-feedback", "--index"])
+        .arg(idx)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "search: {}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+fn passages(idx: &Path) -> u64 {
+    status(idx)["passages"].as_u64().unwrap()
+}
+
+fn status_documents(idx: &Path) -> u64 {
+    status(idx)["documents"].as_u64().unwrap()
+}
+
+fn status(idx: &Path) -> Value {
+    let out = bin()
+        .args(["status", "--json", "--index"])
+        .arg(idx)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "status: {}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+#[test]
+fn a_commit_writes_its_vectors_links_the_rest_and_tombstones_removals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    notes(&docs, 0..30);
+    index(&docs, &[]);
+    let idx = docs.join(".semsearch");
+    let p30 = passages(&idx);
+    let ino = |g| std::fs::metadata(segment_file(&idx, g, 1)).unwrap().ino();
+    let first = ino(manifest(&idx)["generation"].as_u64().unwrap());
+    assert_eq!(segments(&idx), vec![(1, p30)]);
+
+    probe(&docs, 0);
+    assert_eq!(added(&index(&docs, &[])), 1);
+    let second = manifest(&idx)["generation"].as_u64().unwrap();
+    let segs = segments(&idx);
+    assert_eq!(segs.len(), 2, "{segs:?}");
+    assert_eq!(segs[0], (1, p30), "the old segment is kept as it was");
+    let p31 = passages(&idx);
+    assert_eq!(
+        segs[1].1,
+        p31 - p30,
+        "the new segment holds the new vectors alone"
+    );
+    // Linked, not written again: the same file as the previous generation's.
+    assert_eq!(first, ino(second));
+    ranks_first(&idx, 0);
+    assert_eq!(semantic(&idx, PROBES[0]).len(), 31);
+
+    // A removed document's vector in an old segment: a tombstone.
+    std::fs::remove_file(docs.join("n005.txt")).unwrap();
+    index(&docs, &[]);
+    assert_eq!(segments(&idx), segs, "no segment rewritten for a removal");
+    assert_eq!(tombstones(&idx) as u64, p31 - passages(&idx));
+    let found = semantic(&idx, "note 5 on subject 5 with the word w65");
+    assert!(!found.iter().any(|p| p == "n005.txt"), "{found:?}");
+    assert_eq!(found.len(), 30);
+    assert_eq!(status_documents(&idx), 30);
+}
+
+#[test]
+fn checkpoints_merge_into_few_segments_and_every_vector_stays_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    notes(&docs, 0..197);
+    (0..3).for_each(|i| probe(&docs, i));
+    // A commit after every batch of 8: 25 commits.
+    let r = index(&docs, &["--checkpoint-secs", "0", "--embed-batch", "8"]);
+    assert_eq!(added(&r), 200);
+    let idx = docs.join(".semsearch");
+    let segs = segments(&idx);
+    assert_eq!(
+        segs.iter().map(|s| s.1).sum::<u64>(),
+        passages(&idx),
+        "{segs:?}"
+    );
+    // Each segment holds more than 4x the next: log4(25) + 1 of them.
+    assert!(segs.len() <= 4, "{segs:?}");
+    for w in segs.windows(2) {
+        assert!(w[0].1 > 4 * w[1].1, "{segs:?}");
+    }
+    let files = std::fs::read_dir(
+        gen_dir(&idx, manifest(&idx)["generation"].as_u64().unwrap()).join("vectors"),
+    )
+    .unwrap()
+    .count();
+    assert_eq!(files, 2 * segs.len() + 1, "merged segments' files are gone");
+    for i in 0..3 {
+        ranks_first(&idx, i);
+    }
+    assert_eq!(semantic(&idx, PROBES[0]).len(), 100);
+}
+
+#[test]
+fn a_run_killed_during_a_merge_leaves_the_index_whole_and_the_next_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    notes(&docs, 0..30);
+    index(&docs, &[]);
+    let idx = docs.join(".semsearch");
+    let p30 = passages(&idx);
+    // 10 more: the new segment merges into the first (30 <= 4 x 10).
+    notes(&docs, 30..39);
+    probe(&docs, 1);
+    let mut child = bin()
+        .arg("index")
+        .arg(&docs)
+        .arg("--quiet")
+        .env("SEMSEARCH_FAILPOINT", "merge")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains("failpoint merge"), "{line}");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(status_documents(&idx), 30, "the committed index, whole");
+    assert_eq!(segments(&idx), vec![(1, p30)]);
+    assert_eq!(semantic(&idx, "note 3").len(), 30);
+
+    // The next run commits the ten and merges.
+    assert_eq!(added(&index(&docs, &[])), 10);
+    let segs = segments(&idx);
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    assert_eq!(segs[0].1, passages(&idx));
+    ranks_first(&idx, 1);
+    assert_eq!(semantic(&idx, PROBES[1]).len(), 40);
+}
+
+#[test]
+fn a_format_6_index_is_upgraded_in_place_without_re_embedding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    notes(&docs, 0..11);
+    probe(&docs, 2);
+    index(&docs, &[]);
+    let idx = docs.join(".semsearch");
+    // Format 6's layout: one vectors.usearch, no segment list.
+    let mut m = manifest(&idx);
+    let g = m["generation"].as_u64().unwrap();
+    let old = gen_dir(&idx, g).join("vectors.usearch");
+    std::fs::rename(segment_file(&idx, g, 1), &old).unwrap();
+    std::fs::remove_dir_all(gen_dir(&idx, g).join("vectors")).unwrap();
+    m["format_version"] = 6.into();
+    m.as_object_mut().unwrap().remove("vector_segments");
+    std::fs::write(idx.join("manifest.json"), m.to_string()).unwrap();
+    let before = std::fs::metadata(&old).unwrap().ino();
+    let out = bin()
+        .args(["search", "note", "--index"])
+        .arg(&idx)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("semsearch index"), "{}", stderr(&out));
+
+    let r = index(&docs, &[]);
+    assert_eq!(added(&r), 0, "nothing re-embedded: {r}");
+    assert_eq!(r["unchanged"], 12);
+    assert_eq!(manifest(&idx)["format_version"], 7);
+    assert_eq!(segments(&idx), vec![(1, passages(&idx))]);
+    let now = manifest(&idx)["generation"].as_u64().unwrap();
+    let ino = std::fs::metadata(segment_file(&idx, now, 1)).unwrap().ino();
+    assert_eq!(ino, before, "linked, not rewritten");
+    ranks_first(&idx, 2);
+}
