@@ -20,6 +20,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
@@ -159,18 +160,17 @@ impl Vectors {
 
     /// The `k` nearest live vectors to `query` that `keep` accepts, as
     /// (key, cosine distance), nearest first: each segment's `k` best
-    /// (HNSW, or a scan when `exact`), merged.
+    /// (HNSW, or a scan when `exact`; segments side by side), merged.
     pub fn search(
         &self,
         query: &[f32],
         k: usize,
         exact: bool,
-        keep: Option<&dyn Fn(u64) -> bool>,
+        keep: Option<&(dyn Fn(u64) -> bool + Sync)>,
     ) -> std::result::Result<Vec<(u64, f32)>, String> {
         let live = |key: u64| !self.tombstones.contains(&key) && keep.is_none_or(|f| f(key));
         let filtered = keep.is_some() || !self.tombstones.is_empty();
-        let mut all = Vec::new();
-        for s in &self.segments {
+        let one = |s: &usearch::Index| -> std::result::Result<Vec<(u64, f32)>, String> {
             let m = match (exact, filtered) {
                 (false, false) => s.search(query, k),
                 (false, true) => s.filtered_search(query, k, live),
@@ -180,8 +180,17 @@ impl Vectors {
             }
             .map_err(|e| e.to_string())?;
             let hits = m.keys.into_iter().zip(m.distances);
-            all.extend(hits.filter(|&(key, _)| !filtered || live(key)));
-        }
+            Ok(hits.filter(|&(key, _)| !filtered || live(key)).collect())
+        };
+        // Side by side: a second segment of 12,000 beside 88,000 vectors
+        // cost as much as the first at k 300 (one after the other, hybrid
+        // p50 at 100,000 passages 7.3-7.6 ms; side by side 5.0-5.4).
+        let parts: Vec<_> = if self.segments.len() > 1 {
+            self.segments.par_iter().map(one).collect::<std::result::Result<_, _>>()?
+        } else {
+            self.segments.iter().map(one).collect::<std::result::Result<_, _>>()?
+        };
+        let mut all: Vec<(u64, f32)> = parts.into_iter().flatten().collect();
         all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         all.truncate(k);
         Ok(all)

@@ -26,7 +26,7 @@ pub fn search(
     loop {
         let keep = allowed
             .map(|allowed| move |key: u64| index.passage(key).is_some_and(|p| allowed[p.doc]));
-        let keep = keep.as_ref().map(|f| f as &dyn Fn(u64) -> bool);
+        let keep = keep.as_ref().map(|f| f as &(dyn Fn(u64) -> bool + Sync));
         let matches = index
             .vectors()
             .search(query, want, exact, keep)
