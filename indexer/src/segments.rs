@@ -186,9 +186,15 @@ impl Vectors {
         // cost as much as the first at k 300 (one after the other, hybrid
         // p50 at 100,000 passages 7.3-7.6 ms; side by side 5.0-5.4).
         let parts: Vec<_> = if self.segments.len() > 1 {
-            self.segments.par_iter().map(one).collect::<std::result::Result<_, _>>()?
+            self.segments
+                .par_iter()
+                .map(one)
+                .collect::<std::result::Result<_, _>>()?
         } else {
-            self.segments.iter().map(one).collect::<std::result::Result<_, _>>()?
+            self.segments
+                .iter()
+                .map(one)
+                .collect::<std::result::Result<_, _>>()?
         };
         let mut all: Vec<(u64, f32)> = parts.into_iter().flatten().collect();
         all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));

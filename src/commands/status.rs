@@ -98,6 +98,7 @@ fn status_json_sized(dir: &Path, m: &Manifest, size: u64) -> serde_json::Value {
         "corpora": m.corpora.iter().map(|r| display(r)).collect::<Vec<_>>(),
         "updated": m.updated, "generation": m.generation,
         "ocr_pages": totals.ocr_pages,
+        "vector_segments": m.vector_segments.len(),
     })
 }
 
@@ -149,9 +150,13 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
             size as f64 / (1024.0 * 1024.0),
             size / (passages.max(1) as u64)
         )?;
+        let segments = match m.vector_segments.len() {
+            0 | 1 => String::new(),
+            n => format!(" in {n} segments"),
+        };
         writeln!(
             out,
-            "vectors    {}, analyser {}",
+            "vectors    {}{segments}, analyser {}",
             m.quantization, m.analyzer
         )?;
         for r in &m.roots {
