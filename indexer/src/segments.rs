@@ -141,11 +141,6 @@ impl Vectors {
         self.len() == 0
     }
 
-    /// Segments searched per query.
-    pub fn segments(&self) -> usize {
-        self.segments.len()
-    }
-
     /// A vector by key.
     pub fn get(&self, key: u64) -> Option<Vec<f32>> {
         if self.tombstones.contains(&key) {

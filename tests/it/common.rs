@@ -65,6 +65,25 @@ fn with_env(mut cmd: Command) -> Command {
     cmd
 }
 
+/// Run `cmd` until it says on stderr that it reached failpoint `name`,
+/// then kill it (SIGKILL) there.
+pub fn kill_at_failpoint(mut cmd: Command, name: &str) {
+    let mut child = cmd
+        .env("SEMSEARCH_FAILPOINT", name)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains(&format!("failpoint {name}")), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// A tiny random BERT in `dir/model`, for pipeline tests that need no real model.
 pub fn tiny_model(dir: &Path) -> PathBuf {
     let path = dir.join("model");

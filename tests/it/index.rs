@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use crate::common::{bin, stderr, stdout, tiny_model};
+use crate::common::{bin, kill_at_failpoint, stderr, stdout, tiny_model};
 use serde_json::Value;
 
 fn index(model: &Path, folder: &Path, extra: &[&str]) -> Output {
@@ -226,25 +226,13 @@ fn killed_run_leaves_previous_index_usable_and_next_run_completes() {
     }
     let idx = docs.join(".semsearch");
     // Killed exactly between writing the new generation and the manifest.
-    let mut child = bin()
-        .arg("index")
+    let mut cmd = bin();
+    cmd.arg("index")
         .arg(&docs)
         .arg("--model")
         .arg(&model)
-        .arg("--quiet")
-        .env("SEMSEARCH_FAILPOINT", "before-manifest")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert!(line.contains("failpoint"), "{line}");
-    child.kill().unwrap();
-    child.wait().unwrap();
+        .arg("--quiet");
+    kill_at_failpoint(cmd, "before-manifest");
     assert_eq!(search_works(&model, &idx), 3, "the previous index, intact");
     // Killed at arbitrary moments: always one consistent index or the other.
     for delay_ms in [20, 80, 200] {

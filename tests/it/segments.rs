@@ -6,9 +6,9 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
-use crate::common::{bin, stderr, stdout};
+use crate::common::{bin, kill_at_failpoint, stderr, stdout};
 use serde_json::Value;
 
 fn index(folder: &Path, extra: &[&str]) -> Value {
@@ -206,23 +206,9 @@ fn a_run_killed_during_a_merge_leaves_the_index_whole_and_the_next_finishes() {
     // 10 more: the new segment merges into the first (30 <= 4 x 10).
     notes(&docs, 30..39);
     probe(&docs, 1);
-    let mut child = bin()
-        .arg("index")
-        .arg(&docs)
-        .arg("--quiet")
-        .env("SEMSEARCH_FAILPOINT", "merge")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert!(line.contains("failpoint merge"), "{line}");
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let mut cmd = bin();
+    cmd.arg("index").arg(&docs).arg("--quiet");
+    kill_at_failpoint(cmd, "merge");
     assert_eq!(status_documents(&idx), 30, "the committed index, whole");
     assert_eq!(segments(&idx), vec![(1, p30)]);
     assert_eq!(semantic(&idx, "note 3").len(), 30);
