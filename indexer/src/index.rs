@@ -1,15 +1,28 @@
-//! An index opened for searching: the manifest, the lexical index and the
-//! memory-mapped vector segments of one committed generation.
+//! An index opened for searching: the manifest's header, the lexical
+//! index and the memory-mapped vector segments of one committed generation.
+//!
+//! The lexical index is also the documents table (format 8): each
+//! document's entry is stored beside its text, with its handle (`seq`) and
+//! its passages' vector keys (`keys`) indexed and in fast columns. So
+//! opening reads no document (a million passages: 3.1 s to parse a
+//! `documents.json`), a hit is named by a column read, a semantic hit's
+//! key and a handle are found through the term dictionaries, and a
+//! checkpoint writes only the documents that changed (tantivy's segments).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use semsearch_models::ModelInfo;
-use tantivy::schema::Value;
-use tantivy::{IndexReader, ReloadPolicy, TantivyDocument, Term};
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::fastfield::AliveBitSet;
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{
+    DocAddress, DocId, DocSet, IndexReader, InvertedIndexReader, ReloadPolicy, Searcher,
+    TantivyDocument, Term, TERMINATED,
+};
 
 use crate::error::{Error, IoContext, Result};
-use crate::manifest::{DocEntry, Manifest, PassageEntry};
+use crate::manifest::{DocEntry, Manifest};
 use crate::schema::{self, Fields};
 use crate::segments::Vectors;
 use crate::store;
@@ -23,29 +36,55 @@ const PARALLEL_SEGMENTS_FROM: usize = 200_000;
 /// Where a passage lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PassageRef {
-    /// Index into [`Index::doc_ids`].
+    /// The document's handle (see [`Index::document`]).
     pub doc: usize,
     /// Ordinal of the passage in its document.
     pub ordinal: usize,
+}
+
+/// One document as stored: its id, entry and extracted text.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// The path relative to its root, or the corpus `_id`.
+    pub id: String,
+    /// What the index knows of it: path, title, passages.
+    pub entry: DocEntry,
+    /// The extracted text.
+    pub text: String,
+}
+
+/// One lexical segment's lookups: the fields' term dictionaries (id,
+/// handle, key to document) and the fast columns (document to handle,
+/// keys).
+struct SegmentLookup {
+    ord: u32,
+    alive: Option<AliveBitSet>,
+    by_id: std::sync::Arc<InvertedIndexReader>,
+    by_seq: std::sync::Arc<InvertedIndexReader>,
+    by_key: std::sync::Arc<InvertedIndexReader>,
+    seq: Column<u64>,
+    keys: Column<u64>,
+    ids: StrColumn,
 }
 
 /// A committed index opened for searching (see the module docs).
 pub struct Index {
     /// The index folder (`.semsearch`).
     dir: PathBuf,
-    /// The manifest of the generation opened.
+    /// The manifest's header (no documents) of the generation opened.
     manifest: Manifest,
     /// The tantivy index of that generation.
     lexical: tantivy::Index,
-    /// A reader of `lexical`, reloaded by hand (an opened index never changes).
-    reader: IndexReader,
+    /// The one searcher of `lexical` (an opened index never changes).
+    searcher: Searcher,
     /// The lexical index's fields.
     fields: Fields,
     /// The passage HNSW segments, memory-mapped, keyed by passage id.
     vectors: Vectors,
-    /// Document ids in manifest order; [`PassageRef::doc`] indexes this.
-    doc_ids: Vec<String>,
-    passages: HashMap<u64, PassageRef>,
+    /// Per lexical segment, the largest first (where a key is most likely).
+    lookups: Vec<SegmentLookup>,
+    /// Each lexical segment's handle column, by segment ordinal.
+    handles: Vec<Column<u64>>,
     /// This generation held for as long as the index is open, so that a
     /// commit does not remove it from under the reader.
     _lease: Option<store::ReadLease>,
@@ -53,13 +92,13 @@ pub struct Index {
 
 impl Index {
     /// Open the committed index in `dir`, checking that every part is there
-    /// and agrees with the manifest.
+    /// and agrees with the manifest. Reads no document.
     pub fn open(dir: &Path) -> Result<Self> {
         // A commit may switch generations and remove the old one between
         // reading the manifest and taking the lease: read it again then.
         let mut tries = 0;
         let (manifest, lease) = loop {
-            let manifest = Manifest::read(dir)?;
+            let manifest = Manifest::read_header(dir)?;
             match store::lease(dir, manifest.generation) {
                 Some(lease) => break (manifest, Some(lease)),
                 None if tries < 3 => tries += 1,
@@ -72,10 +111,10 @@ impl Index {
             path: dir.to_path_buf(),
             reason,
         };
-        let tdir = store::tantivy_dir(&gen_dir);
-        let mut lexical = tantivy::Index::open_in_dir(&tdir)
-            .map_err(|e| corrupt(format!("lexical index {}: {e}", tdir.display())))?;
-        if manifest.documents.len() >= PARALLEL_SEGMENTS_FROM {
+        let (n_docs, n_passages) = (manifest.totals().documents, manifest.passage_count());
+        let (mut lexical, reader, fields) = open_lexical(dir, &gen_dir)?;
+        if n_docs >= PARALLEL_SEGMENTS_FROM {
+            let tdir = store::tantivy_dir(&gen_dir);
             lexical
                 .set_default_multithread_executor()
                 .map_err(|e| corrupt(format!("lexical index {}: {e}", tdir.display())))?;
@@ -83,27 +122,6 @@ impl Index {
         lexical
             .tokenizers()
             .register(&manifest.analyzer, schema::analyzer(&manifest.analyzer));
-        let fields = schema::fields(&lexical.schema())
-            .ok_or_else(|| corrupt("lexical index has another schema".into()))?;
-        let reader = lexical
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()
-            .at(&tdir)?;
-        // The passages by key, built here anyway, count them: a second
-        // walk over a million documents was 8% of a one-shot search.
-        let passages: HashMap<u64, PassageRef> = manifest
-            .documents
-            .values()
-            .enumerate()
-            .flat_map(|(doc, d)| {
-                d.passages
-                    .iter()
-                    .enumerate()
-                    .map(move |(ordinal, p)| (p.id, PassageRef { doc, ordinal }))
-            })
-            .collect();
-        let (n_docs, n_passages) = (manifest.documents.len(), passages.len());
         let (dim, q) = (manifest.model.dim, manifest.quantization);
         let vectors = Vectors::open(&gen_dir, &manifest.vector_segments, dim, q)
             .map_err(|e| corrupt(e.to_string()))?;
@@ -113,22 +131,25 @@ impl Index {
                 vectors.len()
             )));
         }
-        let lexical_docs = reader.searcher().num_docs() as usize;
+        let searcher = reader.searcher();
+        let lexical_docs = searcher.num_docs() as usize;
         if lexical_docs != n_docs {
             return Err(corrupt(format!(
                 "lexical index holds {lexical_docs} documents, manifest lists {n_docs}"
             )));
         }
-        let doc_ids: Vec<String> = manifest.documents.keys().cloned().collect();
+        let mut lookups = lookups(&searcher, fields).map_err(|e| corrupt(e.to_string()))?;
+        let handles = lookups.iter().map(|l| l.seq.clone()).collect();
+        lookups.sort_by_key(|l| std::cmp::Reverse(searcher.segment_reader(l.ord).num_docs()));
         Ok(Index {
             dir: dir.to_path_buf(),
             manifest,
             lexical,
-            reader,
+            searcher,
             fields,
             vectors,
-            doc_ids,
-            passages,
+            lookups,
+            handles,
             _lease: lease,
         })
     }
@@ -138,30 +159,31 @@ impl Index {
         &self.dir
     }
 
-    /// The manifest of the generation opened.
+    /// The manifest's header (settings, generation, totals; no documents)
+    /// of the generation opened.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
 
-    /// Document ids in manifest order (sorted); [`PassageRef::doc`] and
-    /// every `doc: usize` of the searcher index this.
-    pub fn doc_ids(&self) -> &[String] {
-        &self.doc_ids
-    }
-
     /// Documents in the index.
     pub fn len(&self) -> usize {
-        self.doc_ids.len()
+        self.manifest.totals().documents
     }
 
     /// Whether the index holds no document.
     pub fn is_empty(&self) -> bool {
-        self.doc_ids.is_empty()
+        self.len() == 0
+    }
+
+    /// One past the highest document handle: a table by handle has this
+    /// many slots (handles of removed documents are not reused).
+    pub fn slots(&self) -> usize {
+        self.manifest.next_doc_seq as usize
     }
 
     /// A searcher of the lexical index (cheap: an `Arc` of the segments).
-    pub fn lexical_searcher(&self) -> tantivy::Searcher {
-        self.reader.searcher()
+    pub fn lexical_searcher(&self) -> Searcher {
+        self.searcher.clone()
     }
 
     /// The lexical index's fields.
@@ -187,23 +209,101 @@ impl Index {
         &self.manifest.model
     }
 
-    /// Position of a document id in [`Index::doc_ids`] (sorted, as the
-    /// manifest's keys are).
+    /// The handle of a lexical hit: a column read.
+    pub fn handle(&self, addr: DocAddress) -> Option<usize> {
+        let column = self.handles.get(addr.segment_ord as usize)?;
+        column.first(addr.doc_id).map(|s| s as usize)
+    }
+
+    /// Where a term of `field` (an id, handle or key: unique among live
+    /// documents) is: the largest segment first.
+    fn find(
+        &self,
+        pick: impl Fn(&SegmentLookup) -> &InvertedIndexReader,
+        term: &Term,
+    ) -> Option<(&SegmentLookup, DocId)> {
+        self.lookups.iter().find_map(|l| {
+            let doc = first_alive(pick(l), term, l.alive.as_ref())?;
+            Some((l, doc))
+        })
+    }
+
+    /// The handle of the document with this id.
     pub fn position(&self, id: &str) -> Option<usize> {
-        self.doc_ids.binary_search_by(|d| d.as_str().cmp(id)).ok()
+        let term = Term::from_field_text(self.fields.id, id);
+        let (l, doc) = self.find(|l| &l.by_id, &term)?;
+        l.seq.first(doc).map(|s| s as usize)
     }
 
     /// A document by id, else by file path (relative to the current folder
-    /// or absolute).
+    /// or absolute): its id relative to the root the path is under.
     pub fn find_document(&self, path_or_id: &str) -> Option<usize> {
         if let Some(i) = self.position(path_or_id) {
             return Some(i);
         }
         let path = std::fs::canonicalize(path_or_id).ok()?;
-        self.manifest
-            .documents
-            .values()
-            .position(|d| d.path.as_deref() == Some(path.as_path()))
+        let roots = &self.manifest.roots;
+        let prefix = roots.len() > 1;
+        roots.iter().find_map(|root| {
+            let id = crate::update::doc_id_of(root, &path, prefix)?;
+            let doc = self.position(&id)?;
+            let entry = self.document(doc).ok()??.entry;
+            (entry.path.as_deref() == Some(path.as_path())).then_some(doc)
+        })
+    }
+
+    /// Where document `doc` is in the lexical index.
+    fn address(&self, doc: usize) -> Option<(&SegmentLookup, DocId)> {
+        let term = Term::from_field_u64(self.fields.seq, doc as u64);
+        self.find(|l| &l.by_seq, &term)
+    }
+
+    /// Document `doc`: id, entry and text, read from the lexical index's
+    /// store (one block decompressed); `None` when there is no such handle.
+    pub fn document(&self, doc: usize) -> Result<Option<Document>> {
+        let Some((l, d)) = self.address(doc) else {
+            return Ok(None);
+        };
+        let stored: TantivyDocument = self.searcher.doc(DocAddress::new(l.ord, d)).at(&self.dir)?;
+        read_document(&self.dir, self.fields, &l.ids, d, &stored).map(Some)
+    }
+
+    /// Call `f` with every document and its handle, in the lexical
+    /// index's order: the whole store read, one block at a time (for what
+    /// needs every document: path filters, layouts, an import).
+    pub fn each_document(&self, f: impl FnMut(usize, Document) -> Result<()>) -> Result<()> {
+        each_document(&self.dir, &self.searcher, self.fields, f)
+    }
+
+    /// Document `doc`'s id (a column read; `None` when there is no such
+    /// handle).
+    pub fn id(&self, doc: usize) -> Option<String> {
+        let (l, d) = self.address(doc)?;
+        let mut id = String::new();
+        let ord = l.ids.term_ords(d).next()?;
+        l.ids.ord_to_str(ord, &mut id).ok()?.then_some(id)
+    }
+
+    /// Where the passage with vector key `key` is.
+    pub fn passage(&self, key: u64) -> Option<PassageRef> {
+        let term = Term::from_field_u64(self.fields.keys, key);
+        let (l, d) = self.find(|l| &l.by_key, &term)?;
+        let ordinal = l.keys.values_for_doc(d).position(|k| k == key)?;
+        let doc = l.seq.first(d)? as usize;
+        Some(PassageRef { doc, ordinal })
+    }
+
+    /// The vector keys of document `doc`'s passages, in text order.
+    pub fn passage_keys(&self, doc: usize) -> Vec<u64> {
+        self.address(doc)
+            .map(|(l, d)| l.keys.values_for_doc(d).collect())
+            .unwrap_or_default()
+    }
+
+    /// The vector key of a passage.
+    pub fn passage_key(&self, p: PassageRef) -> Option<u64> {
+        let (l, d) = self.address(p.doc)?;
+        l.keys.values_for_doc(d).nth(p.ordinal)
     }
 
     /// A document's vector: the re-normalised mean of its passages'.
@@ -211,13 +311,18 @@ impl Index {
     /// vectors was 488 bytes a passage on SciFact (22% of the index) for
     /// `similar` and `map` alone, which read a few documents' vectors.
     pub fn doc_vector(&self, doc: usize) -> Option<Vec<f32>> {
-        let passages = &self.doc(doc).1.passages;
-        if passages.is_empty() {
+        self.mean_vector(&self.passage_keys(doc))
+    }
+
+    /// The re-normalised mean of the passage vectors with these keys
+    /// (`None` for no keys or a key without a vector).
+    pub fn mean_vector(&self, keys: &[u64]) -> Option<Vec<f32>> {
+        if keys.is_empty() {
             return None;
         }
-        let vectors: Vec<Vec<f32>> = passages
+        let vectors: Vec<Vec<f32>> = keys
             .iter()
-            .map(|p| self.passage_vector(p.id))
+            .map(|&k| self.passage_vector(k))
             .collect::<Option<_>>()?;
         let dim = self.manifest.model.dim;
         Some(vectors::mean(vectors.iter().map(Vec::as_slice), dim))
@@ -234,47 +339,137 @@ impl Index {
     pub fn passage_vector(&self, key: u64) -> Option<Vec<f32>> {
         self.vectors.get(key)
     }
+}
 
-    /// Where the passage with vector key `key` is.
-    pub fn passage(&self, key: u64) -> Option<PassageRef> {
-        self.passages.get(&key).copied()
+/// Open a generation's lexical index with a reader that is never reloaded,
+/// checking it has the documents table's schema.
+fn open_lexical(dir: &Path, gen_dir: &Path) -> Result<(tantivy::Index, IndexReader, Fields)> {
+    let corrupt = |reason: String| Error::Corrupt {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    let tdir = store::tantivy_dir(gen_dir);
+    let lexical = tantivy::Index::open_in_dir(&tdir)
+        .map_err(|e| corrupt(format!("lexical index {}: {e}", tdir.display())))?;
+    let fields = schema::fields(&lexical.schema())
+        .ok_or_else(|| corrupt("lexical index has another schema".into()))?;
+    let reader = lexical
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()
+        .at(&tdir)?;
+    Ok((lexical, reader, fields))
+}
+
+/// Every segment's lookups, by segment ordinal.
+fn lookups(searcher: &Searcher, f: Fields) -> tantivy::Result<Vec<SegmentLookup>> {
+    let mut out = Vec::new();
+    for (ord, seg) in searcher.segment_readers().iter().enumerate() {
+        let ff = seg.fast_fields();
+        let missing = || tantivy::TantivyError::SchemaError("no id column".into());
+        out.push(SegmentLookup {
+            ord: ord as u32,
+            alive: seg.alive_bitset().cloned(),
+            by_id: seg.inverted_index(f.id)?,
+            by_seq: seg.inverted_index(f.seq)?,
+            by_key: seg.inverted_index(f.keys)?,
+            seq: ff.u64("seq")?,
+            keys: ff.u64("keys")?,
+            ids: ff.str("id")?.ok_or_else(missing)?,
+        });
     }
+    Ok(out)
+}
 
-    /// Document `i` (in manifest order): its id and entry.
-    pub fn doc(&self, i: usize) -> (&str, &DocEntry) {
-        let id = &self.doc_ids[i];
-        (id, &self.manifest.documents[id])
+/// The first live document holding `term` in a segment.
+fn first_alive(
+    inv: &InvertedIndexReader,
+    term: &Term,
+    alive: Option<&AliveBitSet>,
+) -> Option<DocId> {
+    let info = inv.get_term_info(term).ok()??;
+    let mut postings = inv
+        .read_postings_from_terminfo(&info, IndexRecordOption::Basic)
+        .ok()?;
+    let mut d = postings.doc();
+    while d != TERMINATED {
+        if alive.is_none_or(|a| a.is_alive(d)) {
+            return Some(d);
+        }
+        d = postings.advance();
     }
+    None
+}
 
-    /// A passage's manifest entry.
-    pub fn passage_entry(&self, r: PassageRef) -> &PassageEntry {
-        &self.doc(r.doc).1.passages[r.ordinal]
+/// A stored document's id (from the id column), entry and text.
+fn read_document(
+    dir: &Path,
+    f: Fields,
+    ids: &StrColumn,
+    d: DocId,
+    stored: &TantivyDocument,
+) -> Result<Document> {
+    let corrupt = |reason: String| Error::Corrupt {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    let mut id = String::new();
+    let ord = ids.term_ords(d).next();
+    if !ord.is_some_and(|o| ids.ord_to_str(o, &mut id).unwrap_or(false)) {
+        return Err(corrupt(format!("lexical document {d} has no id")));
     }
+    let bytes = stored
+        .get_first(f.entry)
+        .and_then(|v| v.as_bytes())
+        .ok_or_else(|| corrupt(format!("document {id} has no stored entry")))?;
+    let entry: DocEntry = serde_json::from_slice(bytes)
+        .map_err(|e| corrupt(format!("document {id}'s stored entry: {e}")))?;
+    let text = stored
+        .get_first(f.body)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    Ok(Document { id, entry, text })
+}
 
-    /// The stored extracted text of a document.
-    pub fn text(&self, id: &str) -> Result<String> {
-        let searcher = self.reader.searcher();
-        let q = tantivy::query::TermQuery::new(
-            Term::from_field_text(self.fields.id, id),
-            tantivy::schema::IndexRecordOption::Basic,
-        );
-        let hits = searcher
-            .search(
-                &q,
-                &tantivy::collector::TopDocs::with_limit(1).order_by_score(),
-            )
-            .at(&self.dir)?;
-        let Some((_, addr)) = hits.first() else {
-            return Err(Error::Corrupt {
-                path: self.dir.clone(),
-                reason: format!("document {id} is not in the lexical index"),
-            });
+/// Call `each` with every live document of a searcher and its handle,
+/// store block by block.
+fn each_document(
+    dir: &Path,
+    searcher: &Searcher,
+    f: Fields,
+    mut each: impl FnMut(usize, Document) -> Result<()>,
+) -> Result<()> {
+    for seg in searcher.segment_readers() {
+        let corrupt = |e: tantivy::TantivyError| Error::Corrupt {
+            path: dir.to_path_buf(),
+            reason: format!("lexical index: {e}"),
         };
-        let doc: TantivyDocument = searcher.doc(*addr).at(&self.dir)?;
-        Ok(doc
-            .get_first(self.fields.body)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string())
+        let ff = seg.fast_fields();
+        let seq = ff.u64("seq").map_err(corrupt)?;
+        let ids = ff.str("id").map_err(corrupt)?;
+        let ids =
+            ids.ok_or_else(|| corrupt(tantivy::TantivyError::SchemaError("no id column".into())))?;
+        let store = seg.get_store_reader(1).at(dir)?;
+        let alive = seg.alive_bitset();
+        let live = (0..seg.max_doc()).filter(|&d| alive.is_none_or(|a| a.is_alive(d)));
+        for (d, stored) in live.zip(store.iter::<TantivyDocument>(alive)) {
+            let stored = stored.map_err(corrupt)?;
+            let handle = seq.first(d).unwrap_or(u64::MAX) as usize;
+            each(handle, read_document(dir, f, &ids, d, &stored)?)?;
+        }
     }
+    Ok(())
+}
+
+/// The documents of generation `gen_dir` of the index in `dir`, by id
+/// (for an update, which compares what it finds with them).
+pub(crate) fn all_documents(dir: &Path, gen_dir: &Path) -> Result<BTreeMap<String, DocEntry>> {
+    let (_, reader, fields) = open_lexical(dir, gen_dir)?;
+    let mut docs = BTreeMap::new();
+    each_document(dir, &reader.searcher(), fields, |_, d| {
+        docs.insert(d.id, d.entry);
+        Ok(())
+    })?;
+    Ok(docs)
 }

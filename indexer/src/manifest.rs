@@ -1,10 +1,11 @@
 //! `manifest.json`: the commit point of an index. Human-readable JSON that
 //! records what produced the vectors, how text was cut, the generation and
-//! its totals; every document with its passages is in that generation's
-//! `documents.json`. The manifest is written last, atomically, so a reader
-//! sees either the previous index or the new one, never a mixture, and
-//! what needs no document (`status`, settings checks) reads a few hundred
-//! bytes instead of every document (1.0 s at a million passages).
+//! its totals; every document's entry, with its passages, is in that
+//! generation's lexical index, beside its text (the documents table, see
+//! [`crate::Index`]). The manifest is written last, atomically, so a
+//! reader sees either the previous index or the new one, never a mixture,
+//! and opening an index reads a few hundred bytes instead of every
+//! document (a million passages: 3.1 s to parse a `documents.json`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,11 @@ use crate::extract::Unit;
 ///    `vector_segments`) with tombstones, not one `vectors.usearch`
 ///    rewritten at every commit. Formats 4-6 are upgraded by the next
 ///    `index` run, their vector file linked as the first segment.
-pub const FORMAT_VERSION: u32 = 7;
+/// 8: documents in the lexical index (stored `entry`, `seq` and `keys`
+///    fields), no `documents.json`: opened without reading them, written
+///    by the change. Formats 4-7 are upgraded by the next `index` run (the
+///    lexical index rewritten from its stored text, nothing re-embedded).
+pub const FORMAT_VERSION: u32 = 8;
 
 /// The oldest format an update upgrades in place.
 pub const UPGRADABLE_FROM: u32 = 4;
@@ -214,9 +219,14 @@ pub struct Manifest {
     /// The generation's passage vector segments, oldest first (format 7).
     #[serde(default)]
     pub vector_segments: Vec<crate::segments::Segment>,
+    /// The next document handle to hand out ([`crate::Index`]'s `doc`);
+    /// handles are never reused (format 8).
+    #[serde(default)]
+    pub next_doc_seq: u64,
     /// Documents by id: the path relative to its root, or the corpus `_id`.
-    /// Written to the generation's `documents.json` (format 6; read from
-    /// here for formats 4 and 5, and absent from a header read alone).
+    /// Loaded for an update only ([`Manifest::read_for_update`]): from the
+    /// lexical index (format 8), the generation's `documents.json`
+    /// (formats 6 and 7) or the manifest itself (formats 4 and 5).
     #[serde(default, skip_serializing)]
     pub documents: BTreeMap<String, DocEntry>,
     /// Read by [`Manifest::read_header`]: `documents` was not loaded.
@@ -305,14 +315,10 @@ impl Manifest {
             keep_chrome: false,
             totals: Totals::default(),
             vector_segments: Vec::new(),
+            next_doc_seq: 0,
             documents: BTreeMap::new(),
             header_only: false,
         }
-    }
-
-    /// Read the manifest and its documents, checking the format version.
-    pub fn read(dir: &Path) -> Result<Self> {
-        Self::read_version(dir, false)?.with_documents(dir)
     }
 
     /// Read the manifest alone, without its documents (empty here; see
@@ -333,13 +339,15 @@ impl Manifest {
         Ok((m, old))
     }
 
-    /// Where the documents of generation `generation` of `dir` are.
-    pub fn documents_path(dir: &Path, generation: u64) -> PathBuf {
+    /// Where the documents of generation `generation` of a format 6 or 7
+    /// index in `dir` are.
+    fn documents_path(dir: &Path, generation: u64) -> PathBuf {
         crate::store::generation_dir(dir, generation).join("documents.json")
     }
 
-    /// Load the documents (format 6 keeps them beside the generation;
-    /// older formats had them in the manifest, already read).
+    /// Load the documents: from the lexical index (format 8), beside the
+    /// generation (formats 6 and 7) or from the manifest, already read
+    /// (older formats).
     fn with_documents(mut self, dir: &Path) -> Result<Self> {
         if self.format_version < 6 {
             self.totals = self.count();
@@ -350,9 +358,14 @@ impl Manifest {
             path: dir.to_path_buf(),
             reason: format!("{}: {reason}", path.display()),
         };
-        // Read whole, then parsed: serde_json parses a reader byte by byte.
-        let bytes = std::fs::read(&path).map_err(|e| corrupt(e.to_string()))?;
-        self.documents = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if self.format_version >= 8 {
+            let gen_dir = crate::store::generation_dir(dir, self.generation);
+            self.documents = crate::index::all_documents(dir, &gen_dir)?;
+        } else {
+            // Read whole, then parsed: serde_json parses a reader byte by byte.
+            let bytes = std::fs::read(&path).map_err(|e| corrupt(e.to_string()))?;
+            self.documents = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        }
         if self.count() != self.totals {
             return Err(Error::Corrupt {
                 path: dir.to_path_buf(),
@@ -402,17 +415,15 @@ impl Manifest {
         serde_json::from_str(&text).map_err(corrupt)
     }
 
-    /// Write the documents into the generation's folder, then the manifest
-    /// (with their totals) over the old one, each atomically: a temp file,
-    /// fsync, rename. The generation's folder must exist.
+    /// Write the manifest (with the documents' totals) over the old one,
+    /// atomically: a temp file, fsync, rename. The documents themselves
+    /// are in the generation's lexical index, committed before.
     pub fn write(&mut self, dir: &Path) -> Result<()> {
         assert!(
             !self.header_only,
             "a manifest read without documents is never written"
         );
         self.totals = self.count();
-        let documents = Self::documents_path(dir, self.generation);
-        write_atomically(dir, &documents, &self.documents)?;
         write_atomically(dir, &Self::path(dir), self)
     }
 

@@ -3,7 +3,8 @@
 //! extracted text stored for snippets.
 
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STORED, STRING,
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST,
+    INDEXED, STORED, STRING,
 };
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::tokenizer::{
@@ -95,9 +96,19 @@ pub fn analyzer(name: &str) -> TextAnalyzer {
 #[derive(Debug, Clone, Copy)]
 pub struct Fields {
     /// Document id (relative path or corpus `_id`): exact match, and a
-    /// fast column that maps tantivy's hits back to documents. Not stored:
-    /// the manifest has the ids and titles.
+    /// fast column that names a hit.
     pub id: Field,
+    /// The document's handle: a number given when it was added, never
+    /// reused (format 8). Indexed (handle to document) and a fast column
+    /// (hit to handle).
+    pub seq: Field,
+    /// The vector keys of the document's passages, in text order: indexed
+    /// (a semantic hit's key to its document) and a fast column (the
+    /// key's ordinal in the document).
+    pub keys: Field,
+    /// The document's entry ([`crate::DocEntry`] as JSON), stored beside
+    /// its text: the documents table (format 8).
+    pub entry: Field,
     /// Extracted text, stored for snippets (not indexed on its own).
     pub body: Field,
     /// Title and text, analysed: what BM25 and TF-IDF score.
@@ -108,6 +119,9 @@ pub struct Fields {
 pub fn schema(analyzer: &str) -> (Schema, Fields) {
     let mut b = Schema::builder();
     let id = b.add_text_field("id", STRING | FAST);
+    let seq = b.add_u64_field("seq", INDEXED | FAST);
+    let keys = b.add_u64_field("keys", NumericOptions::default().set_indexed().set_fast());
+    let entry = b.add_bytes_field("entry", STORED);
     let body = b.add_text_field("body", STORED);
     let indexing = TextFieldIndexing::default()
         .set_tokenizer(analyzer)
@@ -121,7 +135,17 @@ pub fn schema(analyzer: &str) -> (Schema, Fields) {
         "text",
         TextOptions::default().set_indexing_options(indexing),
     );
-    (b.build(), Fields { id, body, text })
+    (
+        b.build(),
+        Fields {
+            id,
+            seq,
+            keys,
+            entry,
+            body,
+            text,
+        },
+    )
 }
 
 /// How the lexical index stores documents: zstd level 9 in 32 KB blocks.
@@ -140,10 +164,14 @@ pub fn settings() -> IndexSettings {
     }
 }
 
-/// Look the fields up in an opened index's schema.
+/// Look the fields up in an opened index's schema (`None`: another
+/// schema, such as a format 7 index's, which had no documents table).
 pub fn fields(schema: &Schema) -> Option<Fields> {
     Some(Fields {
         id: schema.get_field("id").ok()?,
+        seq: schema.get_field("seq").ok()?,
+        keys: schema.get_field("keys").ok()?,
+        entry: schema.get_field("entry").ok()?,
         body: schema.get_field("body").ok()?,
         text: schema.get_field("text").ok()?,
     })

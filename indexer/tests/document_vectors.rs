@@ -46,8 +46,15 @@ fn document_vector_is_the_mean_of_its_passages() {
     let idx = index(&embedder, &docs);
     assert_eq!(idx.len(), 3);
     let mut multi = 0;
-    for doc in 0..idx.len() {
-        let entry = idx.doc(doc).1;
+    for doc in 0..idx.slots() {
+        let d = idx
+            .document(doc)
+            .unwrap()
+            .expect("handles 0..3, none removed");
+        let entry = d.entry;
+        // The keys column agrees with the stored entry, in text order.
+        let keys: Vec<u64> = entry.passages.iter().map(|p| p.id).collect();
+        assert_eq!(idx.passage_keys(doc), keys);
         let dv = idx.doc_vector(doc).expect("every document has a vector");
         let passages: Vec<Vec<f32>> = entry
             .passages
@@ -56,7 +63,7 @@ fn document_vector_is_the_mean_of_its_passages() {
             .collect();
         if passages.len() == 1 {
             // One passage: the average is that passage's vector.
-            assert!(max_diff(&dv, &passages[0]) < TOL, "{}", idx.doc_ids()[doc]);
+            assert!(max_diff(&dv, &passages[0]) < TOL, "{}", d.id);
         } else {
             multi += 1;
             let m = vectors::mean(passages.iter().map(Vec::as_slice), dv.len());
@@ -83,7 +90,7 @@ fn document_vector_is_the_mean_of_its_passages() {
     let short = idx.position("short.txt").unwrap();
     let after_short = idx.doc_vector(short).unwrap();
     assert!(max_diff(&before_short, &after_short) > 1e-3);
-    let key = idx.doc(short).1.passages[0].id;
+    let key = idx.document(short).unwrap().unwrap().entry.passages[0].id;
     assert!(max_diff(&after_short, &idx.passage_vector(key).unwrap()) < TOL);
     let other = idx.doc_vector(idx.position("other.txt").unwrap()).unwrap();
     assert_eq!(other, before_other);

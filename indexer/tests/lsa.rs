@@ -34,7 +34,7 @@ fn setup(root: &Path) -> (Embedder, std::path::PathBuf) {
 }
 
 fn lsa_file(index: &Path) -> std::path::PathBuf {
-    let m = semsearch_indexer::Manifest::read(index).unwrap();
+    let m = semsearch_indexer::Manifest::read_header(index).unwrap();
     store::lsa_path(&store::generation_dir(index, m.generation))
 }
 
@@ -79,34 +79,99 @@ fn a_small_change_links_the_basis_and_a_big_one_recomputes_it() {
     assert!(lsa.terms.contains_key("kite"));
 }
 
-/// Make the index in `index` look as format `version` wrote it: the
-/// documents inside the manifest (formats 4 and 5), no LSA basis (4), one
-/// `vectors.usearch` (formats 4-6).
+/// Every document's entry, by id, as the index stores them.
+fn entries(index: &Path) -> std::collections::BTreeMap<String, semsearch_indexer::DocEntry> {
+    let mut out = std::collections::BTreeMap::new();
+    Index::open(index)
+        .unwrap()
+        .each_document(|_, d| {
+            out.insert(d.id, d.entry);
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+/// Write the lexical index of generation folder `gen_dir` anew in the
+/// schema of formats 4-7 (id, body, text: no documents table), with the
+/// same documents and texts.
+fn old_lexical(index: &Path, gen_dir: &Path, analyzer: &str) {
+    use tantivy::schema::{IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
+    use tantivy::schema::{FAST, STORED, STRING};
+    let mut docs = Vec::new();
+    Index::open(index)
+        .unwrap()
+        .each_document(|_, d| {
+            docs.push((d.id, d.entry.title, d.text));
+            Ok(())
+        })
+        .unwrap();
+    let tdir = gen_dir.join("tantivy");
+    std::fs::remove_dir_all(&tdir).unwrap();
+    std::fs::create_dir_all(&tdir).unwrap();
+    let mut b = Schema::builder();
+    let id = b.add_text_field("id", STRING | FAST);
+    let body = b.add_text_field("body", STORED);
+    let indexing = TextFieldIndexing::default()
+        .set_tokenizer(analyzer)
+        .set_index_option(IndexRecordOption::WithFreqs);
+    let text = b.add_text_field(
+        "text",
+        TextOptions::default().set_indexing_options(indexing),
+    );
+    let lexical = tantivy::Index::builder()
+        .schema(b.build())
+        .settings(semsearch_indexer::schema::settings())
+        .create_in_dir(&tdir)
+        .unwrap();
+    lexical
+        .tokenizers()
+        .register(analyzer, semsearch_indexer::schema::analyzer(analyzer));
+    let mut w: tantivy::IndexWriter = lexical.writer(20 << 20).unwrap();
+    for (i, title, t) in docs {
+        let all = format!("{title}\n{t}");
+        w.add_document(tantivy::doc!(id => i, body => t, text => all))
+            .unwrap();
+    }
+    w.commit().unwrap();
+}
+
+/// Make the index in `index` look as format `version` wrote it: a lexical
+/// index without the documents table and no document handles (formats
+/// 4-7), the documents in the generation's `documents.json` (6 and 7) or
+/// inside the manifest (4 and 5), no LSA basis (4), one `vectors.usearch`
+/// (formats 4-6).
 fn downgrade(index: &std::path::Path, version: u32) {
     use serde_json::Value;
     let lsa = lsa_file(index);
+    let docs = serde_json::to_value(entries(index)).unwrap();
     let manifest = index.join("manifest.json");
     let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
     let generation = m["generation"].as_u64().unwrap();
-    let docs_path = index.join(format!("gen-{generation:06}/documents.json"));
-    let docs: Value = serde_json::from_str(&std::fs::read_to_string(&docs_path).unwrap()).unwrap();
-    std::fs::remove_file(&docs_path).unwrap();
-    m["documents"] = docs;
-    m["format_version"] = version.into();
-    m.as_object_mut().unwrap().remove("totals");
-    let segments = m
-        .as_object_mut()
-        .unwrap()
-        .remove("vector_segments")
-        .unwrap();
-    assert_eq!(segments.as_array().unwrap().len(), 1, "{segments}");
     let gen_dir = index.join(format!("gen-{generation:06}"));
-    std::fs::rename(
-        gen_dir.join("vectors/seg-000001.usearch"),
-        gen_dir.join("vectors.usearch"),
-    )
-    .unwrap();
-    std::fs::remove_dir_all(gen_dir.join("vectors")).unwrap();
+    old_lexical(index, &gen_dir, m["analyzer"].as_str().unwrap());
+    m["format_version"] = version.into();
+    m.as_object_mut().unwrap().remove("next_doc_seq");
+    if version >= 6 {
+        std::fs::write(gen_dir.join("documents.json"), docs.to_string()).unwrap();
+    } else {
+        m["documents"] = docs;
+        m.as_object_mut().unwrap().remove("totals");
+    }
+    if version < 7 {
+        let segments = m
+            .as_object_mut()
+            .unwrap()
+            .remove("vector_segments")
+            .unwrap();
+        assert_eq!(segments.as_array().unwrap().len(), 1, "{segments}");
+        std::fs::rename(
+            gen_dir.join("vectors/seg-000001.usearch"),
+            gen_dir.join("vectors.usearch"),
+        )
+        .unwrap();
+        std::fs::remove_dir_all(gen_dir.join("vectors")).unwrap();
+    }
     std::fs::write(&manifest, m.to_string()).unwrap();
     if version < 5 {
         std::fs::remove_file(lsa).unwrap();
@@ -114,12 +179,13 @@ fn downgrade(index: &std::path::Path, version: u32) {
 }
 
 #[test]
-fn formats_4_and_5_are_upgraded_without_re_embedding() {
-    for version in [4, 5] {
+fn formats_4_to_7_are_upgraded_without_re_embedding() {
+    for version in [4, 5, 6, 7] {
         let tmp = tempfile::tempdir().unwrap();
         let (embedder, docs) = setup(tmp.path());
         run(&embedder, &docs);
         let index = docs.join(".semsearch");
+        let before = entries(&index);
         downgrade(&index, version);
         let err = Index::open(&index)
             .err()
@@ -149,6 +215,19 @@ fn formats_4_and_5_are_upgraded_without_re_embedding() {
         assert_eq!(header.totals(), opened.manifest().totals());
         assert_eq!(header.totals().documents, 12);
         assert!(header.documents.is_empty(), "the header reads no document");
+        // The documents table: the same entries, handles in id order, and
+        // every passage's key back to its document.
+        assert_eq!(entries(&index), before, "from format {version}");
+        assert_eq!(opened.slots(), 12);
+        for (handle, (id, entry)) in before.iter().enumerate() {
+            assert_eq!(opened.position(id), Some(handle), "{id}");
+            for (ordinal, p) in entry.passages.iter().enumerate() {
+                let found = opened.passage(p.id).unwrap();
+                assert_eq!((found.doc, found.ordinal), (handle, ordinal));
+            }
+        }
+        let gen_dir = store::generation_dir(&index, opened.manifest().generation);
+        assert!(!gen_dir.join("documents.json").exists());
     }
 }
 

@@ -136,12 +136,14 @@ fn by_folder(ids: &[String]) -> (Vec<usize>, Vec<String>) {
 
 /// Each cluster's name: its most distinctive words over its documents'
 /// texts ([`crate::labels`]), else "cluster N".
-fn cluster_names(index: &Index, ids: &[String], group: &[usize]) -> Result<Vec<String>> {
+fn cluster_names(index: &Index, handles: &[usize], group: &[usize]) -> Result<Vec<String>> {
     let n = group.iter().max().map_or(0, |m| m + 1);
     let mut terms = GroupTerms::new(n);
     let mut analyzer = index.analyzer();
-    for (id, &g) in ids.iter().zip(group) {
-        terms.add(&mut analyzer, g, &index.text(id)?);
+    for (&doc, &g) in handles.iter().zip(group) {
+        if let Some(d) = index.document(doc)? {
+            terms.add(&mut analyzer, g, &d.text);
+        }
     }
     Ok(terms
         .names()
@@ -163,14 +165,23 @@ pub fn layout(
     clusters: usize,
     components: usize,
 ) -> Result<Layout> {
-    let (mut ids, mut titles, mut vectors) = (Vec::new(), Vec::new(), Vec::new());
-    for doc in 0..index.len() {
-        if let Some(v) = index.doc_vector(doc) {
-            let (id, entry) = index.doc(doc);
-            ids.push(id.to_string());
-            titles.push(entry.title.clone());
-            vectors.push(v);
+    // Every document with a vector, in id order.
+    let mut rows = Vec::new();
+    index.each_document(|doc, d| {
+        let keys: Vec<u64> = d.entry.passages.iter().map(|p| p.id).collect();
+        if let Some(v) = index.mean_vector(&keys) {
+            rows.push((d.id, d.entry.title, doc, v));
         }
+        Ok(())
+    })?;
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let (mut ids, mut titles, mut handles, mut vectors) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (id, title, doc, v) in rows {
+        ids.push(id);
+        titles.push(title);
+        handles.push(doc);
+        vectors.push(v);
     }
     if vectors.is_empty() {
         return Err(SearchError::EmptyIndex {
@@ -188,7 +199,7 @@ pub fn layout(
         false => folders,
         true => {
             let group = map::kmeans(&vectors, clusters.clamp(1, MAX_GROUPS));
-            let names = cluster_names(index, &ids, &group)?;
+            let names = cluster_names(index, &handles, &group)?;
             (group, names)
         }
     };

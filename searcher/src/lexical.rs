@@ -27,88 +27,13 @@ pub enum Lexical {
     Lsa,
 }
 
-/// The manifest position of every document of the opened generation's
-/// tantivy segments (`u32::MAX` where none). Read once per opened index
-/// from the `id` column in dictionary order, a sequential read, instead of
-/// a dictionary lookup per hit, which was half of a BM25 search's time on
-/// SciFact (`perf`: sstable `ord_to_term` and block decoding against
-/// block-WAND); feedback's second search pays it again.
-pub struct Positions(Vec<Vec<u32>>);
-
-impl Positions {
-    /// Read every segment's ids.
-    pub fn compute(index: &Index) -> Positions {
-        let searcher = index.lexical_searcher();
-        let segments = searcher
-            .segment_readers()
-            .iter()
-            .map(|seg| {
-                let mut out = vec![u32::MAX; seg.max_doc() as usize];
-                let Ok(Some(col)) = seg.fast_fields().str("id") else {
-                    return out;
-                };
-                let mut by_ord = Vec::with_capacity(col.num_terms());
-                if let Ok(mut stream) = col.dictionary().stream() {
-                    // Both lists are sorted: each id is searched for from
-                    // the last one's place, in steps that double.
-                    let mut from = 0;
-                    while stream.advance() {
-                        let pos = std::str::from_utf8(stream.key())
-                            .ok()
-                            .and_then(|id| position_from(index.doc_ids(), from, id));
-                        if let Some(p) = pos {
-                            from = p + 1;
-                        }
-                        by_ord.push(pos.map_or(u32::MAX, |p| p as u32));
-                    }
-                }
-                for (doc, slot) in out.iter_mut().enumerate() {
-                    if let Some(ord) = col.term_ords(doc as DocId).next() {
-                        *slot = by_ord.get(ord as usize).copied().unwrap_or(u32::MAX);
-                    }
-                }
-                out
-            })
-            .collect();
-        Positions(segments)
-    }
-
-    /// The manifest position of a tantivy hit.
-    pub fn get(&self, addr: DocAddress) -> Option<usize> {
-        let p = *self
-            .0
-            .get(addr.segment_ord as usize)?
-            .get(addr.doc_id as usize)?;
-        (p != u32::MAX).then_some(p as usize)
-    }
-}
-
-/// Where `id` is in the sorted `ids`, searching from `from` on: steps
-/// that double until past it, then halving (the ids of a segment's
-/// dictionary, in order, are a few places apart in a large index, where a
-/// search of the whole list took 20 comparisons of strings each).
-fn position_from(ids: &[String], from: usize, id: &str) -> Option<usize> {
-    let rest = ids.get(from..)?;
-    let mut end = 1;
-    while end < rest.len() && rest[end - 1].as_str() < id {
-        end *= 2;
-    }
-    let end = end.min(rest.len());
-    let start = end / 2;
-    rest[start..end]
-        .binary_search_by(|d| d.as_str().cmp(id))
-        .ok()
-        .map(|i| from + start + i)
-}
-
 /// BM25 top-`n` documents for weighted terms (a term's BM25 score is
-/// multiplied by its weight), optionally restricted to `allowed` ids.
+/// multiplied by its weight), optionally restricted to `allowed` handles.
 pub fn bm25(
     index: &Index,
-    positions: &Positions,
     terms: &[(String, f32)],
     n: usize,
-    allowed: Option<&[&str]>,
+    allowed: Option<&[bool]>,
 ) -> Result<Vec<(usize, f32)>> {
     let f = index.fields();
     let clauses: Vec<(Occur, Box<dyn Query>)> = terms
@@ -129,7 +54,8 @@ pub fn bm25(
     }
     let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
     if let Some(allowed) = allowed {
-        let set = TermSetQuery::new(allowed.iter().map(|id| Term::from_field_text(f.id, id)));
+        let handles = allowed.iter().enumerate().filter(|(_, ok)| **ok);
+        let set = TermSetQuery::new(handles.map(|(d, _)| Term::from_field_u64(f.seq, d as u64)));
         query = Box::new(BooleanQuery::new(vec![
             (Occur::Must, query),
             (Occur::Must, Box::new(set)),
@@ -144,7 +70,7 @@ pub fn bm25(
         .filter_map(|(score, addr)| {
             // BooleanQuery scores a Must filter clause too (a constant); the
             // ranking is unaffected, but report the BM25 part only.
-            positions.get(addr).map(|d| (d, score))
+            index.handle(addr).map(|d| (d, score))
         })
         .collect())
 }
@@ -230,7 +156,6 @@ impl TfIdfNorms {
 /// the count, or feedback's weight).
 pub fn tfidf(
     index: &Index,
-    positions: &Positions,
     norms: &TfIdfNorms,
     terms: &[(String, f32)],
     n: usize,
@@ -280,7 +205,7 @@ pub fn tfidf(
         .into_iter()
         .filter_map(|(addr, dot)| {
             let norm = norms.norms[addr.segment_ord as usize][addr.doc_id as usize];
-            let doc = positions.get(addr)?;
+            let doc = index.handle(addr)?;
             if allowed.is_some_and(|a| !a[doc]) {
                 return None;
             }
@@ -297,25 +222,4 @@ pub fn tfidf(
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked.truncate(n);
     Ok(ranked)
-}
-
-#[cfg(test)]
-mod position_tests {
-    /// Searching onward from the last find gives what a whole search gives,
-    /// for every id in order, for ids missing, and from past the end.
-    #[test]
-    fn position_from_matches_a_whole_search() {
-        let ids: Vec<String> = (0..1000).map(|i| format!("doc{:05}", i * 3)).collect();
-        let mut from = 0;
-        for i in 0..3000 {
-            let id = format!("doc{i:05}");
-            let whole = ids.binary_search(&id).ok();
-            assert_eq!(super::position_from(&ids, from, &id), whole, "{id}");
-            if let Some(p) = whole {
-                from = p + 1;
-            }
-        }
-        assert_eq!(super::position_from(&ids, 1000, "doc00003"), None);
-        assert_eq!(super::position_from(&ids, 5000, "doc00003"), None);
-    }
 }

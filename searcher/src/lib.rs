@@ -98,7 +98,6 @@ pub struct Searcher {
     embedder: Arc<Embedder>,
     norms: OnceLock<lexical::TfIdfNorms>,
     lsa: OnceLock<lsa::LsaSpace>,
-    positions: OnceLock<lexical::Positions>,
 }
 
 impl Searcher {
@@ -121,7 +120,6 @@ impl Searcher {
             embedder,
             norms: OnceLock::new(),
             lsa: OnceLock::new(),
-            positions: OnceLock::new(),
         })
     }
 
@@ -135,12 +133,6 @@ impl Searcher {
         &self.embedder
     }
 
-    /// Where each tantivy document is in the manifest, read on first use.
-    fn positions(&self) -> &lexical::Positions {
-        self.positions
-            .get_or_init(|| lexical::Positions::compute(&self.index))
-    }
-
     /// The lexical leg for weighted terms (see [`Query::weighted`]).
     fn lexical_weighted(
         &self,
@@ -150,27 +142,18 @@ impl Searcher {
         allowed: Option<&[bool]>,
     ) -> Result<Vec<(usize, f32)>> {
         match model {
-            Lexical::Bm25 => {
-                // BM25 filters inside tantivy's search, by id.
-                let ids: Option<Vec<&str>> = allowed.map(|a| {
-                    a.iter()
-                        .enumerate()
-                        .filter(|(_, ok)| **ok)
-                        .map(|(i, _)| self.index.doc_ids()[i].as_str())
-                        .collect()
-                });
-                lexical::bm25(&self.index, self.positions(), terms, n, ids.as_deref())
-            }
+            // BM25 filters inside tantivy's search, by handle.
+            Lexical::Bm25 => lexical::bm25(&self.index, terms, n, allowed),
             Lexical::TfIdf => {
                 if self.norms.get().is_none() {
                     let _ = self.norms.set(lexical::TfIdfNorms::compute(&self.index)?);
                 }
                 let norms = self.norms.get().expect("just set");
-                lexical::tfidf(&self.index, self.positions(), norms, terms, n, allowed)
+                lexical::tfidf(&self.index, norms, terms, n, allowed)
             }
             Lexical::Lsa => {
                 if self.lsa.get().is_none() {
-                    let space = lsa::LsaSpace::compute(&self.index, self.positions())?;
+                    let space = lsa::LsaSpace::compute(&self.index)?;
                     let _ = self.lsa.set(space);
                 }
                 let space = self.lsa.get().expect("just set");
@@ -234,16 +217,13 @@ impl Backend for Searcher {
     }
 
     fn names(&self) -> Result<Vec<(usize, String, Option<String>)>> {
-        Ok((0..self.index.len())
-            .map(|i| {
-                let (id, entry) = self.index.doc(i);
-                let path = entry
-                    .path
-                    .as_ref()
-                    .map(|p| p.to_string_lossy().into_owned());
-                (i, id.to_string(), path)
-            })
-            .collect())
+        let mut names = Vec::with_capacity(self.index.len());
+        self.index.each_document(|doc, d| {
+            let path = d.entry.path.map(|p| p.to_string_lossy().into_owned());
+            names.push((doc, d.id, path));
+            Ok(())
+        })?;
+        Ok(names)
     }
 
     fn lexical(
@@ -268,7 +248,7 @@ impl Backend for Searcher {
 
     fn texts(&self, docs: &[usize]) -> Result<Vec<String>> {
         docs.iter()
-            .map(|&d| Ok(self.index.text(&self.index.doc_ids()[d])?))
+            .map(|&d| Ok(self.index.document(d)?.map(|d| d.text).unwrap_or_default()))
             .collect()
     }
 
@@ -283,47 +263,48 @@ impl Backend for Searcher {
         Ok(passages
             .iter()
             .filter_map(|&p| {
-                let key = self.index.passage_entry(p).id;
+                let key = self.index.passage_key(p)?;
                 Some((p, self.index.passage_vector(key)?))
             })
             .collect())
     }
 
     fn ids(&self, docs: &[usize]) -> Result<HashMap<usize, String>> {
-        let ids = self.index.doc_ids();
         Ok(docs
             .iter()
-            .filter_map(|&d| Some((d, ids.get(d)?.clone())))
+            .filter_map(|&d| Some((d, self.index.id(d)?)))
             .collect())
     }
 
     fn passage_counts(&self, docs: &[usize]) -> Result<HashMap<usize, usize>> {
         Ok(docs
             .iter()
-            .filter(|&&d| d < self.index.len())
-            .map(|&d| (d, self.index.doc(d).1.passages.len()))
+            .map(|&d| (d, self.index.passage_keys(d).len()))
+            .filter(|&(_, n)| n > 0)
             .collect())
     }
 
     fn titles(&self, docs: &[usize]) -> Result<HashMap<usize, String>> {
-        Ok(docs
-            .iter()
-            .filter(|&&d| d < self.index.len())
-            .map(|&d| (d, self.index.doc(d).1.title.clone()))
-            .collect())
+        let mut titles = HashMap::new();
+        for &d in docs {
+            if let Some(doc) = self.index.document(d)? {
+                titles.insert(d, doc.entry.title);
+            }
+        }
+        Ok(titles)
     }
 
     fn documents(
         &self,
         docs: &[usize],
     ) -> Result<HashMap<usize, (semsearch_indexer::DocEntry, String)>> {
-        docs.iter()
-            .filter(|&&d| d < self.index.len())
-            .map(|&d| {
-                let (id, entry) = self.index.doc(d);
-                Ok((d, (entry.clone(), self.index.text(id)?)))
-            })
-            .collect()
+        let mut found = HashMap::new();
+        for &d in docs {
+            if let Some(doc) = self.index.document(d)? {
+                found.insert(d, (doc.entry, doc.text));
+            }
+        }
+        Ok(found)
     }
 
     fn lexical_models(&self) -> &'static [Lexical] {

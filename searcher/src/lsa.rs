@@ -18,7 +18,6 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, Term};
 
 use crate::error::{Result, SearchError};
-use crate::lexical::Positions;
 
 /// The basis and every document's vector, in manifest order.
 pub struct LsaSpace {
@@ -61,13 +60,13 @@ fn normalise(v: &mut [f32]) {
 
 impl LsaSpace {
     /// Load the basis and fold every document in.
-    pub fn compute(index: &Index, positions: &Positions) -> Result<Self> {
+    pub fn compute(index: &Index) -> Result<Self> {
         let basis = index.lsa()?;
         let searcher = index.lexical_searcher();
         let field = index.fields().text;
         let n_docs = searcher.num_docs() as f32;
         let dims = basis.dims;
-        let mut docs = vec![0f32; index.len() * dims];
+        let mut docs = vec![0f32; index.slots() * dims];
         for (seg_ord, seg) in searcher.segment_readers().iter().enumerate() {
             let inv = seg
                 .inverted_index(field)
@@ -85,7 +84,7 @@ impl LsaSpace {
                     .doc_freq(&term)
                     .map_err(|e| SearchError::lexical(index, e))?;
                 crate::lexical::each_posting(postings, |d, tf| {
-                    let Some(p) = positions.get(DocAddress::new(seg_ord as u32, d)) else {
+                    let Some(p) = index.handle(DocAddress::new(seg_ord as u32, d)) else {
                         return;
                     };
                     if alive.is_some_and(|a| !a.is_alive(d)) {

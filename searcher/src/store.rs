@@ -113,15 +113,8 @@ impl Store for Searcher {
     }
 
     fn document(&self, doc: usize) -> Result<Option<(String, DocEntry, String)>> {
-        if doc >= self.index().len() {
-            return Ok(None);
-        }
-        let (id, entry) = self.index().doc(doc);
-        Ok(Some((
-            id.to_string(),
-            entry.clone(),
-            self.index().text(id)?,
-        )))
+        let found = self.index().document(doc)?;
+        Ok(found.map(|d| (d.id, d.entry, d.text)))
     }
 
     fn lexical_models(&self) -> &'static [crate::Lexical] {

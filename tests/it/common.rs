@@ -273,14 +273,20 @@ impl Mcp {
     }
 }
 
-/// The documents of the committed generation of the index in `index`
-/// (its `documents.json`, by id), as the manifest points to them.
+/// The documents of the committed generation of the index in `index`,
+/// by id (as the documents table stores them), read through the library.
 pub fn documents(index: &Path) -> serde_json::Value {
-    let read = |p: PathBuf| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
-    };
-    let m = read(index.join("manifest.json"));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(index.join("manifest.json")).unwrap())
+            .unwrap();
     assert!(m.get("documents").is_none(), "the manifest is the header");
-    let generation = m["generation"].as_u64().unwrap();
-    read(index.join(format!("gen-{generation:06}/documents.json")))
+    let opened = semsearch_indexer::Index::open(index).unwrap();
+    let mut docs = serde_json::Map::new();
+    opened
+        .each_document(|_, d| {
+            docs.insert(d.id, serde_json::to_value(&d.entry).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    docs.into()
 }

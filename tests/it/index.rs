@@ -62,7 +62,7 @@ fn first_index_then_change_delete_add_are_incremental() {
     assert_eq!(r["documents"], 3);
 
     // Touched without a change: same content hash, not re-embedded.
-    // The documents are in the committed generation's documents.json.
+    // The documents as the committed generation's table stores them.
     let ids = || crate::common::documents(&docs.join(".semsearch"))["d.txt"]["passages"].clone();
     let before = ids();
     std::fs::write(docs.join("d.txt"), "a search engine index").unwrap();

@@ -333,23 +333,29 @@ fn missing_or_corrupt_index_is_named() {
         .flatten()
         .find(|e| e.file_name().to_string_lossy().starts_with("gen-"))
         .unwrap();
-    std::fs::write(gen.path().join("vectors/seg-000001.usearch"), b"garbage").unwrap();
+    let segment = gen.path().join("vectors/seg-000001.usearch");
+    let vectors = std::fs::read(&segment).unwrap();
+    std::fs::write(&segment, b"garbage").unwrap();
     let (code, _, err) = search(&index, "cat", &[]);
     assert_eq!(code, Some(2));
     assert!(
         err.contains("corrupt") && err.contains(".semsearch"),
         "{err}"
     );
-    // The documents' table cut short: named, with the file.
-    let documents = gen.path().join("documents.json");
-    let text = std::fs::read(&documents).unwrap();
-    std::fs::write(&documents, &text[..text.len() / 2]).unwrap();
+    // The documents table (the lexical index's store) cut short: named.
+    std::fs::write(&segment, vectors).unwrap();
+    for f in std::fs::read_dir(gen.path().join("tantivy"))
+        .unwrap()
+        .flatten()
+    {
+        if f.path().extension().is_some_and(|e| e == "store") {
+            let text = std::fs::read(f.path()).unwrap();
+            std::fs::write(f.path(), &text[..text.len() / 2]).unwrap();
+        }
+    }
     let (code, _, err) = search(&index, "cat", &[]);
     assert_eq!(code, Some(2));
-    assert!(
-        err.contains("corrupt") && err.contains("documents.json"),
-        "{err}"
-    );
+    assert!(err.contains("corrupt") && err.contains("lexical"), "{err}");
 }
 
 #[test]

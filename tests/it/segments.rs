@@ -230,9 +230,14 @@ fn a_format_6_index_is_upgraded_in_place_without_re_embedding() {
     probe(&docs, 2);
     index(&docs, &[]);
     let idx = docs.join(".semsearch");
-    // Format 6's layout: one vectors.usearch, no segment list.
+    // Format 6's layout: one vectors.usearch, no segment list, the
+    // documents in documents.json (the lexical index is left as it is:
+    // indexer/tests/lsa.rs rewrites it too).
     let mut m = manifest(&idx);
     let g = m["generation"].as_u64().unwrap();
+    let table = crate::common::documents(&idx);
+    std::fs::write(gen_dir(&idx, g).join("documents.json"), table.to_string()).unwrap();
+    m.as_object_mut().unwrap().remove("next_doc_seq");
     let old = gen_dir(&idx, g).join("vectors.usearch");
     std::fs::rename(segment_file(&idx, g, 1), &old).unwrap();
     std::fs::remove_dir_all(gen_dir(&idx, g).join("vectors")).unwrap();
@@ -251,7 +256,7 @@ fn a_format_6_index_is_upgraded_in_place_without_re_embedding() {
     let r = index(&docs, &[]);
     assert_eq!(added(&r), 0, "nothing re-embedded: {r}");
     assert_eq!(r["unchanged"], 12);
-    assert_eq!(manifest(&idx)["format_version"], 7);
+    assert_eq!(manifest(&idx)["format_version"], 8);
     assert_eq!(segments(&idx), vec![(1, passages(&idx))]);
     let now = manifest(&idx)["generation"].as_u64().unwrap();
     let ino = std::fs::metadata(segment_file(&idx, now, 1)).unwrap().ino();

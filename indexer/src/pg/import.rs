@@ -23,9 +23,10 @@ pub fn import(
     writer.recreate(manifest.model.dim, &manifest.analyzer);
     let mut passages = 0;
     let mut keyed = Vec::new();
-    for doc in 0..index.len() {
-        let (id, entry) = index.doc(doc);
-        writer.add(id, entry, &index.text(id)?)?;
+    let mut copied = 0;
+    index.each_document(|_, doc| {
+        let (id, entry) = (&doc.id, &doc.entry);
+        writer.add(id, entry, &doc.text)?;
         for p in &entry.passages {
             let v = index.passage_vector(p.id).ok_or_else(|| Error::Corrupt {
                 path: index.dir().to_path_buf(),
@@ -33,12 +34,16 @@ pub fn import(
             })?;
             keyed.push((p.id, v));
         }
-        if (doc + 1) % BATCH == 0 || doc + 1 == index.len() {
+        copied += 1;
+        if copied % BATCH == 0 || copied == index.len() {
             passages += keyed.len();
             writer.add_vectors(&std::mem::take(&mut keyed))?;
-            progress(doc + 1);
+            progress(copied);
         }
-    }
+        Ok(())
+    })?;
+    passages += keyed.len();
+    writer.add_vectors(&keyed)?;
     writer.commit(&mut manifest)?;
     Ok((index.len(), passages))
 }

@@ -4,10 +4,12 @@
 //! every checkpoint and at the end of a run, through the atomic manifest
 //! swap of [`crate::store`].
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tantivy::{doc, IndexWriter, Term};
+use tantivy::schema::Value;
+use tantivy::{IndexWriter, TantivyDocument, Term};
 
 use crate::error::{IoContext, Result};
 use crate::lsa;
@@ -38,6 +40,14 @@ pub(super) struct Generation {
     /// A format 4-6 generation's passage keys: its one vector file is
     /// adopted as the first segment of the next generation.
     legacy_keys: Option<Vec<u64>>,
+    /// A format 4-7 generation's documents: its lexical index, which has
+    /// no documents table, is written anew from its stored text.
+    legacy_lexical: Option<BTreeMap<String, DocEntry>>,
+    /// The next document handle.
+    next_seq: u64,
+    /// The committed generation's lexical index, to read a touched
+    /// document's text from.
+    committed_text: Option<tantivy::Searcher>,
 }
 
 struct Open {
@@ -60,7 +70,13 @@ impl Generation {
             let docs = manifest.documents.values();
             docs.flat_map(|d| d.passages.iter().map(|p| p.id)).collect()
         });
+        let legacy_lexical = committed
+            .filter(|&g| !has_documents_table(&store::generation_dir(dir, g)))
+            .map(|_| manifest.documents.clone());
         Generation {
+            legacy_lexical,
+            next_seq: manifest.next_doc_seq,
+            committed_text: None,
             // None committed (a new index, --rebuild): no segment yet.
             segments: match committed {
                 Some(_) => manifest.vector_segments.clone(),
@@ -90,7 +106,12 @@ impl Generation {
             }
             let tdir = store::tantivy_dir(&gen_dir);
             let (schema, fields) = schema::schema(&self.analyzer);
-            let index = if self.committed.is_some() {
+            if self.legacy_lexical.is_some() {
+                // The linked files of the old schema's index go.
+                std::fs::remove_dir_all(&tdir).at(&tdir)?;
+                std::fs::create_dir_all(&tdir).at(&tdir)?;
+            }
+            let index = if self.committed.is_some() && self.legacy_lexical.is_none() {
                 tantivy::Index::open_in_dir(&tdir).at(&tdir)?
             } else {
                 tantivy::Index::builder()
@@ -109,6 +130,9 @@ impl Generation {
                 writer,
                 fields,
             });
+            if let Some(docs) = self.legacy_lexical.take() {
+                self.rewrite_lexical(&docs)?;
+            }
         }
         if self.vectors.is_none() {
             let prev = self.committed.map(|g| store::generation_dir(&self.dir, g));
@@ -125,6 +149,132 @@ impl Generation {
     }
 }
 
+impl Generation {
+    /// Write the committed generation's documents (text from its lexical
+    /// index, entries from `docs`) into the open one, whose lexical index
+    /// is new: an upgrade from a format without the documents table.
+    /// Handles follow the ids' order, as positions in the sorted
+    /// documents did before.
+    fn rewrite_lexical(&mut self, docs: &BTreeMap<String, DocEntry>) -> Result<()> {
+        let seqs: HashMap<&str, u64> = docs
+            .keys()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i as u64))
+            .collect();
+        let start = self.next_seq.max(docs.len() as u64);
+        let searcher = self.committed_searcher()?.clone();
+        let dir = self.dir.clone();
+        let body = searcher.schema().get_field("body").at(&dir)?;
+        for seg in searcher.segment_readers() {
+            let ids = seg.fast_fields().str("id").ok().flatten();
+            let ids = ids.ok_or_else(|| crate::Error::Corrupt {
+                path: dir.clone(),
+                reason: "lexical index has no id column".into(),
+            })?;
+            let alive = seg.alive_bitset();
+            let store = seg.get_store_reader(1).at(&dir)?;
+            let live = (0..seg.max_doc()).filter(|&d| alive.is_none_or(|a| a.is_alive(d)));
+            for (d, stored) in live.zip(store.iter::<TantivyDocument>(alive)) {
+                let stored = stored.at(&dir)?;
+                let mut id = String::new();
+                if let Some(ord) = ids.term_ords(d).next() {
+                    ids.ord_to_str(ord, &mut id).at(&dir)?;
+                }
+                let (Some(entry), Some(&seq)) = (docs.get(&id), seqs.get(id.as_str())) else {
+                    continue;
+                };
+                let text = stored
+                    .get_first(body)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                self.next_seq = seq;
+                self.add_lexical(&id, entry, text)?;
+            }
+        }
+        self.next_seq = start;
+        Ok(())
+    }
+
+    /// The committed generation's lexical searcher (opened once).
+    fn committed_searcher(&mut self) -> Result<&tantivy::Searcher> {
+        if self.committed_text.is_none() {
+            let g = self.committed.expect("an update of a committed index");
+            let tdir = store::tantivy_dir(&store::generation_dir(&self.dir, g));
+            let index = tantivy::Index::open_in_dir(&tdir).at(&tdir)?;
+            let reader: tantivy::IndexReader = index
+                .reader_builder()
+                .reload_policy(tantivy::ReloadPolicy::Manual)
+                .try_into()
+                .at(&tdir)?;
+            self.committed_text = Some(reader.searcher());
+        }
+        Ok(self.committed_text.as_ref().expect("set above"))
+    }
+
+    /// A committed document's text, by id.
+    fn committed_text(&mut self, id: &str) -> Result<String> {
+        let dir = self.dir.clone();
+        let searcher = self.committed_searcher()?;
+        let schema = searcher.schema();
+        let (id_field, body) = (
+            schema.get_field("id").at(&dir)?,
+            schema.get_field("body").at(&dir)?,
+        );
+        let q = tantivy::query::TermQuery::new(
+            Term::from_field_text(id_field, id),
+            tantivy::schema::IndexRecordOption::Basic,
+        );
+        let hits = searcher
+            .search(
+                &q,
+                &tantivy::collector::TopDocs::with_limit(1).order_by_score(),
+            )
+            .at(&dir)?;
+        let Some(&(_, addr)) = hits.first() else {
+            return Err(crate::Error::Corrupt {
+                path: dir,
+                reason: format!("document {id} is not in the lexical index"),
+            });
+        };
+        let doc: TantivyDocument = searcher.doc(addr).at(&dir)?;
+        Ok(doc
+            .get_first(body)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    /// Add a document to the open lexical index with the next handle.
+    fn add_lexical(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let (open, _) = self.open()?;
+        let f = open.fields;
+        let tdir = store::tantivy_dir(&open.gen_dir);
+        let json = serde_json::to_vec(entry).map_err(|e| crate::Error::Corrupt {
+            path: tdir.clone(),
+            reason: format!("document {id}'s entry does not serialise: {e}"),
+        })?;
+        let mut doc = TantivyDocument::new();
+        doc.add_text(f.id, id);
+        doc.add_u64(f.seq, seq);
+        for p in &entry.passages {
+            doc.add_u64(f.keys, p.id);
+        }
+        doc.add_bytes(f.entry, &json);
+        doc.add_text(f.body, text);
+        doc.add_text(f.text, format!("{}\n{text}", entry.title));
+        open.writer.add_document(doc).at(&tdir)?;
+        Ok(())
+    }
+}
+
+/// Whether a generation's lexical index has the documents table (format 8).
+fn has_documents_table(gen_dir: &Path) -> bool {
+    tantivy::Index::open_in_dir(store::tantivy_dir(gen_dir))
+        .is_ok_and(|i| schema::fields(&i.schema()).is_some())
+}
+
 impl super::Writer for Generation {
     fn is_dirty(&self) -> bool {
         self.open.is_some()
@@ -138,14 +288,7 @@ impl super::Writer for Generation {
     }
 
     fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()> {
-        let (open, _) = self.open()?;
-        let f = open.fields;
-        let tdir = store::tantivy_dir(&open.gen_dir);
-        let all = format!("{}\n{text}", entry.title);
-        open.writer
-            .add_document(doc!(f.id => id, f.body => text, f.text => all))
-            .at(&tdir)?;
-        Ok(())
+        self.add_lexical(id, entry, text)
     }
 
     // One embedding batch at once, so that usearch's parallel insertion
@@ -155,9 +298,14 @@ impl super::Writer for Generation {
         vectors.add(passages)
     }
 
-    // The manifest keeps the new entry; it is written at the commit.
-    fn update_entry(&mut self, _id: &str, _entry: &DocEntry) -> Result<()> {
-        Ok(())
+    // The entry is stored with the text: the document is written anew,
+    // with its committed text (its vectors stay).
+    fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
+        let text = self.committed_text(id)?;
+        let (open, _) = self.open()?;
+        open.writer
+            .delete_term(Term::from_field_text(open.fields.id, id));
+        self.add_lexical(id, entry, &text)
     }
 
     /// Commit what was written: tantivy's segments, the vector files, then
@@ -193,12 +341,14 @@ impl super::Writer for Generation {
         let vectors = self.vectors.as_mut().expect("made by open");
         self.segments = vectors.commit(&gen_dir)?;
         manifest.vector_segments = self.segments.clone();
+        manifest.next_doc_seq = self.next_seq;
         manifest.generation = generation;
         manifest.updated = now();
         super::failpoint("before-manifest");
         manifest.write(&self.dir)?;
         store::remove_old_generations(&self.dir, generation, self.committed);
         self.committed = Some(generation);
+        self.committed_text = None;
         Ok(())
     }
 

@@ -44,6 +44,13 @@ pub(crate) use generation::now;
 use generation::Generation;
 use scan::{NewDoc, Seen};
 
+/// The id a file under `root` has in an index of these roots (`None`
+/// when it is not under `root`).
+pub(crate) fn doc_id_of(root: &Path, path: &Path, prefix_root: bool) -> Option<String> {
+    path.starts_with(root)
+        .then(|| scan::doc_id(root, path, prefix_root))
+}
+
 /// Files looked at (read, extracted, chunked) in parallel at a time.
 const LOOK_CHUNK: usize = 256;
 
