@@ -55,20 +55,19 @@ pub struct AnnReport {
     pub rows: Vec<AnnRow>,
 }
 
-/// `n` passage vectors spread evenly over the index, as queries.
+/// `n` passage vectors spread evenly over the index, as queries: the
+/// first passage of documents at even steps of the handles.
 pub fn sample_queries(index: &Index, n: usize) -> Vec<Vec<f32>> {
-    let keys: Vec<u64> = index
-        .manifest()
-        .documents
-        .values()
-        .flat_map(|d| d.passages.iter().map(|p| p.id))
-        .collect();
-    if keys.is_empty() || n == 0 {
+    let slots = index.slots();
+    if slots == 0 || n == 0 {
         return Vec::new();
     }
-    let step = (keys.len() as f64 / n.min(keys.len()) as f64).max(1.0);
-    (0..n.min(keys.len()))
-        .filter_map(|i| index.passage_vector(keys[(i as f64 * step) as usize]))
+    let step = (slots as f64 / n.min(slots) as f64).max(1.0);
+    (0..n.min(slots))
+        .filter_map(|i| {
+            let key = *index.passage_keys((i as f64 * step) as usize).first()?;
+            index.passage_vector(key)
+        })
         .collect()
 }
 
