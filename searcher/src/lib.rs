@@ -101,12 +101,19 @@ pub struct Searcher {
 }
 
 impl Searcher {
-    /// Open the index in `dir` and load the model that built it.
+    /// Open the index in `dir` and load the model that built it, side by
+    /// side: neither needs the other but the manifest's header (a million
+    /// passages: the index opens in about 90 ms, the slim model loads in
+    /// about 100; a one-shot search paid both, one after the other).
     pub fn open(dir: &Path) -> Result<Self> {
-        let index = Index::open(dir)?;
-        let model = index.model();
-        let embedder = model.load()?;
-        Self::with_embedder(index, embedder)
+        let model = semsearch_indexer::Manifest::read_header(dir)?.model;
+        std::thread::scope(|s| {
+            let embedder = s.spawn(|| model.load());
+            // The index's own error (corrupt, another format) comes first.
+            let index = Index::open(dir)?;
+            let embedder = embedder.join().expect("loading the model panicked")?;
+            Self::with_embedder(index, embedder)
+        })
     }
 
     /// An opened index with an already loaded model (checked to be the
