@@ -221,6 +221,7 @@ fn formats_4_to_7_are_upgraded_without_re_embedding() {
         assert_eq!(opened.slots(), 12);
         for (handle, (id, entry)) in before.iter().enumerate() {
             assert_eq!(opened.position(id), Some(handle), "{id}");
+            assert_eq!(opened.id(handle).as_deref(), Some(id.as_str()));
             for (ordinal, p) in entry.passages.iter().enumerate() {
                 let found = opened.passage(p.id).unwrap();
                 assert_eq!((found.doc, found.ordinal), (handle, ordinal));

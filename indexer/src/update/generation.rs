@@ -164,33 +164,22 @@ impl Generation {
         let start = self.next_seq.max(docs.len() as u64);
         let searcher = self.committed_searcher()?.clone();
         let dir = self.dir.clone();
-        let body = searcher.schema().get_field("body").at(&dir)?;
-        for seg in searcher.segment_readers() {
-            let ids = seg.fast_fields().str("id").ok().flatten();
-            let ids = ids.ok_or_else(|| crate::Error::Corrupt {
-                path: dir.clone(),
-                reason: "lexical index has no id column".into(),
-            })?;
-            let alive = seg.alive_bitset();
-            let store = seg.get_store_reader(1).at(&dir)?;
-            let live = (0..seg.max_doc()).filter(|&d| alive.is_none_or(|a| a.is_alive(d)));
-            for (d, stored) in live.zip(store.iter::<TantivyDocument>(alive)) {
-                let stored = stored.at(&dir)?;
-                let mut id = String::new();
-                if let Some(ord) = ids.term_ords(d).next() {
-                    ids.ord_to_str(ord, &mut id).at(&dir)?;
-                }
-                let (Some(entry), Some(&seq)) = (docs.get(&id), seqs.get(id.as_str())) else {
-                    continue;
-                };
-                let text = stored
-                    .get_first(body)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default();
-                self.next_seq = seq;
-                self.add_lexical(&id, entry, text)?;
-            }
-        }
+        let schema = searcher.schema();
+        let (id, body) = (
+            schema.get_field("id").at(&dir)?,
+            schema.get_field("body").at(&dir)?,
+        );
+        crate::index::each_stored(&dir, &searcher, id, |_, _, id, stored| {
+            let (Some(entry), Some(&seq)) = (docs.get(&id), seqs.get(id.as_str())) else {
+                return Ok(());
+            };
+            let text = stored
+                .get_first(body)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            self.next_seq = seq;
+            self.add_lexical(&id, entry, text)
+        })?;
         self.next_seq = start;
         Ok(())
     }
