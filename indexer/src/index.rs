@@ -350,16 +350,22 @@ fn open_lexical(dir: &Path, gen_dir: &Path) -> Result<(tantivy::Index, IndexRead
         reason,
     };
     let tdir = store::tantivy_dir(gen_dir);
-    let lexical = tantivy::Index::open_in_dir(&tdir)
+    let (lexical, reader) = open_reader(&tdir)
         .map_err(|e| corrupt(format!("lexical index {}: {e}", tdir.display())))?;
     let fields = schema::fields(&lexical.schema())
         .ok_or_else(|| corrupt("lexical index has another schema".into()))?;
+    Ok((lexical, reader, fields))
+}
+
+/// A lexical index of any schema in `tdir`, with a reader that is never
+/// reloaded (a committed generation never changes).
+pub(crate) fn open_reader(tdir: &Path) -> tantivy::Result<(tantivy::Index, IndexReader)> {
+    let lexical = tantivy::Index::open_in_dir(tdir)?;
     let reader = lexical
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
-        .try_into()
-        .at(&tdir)?;
-    Ok((lexical, reader, fields))
+        .try_into()?;
+    Ok((lexical, reader))
 }
 
 /// Every segment's lookups, by segment ordinal.
