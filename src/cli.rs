@@ -255,6 +255,10 @@ pub struct IndexArgs {
     /// Passages embedded together (memory against padding).
     #[arg(long, value_name = "N", default_value_t = semsearch_indexer::update::DEFAULT_EMBED_BATCH, hide = true)]
     pub embed_batch: usize,
+    /// Vectors per HNSW segment before a new one starts (memory and a
+    /// checkpoint's writes against segments a search asks).
+    #[arg(long, value_name = "N", default_value_t = semsearch_indexer::segments::SEGMENT_VECTORS, hide = true)]
+    pub segment_vectors: usize,
     /// Print one JSON object with the counts (watch: one per update).
     #[arg(long)]
     pub json: bool,

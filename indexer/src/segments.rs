@@ -1,21 +1,26 @@
-//! Passage vectors in segments, as tantivy keeps postings: every commit
-//! writes the vectors added since the last one as a new HNSW segment
-//! (`vectors/seg-NNNNNN.usearch` and the keys it holds in `.keys`), older
-//! segments are hard-linked into the new generation untouched, and a
-//! removed passage whose vector sits in a committed segment becomes a
-//! tombstone (`vectors/tombstones.bin`) that searches skip until a merge
-//! drops it. So a checkpoint writes what changed, not every vector again
-//! (format 6 loaded and saved the whole graph at each: 2.6 s to add one
-//! document to 300,000 passages).
+//! Passage vectors in segments, as tantivy keeps postings: a run fills
+//! new HNSW segments (`vectors/seg-NNNNNN.usearch` and the keys it holds
+//! in `.keys`) up to [`SEGMENT_VECTORS`] vectors each; the one it is
+//! filling stays in memory across the run's checkpoints, and each commit
+//! saves it under a new name (the committed generation keeps the previous
+//! save). Older segments are hard-linked into the new generation
+//! untouched, and a removed passage whose vector sits in a committed
+//! segment becomes a tombstone (`vectors/tombstones.bin`) that searches
+//! skip until its segment is rewritten. So a commit writes this run's
+//! segments, never the corpus (format 6 loaded and saved the whole graph
+//! at each: 2.6 s to add one document to 300,000 passages).
 //!
-//! Merges keep searches cheap: after a commit, while the segment before
-//! the newest holds at most [`MERGE_RATIO`] times the newest's vectors, the
-//! smaller is added into a copy of the larger (a geometric series, as a
-//! binary counter: at most log4 of the corpus over a checkpoint's size
-//! segments, and each vector re-inserted about log4 times over its life).
-//! A segment whose tombstones reach a quarter of it is rewritten without
-//! them. Merges write new files and unlink only the new generation's
-//! links, so a killed merge leaves the committed generation whole.
+//! A vector is inserted into a graph once: full segments are never
+//! merged. (Merging each segment into the one before it at a size ratio
+//! of 4, a vector was inserted again about once more into ever larger
+//! graphs, and indexing a million passages ran at a third of the speed of
+//! a hundred thousand: BENCHMARKS.md.) Only small segments, left by runs
+//! that added a few documents, gather: the newest into the one before it
+//! while that one holds at most [`MERGE_RATIO`] times its vectors and the
+//! two fit in one segment. A segment whose tombstones reach a quarter of
+//! it is rewritten without them once they are a quarter of the index.
+//! Merges write new files and unlink only the new generation's links, so
+//! a killed merge leaves the committed generation whole.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -27,9 +32,13 @@ use crate::error::{Error, IoContext, Result};
 use crate::manifest::Quantization;
 use crate::vectors;
 
-/// A segment is merged into the one before it while that one holds at
-/// most this many times its vectors.
+/// A small segment is merged into the one before it while that one holds
+/// at most this many times its vectors.
 pub const MERGE_RATIO: usize = 4;
+
+/// Vectors a run fills a segment to before it starts the next (see
+/// ARCHITECTURE.md: a search asks every segment, side by side).
+pub const SEGMENT_VECTORS: usize = 1 << 18;
 
 /// One committed segment, as the manifest lists it (oldest first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,14 +244,20 @@ fn exact_filtered(
     }
 }
 
-/// Segments being written: the committed ones and, in memory, the vectors
-/// added since the last commit.
+/// Segments being written: the committed ones and, in memory, the ones
+/// this run fills.
 pub struct Writer {
     committed: Vec<Segment>,
     tombstones: HashSet<u64>,
-    fresh: usearch::Index,
-    /// What `fresh` holds: usearch lists no keys.
-    fresh_keys: HashSet<u64>,
+    /// This run's segments in memory, oldest first: the last one open for
+    /// new vectors, any before it full (at `cap`) and saved by the next
+    /// commit, then dropped from memory.
+    filling: Vec<Filling>,
+    /// Vectors a segment is filled to.
+    cap: usize,
+    /// The run is ending: the next commit closes the open segment, which
+    /// may then merge as any small one.
+    closing: bool,
     /// The next segment's id: past every committed one, so that a new
     /// file never lands on a name linked from an older generation.
     next: u64,
@@ -250,17 +265,30 @@ pub struct Writer {
     quantization: Quantization,
 }
 
+/// A segment this run is filling.
+struct Filling {
+    index: usearch::Index,
+    /// What `index` holds: usearch lists no keys.
+    keys: HashSet<u64>,
+    /// The id of its last commit, listed in `Writer::committed`.
+    saved: Option<u64>,
+    /// Changed since that commit.
+    dirty: bool,
+}
+
 /// Names the in-memory segment in errors.
 const FRESH: &str = "(new vectors, in memory)";
 
 impl Writer {
     /// Continue from `committed` segments (with their tombstones) of the
-    /// generation in `prev_dir`; none: a new index.
+    /// generation in `prev_dir` (none: a new index), filling new segments
+    /// to `cap` vectors.
     pub fn new(
         prev_dir: Option<&Path>,
         committed: &[Segment],
         dim: usize,
         quantization: Quantization,
+        cap: usize,
     ) -> Result<Self> {
         let tombstones = match prev_dir.map(tombstones_path) {
             Some(p) if p.is_file() => read_keys(&p)?.into_iter().collect(),
@@ -269,69 +297,165 @@ impl Writer {
         Ok(Writer {
             committed: committed.to_vec(),
             tombstones,
-            fresh: vectors::load(None, dim, quantization)?,
-            fresh_keys: HashSet::new(),
+            filling: Vec::new(),
+            cap: cap.max(1),
+            closing: false,
             next: committed.iter().map(|s| s.id + 1).max().unwrap_or(1),
             dim,
             quantization,
         })
     }
 
-    /// Add vectors (in parallel) to the uncommitted segment.
-    pub fn add(&mut self, added: &[(u64, Vec<f32>)]) -> Result<()> {
-        vectors::add(&self.fresh, Path::new(FRESH), added)?;
-        self.fresh_keys.extend(added.iter().map(|(k, _)| *k));
+    /// Add vectors (in parallel) to the open segment, starting a new one
+    /// whenever it is full.
+    pub fn add(&mut self, mut added: &[(u64, Vec<f32>)]) -> Result<()> {
+        while !added.is_empty() {
+            let room = match self.filling.last() {
+                Some(f) if f.index.size() < self.cap => self.cap - f.index.size(),
+                _ => {
+                    self.filling.push(Filling {
+                        index: vectors::load(None, self.dim, self.quantization)?,
+                        keys: HashSet::new(),
+                        saved: None,
+                        dirty: false,
+                    });
+                    self.cap
+                }
+            };
+            let (now, rest) = added.split_at(room.min(added.len()));
+            let open = self.filling.last_mut().expect("pushed above");
+            vectors::add(&open.index, Path::new(FRESH), now)?;
+            open.keys.extend(now.iter().map(|(k, _)| *k));
+            open.dirty = true;
+            added = rest;
+        }
         Ok(())
     }
 
-    /// Remove passages: from the uncommitted segment, else as tombstones.
+    /// Remove passages: from a segment in memory, else as tombstones.
     pub fn remove(&mut self, keys: impl IntoIterator<Item = u64>) -> Result<()> {
         for key in keys {
-            if self.fresh_keys.remove(&key) {
-                vectors::remove(&self.fresh, Path::new(FRESH), [key])?;
-            } else {
-                self.tombstones.insert(key);
+            match self.filling.iter_mut().find(|f| f.keys.contains(&key)) {
+                Some(f) => {
+                    f.keys.remove(&key);
+                    f.dirty = true;
+                    vectors::remove(&f.index, Path::new(FRESH), [key])?;
+                }
+                None => {
+                    self.tombstones.insert(key);
+                }
             }
         }
         Ok(())
     }
 
     /// Commit into the generation in `gen_dir`, which holds links to the
-    /// previous generation's segments: the new segment, merges, the
-    /// tombstones. Returns the segment list for the manifest.
+    /// previous generation's segments: the segments in memory that
+    /// changed (each under a new name, replacing its previous commit),
+    /// merges, the tombstones. Returns the segment list for the manifest.
     pub fn commit(&mut self, gen_dir: &Path) -> Result<Vec<Segment>> {
         let folder = dir(gen_dir);
         std::fs::create_dir_all(&folder).at(&folder)?;
-        if !self.fresh_keys.is_empty() {
-            let empty = vectors::load(None, self.dim, self.quantization)?;
-            let fresh = std::mem::replace(&mut self.fresh, empty);
-            let mut keys: Vec<u64> = self.fresh_keys.drain().collect();
-            keys.sort_unstable();
-            let id = self.next_id();
-            save_new(&fresh, &graph_path(gen_dir, id))?;
-            write_keys(&keys_path(gen_dir, id), keys)?;
-            self.committed.push(Segment {
-                id,
-                vectors: fresh.size(),
-            });
+        let mut filling = std::mem::take(&mut self.filling);
+        for f in filling.iter_mut().filter(|f| f.dirty) {
+            self.save_filling(gen_dir, f)?;
         }
+        // Full ones are on disk now; the open one stays in memory unless
+        // the run is ending.
+        filling.retain(|f| !self.closing && f.index.size() < self.cap && f.saved.is_some());
+        self.filling = filling;
+        // The open segment is last and grows on: not merged.
+        let open = self.filling.last().and_then(|f| f.saved);
+        let open = match self.committed.last() {
+            Some(s) if Some(s.id) == open => self.committed.pop(),
+            _ => None,
+        };
+        self.merge_small(gen_dir)?;
+        self.committed.extend(open);
+        if self.tombstones.len() * 4 > self.len().max(1) {
+            self.drop_tombstones(gen_dir)?;
+        }
+        write_keys(&tombstones_path(gen_dir), self.tombstones.iter().copied())?;
+        Ok(self.committed.clone())
+    }
+
+    /// The next commit is the run's last: the open segment is closed.
+    pub fn close(&mut self) {
+        self.closing = true;
+    }
+
+    /// Save a segment in memory under a new id, in its previous commit's
+    /// place in the list (whose files this generation unlinks), else last.
+    fn save_filling(&mut self, gen_dir: &Path, f: &mut Filling) -> Result<()> {
+        let place = f
+            .saved
+            .and_then(|old| self.committed.iter().position(|s| s.id == old));
+        if let Some(old) = f.saved.take() {
+            unlink(gen_dir, old)?;
+        }
+        f.dirty = false;
+        if f.keys.is_empty() {
+            // Every vector removed: the segment goes.
+            if let Some(i) = place {
+                self.committed.remove(i);
+            }
+            return Ok(());
+        }
+        let id = self.next_id();
+        save_new(&f.index, &graph_path(gen_dir, id))?;
+        let mut keys: Vec<u64> = f.keys.iter().copied().collect();
+        keys.sort_unstable();
+        write_keys(&keys_path(gen_dir, id), keys)?;
+        let seg = Segment {
+            id,
+            vectors: f.index.size(),
+        };
+        match place {
+            Some(i) => self.committed[i] = seg,
+            None => self.committed.push(seg),
+        }
+        f.saved = Some(id);
+        Ok(())
+    }
+
+    /// Merge the newest committed segment into the one before it while
+    /// that one holds at most [`MERGE_RATIO`] times its vectors and the
+    /// two fit in one segment: small segments (of runs that added a few
+    /// documents) gather, full ones are never inserted again.
+    fn merge_small(&mut self, gen_dir: &Path) -> Result<()> {
         while let [.., older, newer] = self.committed[..] {
-            if older.vectors > MERGE_RATIO * newer.vectors {
+            if older.vectors > MERGE_RATIO * newer.vectors
+                || older.vectors + newer.vectors > self.cap
+            {
                 break;
             }
             let merged = self.merge(gen_dir, &[older, newer])?;
             let n = self.committed.len();
             self.committed.splice(n - 2.., [merged]);
         }
-        if self.tombstones.len() * 4 > self.len().max(1) {
-            // Mostly removed: rewrite every segment without its tombstones.
-            let all = std::mem::take(&mut self.committed);
-            if !all.is_empty() {
-                self.committed = vec![self.merge(gen_dir, &all)?];
+        Ok(())
+    }
+
+    /// Mostly removed: rewrite each segment a quarter or more of whose
+    /// vectors are tombstones, without them.
+    fn drop_tombstones(&mut self, gen_dir: &Path) -> Result<()> {
+        for i in 0..self.committed.len() {
+            let s = self.committed[i];
+            let keys = read_keys(&keys_path(gen_dir, s.id))?;
+            let dead = keys.iter().filter(|k| self.tombstones.contains(k)).count();
+            if dead == keys.len() {
+                // Nothing left: the segment goes with its tombstones.
+                for k in &keys {
+                    self.tombstones.remove(k);
+                }
+                unlink(gen_dir, s.id)?;
+                self.committed[i].vectors = 0;
+            } else if dead * 4 >= keys.len() {
+                self.committed[i] = self.merge(gen_dir, &[s])?;
             }
         }
-        write_keys(&tombstones_path(gen_dir), self.tombstones.iter().copied())?;
-        Ok(self.committed.clone())
+        self.committed.retain(|s| s.vectors > 0);
+        Ok(())
     }
 
     /// Live vectors committed.
@@ -362,22 +486,7 @@ impl Writer {
             }
         }
         for part in parts.iter().filter(|s| s.id != largest.id) {
-            let path = graph_path(gen_dir, part.id);
-            let view = usearch::Index::new(&vectors::options(self.dim, self.quantization))
-                .map_err(|e| corrupt(&path, e))?;
-            view.view(&path.to_string_lossy())
-                .map_err(|e| corrupt(&path, e))?;
-            let mut added = Vec::new();
-            for k in read_keys(&keys_path(gen_dir, part.id))? {
-                if self.tombstones.remove(&k) {
-                    continue;
-                }
-                let mut v = vec![0f32; self.dim];
-                match view.get(k, &mut v) {
-                    Ok(n) if n > 0 => added.push((k, v)),
-                    _ => return Err(corrupt(&path, format!("lists key {k} it does not hold"))),
-                }
-            }
+            let added = self.live_vectors(gen_dir, part)?;
             vectors::add(&index, &path, &added)?;
             keys.extend(added.into_iter().map(|(k, _)| k));
         }
@@ -386,15 +495,42 @@ impl Writer {
         save_new(&index, &graph_path(gen_dir, id))?;
         write_keys(&keys_path(gen_dir, id), keys)?;
         for part in parts {
-            for p in [graph_path(gen_dir, part.id), keys_path(gen_dir, part.id)] {
-                std::fs::remove_file(&p).at(&p)?;
-            }
+            unlink(gen_dir, part.id)?;
         }
         Ok(Segment {
             id,
             vectors: index.size(),
         })
     }
+
+    /// A committed segment's vectors less its tombstones (which go).
+    fn live_vectors(&mut self, gen_dir: &Path, part: &Segment) -> Result<Vec<(u64, Vec<f32>)>> {
+        let path = graph_path(gen_dir, part.id);
+        let view = usearch::Index::new(&vectors::options(self.dim, self.quantization))
+            .map_err(|e| corrupt(&path, e))?;
+        view.view(&path.to_string_lossy())
+            .map_err(|e| corrupt(&path, e))?;
+        let mut added = Vec::new();
+        for k in read_keys(&keys_path(gen_dir, part.id))? {
+            if self.tombstones.remove(&k) {
+                continue;
+            }
+            let mut v = vec![0f32; self.dim];
+            match view.get(k, &mut v) {
+                Ok(n) if n > 0 => added.push((k, v)),
+                _ => return Err(corrupt(&path, format!("lists key {k} it does not hold"))),
+            }
+        }
+        Ok(added)
+    }
+}
+
+/// Unlink a segment's files from this generation (older ones keep theirs).
+fn unlink(gen_dir: &Path, id: u64) -> Result<()> {
+    for p in [graph_path(gen_dir, id), keys_path(gen_dir, id)] {
+        std::fs::remove_file(&p).at(&p)?;
+    }
+    Ok(())
 }
 
 /// Save to a new file: a name that exists may be a hard link into a

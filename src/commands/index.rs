@@ -127,6 +127,7 @@ pub fn prepare(args: &IndexArgs) -> anyhow::Result<Prepared> {
         rebuild: args.rebuild,
         checkpoint: Duration::from_secs(args.checkpoint_secs),
         embed_batch: args.embed_batch.max(1),
+        segment_vectors: args.segment_vectors.max(1),
         keep_chrome: args.keep_chrome
             || (!args.rebuild && existing.as_ref().is_some_and(|m| m.keep_chrome)),
         pre: match (&args.pre, existing.as_ref().and_then(|m| m.pre.as_ref())) {

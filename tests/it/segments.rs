@@ -1,6 +1,6 @@
 //! End-to-end tests of the passage vector segments: a commit writes the
 //! vectors it added, links the older segments, keeps removals as
-//! tombstones, merges geometrically, survives a kill during a merge, and
+//! tombstones, fills segments to a size and gathers small ones, survives a kill during a merge, and
 //! upgrades a format 6 index without re-embedding. The real model
 //! (HF_HOME=../shared/hf): a probe text must find its own document.
 
@@ -163,36 +163,77 @@ fn a_commit_writes_its_vectors_links_the_rest_and_tombstones_removals() {
 }
 
 #[test]
-fn checkpoints_merge_into_few_segments_and_every_vector_stays_found() {
+fn a_run_fills_segments_across_checkpoints_and_never_inserts_a_vector_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let docs = tmp.path().join("docs");
     notes(&docs, 0..197);
     (0..3).for_each(|i| probe(&docs, i));
-    // A commit after every batch of 8: 25 commits.
-    let r = index(&docs, &["--checkpoint-secs", "0", "--embed-batch", "8"]);
+    // A commit after every batch of 8 (25 commits), segments of 16.
+    let r = index(
+        &docs,
+        &[
+            "--checkpoint-secs",
+            "0",
+            "--embed-batch",
+            "8",
+            "--segment-vectors",
+            "16",
+        ],
+    );
     assert_eq!(added(&r), 200);
+    assert_eq!(r["checkpoints"].as_u64().unwrap(), 25);
     let idx = docs.join(".semsearch");
     let segs = segments(&idx);
-    assert_eq!(
-        segs.iter().map(|s| s.1).sum::<u64>(),
-        passages(&idx),
-        "{segs:?}"
-    );
-    // Each segment holds more than 4x the next: log4(25) + 1 of them.
-    assert!(segs.len() <= 4, "{segs:?}");
-    for w in segs.windows(2) {
-        assert!(w[0].1 > 4 * w[1].1, "{segs:?}");
-    }
+    let total = passages(&idx);
+    assert_eq!(segs.iter().map(|s| s.1).sum::<u64>(), total, "{segs:?}");
+    // Full segments as filled, none merged: the open one was saved anew
+    // at each checkpoint and the last holds the rest.
+    let (last, full) = segs.split_last().unwrap();
+    assert!(full.iter().all(|s| s.1 == 16), "{segs:?}");
+    assert_eq!(last.1, total - 16 * full.len() as u64, "{segs:?}");
+    assert!(full.windows(2).all(|w| w[0].0 < w[1].0), "{segs:?}");
     let files = std::fs::read_dir(
         gen_dir(&idx, manifest(&idx)["generation"].as_u64().unwrap()).join("vectors"),
     )
     .unwrap()
     .count();
-    assert_eq!(files, 2 * segs.len() + 1, "merged segments' files are gone");
+    assert_eq!(files, 2 * segs.len() + 1, "earlier saves' files are gone");
     for i in 0..3 {
         ranks_first(&idx, i);
     }
     assert_eq!(semantic(&idx, PROBES[0]).len(), 100);
+}
+
+#[test]
+fn small_segments_of_later_runs_gather_and_full_ones_stay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    notes(&docs, 0..30);
+    let cap = ["--segment-vectors", "40"];
+    index(&docs, &cap);
+    let idx = docs.join(".semsearch");
+    let p30 = passages(&idx);
+    // Runs of two documents: each run's segment merges into the one
+    // before it while that holds at most 4x its vectors and both fit.
+    let mut sizes = Vec::new();
+    for run in 0..4 {
+        notes(&docs, 30 + 2 * run..32 + 2 * run);
+        assert_eq!(added(&index(&docs, &cap)), 2);
+        sizes.push(segments(&idx).iter().map(|s| s.1).collect::<Vec<_>>());
+    }
+    // 30 | 2 -> 30 | 2 + 2 = 4 -> 30 | 6 -> 30 + 8 = 38 (<= 40, 30 <= 32).
+    assert_eq!(
+        sizes,
+        vec![vec![p30, 2], vec![p30, 4], vec![p30, 6], vec![p30 + 8]]
+    );
+    // One more would pass the cap: it stays beside.
+    notes(&docs, 38..41);
+    index(&docs, &cap);
+    assert_eq!(
+        segments(&idx).iter().map(|s| s.1).collect::<Vec<_>>(),
+        vec![p30 + 8, 3]
+    );
+    assert_eq!(semantic(&idx, "note 40 on subject 5").len(), 41);
 }
 
 #[test]

@@ -45,6 +45,8 @@ pub(super) struct Generation {
     legacy_lexical: Option<BTreeMap<String, DocEntry>>,
     /// The next document handle.
     next_seq: u64,
+    /// Vectors a new segment is filled to.
+    segment_vectors: usize,
     /// The committed generation's lexical index, to read a touched
     /// document's text from.
     committed_text: Option<tantivy::Searcher>,
@@ -60,7 +62,12 @@ struct Open {
 impl Generation {
     /// Continue from generation `committed` of the index in `dir` (none: a
     /// new index).
-    pub fn new(dir: &Path, committed: Option<u64>, manifest: &Manifest) -> Self {
+    pub fn new(
+        dir: &Path,
+        committed: Option<u64>,
+        manifest: &Manifest,
+        segment_vectors: usize,
+    ) -> Self {
         let legacy = committed.is_some_and(|g| {
             store::generation_dir(dir, g)
                 .join("vectors.usearch")
@@ -76,6 +83,7 @@ impl Generation {
         Generation {
             legacy_lexical,
             next_seq: manifest.next_doc_seq,
+            segment_vectors,
             committed_text: None,
             // None committed (a new index, --rebuild): no segment yet.
             segments: match committed {
@@ -141,6 +149,7 @@ impl Generation {
                 &self.segments,
                 self.dim,
                 self.quantization,
+                self.segment_vectors,
             )?;
             self.vectors = Some(w);
         }
@@ -334,6 +343,14 @@ impl super::Writer for Generation {
         self.committed = Some(generation);
         self.committed_text = None;
         Ok(())
+    }
+
+    // This run's open vector segment is closed at the last commit, so that
+    // it merges with small ones before it.
+    fn finish(&mut self) {
+        if let Some(v) = self.vectors.as_mut() {
+            v.close();
+        }
     }
 
     fn touch(&mut self, manifest: &mut Manifest) -> Result<()> {

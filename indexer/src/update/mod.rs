@@ -86,6 +86,8 @@ pub(crate) trait Writer {
     fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<()>;
     /// Make what was written what searches see.
     fn commit(&mut self, manifest: &mut Manifest) -> Result<()>;
+    /// The next commit is the run's last.
+    fn finish(&mut self) {}
     /// Record a manifest whose entries changed but no document did.
     fn touch(&mut self, manifest: &mut Manifest) -> Result<()>;
 }
@@ -108,6 +110,9 @@ impl<W: Writer + ?Sized> Writer for &mut W {
     }
     fn commit(&mut self, manifest: &mut Manifest) -> Result<()> {
         (**self).commit(manifest)
+    }
+    fn finish(&mut self) {
+        (**self).finish()
     }
     fn touch(&mut self, manifest: &mut Manifest) -> Result<()> {
         (**self).touch(manifest)
@@ -228,7 +233,12 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 }
                 Box::new(pg)
             }
-            None => Box::new(Generation::new(&opts.index_dir, committed, &manifest)),
+            None => Box::new(Generation::new(
+                &opts.index_dir,
+                committed,
+                &manifest,
+                opts.segment_vectors,
+            )),
         };
         Ok(Run {
             embedder,
@@ -264,8 +274,9 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             self.flush()?;
             self.remove_gone()?;
         }
+        self.writer.finish();
         if self.writer.is_dirty() || self.fresh {
-            self.writer.commit(&mut self.manifest)?;
+            self.commit()?;
         } else if self.touched {
             self.writer.touch(&mut self.manifest)?;
         }
@@ -462,6 +473,7 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 progress(Event::Progress(*counters));
             })?;
             self.report.embed_seconds += t.elapsed().as_secs_f64();
+            let t = Instant::now();
             let mut vectors = vectors.into_iter();
             let mut keyed = Vec::with_capacity(vectors.len());
             for doc in docs {
@@ -469,9 +481,10 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 self.write(doc, vectors.by_ref().take(n), &mut keyed)?;
             }
             self.writer.add_vectors(&keyed)?;
+            self.report.write_seconds += t.elapsed().as_secs_f64();
         }
         if self.last_commit.elapsed() >= self.opts.checkpoint && self.writer.is_dirty() {
-            self.writer.commit(&mut self.manifest)?;
+            self.commit()?;
             self.last_commit = Instant::now();
             self.report.checkpoints += 1;
             (self.progress)(Event::Checkpoint {
@@ -480,6 +493,13 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             });
             failpoint(&format!("checkpoint-{}", self.report.checkpoints));
         }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        let t = Instant::now();
+        self.writer.commit(&mut self.manifest)?;
+        self.report.commit_seconds += t.elapsed().as_secs_f64();
         Ok(())
     }
 

@@ -40,6 +40,8 @@ pub struct UpdateOptions {
     pub checkpoint: Duration,
     /// Passages embedded (and written) together.
     pub embed_batch: usize,
+    /// Vectors a new HNSW segment is filled to before the next starts.
+    pub segment_vectors: usize,
     /// Set (by a signal handler) to end the run early: no more files are
     /// looked at, what is written is committed (atomically, as at a
     /// checkpoint), documents not yet embedded are left for the next run,
@@ -82,6 +84,7 @@ impl UpdateOptions {
             rebuild: false,
             checkpoint: DEFAULT_CHECKPOINT,
             embed_batch: DEFAULT_EMBED_BATCH,
+            segment_vectors: crate::segments::SEGMENT_VECTORS,
             stop: None,
             keep_chrome: false,
             pre: None,
@@ -154,6 +157,12 @@ pub struct Report {
     pub seconds: f64,
     /// Of `seconds`, the time spent in the model.
     pub embed_seconds: f64,
+    /// Of `seconds`, the time spent writing embedded documents into the
+    /// generation (lexical index and HNSW insertion).
+    pub write_seconds: f64,
+    /// Of `seconds`, the time spent committing generations (segment
+    /// merges, the LSA basis, the manifest swap): checkpoints and the last.
+    pub commit_seconds: f64,
     /// The run was stopped early ([`UpdateOptions::stop`]): what it
     /// committed is searchable, the rest waits for the next run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
