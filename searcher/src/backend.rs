@@ -185,6 +185,32 @@ fn semantic_leg(
     }
 }
 
+/// Equal scores in the order of the documents' ids, not of their handles
+/// (which follow the order documents were added), so that a fresh index
+/// and an upgraded one of the same documents rank alike. RRF ties often:
+/// a document at rank r of one leg alone against one at rank r of the
+/// other (SciFact test, hybrid-rrf nDCG@10: 0.7162 by handle in a fresh
+/// index, 0.7178 by id as format 7 ranked).
+fn order_ties(b: &dyn Backend, fused: &mut [crate::fusion::Fused]) -> Result<()> {
+    let tied: Vec<usize> = fused
+        .windows(2)
+        .filter(|w| w[0].score == w[1].score)
+        .flat_map(|w| [w[0].doc, w[1].doc])
+        .collect();
+    if tied.is_empty() {
+        return Ok(());
+    }
+    let ids = b.ids(&tied)?;
+    fused.sort_by(|x, y| {
+        let by_id = || ids.get(&x.doc).cmp(&ids.get(&y.doc));
+        y.score
+            .total_cmp(&x.score)
+            .then_with(by_id)
+            .then(x.doc.cmp(&y.doc))
+    });
+    Ok(())
+}
+
 /// The semantic leg, fusion with the lexical leg `lex`, then feedback (a
 /// second ranking) and collapse, as `cfg` asks.
 fn rank(
@@ -197,6 +223,7 @@ fn rank(
 ) -> Result<Ranked> {
     let sem = semantic_leg(b, vector, allowed, cfg)?;
     let (mut fused, mut best) = fuse_legs(&sem, &lex, cfg);
+    order_ties(b, &mut fused)?;
     let mut expansion = Vec::new();
     if let Some(fb) = cfg.feedback.filter(|_| !fused.is_empty()) {
         let top: Vec<usize> = fused.iter().take(fb.docs).map(|f| f.doc).collect();
@@ -225,6 +252,7 @@ fn rank(
         let (lex, added) = lex?;
         expansion = added;
         (fused, best) = fuse_legs(&sem?, &lex, cfg);
+        order_ties(b, &mut fused)?;
     }
     let scale = Scale::of(&fused.iter().map(|f| f.score).collect::<Vec<_>>());
     let fused: Vec<fusion::Fused> = fused
