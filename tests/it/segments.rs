@@ -237,6 +237,55 @@ fn small_segments_of_later_runs_gather_and_full_ones_stay() {
 }
 
 #[test]
+fn segments_mostly_tombstones_are_rewritten_and_dead_ones_go() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    notes(&docs, 0..30);
+    let cap = ["--segment-vectors", "16"];
+    index(&docs, &cap);
+    let idx = docs.join(".semsearch");
+    assert_eq!(segments(&idx).len(), 2, "{:?}", segments(&idx));
+    // 12 of 30 removed: past a quarter of the live vectors, so each
+    // segment a quarter or more dead is rewritten without them.
+    for i in (0..30).filter(|i| i % 5 < 2) {
+        std::fs::remove_file(docs.join(format!("n{i:03}.txt"))).unwrap();
+    }
+    index(&docs, &cap);
+    let live = passages(&idx);
+    assert_eq!(live, 18);
+    let segs = segments(&idx);
+    let dead = tombstones(&idx) as u64;
+    assert!(dead * 4 <= live, "{dead} tombstones left beside {live}");
+    assert_eq!(
+        segs.iter().map(|s| s.1).sum::<u64>(),
+        live + dead,
+        "{segs:?}"
+    );
+    assert!(segs.iter().all(|s| s.1 <= 16), "{segs:?}");
+    let found = semantic(&idx, "note 3 on subject 3");
+    assert_eq!(found.len(), 18, "{found:?}");
+    assert!(!found.contains(&"n005.txt".to_string()), "{found:?}");
+
+    // Every note gone, one probe added: the dead segments go whole.
+    for i in (0..30).filter(|i| i % 5 >= 2) {
+        std::fs::remove_file(docs.join(format!("n{i:03}.txt"))).unwrap();
+    }
+    probe(&docs, 0);
+    index(&docs, &cap);
+    assert_eq!(
+        segments(&idx).iter().map(|s| s.1).collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert_eq!(tombstones(&idx), 0);
+    let g = manifest(&idx)["generation"].as_u64().unwrap();
+    let files = std::fs::read_dir(gen_dir(&idx, g).join("vectors"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 3, "one segment's two files and the tombstones");
+    ranks_first(&idx, 0);
+}
+
+#[test]
 fn a_run_killed_during_a_merge_leaves_the_index_whole_and_the_next_finishes() {
     let tmp = tempfile::tempdir().unwrap();
     let docs = tmp.path().join("docs");
