@@ -12,8 +12,9 @@
 //! vocabulary cap, not the corpus.
 //!
 //! The SVD is randomized (Halko, Martinsson and Tropp, 2011): a random
-//! projection of the matrix, two power iterations, then an exact SVD of
-//! the small projected matrix (nalgebra). It is recomputed only when the
+//! projection of the matrix, two power iterations, then the singular
+//! vectors of the small projected matrix from the eigenvectors of its
+//! Gram matrix (nalgebra). It is recomputed only when the
 //! number of documents changed by more than a quarter since the stored
 //! basis was made; otherwise the previous generation's file is linked.
 

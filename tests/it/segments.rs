@@ -48,6 +48,30 @@ fn segments(idx: &Path) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// The vectors of each segment the manifest lists.
+fn sizes(idx: &Path) -> Vec<u64> {
+    segments(idx).iter().map(|s| s.1).collect()
+}
+
+/// Files in the committed generation's vectors folder.
+fn vector_files(idx: &Path) -> usize {
+    let g = manifest(idx)["generation"].as_u64().unwrap();
+    std::fs::read_dir(gen_dir(idx, g).join("vectors"))
+        .unwrap()
+        .count()
+}
+
+/// A folder of `n` notes indexed with `extra` flags: (its temp dir, the
+/// folder, the index).
+fn indexed_notes(n: usize, extra: &[&str]) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    notes(&docs, 0..n);
+    index(&docs, extra);
+    let idx = docs.join(".semsearch");
+    (tmp, docs, idx)
+}
+
 fn segment_file(idx: &Path, generation: u64, id: u64) -> PathBuf {
     gen_dir(idx, generation).join(format!("vectors/seg-{id:06}.usearch"))
 }
@@ -192,12 +216,11 @@ fn a_run_fills_segments_across_checkpoints_and_never_inserts_a_vector_twice() {
     assert!(full.iter().all(|s| s.1 == 16), "{segs:?}");
     assert_eq!(last.1, total - 16 * full.len() as u64, "{segs:?}");
     assert!(full.windows(2).all(|w| w[0].0 < w[1].0), "{segs:?}");
-    let files = std::fs::read_dir(
-        gen_dir(&idx, manifest(&idx)["generation"].as_u64().unwrap()).join("vectors"),
-    )
-    .unwrap()
-    .count();
-    assert_eq!(files, 2 * segs.len() + 1, "earlier saves' files are gone");
+    assert_eq!(
+        vector_files(&idx),
+        2 * segs.len() + 1,
+        "earlier saves' files are gone"
+    );
     for i in 0..3 {
         ranks_first(&idx, i);
     }
@@ -206,44 +229,33 @@ fn a_run_fills_segments_across_checkpoints_and_never_inserts_a_vector_twice() {
 
 #[test]
 fn small_segments_of_later_runs_gather_and_full_ones_stay() {
-    let tmp = tempfile::tempdir().unwrap();
-    let docs = tmp.path().join("docs");
-    notes(&docs, 0..30);
     let cap = ["--segment-vectors", "40"];
-    index(&docs, &cap);
-    let idx = docs.join(".semsearch");
+    let (_tmp, docs, idx) = indexed_notes(30, &cap);
     let p30 = passages(&idx);
     // Runs of two documents: each run's segment merges into the one
     // before it while that holds at most 4x its vectors and both fit.
-    let mut sizes = Vec::new();
+    let mut after_each = Vec::new();
     for run in 0..4 {
         notes(&docs, 30 + 2 * run..32 + 2 * run);
         assert_eq!(added(&index(&docs, &cap)), 2);
-        sizes.push(segments(&idx).iter().map(|s| s.1).collect::<Vec<_>>());
+        after_each.push(sizes(&idx));
     }
     // 30 | 2 -> 30 | 2 + 2 = 4 -> 30 | 6 -> 30 + 8 = 38 (<= 40, 30 <= 32).
     assert_eq!(
-        sizes,
+        after_each,
         vec![vec![p30, 2], vec![p30, 4], vec![p30, 6], vec![p30 + 8]]
     );
     // One more would pass the cap: it stays beside.
     notes(&docs, 38..41);
     index(&docs, &cap);
-    assert_eq!(
-        segments(&idx).iter().map(|s| s.1).collect::<Vec<_>>(),
-        vec![p30 + 8, 3]
-    );
+    assert_eq!(sizes(&idx), vec![p30 + 8, 3]);
     assert_eq!(semantic(&idx, "note 40 on subject 5").len(), 41);
 }
 
 #[test]
 fn segments_mostly_tombstones_are_rewritten_and_dead_ones_go() {
-    let tmp = tempfile::tempdir().unwrap();
-    let docs = tmp.path().join("docs");
-    notes(&docs, 0..30);
     let cap = ["--segment-vectors", "16"];
-    index(&docs, &cap);
-    let idx = docs.join(".semsearch");
+    let (_tmp, docs, idx) = indexed_notes(30, &cap);
     assert_eq!(segments(&idx).len(), 2, "{:?}", segments(&idx));
     // 12 of 30 removed: past a quarter of the live vectors, so each
     // segment a quarter or more dead is rewritten without them.
@@ -272,16 +284,13 @@ fn segments_mostly_tombstones_are_rewritten_and_dead_ones_go() {
     }
     probe(&docs, 0);
     index(&docs, &cap);
-    assert_eq!(
-        segments(&idx).iter().map(|s| s.1).collect::<Vec<_>>(),
-        vec![1]
-    );
+    assert_eq!(sizes(&idx), vec![1]);
     assert_eq!(tombstones(&idx), 0);
-    let g = manifest(&idx)["generation"].as_u64().unwrap();
-    let files = std::fs::read_dir(gen_dir(&idx, g).join("vectors"))
-        .unwrap()
-        .count();
-    assert_eq!(files, 3, "one segment's two files and the tombstones");
+    assert_eq!(
+        vector_files(&idx),
+        3,
+        "one segment's two files and the tombstones"
+    );
     ranks_first(&idx, 0);
 }
 
