@@ -24,6 +24,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -172,6 +173,7 @@ impl Vectors {
         exact: bool,
         keep: Option<&(dyn Fn(u64) -> bool + Sync)>,
     ) -> std::result::Result<Vec<(u64, f32)>, String> {
+        let query = &*vectors::unit(query);
         let live = |key: u64| !self.tombstones.contains(&key) && keep.is_none_or(|f| f(key));
         let filtered = keep.is_some() || !self.tombstones.is_empty();
         let one = |s: &usearch::Index| -> std::result::Result<Vec<(u64, f32)>, String> {
@@ -263,11 +265,15 @@ pub struct Writer {
     next: u64,
     dim: usize,
     quantization: Quantization,
+    /// The last batch's insertion, running while the next batch is
+    /// embedded: the embedding threads wait at every layer's join, and the
+    /// insertion (bound by memory latency) fills those gaps.
+    inserting: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
 /// A segment this run is filling.
 struct Filling {
-    index: usearch::Index,
+    index: Arc<usearch::Index>,
     /// What `index` holds: usearch lists no keys.
     keys: HashSet<u64>,
     /// The id of its last commit, listed in `Writer::committed`.
@@ -303,18 +309,23 @@ impl Writer {
             next: committed.iter().map(|s| s.id + 1).max().unwrap_or(1),
             dim,
             quantization,
+            inserting: None,
         })
     }
 
-    /// Add vectors (in parallel) to the open segment, starting a new one
-    /// whenever it is full.
-    pub fn add(&mut self, mut added: &[(u64, Vec<f32>)]) -> Result<()> {
+    /// Add vectors to the open segment, starting a new one whenever it is
+    /// full: inserted (in parallel) on another thread, which the next
+    /// call, or any other, waits for.
+    pub fn add(&mut self, mut added: Vec<(u64, Vec<f32>)>) -> Result<()> {
+        self.settle()?;
+        let mut parts = Vec::new();
         while !added.is_empty() {
             let room = match self.filling.last() {
-                Some(f) if f.index.size() < self.cap => self.cap - f.index.size(),
+                // Its keys, not its size: the parts before are not in yet.
+                Some(f) if f.keys.len() < self.cap => self.cap - f.keys.len(),
                 _ => {
                     self.filling.push(Filling {
-                        index: vectors::load(None, self.dim, self.quantization)?,
+                        index: Arc::new(vectors::load(None, self.dim, self.quantization)?),
                         keys: HashSet::new(),
                         saved: None,
                         dirty: false,
@@ -322,18 +333,35 @@ impl Writer {
                     self.cap
                 }
             };
-            let (now, rest) = added.split_at(room.min(added.len()));
+            let rest = added.split_off(room.min(added.len()));
             let open = self.filling.last_mut().expect("pushed above");
-            vectors::add(&open.index, Path::new(FRESH), now)?;
-            open.keys.extend(now.iter().map(|(k, _)| *k));
+            vectors::reserve(&open.index, Path::new(FRESH), &added)?;
+            open.keys.extend(added.iter().map(|(k, _)| *k));
             open.dirty = true;
+            parts.push((Arc::clone(&open.index), added));
             added = rest;
         }
+        let threads = rayon::current_num_threads();
+        self.inserting = Some(std::thread::spawn(move || {
+            parts.iter().try_for_each(|(index, part)| {
+                vectors::insert_apart(index, Path::new(FRESH), part, threads)
+            })
+        }));
         Ok(())
+    }
+
+    /// Wait for the insertion in flight (a panic in it goes on here).
+    fn settle(&mut self) -> Result<()> {
+        match self.inserting.take().map(|h| h.join()) {
+            None => Ok(()),
+            Some(Ok(inserted)) => inserted,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+        }
     }
 
     /// Remove passages: from a segment in memory, else as tombstones.
     pub fn remove(&mut self, keys: impl IntoIterator<Item = u64>) -> Result<()> {
+        self.settle()?;
         for key in keys {
             match self.filling.iter_mut().find(|f| f.keys.contains(&key)) {
                 Some(f) => {
@@ -354,6 +382,7 @@ impl Writer {
     /// changed (each under a new name, replacing its previous commit),
     /// merges, the tombstones. Returns the segment list for the manifest.
     pub fn commit(&mut self, gen_dir: &Path) -> Result<Vec<Segment>> {
+        self.settle()?;
         let folder = dir(gen_dir);
         std::fs::create_dir_all(&folder).at(&folder)?;
         let mut filling = std::mem::take(&mut self.filling);

@@ -16,10 +16,20 @@ fn err(path: &Path, reason: impl std::fmt::Display) -> Error {
 }
 
 /// usearch options for `dim`-d cosine vectors stored as `q`.
+///
+/// f32 and f16 vectors are added at unit length ([`add`]) and compared by
+/// inner product, whose distance `1 - a.b` is the cosine distance then: the
+/// cosine kernel sums `a.b`, `a.a` and `b.b` and was a quarter of a 100,000
+/// passage indexing run's CPU (issue 25). i8 keeps usearch's cosine, since
+/// its inner product is an unscaled integer sum. A segment saved with
+/// another metric keeps it: usearch reads the metric from the file.
 pub fn options(dim: usize, q: Quantization) -> IndexOptions {
     IndexOptions {
         dimensions: dim,
-        metric: MetricKind::Cos,
+        metric: match q {
+            Quantization::F32 | Quantization::F16 => MetricKind::IP,
+            Quantization::I8 => MetricKind::Cos,
+        },
         quantization: match q {
             Quantization::F32 => ScalarKind::F32,
             Quantization::F16 => ScalarKind::F16,
@@ -73,6 +83,13 @@ pub fn load(prev: Option<&Path>, dim: usize, q: Quantization) -> Result<usearch:
 /// Add keyed vectors (in parallel), growing the capacity geometrically so
 /// that adding in batches costs no more than adding at once.
 pub fn add(index: &usearch::Index, path: &Path, added: &[(u64, Vec<f32>)]) -> Result<()> {
+    reserve(index, path, added)?;
+    insert(index, path, added)
+}
+
+/// Check that `added` fits `index` and make room for it, so that
+/// [`insert`] can run on another thread.
+pub fn reserve(index: &usearch::Index, path: &Path, added: &[(u64, Vec<f32>)]) -> Result<()> {
     let dim = index.dimensions();
     if let Some((key, v)) = added.iter().find(|(_, v)| v.len() != dim) {
         return Err(err(
@@ -87,9 +104,57 @@ pub fn add(index: &usearch::Index, path: &Path, added: &[(u64, Vec<f32>)]) -> Re
             .reserve_capacity_and_threads(capacity, rayon::current_num_threads())
             .map_err(|e| err(path, e))?;
     }
+    Ok(())
+}
+
+/// Insert vectors [`reserve`]d room for, in parallel, at unit length.
+pub fn insert(index: &usearch::Index, path: &Path, added: &[(u64, Vec<f32>)]) -> Result<()> {
     added
         .par_iter()
-        .try_for_each(|(key, v)| index.add(*key, v).map(|_| ()).map_err(|e| err(path, e)))
+        .try_for_each(|(key, v)| insert_one(index, path, *key, v))
+}
+
+/// Insert vectors [`reserve`]d room for on `threads` threads of their own,
+/// outside rayon's pool: a pool thread waiting inside the embedder's
+/// `join` would steal a long insertion task and stall the embedding.
+pub fn insert_apart(
+    index: &usearch::Index,
+    path: &Path,
+    added: &[(u64, Vec<f32>)],
+    threads: usize,
+) -> Result<()> {
+    let per = added.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = added
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .try_for_each(|(k, v)| insert_one(index, path, *k, v))
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .try_for_each(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    })
+}
+
+fn insert_one(index: &usearch::Index, path: &Path, key: u64, v: &[f32]) -> Result<()> {
+    let unit = unit(v);
+    index.add(key, &unit).map(|_| ()).map_err(|e| err(path, e))
+}
+
+/// `v` at unit length (zero stays zero), borrowed when it is already: a
+/// model without a normalising layer gives longer vectors, and the inner
+/// product of [`options`] is the cosine only between unit vectors.
+pub fn unit(v: &[f32]) -> std::borrow::Cow<'_, [f32]> {
+    let norm = dot(v, v).sqrt();
+    if norm == 0.0 || (norm - 1.0).abs() < 1e-4 {
+        std::borrow::Cow::Borrowed(v)
+    } else {
+        std::borrow::Cow::Owned(v.iter().map(|x| x / norm).collect())
+    }
 }
 
 /// Remove keys (absent ones are no error).
@@ -148,7 +213,63 @@ pub fn mean<'a>(vectors: impl IntoIterator<Item = &'a [f32]>, dim: usize) -> Vec
 
 #[cfg(test)]
 mod tests {
-    use super::{mean, search_expansion};
+    use super::{add, insert_apart, load, mean, reserve, search_expansion, unit};
+    use crate::manifest::Quantization;
+    use std::path::Path;
+
+    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+        super::dot(a, b) / (super::dot(a, a) * super::dot(b, b)).sqrt()
+    }
+
+    #[test]
+    fn vectors_of_any_length_are_ranked_by_cosine() {
+        // A model without a normalising layer: lengths differ, and the
+        // nearer by inner product (the long one) is the farther by cosine.
+        let q = [1.0f32, 0.0, 0.0, 0.0];
+        let near = [2.0f32, 0.3, 0.0, 0.0];
+        let far = [9.0f32, 9.0, 0.0, 0.0];
+        for quantization in [Quantization::F32, Quantization::F16, Quantization::I8] {
+            let index = load(None, 4, quantization).unwrap();
+            add(
+                &index,
+                Path::new("t"),
+                &[(1, near.to_vec()), (2, far.to_vec())],
+            )
+            .unwrap();
+            let m = index.search(&unit(&q), 2).unwrap();
+            assert_eq!(m.keys, vec![1, 2], "{quantization:?}");
+            for (key, d) in m.keys.iter().zip(&m.distances) {
+                let v = if *key == 1 { &near } else { &far };
+                let want = 1.0 - cosine(&q, v);
+                assert!(
+                    (d - want).abs() < 0.02,
+                    "{quantization:?} key {key}: {d} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn insertion_on_threads_of_its_own_adds_every_vector() {
+        let index = load(None, 8, Quantization::F16).unwrap();
+        let added: Vec<(u64, Vec<f32>)> = (0..100u64)
+            .map(|k| (k, (0..8).map(|i| ((k * 8 + i) as f32).sin()).collect()))
+            .collect();
+        reserve(&index, Path::new("t"), &added).unwrap();
+        insert_apart(&index, Path::new("t"), &added, 3).unwrap();
+        assert_eq!(index.size(), 100);
+        for (k, v) in &added {
+            assert_eq!(index.search(&unit(v), 1).unwrap().keys, vec![*k]);
+        }
+    }
+
+    #[test]
+    fn unit_scales_to_length_one_and_keeps_zero() {
+        let v = unit(&[3.0, 4.0]);
+        assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
+        assert!(matches!(unit(&[0.6, 0.8]), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(&*unit(&[0.0, 0.0]), &[0.0, 0.0]);
+    }
 
     #[test]
     fn search_expansion_grows_with_the_log_of_the_size() {

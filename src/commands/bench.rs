@@ -141,12 +141,14 @@ pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
         collapse: false,
         ..SearchConfig::default()
     };
-    // The defaults per mode, LSA, and the hybrid's first ranking alone (no
+    // The defaults per mode, LSA, and each mode's first ranking alone (no
     // feedback, no collapse): what those two cost, measured side by side.
     for (name, mode, lexical, base) in [
         ("lexical", Mode::Lexical, defaults.lexical, &defaults),
+        ("lexical-1", Mode::Lexical, defaults.lexical, &plain),
         ("lsa", Mode::Lexical, Lexical::Lsa, &defaults),
         ("semantic", Mode::Semantic, defaults.lexical, &defaults),
+        ("semantic-1", Mode::Semantic, defaults.lexical, &plain),
         ("hybrid", Mode::Hybrid, defaults.lexical, &defaults),
         ("hybrid-1", Mode::Hybrid, defaults.lexical, &plain),
     ] {

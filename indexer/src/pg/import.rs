@@ -37,13 +37,13 @@ pub fn import(
         copied += 1;
         if copied % BATCH == 0 || copied == index.len() {
             passages += keyed.len();
-            writer.add_vectors(&std::mem::take(&mut keyed))?;
+            writer.add_vectors(std::mem::take(&mut keyed))?;
             progress(copied);
         }
         Ok(())
     })?;
     passages += keyed.len();
-    writer.add_vectors(&keyed)?;
+    writer.add_vectors(keyed)?;
     writer.commit(&mut manifest)?;
     Ok((index.len(), passages))
 }

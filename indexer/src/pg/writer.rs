@@ -188,7 +188,7 @@ impl Writer for PgWriter {
         Ok(())
     }
 
-    fn add_vectors(&mut self, passages: &[(u64, Vec<f32>)]) -> Result<()> {
+    fn add_vectors(&mut self, passages: Vec<(u64, Vec<f32>)>) -> Result<()> {
         self.begin()?;
         let url = self.url.clone();
         let insert = self
@@ -200,15 +200,15 @@ impl Writer for PgWriter {
             )
             .map_err(|e| store_error(&url, e))?;
         for (key, v) in passages {
-            let Some(p) = self.pending.remove(key) else {
+            let Some(p) = self.pending.remove(&key) else {
                 continue;
             };
-            let vector = Vector::from(v.clone());
+            let vector = Vector::from(v);
             self.client
                 .execute(
                     &insert,
                     &[
-                        &(*key as i64),
+                        &(key as i64),
                         &p.doc,
                         &p.ordinal,
                         &p.start,

@@ -286,7 +286,7 @@ impl super::Writer for Generation {
 
     // One embedding batch at once, so that usearch's parallel insertion
     // has a thousand vectors to share out.
-    fn add_vectors(&mut self, passages: &[(u64, Vec<f32>)]) -> Result<()> {
+    fn add_vectors(&mut self, passages: Vec<(u64, Vec<f32>)>) -> Result<()> {
         let (_, vectors) = self.open()?;
         vectors.add(passages)
     }

@@ -81,7 +81,7 @@ pub(crate) trait Writer {
     /// Add a document (its passages' vectors follow in `add_vectors`).
     fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()>;
     /// Add keyed passage vectors, one embedding batch at once.
-    fn add_vectors(&mut self, passages: &[(u64, Vec<f32>)]) -> Result<()>;
+    fn add_vectors(&mut self, passages: Vec<(u64, Vec<f32>)>) -> Result<()>;
     /// A document unchanged in content got a new entry (a touched file).
     fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<()>;
     /// Make what was written what searches see.
@@ -102,7 +102,7 @@ impl<W: Writer + ?Sized> Writer for &mut W {
     fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()> {
         (**self).add(id, entry, text)
     }
-    fn add_vectors(&mut self, passages: &[(u64, Vec<f32>)]) -> Result<()> {
+    fn add_vectors(&mut self, passages: Vec<(u64, Vec<f32>)>) -> Result<()> {
         (**self).add_vectors(passages)
     }
     fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
@@ -480,7 +480,7 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 let n = doc.chunks.len();
                 self.write(doc, vectors.by_ref().take(n), &mut keyed)?;
             }
-            self.writer.add_vectors(&keyed)?;
+            self.writer.add_vectors(keyed)?;
             self.report.write_seconds += t.elapsed().as_secs_f64();
         }
         if self.last_commit.elapsed() >= self.opts.checkpoint && self.writer.is_dirty() {
