@@ -6,7 +6,8 @@
 //! 2. embed: changed documents gather until [`UpdateOptions::embed_batch`]
 //!    passages, then are embedded in one length-sorted stream.
 //! 3. `generation`: each embedded batch goes straight into the
-//!    generation being written (tantivy writer, HNSW indexes).
+//!    generation being written (tantivy writer, HNSW indexes; the
+//!    vectors are inserted while the next batch is embedded).
 //! 4. commit: every [`UpdateOptions::checkpoint`] and at the end, the
 //!    generation is committed through the atomic manifest swap, so a killed
 //!    run loses at most the work since the last checkpoint and the rerun
@@ -14,7 +15,8 @@
 //!
 //! So a run holds, besides the manifest, the vectors added since its last
 //! commit (a merge briefly loads the segments it merges), one chunk of
-//! looked-at files and one batch of passages, whatever the folder's size.
+//! looked-at files and one batch of passages (and the batch before it
+//! while it goes into the graph), whatever the folder's size.
 
 mod generation;
 mod options;
