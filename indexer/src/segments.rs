@@ -341,11 +341,10 @@ impl Writer {
             parts.push((Arc::clone(&open.index), added));
             added = rest;
         }
-        let threads = rayon::current_num_threads();
         self.inserting = Some(std::thread::spawn(move || {
-            parts.iter().try_for_each(|(index, part)| {
-                vectors::insert_apart(index, Path::new(FRESH), part, threads)
-            })
+            parts
+                .iter()
+                .try_for_each(|(index, part)| vectors::insert(index, Path::new(FRESH), part))
         }));
         Ok(())
     }

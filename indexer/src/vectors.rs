@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use rayon::prelude::*;
 use usearch::{IndexOptions, MetricKind, ScalarKind};
 
 use crate::error::{Error, Result};
@@ -80,8 +79,9 @@ pub fn load(prev: Option<&Path>, dim: usize, q: Quantization) -> Result<usearch:
     Ok(index)
 }
 
-/// Add keyed vectors (in parallel), growing the capacity geometrically so
-/// that adding in batches costs no more than adding at once.
+/// Add keyed vectors (on [`threads`] threads), growing
+/// the capacity geometrically so that adding in batches costs no more than
+/// adding at once.
 pub fn add(index: &usearch::Index, path: &Path, added: &[(u64, Vec<f32>)]) -> Result<()> {
     reserve(index, path, added)?;
     insert(index, path, added)
@@ -101,29 +101,25 @@ pub fn reserve(index: &usearch::Index, path: &Path, added: &[(u64, Vec<f32>)]) -
     if needed > index.capacity() {
         let capacity = needed.max(index.capacity() + index.capacity() / 2);
         index
-            .reserve_capacity_and_threads(capacity, rayon::current_num_threads())
+            .reserve_capacity_and_threads(capacity, threads())
             .map_err(|e| err(path, e))?;
     }
     Ok(())
 }
 
-/// Insert vectors [`reserve`]d room for, in parallel, at unit length.
-pub fn insert(index: &usearch::Index, path: &Path, added: &[(u64, Vec<f32>)]) -> Result<()> {
-    added
-        .par_iter()
-        .try_for_each(|(key, v)| insert_one(index, path, *key, v))
+/// How many threads insert at once: as many as rayon's pool has (the
+/// cores), and never more than [`reserve`] gave usearch slots for, since
+/// an insertion finding no free slot fails.
+fn threads() -> usize {
+    rayon::current_num_threads().max(1)
 }
 
-/// Insert vectors [`reserve`]d room for on `threads` threads of their own,
-/// outside rayon's pool: a pool thread waiting inside the embedder's
-/// `join` would steal a long insertion task and stall the embedding.
-pub fn insert_apart(
-    index: &usearch::Index,
-    path: &Path,
-    added: &[(u64, Vec<f32>)],
-    threads: usize,
-) -> Result<()> {
-    let per = added.len().div_ceil(threads.max(1)).max(1);
+/// Insert vectors [`reserve`]d room for, at unit length, on [`threads`]
+/// threads of their own outside rayon's pool: a pool thread waiting inside
+/// the embedder's `join` would steal a long insertion task and stall the
+/// embedding.
+pub fn insert(index: &usearch::Index, path: &Path, added: &[(u64, Vec<f32>)]) -> Result<()> {
+    let per = added.len().div_ceil(threads()).max(1);
     std::thread::scope(|s| {
         let parts: Vec<_> = added
             .chunks(per)
@@ -213,7 +209,7 @@ pub fn mean<'a>(vectors: impl IntoIterator<Item = &'a [f32]>, dim: usize) -> Vec
 
 #[cfg(test)]
 mod tests {
-    use super::{add, insert_apart, load, mean, reserve, search_expansion, unit};
+    use super::{add, insert, load, mean, reserve, search_expansion, unit};
     use crate::manifest::Quantization;
     use std::path::Path;
 
@@ -256,7 +252,7 @@ mod tests {
             .map(|k| (k, (0..8).map(|i| ((k * 8 + i) as f32).sin()).collect()))
             .collect();
         reserve(&index, Path::new("t"), &added).unwrap();
-        insert_apart(&index, Path::new("t"), &added, 3).unwrap();
+        insert(&index, Path::new("t"), &added).unwrap();
         assert_eq!(index.size(), 100);
         for (k, v) in &added {
             assert_eq!(index.search(&unit(v), 1).unwrap().keys, vec![*k]);
