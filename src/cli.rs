@@ -748,6 +748,14 @@ pub struct BenchSearchArgs {
     /// Use only the first N queries.
     #[arg(long, default_value_t = 300)]
     pub limit: usize,
+    /// Time only these rankings (comma-separated), e.g. `hybrid` to
+    /// profile one: lexical, lexical-1, lsa, semantic, semantic-1, hybrid,
+    /// hybrid-1 (`-1`: the first ranking alone, no feedback or collapse).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub only: Vec<String>,
+    /// Skip the HNSW recall measurement (two searches per query).
+    #[arg(long)]
+    pub no_recall: bool,
     /// Print the results as one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -19,6 +19,7 @@ use crate::config::{Mode, Scale, SearchConfig};
 use crate::error::{Result, SearchError};
 use crate::lexical::Lexical;
 use crate::query::Query;
+use crate::semantic::Nearest;
 use crate::{fuse_legs, fusion, Hit, Ranked};
 
 /// A document's semantic-leg entry: (doc, cosine, best passage).
@@ -42,14 +43,15 @@ pub(crate) trait Backend: Sync {
         n: usize,
         allowed: Option<&[bool]>,
     ) -> Result<Vec<(usize, f32)>>;
-    /// The `n` documents whose best passage is nearest `vector`.
+    /// The `n` documents whose best passage is nearest `vector`, and the
+    /// passages found.
     fn nearest(
         &self,
         vector: &[f32],
         n: usize,
         exact: bool,
         allowed: Option<&[bool]>,
-    ) -> Result<Vec<SemHit>>;
+    ) -> Result<Nearest>;
     /// The texts of documents `docs`, in order (empty when missing).
     fn texts(&self, docs: &[usize]) -> Result<Vec<String>>;
     /// Document vectors (unit mean of their passages') of those that have.
@@ -156,7 +158,7 @@ pub(crate) fn rank_query(b: &dyn Backend, query: &Query, cfg: &SearchConfig) -> 
 
 /// A first ranking's two legs, before fusion.
 struct Legs {
-    sem: Vec<SemHit>,
+    sem: Nearest,
     lex: Vec<(usize, f32)>,
 }
 
@@ -214,10 +216,13 @@ fn semantic_leg(
     vector: Option<&[f32]>,
     allowed: Option<&[bool]>,
     cfg: &SearchConfig,
-) -> Result<Vec<SemHit>> {
+) -> Result<Nearest> {
     let n = cfg.candidates.max(cfg.k);
     match (cfg.mode, vector) {
-        (Mode::Lexical, _) | (_, None) => Ok(Vec::new()),
+        (Mode::Lexical, _) | (_, None) => Ok(Nearest {
+            hits: Vec::new(),
+            pool: Vec::new(),
+        }),
         (_, Some(v)) => b.nearest(v, n, cfg.exact, allowed),
     }
 }
@@ -258,7 +263,7 @@ fn rank(
     allowed: Option<&[bool]>,
     cfg: &SearchConfig,
 ) -> Result<Ranked> {
-    let (mut fused, mut best) = fuse_legs(&sem, &lex, cfg);
+    let (mut fused, mut best) = fuse_legs(&sem.hits, &lex, cfg);
     order_ties(b, &mut fused)?;
     let mut expansion = Vec::new();
     if let Some(fb) = cfg.feedback.filter(|_| !fused.is_empty()) {
@@ -272,16 +277,20 @@ fn rank(
                 fb.semantic_weight,
             )?),
         };
+        let n = cfg.candidates.max(cfg.k);
+        let lexical_docs: Vec<usize> = lex.iter().map(|l| l.0).collect();
         // The two legs' second runs are independent: one per core.
         let (sem, lex) = rayon::join(
-            || semantic_leg(b, moved.as_deref().or(vector), allowed, cfg),
+            || match &moved {
+                Some(v) => crate::feedback::rank_again(b, v, &sem.pool, &lexical_docs, n),
+                None => Ok(Vec::new()),
+            },
             || -> Result<_> {
                 if cfg.mode == Mode::Semantic {
                     return Ok((lex, Vec::new()));
                 }
                 let terms = query.weighted(cfg.lexical, cfg.query_tf);
                 let (terms, added) = crate::feedback::expand_terms(b, &terms, &top, &fb)?;
-                let n = cfg.candidates.max(cfg.k);
                 Ok((b.lexical(&terms, cfg.lexical, n, allowed)?, added))
             },
         );

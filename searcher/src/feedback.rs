@@ -16,8 +16,9 @@
 use std::collections::HashMap;
 
 use semsearch_indexer::vectors::{dot, mean};
+use semsearch_indexer::PassageRef;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, SemHit};
 use crate::error::Result;
 
 /// How feedback expands a query.
@@ -124,6 +125,42 @@ pub(crate) fn expand_vector(
         v.iter_mut().for_each(|x| *x /= norm);
     }
     Ok(v)
+}
+
+/// Passages per lexical candidate.
+const LEXICAL_PASSAGES: usize = 8;
+
+/// Feedback's second semantic ranking: the first ranking's passages
+/// (`pool`, its nearest `3n` or more) ranked again by their cosine to the
+/// moved query `vector` and rolled up to the best `n` documents. The moved
+/// query stays near the first (Rocchio's beta is small), so its nearest
+/// passages are among the first's; searching the graph again cost as much
+/// as the first ranking (a million passages: semantic p50 8.5 -> 16.8 ms).
+pub(crate) fn rank_again(
+    b: &dyn Backend,
+    vector: &[f32],
+    pool: &[PassageRef],
+    docs: &[usize],
+    n: usize,
+) -> Result<Vec<SemHit>> {
+    let counts = b.passage_counts(docs)?;
+    let mut pool = pool.to_vec();
+    for &d in docs {
+        let count = counts.get(&d).copied().unwrap_or(0).min(LEXICAL_PASSAGES);
+        pool.extend((0..count).map(|ordinal| PassageRef { doc: d, ordinal }));
+    }
+    let mut seen = std::collections::HashSet::new();
+    pool.retain(|p| seen.insert(*p));
+    let pool = &pool[..];
+    let vectors = b.passage_vectors(pool)?;
+    let scored = pool.iter().filter_map(|p| {
+        let v = vectors.get(p)?;
+        let norm = dot(v, v).sqrt();
+        (norm > 0.0).then(|| (dot(v, vector) / norm, *p))
+    });
+    let mut hits = crate::semantic::by_document(scored);
+    hits.truncate(n);
+    Ok(hits)
 }
 
 /// The largest char boundary of `s` at or below `i`.

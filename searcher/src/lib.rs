@@ -30,7 +30,7 @@ pub mod metrics;
 mod postgres;
 mod query;
 mod result;
-pub mod semantic;
+mod semantic;
 mod similar;
 pub mod snippet;
 mod store;
@@ -249,7 +249,7 @@ impl Backend for Searcher {
         n: usize,
         exact: bool,
         allowed: Option<&[bool]>,
-    ) -> Result<Vec<backend::SemHit>> {
+    ) -> Result<semantic::Nearest> {
         semantic::search(&self.index, vector, n, exact, allowed)
     }
 

@@ -3,7 +3,7 @@
 //! here (BM25 over the term statistics, pgvector's nearest neighbours);
 //! the indexer owns the tables and the connections.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,13 +13,14 @@ use semsearch_indexer::{schema, DocEntry, PassageRef};
 use semsearch_models::Embedder;
 use tantivy::tokenizer::TextAnalyzer;
 
-use crate::backend::{self, Backend, SemHit};
+use crate::backend::{self, Backend};
 use crate::compare::Comparison;
 use crate::config::SearchConfig;
 use crate::error::Result;
 use crate::lexical::Lexical;
 use crate::query::Query;
 use crate::result::SearchResult;
+use crate::semantic::Nearest;
 use crate::store::Store;
 use crate::Hit;
 
@@ -158,7 +159,7 @@ impl Backend for PgSearcher {
         n: usize,
         exact: bool,
         allowed: Option<&[bool]>,
-    ) -> Result<Vec<SemHit>> {
+    ) -> Result<Nearest> {
         // Documents have several passages: three passages per document
         // wanted, as for a folder index.
         let want = (n * 3).min(MAX_EF_SEARCH);
@@ -181,18 +182,18 @@ impl Backend for PgSearcher {
         let found = self
             .index
             .query(&sql, &[&v, &(want as i64), &rows], Some(ef))?;
-        let mut seen = HashSet::new();
-        Ok(found
+        let found: Vec<(f32, PassageRef)> = found
             .iter()
-            .map(|row| (row.get::<_, i64>(0), row.get::<_, i32>(1), row.get(2)))
-            .filter(|(doc, _, _)| seen.insert(*doc))
-            .take(n)
-            .map(|(doc, ordinal, similarity)| {
-                let doc = doc as usize;
-                let ordinal = ordinal as usize;
-                (doc, similarity, PassageRef { doc, ordinal })
+            .map(|row| {
+                let doc = row.get::<_, i64>(0) as usize;
+                let ordinal = row.get::<_, i32>(1) as usize;
+                (row.get(2), PassageRef { doc, ordinal })
             })
-            .collect())
+            .collect();
+        let mut hits = crate::semantic::by_document(found.iter().copied());
+        hits.truncate(n);
+        let pool = found.into_iter().map(|(_, p)| p).collect();
+        Ok(Nearest { hits, pool })
     }
 
     fn texts(&self, docs: &[usize]) -> Result<Vec<String>> {

@@ -69,7 +69,7 @@ pub(crate) fn similar(b: &dyn Backend, doc: usize, k: usize) -> Result<Vec<Hit>>
         return Ok(Vec::new());
     };
     let want = (k + 1).saturating_mul(CANDIDATES_PER_HIT);
-    let found = b.nearest(&v, want, false, None)?;
+    let found = b.nearest(&v, want, false, None)?.hits;
     let candidates: Vec<usize> = found.iter().map(|f| f.0).filter(|&d| d != doc).collect();
     let vectors = b.doc_vectors(&candidates)?;
     let passages: HashMap<usize, PassageRef> = found.iter().map(|f| (f.0, f.2)).collect();

@@ -111,9 +111,26 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// The rankings `bench search` times, as `--only` names them.
+const RANKINGS: [&str; 7] = [
+    "lexical",
+    "lexical-1",
+    "lsa",
+    "semantic",
+    "semantic-1",
+    "hybrid",
+    "hybrid-1",
+];
+
 /// Latency of each mode per query, model and index loaded once.
 pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
     use semsearch_searcher::{Lexical, Mode, SearchConfig};
+    if let Some(bad) = args.only.iter().find(|o| !RANKINGS.contains(&o.as_str())) {
+        anyhow::bail!(
+            "--only {bad}: no such ranking (one of {})",
+            RANKINGS.join(", ")
+        );
+    }
     let mut queries = super::read_jsonl_texts(&args.queries)?;
     queries.truncate(args.limit);
     let t = Instant::now();
@@ -143,7 +160,7 @@ pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
     };
     // The defaults per mode, LSA, and each mode's first ranking alone (no
     // feedback, no collapse): what those two cost, measured side by side.
-    for (name, mode, lexical, base) in [
+    let rankings = [
         ("lexical", Mode::Lexical, defaults.lexical, &defaults),
         ("lexical-1", Mode::Lexical, defaults.lexical, &plain),
         ("lsa", Mode::Lexical, Lexical::Lsa, &defaults),
@@ -151,7 +168,12 @@ pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
         ("semantic-1", Mode::Semantic, defaults.lexical, &plain),
         ("hybrid", Mode::Hybrid, defaults.lexical, &defaults),
         ("hybrid-1", Mode::Hybrid, defaults.lexical, &plain),
-    ] {
+    ];
+    debug_assert!(rankings.iter().map(|r| r.0).eq(RANKINGS));
+    let timed = rankings
+        .into_iter()
+        .filter(|r| args.only.is_empty() || args.only.iter().any(|o| o == r.0));
+    for (name, mode, lexical, base) in timed {
         let cfg = SearchConfig {
             mode,
             lexical,
@@ -205,6 +227,12 @@ pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
         mode: Mode::Semantic,
         ..SearchConfig::default()
     };
+    if args.no_recall {
+        if args.json {
+            writeln!(out, "{}", serde_json::Value::Object(report))?;
+        }
+        return Ok(Outcome::Success);
+    }
     let recall = ann_recall(searcher.as_ref(), &queries, &leg)?;
     let recall_full = ann_recall(searcher.as_ref(), &queries, &full)?;
     report.insert("ann_recall_at_10".into(), serde_json::json!(recall));
