@@ -112,13 +112,8 @@ impl Index {
             reason,
         };
         let (n_docs, n_passages) = (manifest.totals().documents, manifest.passage_count());
-        let (mut lexical, reader, fields) = open_lexical(dir, &gen_dir)?;
-        if n_docs >= PARALLEL_SEGMENTS_FROM {
-            let tdir = store::tantivy_dir(&gen_dir);
-            lexical
-                .set_default_multithread_executor()
-                .map_err(|e| corrupt(format!("lexical index {}: {e}", tdir.display())))?;
-        }
+        let parallel = n_docs >= PARALLEL_SEGMENTS_FROM;
+        let (lexical, reader, fields) = open_lexical(dir, &gen_dir, parallel)?;
         lexical
             .tokenizers()
             .register(&manifest.analyzer, schema::analyzer(&manifest.analyzer));
@@ -344,13 +339,17 @@ impl Index {
 
 /// Open a generation's lexical index with a reader that is never reloaded,
 /// checking it has the documents table's schema.
-fn open_lexical(dir: &Path, gen_dir: &Path) -> Result<(tantivy::Index, IndexReader, Fields)> {
+fn open_lexical(
+    dir: &Path,
+    gen_dir: &Path,
+    parallel: bool,
+) -> Result<(tantivy::Index, IndexReader, Fields)> {
     let corrupt = |reason: String| Error::Corrupt {
         path: dir.to_path_buf(),
         reason,
     };
     let tdir = store::tantivy_dir(gen_dir);
-    let (lexical, reader) = open_reader(&tdir)
+    let (lexical, reader) = open_reader(&tdir, parallel)
         .map_err(|e| corrupt(format!("lexical index {}: {e}", tdir.display())))?;
     let fields = schema::fields(&lexical.schema())
         .ok_or_else(|| corrupt("lexical index has another schema".into()))?;
@@ -358,9 +357,17 @@ fn open_lexical(dir: &Path, gen_dir: &Path) -> Result<(tantivy::Index, IndexRead
 }
 
 /// A lexical index of any schema in `tdir`, with a reader that is never
-/// reloaded (a committed generation never changes).
-pub(crate) fn open_reader(tdir: &Path) -> tantivy::Result<(tantivy::Index, IndexReader)> {
-    let lexical = tantivy::Index::open_in_dir(tdir)?;
+/// reloaded (a committed generation never changes); `parallel`: its
+/// searches run the segments on every core. (The reader's searchers keep
+/// the executor the index had when the reader was built.)
+pub(crate) fn open_reader(
+    tdir: &Path,
+    parallel: bool,
+) -> tantivy::Result<(tantivy::Index, IndexReader)> {
+    let mut lexical = tantivy::Index::open_in_dir(tdir)?;
+    if parallel {
+        lexical.set_default_multithread_executor()?;
+    }
     let reader = lexical
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
@@ -509,7 +516,7 @@ pub(crate) fn each_stored(
 /// The documents of generation `gen_dir` of the index in `dir`, by id
 /// (for an update, which compares what it finds with them).
 pub(crate) fn all_documents(dir: &Path, gen_dir: &Path) -> Result<BTreeMap<String, DocEntry>> {
-    let (_, reader, fields) = open_lexical(dir, gen_dir)?;
+    let (_, reader, fields) = open_lexical(dir, gen_dir, false)?;
     let mut docs = BTreeMap::new();
     each_document(dir, &reader.searcher(), fields, |_, d| {
         docs.insert(d.id, d.entry);

@@ -198,7 +198,7 @@ impl Generation {
         if self.committed_text.is_none() {
             let g = self.committed.expect("an update of a committed index");
             let tdir = store::tantivy_dir(&store::generation_dir(&self.dir, g));
-            let (_, reader) = crate::index::open_reader(&tdir).at(&tdir)?;
+            let (_, reader) = crate::index::open_reader(&tdir, false).at(&tdir)?;
             self.committed_text = Some(reader.searcher());
         }
         Ok(self.committed_text.as_ref().expect("set above"))
