@@ -362,3 +362,37 @@ fn prompt_similar_lists_documents_like_a_result() {
     assert!(text.contains("documents like garage/cars"), "{text}");
     assert!(text.contains("no result 9"), "{text}");
 }
+
+#[test]
+fn bench_search_times_only_the_rankings_asked_and_refuses_unknown_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let dir = indexed(tmp.path(), Some(&model));
+    let queries = tmp.path().join("queries.jsonl");
+    std::fs::write(
+        &queries,
+        "{\"text\": \"car repair\"}\n{\"text\": \"revenue\"}\n",
+    )
+    .unwrap();
+    let q = queries.to_str().unwrap();
+    let args = ["bench", "search", "--queries", q, "--json"];
+    let out = run(
+        &[&args[..], &["--only", "hybrid,lexical-1", "--no-recall"]].concat(),
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    for timed in ["hybrid", "lexical-1"] {
+        assert!(report[timed]["p50_ms"].as_f64().is_some(), "{report}");
+    }
+    for skipped in ["lexical", "semantic", "hybrid-1", "ann_recall_at_10"] {
+        assert!(report.get(skipped).is_none(), "{skipped} in {report}");
+    }
+    let out = run(&[&args[..], &["--only", "fast"]].concat(), &dir);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--only fast: no such ranking"),
+        "{}",
+        stderr(&out)
+    );
+}
