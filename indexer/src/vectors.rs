@@ -79,7 +79,7 @@ pub fn load(prev: Option<&Path>, dim: usize, q: Quantization) -> Result<usearch:
     Ok(index)
 }
 
-/// Add keyed vectors (on [`threads`] threads), growing
+/// Add keyed vectors (on as many threads as rayon's pool has), growing
 /// the capacity geometrically so that adding in batches costs no more than
 /// adding at once.
 pub fn add(index: &usearch::Index, path: &Path, added: &[(u64, Vec<f32>)]) -> Result<()> {
@@ -114,8 +114,9 @@ fn threads() -> usize {
     rayon::current_num_threads().max(1)
 }
 
-/// Insert vectors [`reserve`]d room for, at unit length, on [`threads`]
-/// threads of their own outside rayon's pool: a pool thread waiting inside
+/// Insert vectors [`reserve`]d room for, at unit length, on as many
+/// threads of their own as rayon's pool has (usearch was given that many
+/// slots), outside the pool: a pool thread waiting inside
 /// the embedder's `join` would steal a long insertion task and stall the
 /// embedding.
 pub fn insert(index: &usearch::Index, path: &Path, added: &[(u64, Vec<f32>)]) -> Result<()> {
