@@ -228,12 +228,12 @@ type Arith = (Kernels, Precision);
 
 /// The largest |input| per feature of one layer's four products over a
 /// calibration text, which int8's smoothing needs; empty: none.
-#[derive(Default, Clone)]
-struct InputRanges {
-    qkv: Vec<f32>,
-    attn_out: Vec<f32>,
-    ffn_in: Vec<f32>,
-    ffn_out: Vec<f32>,
+#[derive(Default, Clone, Debug, PartialEq)]
+pub(crate) struct InputRanges {
+    pub(crate) qkv: Vec<f32>,
+    pub(crate) attn_out: Vec<f32>,
+    pub(crate) ffn_in: Vec<f32>,
+    pub(crate) ffn_out: Vec<f32>,
 }
 
 /// Widen `slot` by the per-feature maxima of |x| (rows x features).
@@ -412,16 +412,42 @@ impl BertEncoder {
         (kernels, precision): (Kernels, Precision),
         calibration: &[Vec<u32>],
     ) -> Result<Self> {
-        let mut ranges = vec![InputRanges::default(); c.num_hidden_layers];
-        if precision == Precision::Int8 && !calibration.is_empty() {
-            let f32 = Self::build(vb.clone(), c, (Kernels::Portable, Precision::F32), &ranges)?;
-            let device = f32.word.device().clone();
-            for ids in calibration.iter().filter(|r| !r.is_empty()) {
-                let ids = Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?;
-                f32.run(&ids, &[ids.dim(1)?], Some(&mut ranges))?;
-            }
-        }
+        let ranges = match precision {
+            Precision::Int8 => Self::calibrate(vb.clone(), c, calibration)?,
+            _ => vec![InputRanges::default(); c.num_hidden_layers],
+        };
         Self::build(vb, c, (kernels, precision), &ranges)
+    }
+
+    /// The product inputs' ranges over `calibration` (token-id rows), run
+    /// in f32 on the portable kernels so that every CPU measures the same.
+    pub(crate) fn calibrate(
+        vb: VarBuilder,
+        c: &BertConfig,
+        calibration: &[Vec<u32>],
+    ) -> Result<Vec<InputRanges>> {
+        let mut ranges = vec![InputRanges::default(); c.num_hidden_layers];
+        if calibration.is_empty() {
+            return Ok(ranges);
+        }
+        let f32 = Self::build(vb, c, (Kernels::Portable, Precision::F32), &ranges)?;
+        let device = f32.word.device().clone();
+        for ids in calibration.iter().filter(|r| !r.is_empty()) {
+            let ids = Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?;
+            f32.run(&ids, &[ids.dim(1)?], Some(&mut ranges))?;
+        }
+        Ok(ranges)
+    }
+
+    /// [`BertEncoder::load`] with int8's input ranges already measured
+    /// ([`BertEncoder::calibrate`]).
+    pub(crate) fn load_with_ranges(
+        vb: VarBuilder,
+        c: &BertConfig,
+        arith: (Kernels, Precision),
+        ranges: &[InputRanges],
+    ) -> Result<Self> {
+        Self::build(vb, c, arith, ranges)
     }
 
     fn build(

@@ -7,7 +7,8 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationParams};
 
-use crate::bert::{BertConfig, BertEncoder};
+use crate::bert::{BertConfig, BertEncoder, InputRanges};
+use crate::calibration;
 use crate::config::SentenceConfig;
 use crate::cpu::Kernels;
 use crate::error::{Error, Result};
@@ -274,16 +275,22 @@ impl Embedder {
         let weights_path = match &files.weights {
             Weights::Safetensors(p) | Weights::PyTorch(p) => p,
         };
-        let calibration = match precision {
-            Precision::Int8 => tokenizer
-                .encode_batch(CALIBRATION.to_vec(), true)
-                .map_err(|e| Error::Tokenize(e.to_string()))?
-                .iter()
-                .map(|e| e.get_ids().to_vec())
-                .collect(),
-            _ => Vec::new(),
+        let ranges = match precision {
+            Precision::Int8 => {
+                let key = calibration::key(&[weights_path, &files.tokenizer], CALIBRATION, &config);
+                let dir = calibration::cache_dir();
+                calibration::ranges(dir.as_deref(), key, &config, || {
+                    let ids = tokenizer
+                        .encode_batch(CALIBRATION.to_vec(), true)
+                        .map_err(|e| candle_core::Error::Msg(format!("tokenizing: {e}")))?;
+                    let ids: Vec<Vec<u32>> = ids.iter().map(|e| e.get_ids().to_vec()).collect();
+                    BertEncoder::calibrate(vb.clone(), &config, &ids)
+                })
+                .map_err(weights_err(weights_path))?
+            }
+            _ => vec![InputRanges::default(); config.num_hidden_layers],
         };
-        let model = BertEncoder::load_calibrated(vb, &config, (kernels, precision), &calibration)
+        let model = BertEncoder::load_with_ranges(vb, &config, (kernels, precision), &ranges)
             .map_err(weights_err(weights_path))?;
         let prompts = crate::config::Prompts::read(files.st_config.as_deref())?;
         let info = ModelInfo {

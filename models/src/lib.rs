@@ -16,6 +16,7 @@
 
 mod attention;
 mod bert;
+mod calibration;
 mod config;
 mod cpu;
 mod embedder;
