@@ -116,9 +116,8 @@ fn threads() -> usize {
 
 /// Insert vectors [`reserve`]d room for, at unit length, on as many
 /// threads of their own as rayon's pool has (usearch was given that many
-/// slots), outside the pool: a pool thread waiting inside
-/// the embedder's `join` would steal a long insertion task and stall the
-/// embedding.
+/// slots), outside the pool: a pool thread waiting inside the embedder's
+/// `join` would steal a long insertion task and stall the embedding.
 pub fn insert(index: &usearch::Index, path: &Path, added: &[(u64, Vec<f32>)]) -> Result<()> {
     let per = added.len().div_ceil(threads()).max(1);
     std::thread::scope(|s| {

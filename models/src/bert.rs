@@ -399,23 +399,7 @@ impl BertEncoder {
         kernels: Kernels,
         precision: Precision,
     ) -> Result<Self> {
-        Self::load_calibrated(vb, c, (kernels, precision), &[])
-    }
-
-    /// [`BertEncoder::load`]; for int8, the product inputs' ranges are first
-    /// measured by running `calibration` (token-id rows) through the model
-    /// in f32, and each int8 layer is smoothed by them
-    /// ([`PackedLinear::new_smoothed`]).
-    pub fn load_calibrated(
-        vb: VarBuilder,
-        c: &BertConfig,
-        (kernels, precision): (Kernels, Precision),
-        calibration: &[Vec<u32>],
-    ) -> Result<Self> {
-        let ranges = match precision {
-            Precision::Int8 => Self::calibrate(vb.clone(), c, calibration)?,
-            _ => vec![InputRanges::default(); c.num_hidden_layers],
-        };
+        let ranges = vec![InputRanges::default(); c.num_hidden_layers];
         Self::build(vb, c, (kernels, precision), &ranges)
     }
 
@@ -439,8 +423,8 @@ impl BertEncoder {
         Ok(ranges)
     }
 
-    /// [`BertEncoder::load`] with int8's input ranges already measured
-    /// ([`BertEncoder::calibrate`]).
+    /// [`BertEncoder::load`]; an int8 layer is smoothed by the input ranges
+    /// [`BertEncoder::calibrate`] measured ([`PackedLinear::new_smoothed`]).
     pub(crate) fn load_with_ranges(
         vb: VarBuilder,
         c: &BertConfig,
