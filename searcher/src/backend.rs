@@ -219,10 +219,7 @@ fn semantic_leg(
 ) -> Result<Nearest> {
     let n = cfg.candidates.max(cfg.k);
     match (cfg.mode, vector) {
-        (Mode::Lexical, _) | (_, None) => Ok(Nearest {
-            hits: Vec::new(),
-            pool: Vec::new(),
-        }),
+        (Mode::Lexical, _) | (_, None) => Ok(Nearest::default()),
         (_, Some(v)) => b.nearest(v, n, cfg.exact, allowed),
     }
 }

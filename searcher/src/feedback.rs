@@ -156,8 +156,7 @@ pub(crate) fn rank_again(
     }
     let mut seen = std::collections::HashSet::new();
     pool.retain(|p| seen.insert(*p));
-    let pool = &pool[..];
-    let vectors = b.passage_vectors(pool)?;
+    let vectors = b.passage_vectors(&pool)?;
     let scored = pool.iter().filter_map(|p| {
         let v = vectors.get(p)?;
         let norm = dot(v, v).sqrt();

@@ -11,6 +11,7 @@ use crate::error::{Result, SearchError};
 /// What a semantic search found: the top documents by their best passage,
 /// and every passage it found on the way (its pool, best first), which
 /// feedback's second ranking ranks again instead of searching again.
+#[derive(Default)]
 pub(crate) struct Nearest {
     /// (doc, cosine, best passage), best first.
     pub hits: Vec<SemHit>,
@@ -29,10 +30,7 @@ pub(crate) fn search(
 ) -> Result<Nearest> {
     let total = index.vectors().len();
     if total == 0 || n == 0 {
-        return Ok(Nearest {
-            hits: Vec::new(),
-            pool: Vec::new(),
-        });
+        return Ok(Nearest::default());
     }
     // Documents have several passages: ask for more passages than documents
     // wanted, and more again if roll-up leaves fewer than `n` documents.

@@ -227,26 +227,23 @@ pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
         mode: Mode::Semantic,
         ..SearchConfig::default()
     };
-    if args.no_recall {
-        if args.json {
-            writeln!(out, "{}", serde_json::Value::Object(report))?;
+    if !args.no_recall {
+        let recall = ann_recall(searcher.as_ref(), &queries, &leg)?;
+        let recall_full = ann_recall(searcher.as_ref(), &queries, &full)?;
+        report.insert("ann_recall_at_10".into(), serde_json::json!(recall));
+        report.insert(
+            "ann_recall_at_10_with_feedback".into(),
+            serde_json::json!(recall_full),
+        );
+        if !args.json {
+            writeln!(
+                out,
+                "HNSW recall@10 against --exact: {recall:.4} (semantic leg), {recall_full:.4} (with feedback)"
+            )?;
         }
-        return Ok(Outcome::Success);
     }
-    let recall = ann_recall(searcher.as_ref(), &queries, &leg)?;
-    let recall_full = ann_recall(searcher.as_ref(), &queries, &full)?;
-    report.insert("ann_recall_at_10".into(), serde_json::json!(recall));
-    report.insert(
-        "ann_recall_at_10_with_feedback".into(),
-        serde_json::json!(recall_full),
-    );
     if args.json {
         writeln!(out, "{}", serde_json::Value::Object(report))?;
-    } else {
-        writeln!(
-            out,
-            "HNSW recall@10 against --exact: {recall:.4} (semantic leg), {recall_full:.4} (with feedback)"
-        )?;
     }
     Ok(Outcome::Success)
 }
