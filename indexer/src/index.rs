@@ -9,7 +9,6 @@
 //! key and a handle are found through the term dictionaries, and a
 //! checkpoint writes only the documents that changed (tantivy's segments).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use semsearch_models::ModelInfo;
@@ -75,16 +74,10 @@ pub struct Index {
     manifest: Manifest,
     /// The tantivy index of that generation.
     lexical: tantivy::Index,
-    /// The one searcher of `lexical` (an opened index never changes).
-    searcher: Searcher,
-    /// The lexical index's fields.
-    fields: Fields,
+    /// Its documents.
+    table: Table,
     /// The passage HNSW segments, memory-mapped, keyed by passage id.
     vectors: Vectors,
-    /// Per lexical segment, the largest first (where a key is most likely).
-    lookups: Vec<SegmentLookup>,
-    /// Each lexical segment's handle column, by segment ordinal.
-    handles: Vec<Column<u64>>,
     /// This generation held for as long as the index is open, so that a
     /// commit does not remove it from under the reader.
     _lease: Option<store::ReadLease>,
@@ -126,25 +119,13 @@ impl Index {
                 vectors.len()
             )));
         }
-        let searcher = reader.searcher();
-        let lexical_docs = searcher.num_docs() as usize;
-        if lexical_docs != n_docs {
-            return Err(corrupt(format!(
-                "lexical index holds {lexical_docs} documents, manifest lists {n_docs}"
-            )));
-        }
-        let mut lookups = lookups(&searcher, fields).map_err(|e| corrupt(e.to_string()))?;
-        let handles = lookups.iter().map(|l| l.seq.clone()).collect();
-        lookups.sort_by_key(|l| std::cmp::Reverse(searcher.segment_reader(l.ord).num_docs()));
+        let table = Table::new(dir, reader.searcher(), fields, n_docs)?;
         Ok(Index {
             dir: dir.to_path_buf(),
             manifest,
             lexical,
-            searcher,
-            fields,
+            table,
             vectors,
-            lookups,
-            handles,
             _lease: lease,
         })
     }
@@ -178,12 +159,12 @@ impl Index {
 
     /// A searcher of the lexical index (cheap: an `Arc` of the segments).
     pub fn lexical_searcher(&self) -> Searcher {
-        self.searcher.clone()
+        self.table.searcher.clone()
     }
 
     /// The lexical index's fields.
     pub fn fields(&self) -> Fields {
-        self.fields
+        self.table.fields
     }
 
     /// The index's lexical analyser, as used on the documents.
@@ -206,28 +187,12 @@ impl Index {
 
     /// The handle of a lexical hit: a column read.
     pub fn handle(&self, addr: DocAddress) -> Option<usize> {
-        let column = self.handles.get(addr.segment_ord as usize)?;
-        column.first(addr.doc_id).map(|s| s as usize)
-    }
-
-    /// Where a term of `field` (an id, handle or key: unique among live
-    /// documents) is: the largest segment first.
-    fn find(
-        &self,
-        pick: impl Fn(&SegmentLookup) -> &InvertedIndexReader,
-        term: &Term,
-    ) -> Option<(&SegmentLookup, DocId)> {
-        self.lookups.iter().find_map(|l| {
-            let doc = first_alive(pick(l), term, l.alive.as_ref())?;
-            Some((l, doc))
-        })
+        self.table.handle(addr)
     }
 
     /// The handle of the document with this id.
     pub fn position(&self, id: &str) -> Option<usize> {
-        let term = Term::from_field_text(self.fields.id, id);
-        let (l, doc) = self.find(|l| &l.by_id, &term)?;
-        l.seq.first(doc).map(|s| s as usize)
+        self.table.position(id)
     }
 
     /// A document by id, else by file path (relative to the current folder
@@ -247,43 +212,31 @@ impl Index {
         })
     }
 
-    /// Where document `doc` is in the lexical index.
-    fn address(&self, doc: usize) -> Option<(&SegmentLookup, DocId)> {
-        let term = Term::from_field_u64(self.fields.seq, doc as u64);
-        self.find(|l| &l.by_seq, &term)
-    }
-
     /// Document `doc`: id, entry and text, read from the lexical index's
     /// store (one block decompressed); `None` when there is no such handle.
     pub fn document(&self, doc: usize) -> Result<Option<Document>> {
-        let Some((l, d)) = self.address(doc) else {
-            return Ok(None);
-        };
-        let stored: TantivyDocument = self.searcher.doc(DocAddress::new(l.ord, d)).at(&self.dir)?;
-        let id = id_at(&l.by_id, &l.ids, d).ok_or_else(|| Error::Corrupt {
-            path: self.dir.clone(),
-            reason: format!("document {doc} has no id"),
-        })?;
-        read_document(&self.dir, self.fields, id, &stored).map(Some)
+        self.table.document(doc)
     }
 
     /// Call `f` with every document and its handle, in the lexical
     /// index's order: the whole store read, one block at a time (for what
     /// needs every document: path filters, layouts, an import).
     pub fn each_document(&self, f: impl FnMut(usize, Document) -> Result<()>) -> Result<()> {
-        each_document(&self.dir, &self.searcher, self.fields, f)
+        let t = &self.table;
+        each_document(&t.dir, &t.searcher, t.fields, f)
     }
 
     /// Document `doc`'s id (`None` when there is no such handle).
     pub fn id(&self, doc: usize) -> Option<String> {
-        let (l, d) = self.address(doc)?;
+        let (l, d) = self.table.address(doc)?;
         id_at(&l.by_id, &l.ids, d)
     }
 
     /// Where the passage with vector key `key` is.
     pub fn passage(&self, key: u64) -> Option<PassageRef> {
-        let term = Term::from_field_u64(self.fields.keys, key);
-        let (l, d) = self.find(|l| &l.by_key, &term)?;
+        let t = &self.table;
+        let term = Term::from_field_u64(t.fields.keys, key);
+        let (l, d) = t.find(|l| &l.by_key, &term)?;
         let ordinal = l.keys.values_for_doc(d).position(|k| k == key)?;
         let doc = l.seq.first(d)? as usize;
         Some(PassageRef { doc, ordinal })
@@ -291,14 +244,15 @@ impl Index {
 
     /// The vector keys of document `doc`'s passages, in text order.
     pub fn passage_keys(&self, doc: usize) -> Vec<u64> {
-        self.address(doc)
+        self.table
+            .address(doc)
             .map(|(l, d)| l.keys.values_for_doc(d).collect())
             .unwrap_or_default()
     }
 
     /// The vector key of a passage.
     pub fn passage_key(&self, p: PassageRef) -> Option<u64> {
-        let (l, d) = self.address(p.doc)?;
+        let (l, d) = self.table.address(p.doc)?;
         l.keys.values_for_doc(d).nth(p.ordinal)
     }
 
@@ -334,6 +288,132 @@ impl Index {
     /// A passage's vector, by its key.
     pub fn passage_vector(&self, key: u64) -> Option<Vec<f32>> {
         self.vectors.get(key)
+    }
+}
+
+/// A generation's documents table: its lexical index's live documents,
+/// looked up by id, handle and passage key through the term dictionaries
+/// (see the module docs).
+pub(crate) struct Table {
+    /// The index folder, to name in errors.
+    dir: PathBuf,
+    /// The one searcher (a committed generation never changes).
+    searcher: Searcher,
+    fields: Fields,
+    /// Per lexical segment, the largest first (where a key is most likely).
+    lookups: Vec<SegmentLookup>,
+    /// Each lexical segment's handle column, by segment ordinal.
+    handles: Vec<Column<u64>>,
+}
+
+impl Table {
+    /// The table of `searcher`, which must hold `documents` (the count the
+    /// manifest recorded).
+    fn new(dir: &Path, searcher: Searcher, fields: Fields, documents: usize) -> Result<Self> {
+        let corrupt = |reason: String| Error::Corrupt {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let lexical_docs = searcher.num_docs() as usize;
+        if lexical_docs != documents {
+            return Err(corrupt(format!(
+                "lexical index holds {lexical_docs} documents, manifest lists {documents}"
+            )));
+        }
+        let mut lookups = lookups(&searcher, fields).map_err(|e| corrupt(e.to_string()))?;
+        let handles = lookups.iter().map(|l| l.seq.clone()).collect();
+        lookups.sort_by_key(|l| std::cmp::Reverse(searcher.segment_reader(l.ord).num_docs()));
+        Ok(Table {
+            dir: dir.to_path_buf(),
+            searcher,
+            fields,
+            lookups,
+            handles,
+        })
+    }
+
+    /// The table of generation `gen_dir` of the index in `dir`, for an
+    /// update (`documents`: what the manifest says it holds).
+    pub(crate) fn open(dir: &Path, gen_dir: &Path, documents: usize) -> Result<Self> {
+        let (_, reader, fields) = open_lexical(dir, gen_dir, false)?;
+        Table::new(dir, reader.searcher(), fields, documents)
+    }
+
+    /// The handle of a lexical hit: a column read.
+    fn handle(&self, addr: DocAddress) -> Option<usize> {
+        let column = self.handles.get(addr.segment_ord as usize)?;
+        column.first(addr.doc_id).map(|s| s as usize)
+    }
+
+    /// Where a term of `field` (an id, handle or key: unique among live
+    /// documents) is: the largest segment first.
+    fn find(
+        &self,
+        pick: impl Fn(&SegmentLookup) -> &InvertedIndexReader,
+        term: &Term,
+    ) -> Option<(&SegmentLookup, DocId)> {
+        self.lookups.iter().find_map(|l| {
+            let doc = first_alive(pick(l), term, l.alive.as_ref())?;
+            Some((l, doc))
+        })
+    }
+
+    /// The handle of the document with this id.
+    fn position(&self, id: &str) -> Option<usize> {
+        let term = Term::from_field_text(self.fields.id, id);
+        let (l, doc) = self.find(|l| &l.by_id, &term)?;
+        l.seq.first(doc).map(|s| s as usize)
+    }
+
+    /// Where document `doc` is in the lexical index.
+    fn address(&self, doc: usize) -> Option<(&SegmentLookup, DocId)> {
+        let term = Term::from_field_u64(self.fields.seq, doc as u64);
+        self.find(|l| &l.by_seq, &term)
+    }
+
+    /// Document `doc`: id, entry and text (one store block decompressed,
+    /// or found in the store's cache).
+    fn document(&self, doc: usize) -> Result<Option<Document>> {
+        let Some((l, d)) = self.address(doc) else {
+            return Ok(None);
+        };
+        self.read(l, d).map(Some)
+    }
+
+    fn read(&self, l: &SegmentLookup, d: DocId) -> Result<Document> {
+        let stored: TantivyDocument = self.searcher.doc(DocAddress::new(l.ord, d)).at(&self.dir)?;
+        let id = id_at(&l.by_id, &l.ids, d).ok_or_else(|| Error::Corrupt {
+            path: self.dir.clone(),
+            reason: format!("document {d} of segment {} has no id", l.ord),
+        })?;
+        read_document(&self.dir, self.fields, id, &stored)
+    }
+
+    /// The document with this id and its handle.
+    pub(crate) fn get(&self, id: &str) -> Result<Option<(u64, Document)>> {
+        let term = Term::from_field_text(self.fields.id, id);
+        let Some((l, d)) = self.find(|l| &l.by_id, &term) else {
+            return Ok(None);
+        };
+        let handle = l.seq.first(d).unwrap_or(u64::MAX);
+        self.read(l, d).map(|doc| Some((handle, doc)))
+    }
+
+    /// Every live document whose handle `keep` refuses, with its handle:
+    /// the handle columns read, then the store for those documents only.
+    pub(crate) fn all_but(&self, keep: impl Fn(u64) -> bool) -> Result<Vec<(u64, Document)>> {
+        let mut out = Vec::new();
+        for l in &self.lookups {
+            let max = self.searcher.segment_reader(l.ord).max_doc();
+            for d in 0..max {
+                let alive = l.alive.as_ref().is_none_or(|a| a.is_alive(d));
+                let handle = l.seq.first(d).unwrap_or(u64::MAX);
+                if alive && !keep(handle) {
+                    out.push((handle, self.read(l, d)?));
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -511,16 +591,4 @@ pub(crate) fn each_stored(
         }
     }
     Ok(())
-}
-
-/// The documents of generation `gen_dir` of the index in `dir`, by id
-/// (for an update, which compares what it finds with them).
-pub(crate) fn all_documents(dir: &Path, gen_dir: &Path) -> Result<BTreeMap<String, DocEntry>> {
-    let (_, reader, fields) = open_lexical(dir, gen_dir, false)?;
-    let mut docs = BTreeMap::new();
-    each_document(dir, &reader.searcher(), fields, |_, d| {
-        docs.insert(d.id, d.entry);
-        Ok(())
-    })?;
-    Ok(docs)
 }

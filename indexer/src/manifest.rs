@@ -223,15 +223,10 @@ pub struct Manifest {
     /// handles are never reused (format 8).
     #[serde(default)]
     pub next_doc_seq: u64,
-    /// Documents by id: the path relative to its root, or the corpus `_id`.
-    /// Loaded for an update only ([`Manifest::read_for_update`]): from the
-    /// lexical index (format 8), the generation's `documents.json`
-    /// (formats 6 and 7) or the manifest itself (formats 4 and 5).
-    #[serde(default, skip_serializing)]
-    pub documents: BTreeMap<String, DocEntry>,
-    /// Read by [`Manifest::read_header`]: `documents` was not loaded.
-    #[serde(skip)]
-    header_only: bool,
+    /// Formats 4 and 5 listed the documents here, by id; read to upgrade
+    /// them ([`Manifest::read_for_update`]), never written.
+    #[serde(default, skip_serializing, rename = "documents")]
+    legacy_documents: BTreeMap<String, DocEntry>,
 }
 
 /// What the documents of an index add up to.
@@ -243,6 +238,29 @@ pub struct Totals {
     pub passages: usize,
     /// Pages read by OCR.
     pub ocr_pages: usize,
+}
+
+impl Totals {
+    /// The totals with document `entry` added.
+    pub fn add(&mut self, entry: &DocEntry) {
+        self.documents += 1;
+        self.passages += entry.passages.len();
+        self.ocr_pages += entry.ocr_pages;
+    }
+
+    /// The totals with document `entry` taken out.
+    pub fn remove(&mut self, entry: &DocEntry) {
+        self.documents = self.documents.saturating_sub(1);
+        self.passages = self.passages.saturating_sub(entry.passages.len());
+        self.ocr_pages = self.ocr_pages.saturating_sub(entry.ocr_pages);
+    }
+
+    /// What `documents` add up to.
+    fn of<'a>(documents: impl Iterator<Item = &'a DocEntry>) -> Totals {
+        let mut t = Totals::default();
+        documents.for_each(|d| t.add(d));
+        t
+    }
 }
 
 /// `value` as compact JSON to `path` (in index folder `dir`): a temp file
@@ -316,27 +334,28 @@ impl Manifest {
             totals: Totals::default(),
             vector_segments: Vec::new(),
             next_doc_seq: 0,
-            documents: BTreeMap::new(),
-            header_only: false,
+            legacy_documents: BTreeMap::new(),
         }
     }
 
-    /// Read the manifest alone, without its documents (empty here; see
-    /// [`Manifest::totals`]): settings, model, generation.
+    /// Read the manifest: settings, model, generation and totals (the
+    /// documents are in the generation's lexical index).
     pub fn read_header(dir: &Path) -> Result<Self> {
-        let mut m = Self::read_version(dir, false)?;
-        m.header_only = true;
-        Ok(m)
+        Self::read_version(dir, false)
     }
 
     /// Read the manifest for an update, which also accepts a format it
-    /// upgrades ([`UPGRADABLE_FROM`] and later) and marks it current.
-    /// Returns whether it was upgraded.
-    pub fn read_for_update(dir: &Path) -> Result<(Self, bool)> {
-        let mut m = Self::read_version(dir, true)?.with_documents(dir)?;
-        let old = m.format_version != FORMAT_VERSION;
+    /// upgrades ([`UPGRADABLE_FROM`] and later) and marks it current. An
+    /// older format's documents come with it, by id: it has no documents
+    /// table to look them up in.
+    pub fn read_for_update(dir: &Path) -> Result<(Self, Option<BTreeMap<String, DocEntry>>)> {
+        let mut m = Self::read_version(dir, true)?;
+        let legacy = match m.format_version {
+            FORMAT_VERSION => None,
+            _ => Some(m.legacy_documents(dir)?),
+        };
         m.format_version = FORMAT_VERSION;
-        Ok((m, old))
+        Ok((m, legacy))
     }
 
     /// Where the documents of generation `generation` of a format 6 or 7
@@ -345,39 +364,31 @@ impl Manifest {
         crate::store::generation_dir(dir, generation).join("documents.json")
     }
 
-    /// Load the documents: from the lexical index (format 8), beside the
-    /// generation (formats 6 and 7) or from the manifest, already read
-    /// (older formats).
-    fn with_documents(mut self, dir: &Path) -> Result<Self> {
+    /// The documents of a format 4-7 index: beside the generation (formats
+    /// 6 and 7) or in the manifest, already read (formats 4 and 5).
+    fn legacy_documents(&mut self, dir: &Path) -> Result<BTreeMap<String, DocEntry>> {
+        let documents = std::mem::take(&mut self.legacy_documents);
         if self.format_version < 6 {
-            self.totals = self.count();
-            return Ok(self);
+            self.totals = Totals::of(documents.values());
+            return Ok(documents);
         }
         let path = Self::documents_path(dir, self.generation);
         let corrupt = |reason: String| Error::Corrupt {
             path: dir.to_path_buf(),
             reason: format!("{}: {reason}", path.display()),
         };
-        if self.format_version >= 8 {
-            let gen_dir = crate::store::generation_dir(dir, self.generation);
-            self.documents = crate::index::all_documents(dir, &gen_dir)?;
-        } else {
-            // Read whole, then parsed: serde_json parses a reader byte by byte.
-            let bytes = std::fs::read(&path).map_err(|e| corrupt(e.to_string()))?;
-            self.documents = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        // Read whole, then parsed: serde_json parses a reader byte by byte.
+        let bytes = std::fs::read(&path).map_err(|e| corrupt(e.to_string()))?;
+        let documents: BTreeMap<String, DocEntry> =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if Totals::of(documents.values()) != self.totals {
+            return Err(corrupt(format!(
+                "lists {} documents, the manifest {}",
+                documents.len(),
+                self.totals.documents
+            )));
         }
-        if self.count() != self.totals {
-            return Err(Error::Corrupt {
-                path: dir.to_path_buf(),
-                reason: format!(
-                    "{} lists {} documents, the manifest {}",
-                    path.display(),
-                    self.documents.len(),
-                    self.totals.documents
-                ),
-            });
-        }
-        Ok(self)
+        Ok(documents)
     }
 
     fn read_version(dir: &Path, upgrade: bool) -> Result<Self> {
@@ -415,34 +426,16 @@ impl Manifest {
         serde_json::from_str(&text).map_err(corrupt)
     }
 
-    /// Write the manifest (with the documents' totals) over the old one,
-    /// atomically: a temp file, fsync, rename. The documents themselves
-    /// are in the generation's lexical index, committed before.
-    pub fn write(&mut self, dir: &Path) -> Result<()> {
-        assert!(
-            !self.header_only,
-            "a manifest read without documents is never written"
-        );
-        self.totals = self.count();
+    /// Write the manifest over the old one, atomically: a temp file,
+    /// fsync, rename. The documents themselves are in the generation's
+    /// lexical index, committed before.
+    pub fn write(&self, dir: &Path) -> Result<()> {
         write_atomically(dir, &Self::path(dir), self)
     }
 
-    /// What the documents add up to: counted, or as the manifest recorded
-    /// them when it was read without them.
+    /// What the documents add up to, as of the last write.
     pub fn totals(&self) -> Totals {
-        if self.header_only {
-            self.totals
-        } else {
-            self.count()
-        }
-    }
-
-    fn count(&self) -> Totals {
-        Totals {
-            documents: self.documents.len(),
-            passages: self.documents.values().map(|d| d.passages.len()).sum(),
-            ocr_pages: self.documents.values().map(|d| d.ocr_pages).sum(),
-        }
+        self.totals
     }
 
     /// Passages in the index.

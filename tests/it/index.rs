@@ -402,3 +402,64 @@ fn an_old_generation_stays_while_read_and_goes_when_its_reader_does() {
     assert_eq!(generations(&dir), ["gen-000004"]);
     assert!(search_works(&model, &dir.join(".semsearch")) > 0);
 }
+
+/// A corpus whose line `i` is document `d{i % 20}`: every id three times,
+/// the last copy's text ending in `round`.
+fn repeated_corpus(path: &Path, last: &str) {
+    let lines: Vec<String> = (0..60)
+        .map(|i| {
+            let copy = if i >= 40 { last } else { "early" };
+            let text = format!("note {} about topic {} ({copy})", i % 20, i % 7);
+            serde_json::json!({"_id": format!("d{}", i % 20), "text": text}).to_string()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+#[test]
+fn a_corpus_repeating_ids_keeps_each_last_copy_across_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let corpus = tmp.path().join("corpus.jsonl");
+    let idx = tmp.path().join("idx");
+    // A commit after every four passages: copies of one id are written,
+    // committed, then replaced by later ones.
+    let run = |last: &str| {
+        repeated_corpus(&corpus, last);
+        let out = bin()
+            .args(["index", "--json", "--checkpoint-secs", "0"])
+            .args(["--embed-batch", "4", "--jsonl"])
+            .arg(&corpus)
+            .arg("--model")
+            .arg(&model)
+            .arg("--index")
+            .arg(&idx)
+            .output()
+            .unwrap();
+        report(&out)
+    };
+    for (round, last) in ["first", "second"].into_iter().enumerate() {
+        let r = run(last);
+        assert!(r["checkpoints"].as_u64().unwrap() >= 3, "{r}");
+        assert_eq!(
+            (r["documents"].as_u64(), r["removed"].as_u64()),
+            (Some(20), Some(0))
+        );
+        let want = if round == 0 { [20, 0] } else { [0, 20] };
+        assert_eq!(
+            [r["added"].as_u64().unwrap(), r["updated"].as_u64().unwrap()],
+            want,
+            "{r}"
+        );
+        // Opening checks that the vectors and the documents add up to the
+        // totals: no copy's passages are left behind.
+        let opened = semsearch_indexer::Index::open(&idx).unwrap();
+        assert_eq!(opened.len(), 20);
+        assert_eq!(opened.vectors().len(), opened.manifest().totals().passages);
+        for i in 0..20 {
+            let doc = opened.position(&format!("d{i}")).unwrap();
+            let text = opened.document(doc).unwrap().unwrap().text;
+            assert!(text.ends_with(&format!("({last})")), "d{i}: {text}");
+        }
+    }
+}

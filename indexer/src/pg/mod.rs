@@ -88,8 +88,9 @@ pub fn manifest(urls: &Urls) -> Result<Option<crate::Manifest>> {
     read::manifest(&mut client, &urls.primary, false)
 }
 
-/// The store's committed manifest with every document's entry, and the
-/// bytes its tables and indexes take; `None` without semsearch's tables.
+/// The store's committed manifest with its documents' totals counted, and
+/// the bytes its tables and indexes take; `None` without semsearch's
+/// tables.
 pub fn status(urls: &Urls) -> Result<Option<(crate::Manifest, u64)>> {
     let mut client = connect(&urls.primary)?;
     let Some(m) = read::manifest(&mut client, &urls.primary, true)? else {

@@ -13,42 +13,52 @@ use semsearch_models::ModelInfo;
 
 use super::{schema, store_error, Urls};
 use crate::error::{Error, Result};
-use crate::manifest::{DocEntry, Manifest};
+use crate::manifest::{DocEntry, Manifest, Totals};
 
-/// The committed manifest (with every document's entry when
-/// `documents`), `None` for a store without semsearch's tables.
-pub(crate) fn manifest(
-    client: &mut Client,
-    url: &str,
-    documents: bool,
-) -> Result<Option<Manifest>> {
+/// The committed manifest, `None` for a store without semsearch's
+/// tables; with `totals`, its documents' totals counted in the table (a
+/// scan of every row's entry).
+pub(crate) fn manifest(client: &mut Client, url: &str, totals: bool) -> Result<Option<Manifest>> {
     if schema::version(client, url)?.is_none() {
         return Ok(None);
     }
-    let corrupt = |what: &str, e: serde_json::Error| Error::Corrupt {
-        path: super::redact(url).into(),
-        reason: format!("{what}: {e}"),
-    };
     let Some(row) = client
         .query_opt("SELECT manifest FROM semsearch_meta", &[])
         .map_err(|e| store_error(url, e))?
     else {
         return Ok(None);
     };
-    let mut m: Manifest =
-        serde_json::from_value(row.get(0)).map_err(|e| corrupt("semsearch_meta", e))?;
-    if documents {
-        let rows = client
-            .query("SELECT id, entry FROM semsearch_documents", &[])
+    let mut m: Manifest = serde_json::from_value(row.get(0)).map_err(|e| Error::Corrupt {
+        path: super::redact(url).into(),
+        reason: format!("semsearch_meta: {e}"),
+    })?;
+    if totals {
+        let row = client
+            .query_one(
+                "SELECT count(*),
+                        coalesce(sum(jsonb_array_length(entry->'passages')), 0)::bigint,
+                        coalesce(sum((entry->>'ocr_pages')::bigint), 0)::bigint
+                 FROM semsearch_documents",
+                &[],
+            )
             .map_err(|e| store_error(url, e))?;
-        for row in rows {
-            let id: String = row.get(0);
-            let entry: DocEntry = serde_json::from_value(row.get(1))
-                .map_err(|e| corrupt(&format!("document {id}"), e))?;
-            m.documents.insert(id, entry);
-        }
+        let count = |i| row.get::<_, i64>(i) as usize;
+        m.totals = Totals {
+            documents: count(0),
+            passages: count(1),
+            ocr_pages: count(2),
+        };
     }
     Ok(Some(m))
+}
+
+/// Document `id`'s entry, from its row's JSON (`store`: how errors name
+/// the store).
+pub(crate) fn entry(store: PathBuf, id: &str, json: serde_json::Value) -> Result<DocEntry> {
+    serde_json::from_value(json).map_err(|e| Error::Corrupt {
+        path: store,
+        reason: format!("document {id}: {e}"),
+    })
 }
 
 /// A document read back: row, id, manifest entry and text.
@@ -282,10 +292,7 @@ impl PgIndex {
         rows.iter()
             .map(|row| {
                 let id: String = row.get(1);
-                let entry = serde_json::from_value(row.get(2)).map_err(|e| Error::Corrupt {
-                    path: self.label(),
-                    reason: format!("document {id}: {e}"),
-                })?;
+                let entry = entry(self.label(), &id, row.get(2))?;
                 Ok(PgDocument {
                     doc: row.get(0),
                     id,

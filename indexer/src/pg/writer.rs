@@ -9,7 +9,8 @@ use tantivy::tokenizer::TextAnalyzer;
 use super::{schema, store_error};
 use crate::error::{Error, Result};
 use crate::manifest::{DocEntry, Manifest};
-use crate::update::Writer;
+use crate::update::{Known, Writer};
+use bit_set::BitSet;
 
 /// A row of `semsearch_passages` waiting for its vector.
 struct Pending {
@@ -79,8 +80,8 @@ impl PgWriter {
         })
     }
 
-    /// The committed manifest with every document's entry, `None` for a
-    /// store without semsearch's tables.
+    /// The committed manifest with its documents' totals counted, `None`
+    /// for a store without semsearch's tables.
     pub fn previous(&mut self) -> Result<Option<Manifest>> {
         schema::require_current(&mut self.client, &self.url)?;
         let m = super::read::manifest(&mut self.client, &self.url, true)?;
@@ -123,7 +124,69 @@ impl PgWriter {
     }
 }
 
+/// Documents asked for at once by id or row.
+const LOOKUP_BATCH: usize = 1000;
+
 impl Writer for PgWriter {
+    // In the run's transaction, if one is open: what was written since
+    // the last commit shows too (the run asks its own record first).
+    fn committed(&mut self, ids: &[&str]) -> Result<Vec<Option<Known>>> {
+        if self.create.is_some() {
+            // Made anew by the first write: nothing is committed.
+            return Ok(vec![None; ids.len()]);
+        }
+        let url = &self.url;
+        let rows = self
+            .client
+            .query(
+                "SELECT id, doc, entry FROM semsearch_documents WHERE id = ANY($1)",
+                &[&ids],
+            )
+            .map_err(|e| store_error(url, e))?;
+        let mut found = HashMap::new();
+        for row in rows {
+            let id: String = row.get(0);
+            let entry = super::read::entry(super::redact(url).into(), &id, row.get(2))?;
+            let handle = row.get::<_, i64>(1) as u64;
+            found.insert(id, Known { handle, entry });
+        }
+        Ok(ids.iter().map(|id| found.remove(*id)).collect())
+    }
+
+    // The rows first (eight bytes each), then the entries of those unmet.
+    fn unmet(&mut self, met: &BitSet) -> Result<Vec<(String, DocEntry)>> {
+        if self.create.is_some() {
+            return Ok(Vec::new());
+        }
+        let url = &self.url;
+        let rows = self
+            .client
+            .query("SELECT doc FROM semsearch_documents", &[])
+            .map_err(|e| store_error(url, e))?;
+        let unmet: Vec<i64> = rows
+            .iter()
+            .map(|r| r.get::<_, i64>(0))
+            .filter(|&doc| !met.contains(doc as usize))
+            .collect();
+        drop(rows);
+        let mut out = Vec::with_capacity(unmet.len());
+        for batch in unmet.chunks(LOOKUP_BATCH) {
+            let rows = self
+                .client
+                .query(
+                    "SELECT id, entry FROM semsearch_documents WHERE doc = ANY($1)",
+                    &[&batch],
+                )
+                .map_err(|e| store_error(url, e))?;
+            for row in rows {
+                let id: String = row.get(0);
+                let entry = super::read::entry(super::redact(url).into(), &id, row.get(1))?;
+                out.push((id, entry));
+            }
+        }
+        Ok(out)
+    }
+
     fn is_dirty(&self) -> bool {
         self.open
     }
@@ -138,7 +201,7 @@ impl Writer for PgWriter {
         Ok(())
     }
 
-    fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()> {
+    fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<u64> {
         self.begin()?;
         let path = entry
             .path
@@ -185,7 +248,7 @@ impl Writer for PgWriter {
                 },
             );
         }
-        Ok(())
+        Ok(doc as u64)
     }
 
     fn add_vectors(&mut self, passages: Vec<(u64, Vec<f32>)>) -> Result<()> {
@@ -223,18 +286,20 @@ impl Writer for PgWriter {
         Ok(())
     }
 
-    fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
+    fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<u64> {
         self.begin()?;
         let mtime = i64::try_from(entry.mtime).unwrap_or(i64::MAX);
         let json = Self::entry_json(entry)?;
         let url = &self.url;
-        self.client
-            .execute(
-                "UPDATE semsearch_documents SET entry = $2, mtime = $3 WHERE id = $1",
+        let doc: i64 = self
+            .client
+            .query_one(
+                "UPDATE semsearch_documents SET entry = $2, mtime = $3 WHERE id = $1 RETURNING doc",
                 &[&id, &json, &mtime],
             )
-            .map_err(|e| store_error(url, e))?;
-        Ok(())
+            .map_err(|e| store_error(url, e))?
+            .get(0);
+        Ok(doc as u64)
     }
 
     fn commit(&mut self, manifest: &mut Manifest) -> Result<()> {
@@ -242,10 +307,7 @@ impl Writer for PgWriter {
         manifest.generation += 1;
         manifest.updated = crate::update::now();
         // The documents are rows; the meta row is the rest.
-        let documents = std::mem::take(&mut manifest.documents);
-        let meta = serde_json::to_value(&*manifest);
-        manifest.documents = documents;
-        let meta = meta.map_err(|e| Error::Corrupt {
+        let meta = serde_json::to_value(&*manifest).map_err(|e| Error::Corrupt {
             path: super::redact(&self.url).into(),
             reason: e.to_string(),
         })?;

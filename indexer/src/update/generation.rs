@@ -11,7 +11,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tantivy::schema::Value;
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
+use bit_set::BitSet;
+use rayon::prelude::*;
+
+use super::plan::Legacy;
+use super::Known;
 use crate::error::{IoContext, Result};
+use crate::index::Table;
 use crate::lsa;
 use crate::manifest::{DocEntry, Manifest, Quantization};
 use crate::schema::{self, Fields};
@@ -47,9 +53,11 @@ pub(super) struct Generation {
     next_seq: u64,
     /// Vectors a new segment is filled to.
     segment_vectors: usize,
-    /// The committed generation's lexical index, to read a touched
-    /// document's text from.
-    committed_text: Option<tantivy::Searcher>,
+    /// Documents in the committed generation (the manifest's count).
+    committed_docs: usize,
+    /// The committed generation's documents table (opened when first
+    /// asked), to look documents up in and read a touched one's text from.
+    table: Option<Table>,
 }
 
 struct Open {
@@ -62,29 +70,33 @@ struct Open {
 impl Generation {
     /// Continue from generation `committed` of the index in `dir` (none: a
     /// new index).
+    /// (`legacy`: an older format's documents, which the first commit
+    /// writes into the current format.)
     pub fn new(
         dir: &Path,
         committed: Option<u64>,
         manifest: &Manifest,
+        legacy: Legacy,
         segment_vectors: usize,
     ) -> Self {
-        let legacy = committed.is_some_and(|g| {
+        let vector_file = committed.is_some_and(|g| {
             store::generation_dir(dir, g)
                 .join("vectors.usearch")
                 .is_file()
         });
-        let legacy_keys = legacy.then(|| {
-            let docs = manifest.documents.values();
+        let legacy_keys = legacy.as_ref().filter(|_| vector_file).map(|docs| {
+            let docs = docs.values();
             docs.flat_map(|d| d.passages.iter().map(|p| p.id)).collect()
         });
-        let legacy_lexical = committed
-            .filter(|&g| !has_documents_table(&store::generation_dir(dir, g)))
-            .map(|_| manifest.documents.clone());
+        let legacy_lexical = legacy.filter(|_| {
+            committed.is_some_and(|g| !has_documents_table(&store::generation_dir(dir, g)))
+        });
         Generation {
             legacy_lexical,
             next_seq: manifest.next_doc_seq,
             segment_vectors,
-            committed_text: None,
+            committed_docs: manifest.totals().documents,
+            table: None,
             // None committed (a new index, --rebuild): no segment yet.
             segments: match committed {
                 Some(_) => manifest.vector_segments.clone(),
@@ -171,7 +183,10 @@ impl Generation {
             .map(|(i, id)| (id.as_str(), i as u64))
             .collect();
         let start = self.next_seq.max(docs.len() as u64);
-        let searcher = self.committed_searcher()?.clone();
+        let g = self.committed.expect("an upgrade of a committed index");
+        let tdir = store::tantivy_dir(&store::generation_dir(&self.dir, g));
+        let (_, reader) = crate::index::open_reader(&tdir, false).at(&tdir)?;
+        let searcher = reader.searcher();
         let dir = self.dir.clone();
         let schema = searcher.schema();
         let (id, body) = (
@@ -187,58 +202,44 @@ impl Generation {
                 .and_then(|v| v.as_str())
                 .unwrap_or_default();
             self.next_seq = seq;
-            self.add_lexical(&id, entry, text)
+            self.add_lexical(&id, entry, text).map(drop)
         })?;
         self.next_seq = start;
         Ok(())
     }
 
-    /// The committed generation's lexical searcher (opened once).
-    fn committed_searcher(&mut self) -> Result<&tantivy::Searcher> {
-        if self.committed_text.is_none() {
-            let g = self.committed.expect("an update of a committed index");
-            let tdir = store::tantivy_dir(&store::generation_dir(&self.dir, g));
-            let (_, reader) = crate::index::open_reader(&tdir, false).at(&tdir)?;
-            self.committed_text = Some(reader.searcher());
+    /// The committed generation's documents table (opened once), `None`
+    /// for a new index.
+    fn table(&mut self) -> Result<Option<&Table>> {
+        if self.table.is_none() {
+            let Some(g) = self.committed else {
+                return Ok(None);
+            };
+            let gen_dir = store::generation_dir(&self.dir, g);
+            self.table = Some(Table::open(&self.dir, &gen_dir, self.committed_docs)?);
         }
-        Ok(self.committed_text.as_ref().expect("set above"))
+        Ok(self.table.as_ref())
     }
 
     /// A committed document's text, by id.
     fn committed_text(&mut self, id: &str) -> Result<String> {
         let dir = self.dir.clone();
-        let searcher = self.committed_searcher()?;
-        let schema = searcher.schema();
-        let (id_field, body) = (
-            schema.get_field("id").at(&dir)?,
-            schema.get_field("body").at(&dir)?,
-        );
-        let q = tantivy::query::TermQuery::new(
-            Term::from_field_text(id_field, id),
-            tantivy::schema::IndexRecordOption::Basic,
-        );
-        let hits = searcher
-            .search(
-                &q,
-                &tantivy::collector::TopDocs::with_limit(1).order_by_score(),
-            )
-            .at(&dir)?;
-        let Some(&(_, addr)) = hits.first() else {
+        let found = match self.table()? {
+            Some(table) => table.get(id)?,
+            None => None,
+        };
+        let Some((_, doc)) = found else {
             return Err(crate::Error::Corrupt {
                 path: dir,
                 reason: format!("document {id} is not in the lexical index"),
             });
         };
-        let doc: TantivyDocument = searcher.doc(addr).at(&dir)?;
-        Ok(doc
-            .get_first(body)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string())
+        Ok(doc.text)
     }
 
-    /// Add a document to the open lexical index with the next handle.
-    fn add_lexical(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()> {
+    /// Add a document to the open lexical index with the next handle,
+    /// which is returned.
+    fn add_lexical(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<u64> {
         let seq = self.next_seq;
         self.next_seq += 1;
         let (open, _) = self.open()?;
@@ -258,7 +259,7 @@ impl Generation {
         doc.add_text(f.body, text);
         doc.add_text(f.text, format!("{}\n{text}", entry.title));
         open.writer.add_document(doc).at(&tdir)?;
-        Ok(())
+        Ok(seq)
     }
 }
 
@@ -269,6 +270,29 @@ fn has_documents_table(gen_dir: &Path) -> bool {
 }
 
 impl super::Writer for Generation {
+    fn committed(&mut self, ids: &[&str]) -> Result<Vec<Option<Known>>> {
+        let Some(table) = self.table()? else {
+            return Ok(vec![None; ids.len()]);
+        };
+        let known = |id: &&str| {
+            let found = table.get(id)?;
+            Ok(found.map(|(handle, doc)| Known {
+                handle,
+                entry: doc.entry,
+            }))
+        };
+        // Side by side: a store block read is most of a lookup.
+        ids.par_iter().map(known).collect()
+    }
+
+    fn unmet(&mut self, met: &BitSet) -> Result<Vec<(String, DocEntry)>> {
+        let Some(table) = self.table()? else {
+            return Ok(Vec::new());
+        };
+        let unmet = table.all_but(|handle| met.contains(handle as usize))?;
+        Ok(unmet.into_iter().map(|(_, d)| (d.id, d.entry)).collect())
+    }
+
     fn is_dirty(&self) -> bool {
         self.open.is_some()
     }
@@ -280,7 +304,7 @@ impl super::Writer for Generation {
         vectors.remove(entry.passages.iter().map(|p| p.id))
     }
 
-    fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()> {
+    fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<u64> {
         self.add_lexical(id, entry, text)
     }
 
@@ -293,7 +317,7 @@ impl super::Writer for Generation {
 
     // The entry is stored with the text: the document is written anew,
     // with its committed text (its vectors stay).
-    fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
+    fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<u64> {
         let text = self.committed_text(id)?;
         let (open, _) = self.open()?;
         open.writer
@@ -341,7 +365,8 @@ impl super::Writer for Generation {
         manifest.write(&self.dir)?;
         store::remove_old_generations(&self.dir, generation, self.committed);
         self.committed = Some(generation);
-        self.committed_text = None;
+        self.committed_docs = manifest.totals().documents;
+        self.table = None;
         Ok(())
     }
 

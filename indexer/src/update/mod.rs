@@ -13,10 +13,14 @@
 //!    run loses at most the work since the last checkpoint and the rerun
 //!    finds the checkpointed documents unchanged.
 //!
-//! So a run holds, besides the manifest, the vectors added since its last
-//! commit (a merge briefly loads the segments it merges), one chunk of
-//! looked-at files and one batch of passages (and the batch before it
-//! while it goes into the graph), whatever the folder's size.
+//! So a run holds the vectors added since its last commit (a merge briefly
+//! loads the segments it merges) and the entries of the documents written
+//! since then, one chunk of looked-at files and one batch of passages (and
+//! the batch before it while it goes into the graph), whatever the
+//! folder's size. What the index held before is looked up by id, a chunk
+//! at a time, in the committed generation's documents table; the
+//! documents met are a bit per handle, and those not met are found by
+//! reading the handle columns at the end.
 
 mod generation;
 mod options;
@@ -29,6 +33,8 @@ pub use options::{
 };
 
 use std::collections::{HashMap, HashSet};
+
+use bit_set::BitSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -72,20 +78,35 @@ enum Target {
     Store(Box<PgWriter>),
 }
 
+/// A document as the index holds it: its handle (a number never reused,
+/// what the run marks as met) and its entry.
+#[derive(Debug, Clone)]
+pub(crate) struct Known {
+    pub handle: u64,
+    pub entry: DocEntry,
+}
+
 /// Where a run writes: a folder index's generation, or a shared store.
 /// The run decides what changed; the writer keeps it, and `commit` makes
 /// it what searches see.
 pub(crate) trait Writer {
+    /// The committed documents with these ids, one answer per id (what was
+    /// written since the last commit may be missing).
+    fn committed(&mut self, ids: &[&str]) -> Result<Vec<Option<Known>>>;
+    /// The committed documents whose handles `met` lacks, by id.
+    fn unmet(&mut self, met: &BitSet) -> Result<Vec<(String, DocEntry)>>;
     /// Whether anything was written since the last commit.
     fn is_dirty(&self) -> bool;
     /// Take a document out: its lexical entry and passage vectors.
     fn remove(&mut self, id: &str, entry: &DocEntry) -> Result<()>;
-    /// Add a document (its passages' vectors follow in `add_vectors`).
-    fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()>;
+    /// Add a document (its passages' vectors follow in `add_vectors`);
+    /// returns its handle.
+    fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<u64>;
     /// Add keyed passage vectors, one embedding batch at once.
     fn add_vectors(&mut self, passages: Vec<(u64, Vec<f32>)>) -> Result<()>;
-    /// A document unchanged in content got a new entry (a touched file).
-    fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<()>;
+    /// A document unchanged in content got a new entry (a touched file);
+    /// returns its handle.
+    fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<u64>;
     /// Make what was written what searches see.
     fn commit(&mut self, manifest: &mut Manifest) -> Result<()>;
     /// The next commit is the run's last.
@@ -95,19 +116,25 @@ pub(crate) trait Writer {
 }
 
 impl<W: Writer + ?Sized> Writer for &mut W {
+    fn committed(&mut self, ids: &[&str]) -> Result<Vec<Option<Known>>> {
+        (**self).committed(ids)
+    }
+    fn unmet(&mut self, met: &BitSet) -> Result<Vec<(String, DocEntry)>> {
+        (**self).unmet(met)
+    }
     fn is_dirty(&self) -> bool {
         (**self).is_dirty()
     }
     fn remove(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
         (**self).remove(id, entry)
     }
-    fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<()> {
+    fn add(&mut self, id: &str, entry: &DocEntry, text: &str) -> Result<u64> {
         (**self).add(id, entry, text)
     }
     fn add_vectors(&mut self, passages: Vec<(u64, Vec<f32>)>) -> Result<()> {
         (**self).add_vectors(passages)
     }
-    fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<()> {
+    fn update_entry(&mut self, id: &str, entry: &DocEntry) -> Result<u64> {
         (**self).update_entry(id, entry)
     }
     fn commit(&mut self, manifest: &mut Manifest) -> Result<()> {
@@ -175,7 +202,8 @@ struct Run<'a, 'p, 'w> {
     progress: &'p mut dyn FnMut(Event),
     chunker: Chunker,
     started: Instant,
-    /// The index as committed so far plus this run's changes.
+    /// The index's header as committed so far plus this run's changes
+    /// (totals counted as documents are written and removed).
     manifest: Manifest,
     writer: Box<dyn Writer + 'w>,
     /// A new index: committed even when empty.
@@ -184,8 +212,14 @@ struct Run<'a, 'p, 'w> {
     touched: bool,
     roots: Vec<PathBuf>,
     corpora: Vec<PathBuf>,
-    /// Ids met this run; what is not met is gone.
-    seen: HashSet<String>,
+    /// Documents written since the last commit, by id: what the committed
+    /// documents table does not show yet.
+    written: HashMap<String, Known>,
+    /// Commits made by the run.
+    commits: usize,
+    /// Handles of the documents met this run (committed ones found again,
+    /// and those written): a committed document not met is gone.
+    met: BitSet,
     pending: Vec<NewDoc>,
     pending_passages: usize,
     last_commit: Instant,
@@ -200,8 +234,8 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
         progress: &'p mut dyn FnMut(Event),
         mut pg: Option<&'w mut PgWriter>,
     ) -> Result<Self> {
-        let (prev, upgraded) = match pg.as_deref_mut() {
-            Some(pg) => plan::previous_in_store(pg, opts, embedder)?,
+        let (prev, legacy) = match pg.as_deref_mut() {
+            Some(pg) => (plan::previous_in_store(pg, opts, embedder)?, None),
             None => plan::previous(opts, embedder)?,
         };
         let chunking = ChunkSettings {
@@ -216,9 +250,7 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             })?
             .with_prompt(embedder.info().document_prompt.as_deref());
         let (roots, corpora) = plan::sources(opts, prev.as_ref())?;
-        // An older format is committed anew (with what it lacks) even when
-        // no file changed.
-        let fresh = prev.is_none() || upgraded;
+        let fresh = prev.is_none();
         let committed = prev.as_ref().map(|p| p.generation);
         let mut manifest = plan::start(prev, opts, embedder, chunking);
         let pre = opts.pre.as_ref().map(|p| p.settings().clone());
@@ -228,7 +260,8 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             || manifest.keep_chrome != opts.keep_chrome;
         (manifest.roots, manifest.corpora) = (roots.clone(), corpora.clone());
         (manifest.pre, manifest.keep_chrome) = (pre, opts.keep_chrome);
-        let writer: Box<dyn Writer + 'w> = match pg {
+        let upgrade = legacy.is_some();
+        let mut writer: Box<dyn Writer + 'w> = match pg {
             Some(pg) => {
                 if committed.is_none() {
                     pg.recreate(manifest.model.dim, &manifest.analyzer);
@@ -239,9 +272,16 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 &opts.index_dir,
                 committed,
                 &manifest,
+                legacy,
                 opts.segment_vectors,
             )),
         };
+        if upgrade {
+            // An older format is committed anew first, as it is (its
+            // documents into the documents table, nothing re-embedded), so
+            // that the run looks documents up in the current format.
+            writer.commit(&mut manifest)?;
+        }
         Ok(Run {
             embedder,
             opts,
@@ -254,7 +294,9 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             touched,
             roots,
             corpora,
-            seen: HashSet::new(),
+            written: HashMap::new(),
+            commits: 0,
+            met: BitSet::new(),
             pending: Vec::new(),
             pending_passages: 0,
             last_commit: Instant::now(),
@@ -283,10 +325,29 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             self.writer.touch(&mut self.manifest)?;
         }
         let mut report = self.report;
-        report.documents = self.manifest.documents.len();
-        report.passages = self.manifest.passage_count();
+        let totals = self.manifest.totals();
+        (report.documents, report.passages) = (totals.documents, totals.passages);
         report.seconds = self.started.elapsed().as_secs_f64();
         Ok(report)
+    }
+
+    /// What the index holds for these ids now: written this run since the
+    /// last commit, else committed.
+    fn known(&mut self, ids: &[&str]) -> Result<Vec<Option<Known>>> {
+        let written = &self.written;
+        let missing: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| !written.contains_key(*id))
+            .collect();
+        let mut committed = self.writer.committed(&missing)?.into_iter();
+        Ok(ids
+            .iter()
+            .map(|id| match self.written.get(*id) {
+                Some(k) => Some(k.clone()),
+                None => committed.next().flatten(),
+            })
+            .collect())
     }
 
     fn scan_roots(&mut self) -> Result<()> {
@@ -311,35 +372,42 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             files: count,
             bytes,
         });
-        let chrome = self.learn_chrome(&files, prefix);
+        let chrome = self.learn_chrome(&files, prefix)?;
         for chunk in files.chunks(LOOK_CHUNK) {
             if self.stopped() {
                 return Ok(());
             }
-            let docs = &self.manifest.documents;
+            let roots = &self.roots;
+            let ids: Vec<String> = chunk
+                .iter()
+                .map(|(r, found)| match found {
+                    Found::File { path, .. } => scan::doc_id(&roots[*r], path, prefix),
+                    Found::Skipped(..) => String::new(),
+                })
+                .collect();
+            let commits = self.commits;
+            let known = self.known(&ids.iter().map(String::as_str).collect::<Vec<_>>())?;
             let looker = scan::Looker {
                 chunker: &self.chunker,
                 max_size: self.opts.max_file_size,
                 chrome: &chrome,
                 pre: self.opts.pre.as_ref(),
             };
-            let roots = &self.roots;
-            let seen: Vec<(Seen, u64)> = chunk
-                .par_iter()
-                .map(|(r, found)| match found {
+            let seen: Vec<(Seen, u64)> = (chunk, ids, &known)
+                .into_par_iter()
+                .map(|((_, found), id, old)| match found {
                     Found::File { path, selected } => {
-                        let id = scan::doc_id(&roots[*r], path, prefix);
-                        let old = docs.get(&id);
+                        let old = old.as_ref().map(|k| &k.entry);
                         let seen = scan::look_at_file(id, path, *selected, old, &looker);
                         (seen, size(path))
                     }
                     Found::Skipped(path, reason) => (Seen::Skipped(path.clone(), *reason), 0),
                 })
                 .collect();
-            for (s, bytes) in seen {
+            for ((s, bytes), old) in seen.into_iter().zip(known) {
                 self.counters.files += 1;
                 self.counters.bytes += bytes;
-                self.take(s)?;
+                self.take(s, old, commits)?;
             }
             (self.progress)(Event::Progress(self.counters));
         }
@@ -348,23 +416,34 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
 
     /// The chrome of the HTML sites among `files` that have a page to
     /// read again (none with `keep_chrome`).
-    fn learn_chrome(&self, files: &[(usize, Found)], prefix: bool) -> Chrome {
+    fn learn_chrome(&mut self, files: &[(usize, Found)], prefix: bool) -> Result<Chrome> {
         if self.opts.keep_chrome {
-            return Chrome::default();
+            return Ok(Chrome::default());
         }
-        let docs = &self.manifest.documents;
-        let mut ids = HashMap::new();
-        let mut pages = Vec::new();
-        for (r, found) in files {
-            if let Found::File { path, .. } = found {
-                if crate::chrome::is_page(path) {
-                    ids.insert(path.as_path(), scan::doc_id(&self.roots[*r], path, prefix));
-                    pages.push(path.as_path());
+        let pages: Vec<(&Path, String)> = files
+            .iter()
+            .filter_map(|(r, found)| match found {
+                Found::File { path, .. } if crate::chrome::is_page(path) => {
+                    Some((path.as_path(), scan::doc_id(&self.roots[*r], path, prefix)))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut wanted = HashSet::new();
+        for chunk in pages.chunks(LOOK_CHUNK) {
+            let ids: Vec<&str> = chunk.iter().map(|(_, id)| id.as_str()).collect();
+            for ((path, _), old) in chunk.iter().zip(self.known(&ids)?) {
+                if scan::may_change(path, old.as_ref().map(|k| &k.entry)) {
+                    wanted.insert(*path);
                 }
             }
         }
-        let wanted = |p: &Path| scan::may_change(p, ids.get(p).and_then(|id| docs.get(id)));
-        Chrome::learn(&pages, wanted, scan::page_text)
+        let paths: Vec<&Path> = pages.iter().map(|(p, _)| *p).collect();
+        Ok(Chrome::learn(
+            &paths,
+            |p| wanted.contains(p),
+            scan::page_text,
+        ))
     }
 
     fn scan_corpora(&mut self) -> Result<()> {
@@ -378,17 +457,19 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 }
                 let chunk: Vec<_> = docs.by_ref().take(LOOK_CHUNK).collect::<Result<_>>()?;
                 read = chunk.last().map_or(read, |(_, at)| *at);
-                let old = &self.manifest.documents;
+                let ids: Vec<&str> = chunk.iter().map(|(d, _)| d.id.as_str()).collect();
+                let commits = self.commits;
+                let known = self.known(&ids)?;
                 let chunker = &self.chunker;
-                let seen: Vec<Seen> = chunk
+                let seen: Vec<Seen> = (chunk, &known)
                     .into_par_iter()
-                    .map(|(d, _)| {
-                        let prev = old.get(&d.id);
-                        scan::look_at_corpus_doc(d, prev, chunker)
+                    .map(|((d, _), old)| {
+                        let old = old.as_ref().map(|k| &k.entry);
+                        scan::look_at_corpus_doc(d, old, chunker)
                     })
                     .collect();
-                for s in seen {
-                    self.take(s)?;
+                for (s, old) in seen.into_iter().zip(known) {
+                    self.take(s, old, commits)?;
                 }
                 self.counters.bytes = done + read;
                 (self.progress)(Event::Progress(self.counters));
@@ -406,34 +487,61 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Record one looked-at document.
-    fn take(&mut self, seen: Seen) -> Result<()> {
+    /// Record one looked-at document, with what the index held for its id
+    /// when its chunk was looked up (after `commits` commits). A repeated
+    /// corpus id may have been written since: then `written` has it, or,
+    /// after a commit, the committed table.
+    fn take(&mut self, seen: Seen, old: Option<Known>, commits: usize) -> Result<()> {
+        let id = match &seen {
+            Seen::Unchanged(id, _) => id,
+            Seen::Changed(doc, _) => &doc.id,
+            Seen::Skipped(..) => "",
+        };
+        let old = match self.written.get(id) {
+            Some(k) => Some(k.clone()),
+            None if commits != self.commits && !id.is_empty() => self.known(&[id])?.remove(0),
+            None => old,
+        };
+        let met_before = |run: &mut Self, id: &str| {
+            // A later copy of a corpus id wins over a pending earlier one.
+            let pending = run.drop_pending(id);
+            let met = old
+                .as_ref()
+                .is_some_and(|k| run.met.contains(k.handle as usize));
+            pending || met
+        };
         match seen {
             Seen::Unchanged(id, entry) => {
-                // A later copy of a corpus id wins over a pending earlier one.
-                self.drop_pending(&id);
-                if self.seen.insert(id.clone()) {
+                if !met_before(self, &id) {
                     self.report.unchanged += 1;
                 }
-                if self.manifest.documents.get(&id) != Some(&entry) {
+                let old = old.expect("unchanged: the index holds it");
+                self.met.insert(old.handle as usize);
+                if old.entry != entry {
                     self.touched = true;
-                    self.writer.update_entry(&id, &entry)?;
-                    self.manifest.documents.insert(id, entry);
+                    let handle = self.writer.update_entry(&id, &entry)?;
+                    self.met.insert(handle as usize);
+                    self.manifest.totals.remove(&old.entry);
+                    self.manifest.totals.add(&entry);
+                    self.written.insert(id, Known { handle, entry });
                 }
             }
-            Seen::Changed(doc, lossy) => {
-                self.drop_pending(&doc.id);
-                if self.seen.insert(doc.id.clone()) {
+            Seen::Changed(mut doc, lossy) => {
+                if !met_before(self, &doc.id) {
                     self.report.lossy_utf8 += lossy as usize;
-                    match self.manifest.documents.contains_key(&doc.id) {
+                    match old.is_some() {
                         true => self.report.updated += 1,
                         false => self.report.added += 1,
                     }
                 }
+                if let Some(k) = &old {
+                    self.met.insert(k.handle as usize);
+                }
+                doc.old = old;
                 self.pending_passages += doc.chunks.len();
                 self.counters.found += doc.chunks.len();
                 self.report.ocr_pages += doc.entry.ocr_pages;
-                self.pending.push(doc);
+                self.pending.push(*doc);
                 if self.pending_passages >= self.opts.embed_batch {
                     self.flush()?;
                 }
@@ -451,11 +559,14 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
         Ok(())
     }
 
-    fn drop_pending(&mut self, id: &str) {
-        if let Some(i) = self.pending.iter().position(|d| d.id == id) {
-            let d = self.pending.remove(i);
-            self.pending_passages -= d.chunks.len();
-        }
+    /// Take a pending document out; whether there was one.
+    fn drop_pending(&mut self, id: &str) -> bool {
+        let Some(i) = self.pending.iter().position(|d| d.id == id) else {
+            return false;
+        };
+        let d = self.pending.remove(i);
+        self.pending_passages -= d.chunks.len();
+        true
     }
 
     /// Embed the pending documents and write them; checkpoint when due.
@@ -491,16 +602,19 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             self.report.checkpoints += 1;
             (self.progress)(Event::Checkpoint {
                 generation: self.manifest.generation,
-                documents: self.manifest.documents.len(),
+                documents: self.manifest.totals().documents,
             });
             failpoint(&format!("checkpoint-{}", self.report.checkpoints));
         }
         Ok(())
     }
 
+    /// Commit; the committed documents table then holds what was written.
     fn commit(&mut self) -> Result<()> {
         let t = Instant::now();
         self.writer.commit(&mut self.manifest)?;
+        self.written.clear();
+        self.commits += 1;
         self.report.commit_seconds += t.elapsed().as_secs_f64();
         Ok(())
     }
@@ -518,9 +632,11 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             mut entry,
             text,
             chunks,
+            old,
         } = doc;
-        if let Some(old) = self.manifest.documents.get(&id) {
-            self.writer.remove(&id, old)?;
+        if let Some(old) = self.written.remove(&id).or(old) {
+            self.writer.remove(&id, &old.entry)?;
+            self.manifest.totals.remove(&old.entry);
         }
         for (c, v) in chunks.iter().zip(passage_vectors) {
             let key = self.manifest.next_passage_id;
@@ -533,23 +649,19 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             });
             keyed.push((key, v));
         }
-        self.writer.add(&id, &entry, &text)?;
-        self.manifest.documents.insert(id, entry);
+        let handle = self.writer.add(&id, &entry, &text)?;
+        self.met.insert(handle as usize);
+        self.manifest.totals.add(&entry);
+        self.written.insert(id, Known { handle, entry });
         Ok(())
     }
 
-    /// Take out the documents no longer in the sources.
+    /// Take out the committed documents not met this run: no longer in
+    /// the sources.
     fn remove_gone(&mut self) -> Result<()> {
-        let gone: Vec<String> = self
-            .manifest
-            .documents
-            .keys()
-            .filter(|id| !self.seen.contains(*id))
-            .cloned()
-            .collect();
-        for id in gone {
-            let entry = self.manifest.documents.remove(&id).expect("listed above");
+        for (id, entry) in self.writer.unmet(&self.met)? {
             self.writer.remove(&id, &entry)?;
+            self.manifest.totals.remove(&entry);
             self.report.removed += 1;
         }
         Ok(())

@@ -1,31 +1,35 @@
 //! Before a run: the previous index (kept, or discarded when asked) and
 //! what to scan.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use semsearch_models::Embedder;
 
 use super::UpdateOptions;
 use crate::error::{Error, IoContext, Result};
-use crate::manifest::{ChunkSettings, Manifest};
+use crate::manifest::{ChunkSettings, DocEntry, Manifest};
 use crate::pg::PgWriter;
 use crate::schema::language_name;
 
-/// Open the previous manifest, unless it must be discarded, and whether
-/// it is of an older format this run upgrades.
+/// The documents of an older format, by id, which a run upgrades.
+pub(super) type Legacy = Option<BTreeMap<String, DocEntry>>;
+
+/// Open the previous manifest, unless it must be discarded, with the
+/// documents of an older format this run upgrades.
 pub(super) fn previous(
     opts: &UpdateOptions,
     embedder: &Embedder,
-) -> Result<(Option<Manifest>, bool)> {
+) -> Result<(Option<Manifest>, Legacy)> {
     match Manifest::read_for_update(&opts.index_dir) {
-        Ok((m, upgraded)) => match compatible(&m, opts, embedder) {
-            Ok(()) if !opts.rebuild => Ok((Some(m), upgraded)),
+        Ok((m, legacy)) => match compatible(&m, opts, embedder) {
+            Ok(()) if !opts.rebuild => Ok((Some(m), legacy)),
             Err(e) if !opts.rebuild => Err(e),
-            _ => Ok((None, false)),
+            _ => Ok((None, None)),
         },
-        Err(Error::NoIndex { .. }) => Ok((None, false)),
+        Err(Error::NoIndex { .. }) => Ok((None, None)),
         Err(e @ (Error::FormatVersion { .. } | Error::Corrupt { .. })) if !opts.rebuild => Err(e),
-        Err(Error::FormatVersion { .. } | Error::Corrupt { .. }) => Ok((None, false)),
+        Err(Error::FormatVersion { .. } | Error::Corrupt { .. }) => Ok((None, None)),
         Err(e) => Err(e),
     }
 }
@@ -36,17 +40,17 @@ pub(super) fn previous_in_store(
     pg: &mut PgWriter,
     opts: &UpdateOptions,
     embedder: &Embedder,
-) -> Result<(Option<Manifest>, bool)> {
+) -> Result<Option<Manifest>> {
     if opts.rebuild {
         // Not read: a store of an older schema is what a rebuild is for.
-        return Ok((None, false));
+        return Ok(None);
     }
     match pg.previous()? {
         Some(m) => {
             compatible(&m, opts, embedder)?;
-            Ok((Some(m), false))
+            Ok(Some(m))
         }
-        _ => Ok((None, false)),
+        _ => Ok(None),
     }
 }
 

@@ -14,12 +14,14 @@ use crate::pathname;
 use crate::source::CorpusDoc;
 
 /// A document to (re-)embed: its entry (passages still empty), text and
-/// passages' token ids.
+/// passages' token ids, and what the index held for its id (set by the
+/// run, which looks it up).
 pub(super) struct NewDoc {
     pub id: String,
     pub entry: DocEntry,
     pub text: String,
     pub chunks: Vec<Chunk>,
+    pub old: Option<super::Known>,
 }
 
 /// Outcome of looking at one file or corpus object.
@@ -27,7 +29,7 @@ pub(super) enum Seen {
     /// Same content as indexed; the entry (size and mtime refreshed).
     Unchanged(String, DocEntry),
     /// New or changed, with whether it was decoded lossily.
-    Changed(NewDoc, bool),
+    Changed(Box<NewDoc>, bool),
     Skipped(std::path::PathBuf, SkipReason),
 }
 
@@ -205,8 +207,9 @@ pub(super) fn look_at_file(
         entry,
         text: extracted.text,
         chunks,
+        old: None,
     };
-    Seen::Changed(doc, extracted.lossy)
+    Seen::Changed(Box::new(doc), extracted.lossy)
 }
 
 /// Look at one object of a JSON Lines corpus (unchanged when its hash is).
@@ -233,6 +236,7 @@ pub(super) fn look_at_corpus_doc(d: CorpusDoc, old: Option<&DocEntry>, chunker: 
         entry,
         text: d.text,
         chunks,
+        old: None,
     };
-    Seen::Changed(doc, false)
+    Seen::Changed(Box::new(doc), false)
 }
