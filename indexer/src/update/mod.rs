@@ -195,6 +195,9 @@ pub fn update(
     Indexer::open(embedder, opts.clone())?.update(progress)
 }
 
+/// A chunk's lookups: see [`Run::look_up`].
+type LookedUp = (Vec<Option<Known>>, Vec<Option<bool>>);
+
 /// One run's state.
 struct Run<'a, 'p, 'w> {
     embedder: &'a Embedder,
@@ -215,8 +218,6 @@ struct Run<'a, 'p, 'w> {
     /// Documents written since the last commit, by id: what the committed
     /// documents table does not show yet.
     written: HashMap<String, Known>,
-    /// Commits made by the run.
-    commits: usize,
     /// Handles of the documents met this run (committed ones found again,
     /// and those written): a committed document not met is gone.
     met: BitSet,
@@ -295,7 +296,6 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             roots,
             corpora,
             written: HashMap::new(),
-            commits: 0,
             met: BitSet::new(),
             pending: Vec::new(),
             pending_passages: 0,
@@ -331,21 +331,52 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
         Ok(report)
     }
 
+    /// What the index holds for a chunk's ids (`None`: no document), with
+    /// whether each was met before in the run, or `None` where a later
+    /// copy of the id in the chunk supersedes it (a corpus may repeat an
+    /// id: the last copy wins). Pending copies of these ids are dropped
+    /// first, so that nothing written before the chunk is taken shares
+    /// an id with it and what is looked up stays true.
+    fn look_up(&mut self, ids: &[Option<String>]) -> Result<LookedUp> {
+        let last: HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| Some((id.as_deref()?, i)))
+            .collect();
+        let repeated: Vec<Option<bool>> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| match id.as_deref() {
+                Some(id) if last[id] != i => None,
+                Some(id) => Some(self.drop_pending(id)),
+                None => Some(false),
+            })
+            .collect();
+        let wanted: Vec<Option<&str>> = ids
+            .iter()
+            .zip(&repeated)
+            .map(|(id, r)| id.as_deref().filter(|_| r.is_some()))
+            .collect();
+        Ok((self.known(&wanted)?, repeated))
+    }
+
     /// What the index holds for these ids now: written this run since the
     /// last commit, else committed.
-    fn known(&mut self, ids: &[&str]) -> Result<Vec<Option<Known>>> {
+    fn known(&mut self, ids: &[Option<&str>]) -> Result<Vec<Option<Known>>> {
         let written = &self.written;
-        let missing: Vec<&str> = ids
+        let committed: Vec<&str> = ids
             .iter()
+            .flatten()
             .copied()
             .filter(|id| !written.contains_key(*id))
             .collect();
-        let mut committed = self.writer.committed(&missing)?.into_iter();
+        let mut committed = self.writer.committed(&committed)?.into_iter();
         Ok(ids
             .iter()
-            .map(|id| match self.written.get(*id) {
-                Some(k) => Some(k.clone()),
-                None => committed.next().flatten(),
+            .map(|id| match id.map(|id| self.written.get(id)) {
+                Some(Some(k)) => Some(k.clone()),
+                Some(None) => committed.next().flatten(),
+                None => None,
             })
             .collect())
     }
@@ -378,36 +409,41 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 return Ok(());
             }
             let roots = &self.roots;
-            let ids: Vec<String> = chunk
+            let ids: Vec<Option<String>> = chunk
                 .iter()
                 .map(|(r, found)| match found {
-                    Found::File { path, .. } => scan::doc_id(&roots[*r], path, prefix),
-                    Found::Skipped(..) => String::new(),
+                    Found::File { path, .. } => Some(scan::doc_id(&roots[*r], path, prefix)),
+                    Found::Skipped(..) => None,
                 })
                 .collect();
-            let commits = self.commits;
-            let known = self.known(&ids.iter().map(String::as_str).collect::<Vec<_>>())?;
+            let (known, repeated) = self.look_up(&ids)?;
             let looker = scan::Looker {
                 chunker: &self.chunker,
                 max_size: self.opts.max_file_size,
                 chrome: &chrome,
                 pre: self.opts.pre.as_ref(),
             };
-            let seen: Vec<(Seen, u64)> = (chunk, ids, &known)
+            let seen: Vec<(Option<Seen>, u64)> = (chunk, ids, &known, &repeated)
                 .into_par_iter()
-                .map(|((_, found), id, old)| match found {
-                    Found::File { path, selected } => {
+                .map(|((_, found), id, old, repeated)| match (found, id) {
+                    (Found::File { path, selected }, Some(id)) if repeated.is_some() => {
                         let old = old.as_ref().map(|k| &k.entry);
                         let seen = scan::look_at_file(id, path, *selected, old, &looker);
-                        (seen, size(path))
+                        (Some(seen), size(path))
                     }
-                    Found::Skipped(path, reason) => (Seen::Skipped(path.clone(), *reason), 0),
+                    // A later copy of the id supersedes it.
+                    (Found::File { .. }, _) => (None, 0),
+                    (Found::Skipped(path, reason), _) => {
+                        (Some(Seen::Skipped(path.clone(), *reason)), 0)
+                    }
                 })
                 .collect();
-            for ((s, bytes), old) in seen.into_iter().zip(known) {
+            for (((s, bytes), old), repeated) in seen.into_iter().zip(known).zip(repeated) {
                 self.counters.files += 1;
                 self.counters.bytes += bytes;
-                self.take(s, old, commits)?;
+                if let Some(s) = s {
+                    self.take(s, old, repeated)?;
+                }
             }
             (self.progress)(Event::Progress(self.counters));
         }
@@ -431,7 +467,7 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             .collect();
         let mut wanted = HashSet::new();
         for chunk in pages.chunks(LOOK_CHUNK) {
-            let ids: Vec<&str> = chunk.iter().map(|(_, id)| id.as_str()).collect();
+            let ids: Vec<Option<&str>> = chunk.iter().map(|(_, id)| Some(id.as_str())).collect();
             for ((path, _), old) in chunk.iter().zip(self.known(&ids)?) {
                 if scan::may_change(path, old.as_ref().map(|k| &k.entry)) {
                     wanted.insert(*path);
@@ -457,19 +493,21 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 }
                 let chunk: Vec<_> = docs.by_ref().take(LOOK_CHUNK).collect::<Result<_>>()?;
                 read = chunk.last().map_or(read, |(_, at)| *at);
-                let ids: Vec<&str> = chunk.iter().map(|(d, _)| d.id.as_str()).collect();
-                let commits = self.commits;
-                let known = self.known(&ids)?;
+                let ids: Vec<Option<String>> =
+                    chunk.iter().map(|(d, _)| Some(d.id.clone())).collect();
+                let (known, repeated) = self.look_up(&ids)?;
                 let chunker = &self.chunker;
-                let seen: Vec<Seen> = (chunk, &known)
+                let seen: Vec<Option<Seen>> = (chunk, &known, &repeated)
                     .into_par_iter()
-                    .map(|((d, _), old)| {
+                    .map(|((d, _), old, repeated)| {
                         let old = old.as_ref().map(|k| &k.entry);
-                        scan::look_at_corpus_doc(d, old, chunker)
+                        repeated.map(|_| scan::look_at_corpus_doc(d, old, chunker))
                     })
                     .collect();
-                for (s, old) in seen.into_iter().zip(known) {
-                    self.take(s, old, commits)?;
+                for ((s, old), repeated) in seen.into_iter().zip(known).zip(repeated) {
+                    if let Some(s) = s {
+                        self.take(s, old, repeated)?;
+                    }
                 }
                 self.counters.bytes = done + read;
                 (self.progress)(Event::Progress(self.counters));
@@ -488,31 +526,19 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
     }
 
     /// Record one looked-at document, with what the index held for its id
-    /// when its chunk was looked up (after `commits` commits). A repeated
-    /// corpus id may have been written since: then `written` has it, or,
-    /// after a commit, the committed table.
-    fn take(&mut self, seen: Seen, old: Option<Known>, commits: usize) -> Result<()> {
-        let id = match &seen {
-            Seen::Unchanged(id, _) => id,
-            Seen::Changed(doc, _) => &doc.id,
-            Seen::Skipped(..) => "",
-        };
-        let old = match self.written.get(id) {
-            Some(k) => Some(k.clone()),
-            None if commits != self.commits && !id.is_empty() => self.known(&[id])?.remove(0),
-            None => old,
-        };
-        let met_before = |run: &mut Self, id: &str| {
-            // A later copy of a corpus id wins over a pending earlier one.
-            let pending = run.drop_pending(id);
+    /// (`old`) and whether its id was met before in the run (`repeated`),
+    /// both as [`Run::look_up`] found them: nothing written since shares
+    /// its id.
+    fn take(&mut self, seen: Seen, old: Option<Known>, repeated: Option<bool>) -> Result<()> {
+        let met_before = |run: &Self| {
             let met = old
                 .as_ref()
                 .is_some_and(|k| run.met.contains(k.handle as usize));
-            pending || met
+            repeated == Some(true) || met
         };
         match seen {
             Seen::Unchanged(id, entry) => {
-                if !met_before(self, &id) {
+                if !met_before(self) {
                     self.report.unchanged += 1;
                 }
                 let old = old.expect("unchanged: the index holds it");
@@ -527,7 +553,7 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 }
             }
             Seen::Changed(mut doc, lossy) => {
-                if !met_before(self, &doc.id) {
+                if !met_before(self) {
                     self.report.lossy_utf8 += lossy as usize;
                     match old.is_some() {
                         true => self.report.updated += 1,
@@ -614,7 +640,6 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
         let t = Instant::now();
         self.writer.commit(&mut self.manifest)?;
         self.written.clear();
-        self.commits += 1;
         self.report.commit_seconds += t.elapsed().as_secs_f64();
         Ok(())
     }
@@ -634,7 +659,7 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             chunks,
             old,
         } = doc;
-        if let Some(old) = self.written.remove(&id).or(old) {
+        if let Some(old) = old {
             self.writer.remove(&id, &old.entry)?;
             self.manifest.totals.remove(&old.entry);
         }
