@@ -399,17 +399,17 @@ impl Table {
         self.read(l, d).map(|doc| Some((handle, doc)))
     }
 
-    /// Every live document whose handle `keep` refuses, with its handle:
-    /// the handle columns read, then the store for those documents only.
-    pub(crate) fn all_but(&self, keep: impl Fn(u64) -> bool) -> Result<Vec<(u64, Document)>> {
+    /// Every live document but those whose handle `skip` accepts: the
+    /// handle columns read, then the store for the documents kept only.
+    pub(crate) fn all_but(&self, skip: impl Fn(u64) -> bool) -> Result<Vec<Document>> {
         let mut out = Vec::new();
         for l in &self.lookups {
             let max = self.searcher.segment_reader(l.ord).max_doc();
             for d in 0..max {
                 let alive = l.alive.as_ref().is_none_or(|a| a.is_alive(d));
                 let handle = l.seq.first(d).unwrap_or(u64::MAX);
-                if alive && !keep(handle) {
-                    out.push((handle, self.read(l, d)?));
+                if alive && !skip(handle) {
+                    out.push(self.read(l, d)?);
                 }
             }
         }

@@ -290,7 +290,7 @@ impl super::Writer for Generation {
             return Ok(Vec::new());
         };
         let unmet = table.all_but(|handle| met.contains(handle as usize))?;
-        Ok(unmet.into_iter().map(|(_, d)| (d.id, d.entry)).collect())
+        Ok(unmet.into_iter().map(|d| (d.id, d.entry)).collect())
     }
 
     fn is_dirty(&self) -> bool {
