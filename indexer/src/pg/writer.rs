@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use pgvector::Vector;
+use postgres::types::ToSql;
 use postgres::Client;
 use tantivy::tokenizer::TextAnalyzer;
 
@@ -116,6 +117,28 @@ impl PgWriter {
             .map_err(|e| store_error(url, e))
     }
 
+    /// The documents whose `column` is one of `values` (an array), by id.
+    fn documents_where(
+        &mut self,
+        column: &str,
+        values: &(dyn ToSql + Sync),
+    ) -> Result<Vec<(String, Known)>> {
+        let url = &self.url;
+        let sql =
+            format!("SELECT id, doc, entry FROM semsearch_documents WHERE {column} = ANY($1)");
+        let rows = self
+            .client
+            .query(&sql, &[values])
+            .map_err(|e| store_error(url, e))?;
+        let known = |row: &postgres::Row| {
+            let id: String = row.get(0);
+            let entry = super::read::entry(super::redact(url).into(), &id, row.get(2))?;
+            let handle = row.get::<_, i64>(1) as u64;
+            Ok((id, Known { handle, entry }))
+        };
+        rows.iter().map(known).collect()
+    }
+
     fn entry_json(entry: &DocEntry) -> Result<serde_json::Value> {
         serde_json::to_value(entry).map_err(|e| Error::Corrupt {
             path: "document entry".into(),
@@ -124,7 +147,7 @@ impl PgWriter {
     }
 }
 
-/// Documents asked for at once by id or row.
+/// Entries of documents not met asked for at once.
 const LOOKUP_BATCH: usize = 1000;
 
 impl Writer for PgWriter {
@@ -135,21 +158,8 @@ impl Writer for PgWriter {
             // Made anew by the first write: nothing is committed.
             return Ok(vec![None; ids.len()]);
         }
-        let url = &self.url;
-        let rows = self
-            .client
-            .query(
-                "SELECT id, doc, entry FROM semsearch_documents WHERE id = ANY($1)",
-                &[&ids],
-            )
-            .map_err(|e| store_error(url, e))?;
-        let mut found = HashMap::new();
-        for row in rows {
-            let id: String = row.get(0);
-            let entry = super::read::entry(super::redact(url).into(), &id, row.get(2))?;
-            let handle = row.get::<_, i64>(1) as u64;
-            found.insert(id, Known { handle, entry });
-        }
+        let mut found: HashMap<String, Known> =
+            self.documents_where("id", &ids)?.into_iter().collect();
         Ok(ids.iter().map(|id| found.remove(*id)).collect())
     }
 
@@ -171,18 +181,11 @@ impl Writer for PgWriter {
         drop(rows);
         let mut out = Vec::with_capacity(unmet.len());
         for batch in unmet.chunks(LOOKUP_BATCH) {
-            let rows = self
-                .client
-                .query(
-                    "SELECT id, entry FROM semsearch_documents WHERE doc = ANY($1)",
-                    &[&batch],
-                )
-                .map_err(|e| store_error(url, e))?;
-            for row in rows {
-                let id: String = row.get(0);
-                let entry = super::read::entry(super::redact(url).into(), &id, row.get(1))?;
-                out.push((id, entry));
-            }
+            out.extend(
+                self.documents_where("doc", &batch)?
+                    .into_iter()
+                    .map(|(id, k)| (id, k.entry)),
+            );
         }
         Ok(out)
     }
