@@ -48,6 +48,19 @@ pub struct Segment {
     pub id: u64,
     /// Vectors in the file, tombstoned ones included.
     pub vectors: usize,
+    /// The search expansion [`vectors::calibrate`] measured when the
+    /// segment was written; absent in segments written before it was
+    /// (searched at [`vectors::search_expansion`] of their size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expansion: Option<usize>,
+}
+
+impl Segment {
+    /// The search expansion to search it at.
+    pub fn expansion(&self) -> usize {
+        self.expansion
+            .unwrap_or_else(|| vectors::search_expansion(self.vectors))
+    }
 }
 
 /// The segments folder of a generation.
@@ -97,6 +110,8 @@ fn read_keys(path: &Path) -> Result<Vec<u64>> {
 /// The segments of a committed generation, memory-mapped for searching.
 pub struct Vectors {
     segments: Vec<usearch::Index>,
+    /// Each segment's own search expansion (the manifest's).
+    expansions: Vec<usize>,
     tombstones: HashSet<u64>,
     dim: usize,
 }
@@ -105,16 +120,13 @@ impl Vectors {
     /// View the segments `list` of the generation in `gen_dir`.
     pub fn open(gen_dir: &Path, list: &[Segment], dim: usize, q: Quantization) -> Result<Self> {
         let mut segments = Vec::with_capacity(list.len());
+        let mut expansions = Vec::with_capacity(list.len());
         for s in list {
             let path = graph_path(gen_dir, s.id);
             if !path.is_file() {
                 return Err(corrupt(&path, "is missing"));
             }
-            let index =
-                usearch::Index::new(&vectors::options(dim, q)).map_err(|e| corrupt(&path, e))?;
-            index
-                .view(&path.to_string_lossy())
-                .map_err(|e| corrupt(&path, e))?;
+            let index = view(&path, dim, q)?;
             if index.size() != s.vectors || index.dimensions() != dim {
                 return Err(corrupt(
                     &path,
@@ -126,8 +138,9 @@ impl Vectors {
                     ),
                 ));
             }
-            index.change_expansion_search(vectors::search_expansion(s.vectors));
+            index.change_expansion_search(s.expansion());
             segments.push(index);
+            expansions.push(s.expansion());
         }
         let tombstones = match tombstones_path(gen_dir) {
             p if p.is_file() => read_keys(&p)?.into_iter().collect(),
@@ -135,6 +148,7 @@ impl Vectors {
         };
         Ok(Vectors {
             segments,
+            expansions,
             tombstones,
             dim,
         })
@@ -209,10 +223,10 @@ impl Vectors {
     }
 
     /// Every segment's HNSW search expansion set to `e`; `None`: each
-    /// segment's default for its size.
+    /// segment's own (calibrated, or by its size).
     pub fn set_expansion(&self, e: Option<usize>) {
-        for s in &self.segments {
-            s.change_expansion_search(e.unwrap_or_else(|| vectors::search_expansion(s.size())));
+        for (s, own) in self.segments.iter().zip(&self.expansions) {
+            s.change_expansion_search(e.unwrap_or(*own));
         }
     }
 
@@ -388,6 +402,7 @@ impl Writer {
         for f in filling.iter_mut().filter(|f| f.dirty) {
             self.save_filling(gen_dir, f)?;
         }
+        self.calibrate_older(gen_dir)?;
         // Full ones are on disk now; the open one stays in memory unless
         // the run is ending.
         filling.retain(|f| !self.closing && f.index.size() < self.cap && f.saved.is_some());
@@ -405,6 +420,19 @@ impl Writer {
         }
         write_keys(&tombstones_path(gen_dir), self.tombstones.iter().copied())?;
         Ok(self.committed.clone())
+    }
+
+    /// Measure the search expansion of committed segments written before
+    /// segments were calibrated (once: the manifest keeps it; a million
+    /// passages' four full segments, about 6 s).
+    fn calibrate_older(&mut self, gen_dir: &Path) -> Result<()> {
+        for s in self.committed.iter_mut().filter(|s| s.expansion.is_none()) {
+            let path = graph_path(gen_dir, s.id);
+            let view = view(&path, self.dim, self.quantization)?;
+            let keys = read_keys(&keys_path(gen_dir, s.id))?;
+            s.expansion = Some(vectors::calibrate(&view, &path, &keys)?);
+        }
+        Ok(())
     }
 
     /// The next commit is the run's last: the open segment is closed.
@@ -433,10 +461,12 @@ impl Writer {
         save_new(&f.index, &graph_path(gen_dir, id))?;
         let mut keys: Vec<u64> = f.keys.iter().copied().collect();
         keys.sort_unstable();
+        let expansion = Some(vectors::calibrate(&f.index, Path::new(FRESH), &keys)?);
         write_keys(&keys_path(gen_dir, id), keys)?;
         let seg = Segment {
             id,
             vectors: f.index.size(),
+            expansion,
         };
         match place {
             Some(i) => self.committed[i] = seg,
@@ -520,6 +550,7 @@ impl Writer {
         }
         crate::update::failpoint("merge");
         keys.sort_unstable();
+        let expansion = Some(vectors::calibrate(&index, &path, &keys)?);
         save_new(&index, &graph_path(gen_dir, id))?;
         write_keys(&keys_path(gen_dir, id), keys)?;
         for part in parts {
@@ -528,16 +559,14 @@ impl Writer {
         Ok(Segment {
             id,
             vectors: index.size(),
+            expansion,
         })
     }
 
     /// A committed segment's vectors less its tombstones (which go).
     fn live_vectors(&mut self, gen_dir: &Path, part: &Segment) -> Result<Vec<(u64, Vec<f32>)>> {
         let path = graph_path(gen_dir, part.id);
-        let view = usearch::Index::new(&vectors::options(self.dim, self.quantization))
-            .map_err(|e| corrupt(&path, e))?;
-        view.view(&path.to_string_lossy())
-            .map_err(|e| corrupt(&path, e))?;
+        let view = view(&path, self.dim, self.quantization)?;
         let mut added = Vec::new();
         for k in read_keys(&keys_path(gen_dir, part.id))? {
             if self.tombstones.remove(&k) {
@@ -551,6 +580,15 @@ impl Writer {
         }
         Ok(added)
     }
+}
+
+/// A segment's file, memory-mapped read-only.
+fn view(path: &Path, dim: usize, q: Quantization) -> Result<usearch::Index> {
+    let index = usearch::Index::new(&vectors::options(dim, q)).map_err(|e| corrupt(path, e))?;
+    index
+        .view(&path.to_string_lossy())
+        .map_err(|e| corrupt(path, e))?;
+    Ok(index)
 }
 
 /// Unlink a segment's files from this generation (older ones keep theirs).
@@ -586,6 +624,7 @@ pub fn adopt(prev_dir: &Path, gen_dir: &Path, keys: Vec<u64>) -> Result<Segment>
     let seg = Segment {
         id: 1,
         vectors: keys.len(),
+        expansion: None,
     };
     write_keys(&keys_path(gen_dir, 1), keys)?;
     Ok(seg)

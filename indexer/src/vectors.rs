@@ -57,6 +57,102 @@ pub fn search_expansion(size: usize) -> usize {
     grown.round() as usize
 }
 
+/// Search expansions [`calibrate`] tries, smallest first.
+const EXPANSIONS: [usize; 9] = [64, 96, 128, 192, 256, 384, 512, 768, 1024];
+
+/// Recall@10 of a segment's own vectors as queries that [`calibrate`]
+/// asks of an expansion.
+pub const CALIBRATION_RECALL: f64 = 0.98;
+
+/// Vectors of a segment taken as queries by [`calibrate`]: at a recall
+/// near 0.98 over 1,000 neighbours, a standard error of about 0.004.
+const CALIBRATION_QUERIES: usize = 100;
+
+/// The smallest search expansion of [`EXPANSIONS`] at which `index`
+/// finds, for [`CALIBRATION_QUERIES`] of its own vectors spread over
+/// `keys`, at least [`CALIBRATION_RECALL`] of the ten nearest other
+/// vectors an exact scan finds (the largest tried if none does). How
+/// hard a graph is to search depends on how crowded its vectors are, not
+/// only on its size: at 262,144 vectors of the scale corpus's million
+/// (each sentence in about 14 documents, a passage's 1st and 10th
+/// neighbours 0.02 apart in cosine) this recall is 0.966 at expansion
+/// 300, while 100,000 vectors of its hundred thousand reach 0.993; real
+/// models' vectors are spread wider still. So the expansion is measured
+/// per segment rather than guessed from its size, and crowded segments
+/// pay for their recall while spread ones stay fast.
+pub fn calibrate(index: &usearch::Index, path: &Path, keys: &[u64]) -> Result<usize> {
+    calibrate_to(index, path, keys, CALIBRATION_RECALL)
+}
+
+/// [`calibrate`] to the recall `target`.
+fn calibrate_to(index: &usearch::Index, path: &Path, keys: &[u64], target: f64) -> Result<usize> {
+    let probes = probes(index, path, keys)?;
+    let before = index.expansion_search();
+    let mut chosen = Ok(EXPANSIONS[EXPANSIONS.len() - 1]);
+    for e in EXPANSIONS {
+        match recall_at(index, path, &probes, e) {
+            Ok(r) if r < target => continue,
+            Ok(_) => chosen = Ok(e),
+            Err(err) => chosen = Err(err),
+        }
+        break;
+    }
+    index.change_expansion_search(before);
+    chosen
+}
+
+/// A vector of the index as a query, with the ten nearest others.
+struct Probe {
+    key: u64,
+    vector: Vec<f32>,
+    truth: Vec<u64>,
+}
+
+/// [`CALIBRATION_QUERIES`] of the vectors of `keys`, evenly spread, with
+/// their exact neighbours.
+fn probes(index: &usearch::Index, path: &Path, keys: &[u64]) -> Result<Vec<Probe>> {
+    let n = CALIBRATION_QUERIES.min(keys.len());
+    let step = keys.len() as f64 / n.max(1) as f64;
+    let mut probes = Vec::with_capacity(n);
+    for i in 0..n {
+        let key = keys[(i as f64 * step) as usize];
+        let mut vector = vec![0f32; index.dimensions()];
+        if matches!(index.get(key, &mut vector), Ok(got) if got > 0) {
+            let exact = index.exact_search(&vector, 11).map_err(|e| err(path, e))?;
+            let truth = others(key, &exact.keys);
+            probes.push(Probe { key, vector, truth });
+        }
+    }
+    Ok(probes)
+}
+
+/// Share of the probes' exact neighbours the graph finds at expansion `e`
+/// (1 when there are none).
+fn recall_at(index: &usearch::Index, path: &Path, probes: &[Probe], e: usize) -> Result<f64> {
+    index.change_expansion_search(e);
+    let (mut found, mut total) = (0usize, 0usize);
+    for p in probes {
+        let got = index.search(&p.vector, 11).map_err(|e| err(path, e))?;
+        let got = others(p.key, &got.keys);
+        found += p.truth.iter().filter(|t| got.contains(t)).count();
+        total += p.truth.len();
+    }
+    Ok(if total == 0 {
+        1.0
+    } else {
+        found as f64 / total as f64
+    })
+}
+
+/// The first ten of `keys` other than `key`.
+fn others(key: u64, keys: &[u64]) -> Vec<u64> {
+    keys.iter()
+        .copied()
+        .filter(|&k| k != key)
+        .take(10)
+        .collect()
+}
+
 /// An HNSW index to add to: the one saved at `prev`, else a new one.
 pub fn load(prev: Option<&Path>, dim: usize, q: Quantization) -> Result<usearch::Index> {
     let index =
@@ -209,7 +305,10 @@ pub fn mean<'a>(vectors: impl IntoIterator<Item = &'a [f32]>, dim: usize) -> Vec
 
 #[cfg(test)]
 mod tests {
-    use super::{add, insert, load, mean, reserve, search_expansion, unit};
+    use super::{
+        add, calibrate, calibrate_to, insert, insert_one, load, mean, probes, recall_at, reserve,
+        search_expansion, unit, CALIBRATION_QUERIES, EXPANSIONS,
+    };
     use crate::manifest::Quantization;
     use std::path::Path;
 
@@ -267,6 +366,49 @@ mod tests {
                 .all(|(a, b)| (a - b).abs() < 1e-2);
             assert!(close, "{k}: {got:?} against {want:?}");
         }
+    }
+
+    /// 4,000 pseudo-random unit vectors of 128 dimensions, inserted one
+    /// at a time (so the graph is the same on every run).
+    fn random_graph() -> (usearch::Index, Vec<u64>) {
+        let index = load(None, 128, Quantization::F16).unwrap();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let added: Vec<(u64, Vec<f32>)> = (0..4_000u64)
+            .map(|k| (k, (0..128).map(|_| next()).collect()))
+            .collect();
+        reserve(&index, Path::new("t"), &added).unwrap();
+        for (k, v) in &added {
+            insert_one(&index, Path::new("t"), *k, v).unwrap();
+        }
+        (index, added.into_iter().map(|(k, _)| k).collect())
+    }
+
+    #[test]
+    fn calibration_picks_the_smallest_expansion_reaching_the_recall() {
+        let (index, keys) = random_graph();
+        let t = Path::new("t");
+        index.change_expansion_search(77);
+        // Spread vectors: usearch's default expansion finds 98%.
+        assert_eq!(calibrate(&index, t, &keys).unwrap(), EXPANSIONS[0]);
+        // Every exact neighbour: a larger expansion, the first that does.
+        let e = calibrate_to(&index, t, &keys, 1.0).unwrap();
+        let probes = probes(&index, t, &keys).unwrap();
+        assert_eq!(probes.len(), CALIBRATION_QUERIES);
+        let rung = EXPANSIONS.iter().position(|&x| x == e).unwrap();
+        assert!(rung > 0, "the default found every neighbour: no test");
+        assert_eq!(recall_at(&index, t, &probes, e).unwrap(), 1.0);
+        let below = recall_at(&index, t, &probes, EXPANSIONS[rung - 1]).unwrap();
+        assert!(below < 1.0, "{below} at the rung below {e}");
+        // The index's own setting is left as it was.
+        index.change_expansion_search(77);
+        calibrate(&index, t, &keys).unwrap();
+        assert_eq!(index.expansion_search(), 77);
     }
 
     #[test]

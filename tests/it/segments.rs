@@ -48,6 +48,14 @@ fn segments(idx: &Path) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// The search expansion each segment the manifest lists carries (`None`:
+/// not measured).
+fn expansions(idx: &Path) -> Vec<Option<u64>> {
+    let m = manifest(idx);
+    let list = m["vector_segments"].as_array().unwrap();
+    list.iter().map(|s| s["expansion"].as_u64()).collect()
+}
+
 /// The vectors of each segment the manifest lists.
 fn sizes(idx: &Path) -> Vec<u64> {
     segments(idx).iter().map(|s| s.1).collect()
@@ -361,4 +369,36 @@ fn a_format_6_index_is_upgraded_in_place_without_re_embedding() {
     let ino = std::fs::metadata(segment_file(&idx, now, 1)).unwrap().ino();
     assert_eq!(ino, before, "linked, not rewritten");
     ranks_first(&idx, 2);
+}
+
+#[test]
+fn segments_carry_their_measured_search_expansion_and_older_ones_get_it_once() {
+    let (_tmp, docs, idx) = indexed_notes(11, &[]);
+    probe(&docs, 0);
+    index(&docs, &[]);
+    // Twelve spread vectors: usearch's default expansion finds them all.
+    assert_eq!(expansions(&idx), vec![Some(64), Some(64)]);
+    // As segments were listed before they were calibrated.
+    let mut m = manifest(&idx);
+    for seg in m["vector_segments"].as_array_mut().unwrap() {
+        seg.as_object_mut().unwrap().remove("expansion");
+    }
+    std::fs::write(idx.join("manifest.json"), m.to_string()).unwrap();
+    ranks_first(&idx, 0);
+    let g = m["generation"].as_u64().unwrap();
+    let first = segments(&idx)[0].0;
+    let before = std::fs::metadata(segment_file(&idx, g, first))
+        .unwrap()
+        .ino();
+    notes(&docs, 11..12);
+    let r = index(&docs, &[]);
+    assert_eq!(added(&r), 1, "{r}");
+    let list = expansions(&idx);
+    assert!(list.iter().all(|e| *e == Some(64)), "{list:?}");
+    let now = manifest(&idx)["generation"].as_u64().unwrap();
+    let ino = std::fs::metadata(segment_file(&idx, now, first))
+        .unwrap()
+        .ino();
+    assert_eq!(ino, before, "measured, not rewritten");
+    ranks_first(&idx, 0);
 }
