@@ -68,9 +68,9 @@ pub const CALIBRATION_RECALL: f64 = 0.98;
 /// near 0.98 over 1,000 neighbours, a standard error of about 0.004.
 const CALIBRATION_QUERIES: usize = 100;
 
-/// The smallest search expansion of [`EXPANSIONS`] at which `index`
-/// finds, for [`CALIBRATION_QUERIES`] of its own vectors spread over
-/// `keys`, at least [`CALIBRATION_RECALL`] of the ten nearest other
+/// The smallest search expansion of 64, 96, 128, 192, 256, 384, 512, 768
+/// and 1,024 at which `index` finds, for 100 of its own vectors spread
+/// over `keys`, at least [`CALIBRATION_RECALL`] of the ten nearest other
 /// vectors an exact scan finds (the largest tried if none does). How
 /// hard a graph is to search depends on how crowded its vectors are, not
 /// only on its size: at 262,144 vectors of the scale corpus's million
