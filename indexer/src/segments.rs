@@ -424,7 +424,7 @@ impl Writer {
 
     /// Measure the search expansion of committed segments written before
     /// segments were calibrated (once: the manifest keeps it; a million
-    /// passages' four full segments, about 6 s).
+    /// passages' four full segments, about 10 s).
     fn calibrate_older(&mut self, gen_dir: &Path) -> Result<()> {
         for s in self.committed.iter_mut().filter(|s| s.expansion.is_none()) {
             let path = graph_path(gen_dir, s.id);
