@@ -99,7 +99,24 @@ fn status_json_sized(dir: &Path, m: &Manifest, size: u64) -> serde_json::Value {
         "updated": m.updated, "generation": m.generation,
         "ocr_pages": totals.ocr_pages,
         "vector_segments": m.vector_segments.len(),
+        "search_expansions": m.vector_segments.iter().map(|s| s.expansion()).collect::<Vec<_>>(),
     })
+}
+
+/// How many vector segments, and the search expansions they measured
+/// (what a semantic search costs on each).
+fn segments_line(list: &[semsearch_indexer::segments::Segment]) -> String {
+    let count = match list.len() {
+        0 | 1 => String::new(),
+        n => format!(" in {n} segments"),
+    };
+    let low = list.iter().map(|s| s.expansion()).min();
+    let high = list.iter().map(|s| s.expansion()).max();
+    match (low, high) {
+        (Some(l), Some(h)) if l == h => format!("{count}, HNSW search expansion {l}"),
+        (Some(l), Some(h)) => format!("{count}, HNSW search expansion {l}-{h}"),
+        _ => count,
+    }
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
@@ -150,14 +167,12 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
             size as f64 / (1024.0 * 1024.0),
             size / (passages.max(1) as u64)
         )?;
-        let segments = match m.vector_segments.len() {
-            0 | 1 => String::new(),
-            n => format!(" in {n} segments"),
-        };
         writeln!(
             out,
-            "vectors    {}{segments}, analyser {}",
-            m.quantization, m.analyzer
+            "vectors    {}{}, analyser {}",
+            m.quantization,
+            segments_line(&m.vector_segments),
+            m.analyzer
         )?;
         for r in &m.roots {
             writeln!(out, "root       {}", display(r))?;

@@ -378,6 +378,10 @@ fn segments_carry_their_measured_search_expansion_and_older_ones_get_it_once() {
     index(&docs, &[]);
     // Twelve spread vectors: usearch's default expansion finds them all.
     assert_eq!(expansions(&idx), vec![Some(64), Some(64)]);
+    assert_eq!(
+        status(&idx)["search_expansions"],
+        serde_json::json!([64, 64])
+    );
     // As segments were listed before they were calibrated.
     let mut m = manifest(&idx);
     for seg in m["vector_segments"].as_array_mut().unwrap() {
