@@ -46,7 +46,8 @@ pub fn options(dim: usize, q: Quantization) -> IndexOptions {
 /// recall@10 at 0.98 or more on the scale corpus (`bench/scale.sh`).
 const EXPANSION_FLAT_UP_TO: f64 = 100_000.0;
 
-/// The HNSW search expansion (ef) for an index of `size` vectors: the
+/// The HNSW search expansion (ef) for a segment of `size` vectors that
+/// [`calibrate`] has not measured (written before it was): the
 /// default up to 100,000, then growing with the logarithm of the size, as
 /// the greedy descent's hops do: 383 at a million. (Fixed, recall@10 fell
 /// from 0.999 at 10 k to 0.983 at 100 k and 0.974 at 1 M on the slim
