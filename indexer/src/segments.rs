@@ -138,9 +138,10 @@ impl Vectors {
                     ),
                 ));
             }
-            index.change_expansion_search(s.expansion());
+            let own = s.expansion();
+            index.change_expansion_search(own);
             segments.push(index);
-            expansions.push(s.expansion());
+            expansions.push(own);
         }
         let tombstones = match tombstones_path(gen_dir) {
             p if p.is_file() => read_keys(&p)?.into_iter().collect(),

@@ -89,17 +89,25 @@ pub fn calibrate(index: &usearch::Index, path: &Path, keys: &[u64]) -> Result<us
 fn calibrate_to(index: &usearch::Index, path: &Path, keys: &[u64], target: f64) -> Result<usize> {
     let probes = probes(index, path, keys)?;
     let before = index.expansion_search();
-    let mut chosen = Ok(EXPANSIONS[EXPANSIONS.len() - 1]);
-    for e in EXPANSIONS {
-        match recall_at(index, path, &probes, e) {
-            Ok(r) if r < target => continue,
-            Ok(_) => chosen = Ok(e),
-            Err(err) => chosen = Err(err),
-        }
-        break;
-    }
+    let chosen = smallest_reaching(index, path, &probes, target);
     index.change_expansion_search(before);
     chosen
+}
+
+/// The first of [`EXPANSIONS`] whose recall reaches `target`, else the
+/// last.
+fn smallest_reaching(
+    index: &usearch::Index,
+    path: &Path,
+    probes: &[Probe],
+    target: f64,
+) -> Result<usize> {
+    for e in EXPANSIONS {
+        if recall_at(index, path, probes, e)? >= target {
+            return Ok(e);
+        }
+    }
+    Ok(EXPANSIONS[EXPANSIONS.len() - 1])
 }
 
 /// A vector of the index as a query, with the ten nearest others.
