@@ -277,6 +277,86 @@ fn killed_index_leaves_the_last_commit() {
     assert_eq!(documents(), 303);
 }
 
+/// The names of semsearch's search indexes the store at `url` has.
+fn search_indexes(url: &str) -> Vec<String> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let rows = c
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE indexname IN ('semsearch_terms_pkey', \
+             'semsearch_terms_doc', 'semsearch_passages_doc', 'semsearch_passages_embedding') \
+             ORDER BY 1",
+            &[],
+        )
+        .unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+#[test]
+fn a_new_store_builds_its_search_indexes_once_at_the_end() {
+    let Some((primary, _)) = database("semsearch_bulk") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    notes(&docs);
+    for i in 0..300 {
+        std::fs::write(docs.join(format!("n{i}.txt")), format!("the owl {i}")).unwrap();
+    }
+    // A first build killed after a checkpoint: its rows are committed,
+    // its indexes not yet built, and it is searched all the same.
+    let mut child = bin()
+        .arg("index")
+        .arg(&docs)
+        .arg("--model")
+        .arg(&model)
+        .args(["--quiet", "--store", &primary, "--checkpoint-secs", "0"])
+        .args(["--embed-batch", "8"])
+        .env("SEMSEARCH_FAILPOINT", "checkpoint-1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    assert!(line.contains("failpoint checkpoint-1"), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let committed = sql_count(&primary, "SELECT count(*) FROM semsearch_documents");
+    assert!((1..303).contains(&committed), "{committed} committed");
+    assert!(search_indexes(&primary).is_empty());
+    let before = search(&[&primary], "owl", &["--mode", "lexical"]);
+    assert!(
+        !before.is_empty(),
+        "a checkpoint without indexes is searched"
+    );
+    assert!(!search(&[&primary], "owl", &["--mode", "semantic"]).is_empty());
+    // The next run finishes the build, then makes the indexes.
+    let r = report(&index(&model, &docs, &primary, &[]));
+    assert_eq!(r["documents"], 303);
+    let all = [
+        "semsearch_passages_doc",
+        "semsearch_passages_embedding",
+        "semsearch_terms_doc",
+        "semsearch_terms_pkey",
+    ];
+    assert_eq!(search_indexes(&primary), all);
+    // A run with nothing to do on a store a killed run left bare builds them.
+    let mut c = postgres::Client::connect(&primary, postgres::NoTls).unwrap();
+    c.batch_execute(
+        "DROP INDEX semsearch_terms_pkey, semsearch_terms_doc, semsearch_passages_doc, \
+         semsearch_passages_embedding",
+    )
+    .unwrap();
+    let r = report(&index(&model, &docs, &primary, &[]));
+    assert_eq!(counts(&r), [0, 0, 0, 303]);
+    assert_eq!(search_indexes(&primary), all);
+    assert_eq!(
+        search(&[&primary], "pizza", &["--mode", "lexical"])[0],
+        "dogs.txt"
+    );
+}
+
 #[test]
 fn another_model_or_setting_is_refused() {
     let Some((primary, replica)) = database("semsearch_model") else {

@@ -44,6 +44,7 @@ pub fn import(
     })?;
     passages += keyed.len();
     writer.add_vectors(keyed)?;
+    writer.finish();
     writer.commit(&mut manifest)?;
     Ok((index.len(), passages))
 }

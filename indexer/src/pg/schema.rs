@@ -78,7 +78,8 @@ pub(crate) fn drop_all(client: &mut Client, url: &str) -> Result<()> {
 }
 
 /// Create the tables for `dim`-dimensional vectors, inside the caller's
-/// transaction.
+/// transaction; their search indexes come with the first commit
+/// ([`indexes`]).
 pub(crate) fn create(client: &mut Client, url: &str, dim: usize) -> Result<()> {
     let sql = format!(
         "CREATE EXTENSION IF NOT EXISTS vector;
@@ -101,9 +102,7 @@ pub(crate) fn create(client: &mut Client, url: &str, dim: usize) -> Result<()> {
              term text NOT NULL,
              doc bigint NOT NULL REFERENCES semsearch_documents (doc) ON DELETE CASCADE,
              tf integer NOT NULL,
-             length integer NOT NULL,
-             PRIMARY KEY (term, doc) INCLUDE (tf, length));
-         CREATE INDEX semsearch_terms_doc ON semsearch_terms (doc);
+             length integer NOT NULL);
          CREATE TABLE semsearch_passages (
              id bigint PRIMARY KEY,
              doc bigint NOT NULL REFERENCES semsearch_documents (doc) ON DELETE CASCADE,
@@ -112,12 +111,38 @@ pub(crate) fn create(client: &mut Client, url: &str, dim: usize) -> Result<()> {
              end_byte bigint NOT NULL,
              line integer NOT NULL,
              page integer,
-             embedding vector({dim}) NOT NULL);
-         CREATE INDEX semsearch_passages_doc ON semsearch_passages (doc);
-         CREATE INDEX semsearch_passages_embedding ON semsearch_passages
-             USING hnsw (embedding vector_cosine_ops);"
+             embedding vector({dim}) NOT NULL);"
     );
     client
         .batch_execute(&sql)
+        .map_err(|e| super::store_error(url, e))
+}
+
+/// Whether the store has its search indexes (the last one [`indexes`]
+/// creates stands for all: they are made in one transaction).
+pub(crate) fn has_indexes(client: &mut Client, url: &str) -> Result<bool> {
+    let q = "SELECT to_regclass('semsearch_passages_embedding') IS NOT NULL";
+    client
+        .query_one(q, &[])
+        .map(|r| r.get(0))
+        .map_err(|e| super::store_error(url, e))
+}
+
+/// The search indexes, created where missing: by the last commit of the
+/// run that made the tables, so that each is built once over its rows
+/// (sorted, and pgvector's HNSW build) instead of growing row by row
+/// (10,000 short documents: writing 47 -> 13 s), and by every commit
+/// after; on a store that has them, this is four catalog lookups. (The terms' unique
+/// index is named as the primary key of stores made before it was.)
+pub(crate) fn indexes(client: &mut Client, url: &str) -> Result<()> {
+    client
+        .batch_execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS semsearch_terms_pkey
+                 ON semsearch_terms (term, doc) INCLUDE (tf, length);
+             CREATE INDEX IF NOT EXISTS semsearch_terms_doc ON semsearch_terms (doc);
+             CREATE INDEX IF NOT EXISTS semsearch_passages_doc ON semsearch_passages (doc);
+             CREATE INDEX IF NOT EXISTS semsearch_passages_embedding ON semsearch_passages
+                 USING hnsw (embedding vector_cosine_ops);",
+        )
         .map_err(|e| super::store_error(url, e))
 }

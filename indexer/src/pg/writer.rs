@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use pgvector::Vector;
-use postgres::types::ToSql;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::{ToSql, Type};
 use postgres::Client;
 use tantivy::tokenizer::TextAnalyzer;
 
@@ -37,6 +38,18 @@ pub(crate) struct PgWriter {
     /// manifest, or the one a new store is created with).
     analyzer: Option<TextAnalyzer>,
     pending: HashMap<u64, Pending>,
+    /// Rows of `semsearch_terms` (term, doc, count, length) not yet
+    /// copied: one `COPY` per batch instead of a statement per document.
+    terms: Vec<(String, i64, i32, i32)>,
+    /// pgvector's `vector` type on this server (an extension's type has
+    /// no fixed id), once asked.
+    vector_type: Option<Type>,
+    /// The search indexes wait for the run's last commit: the run made
+    /// the tables, or a killed one left them without (its checkpoints
+    /// are searched by scanning until then).
+    deferred: bool,
+    /// The next commit is the run's last.
+    last: bool,
 }
 
 /// Each distinct analysed term of `text` with its count, and the count of
@@ -78,6 +91,10 @@ impl PgWriter {
             create: None,
             analyzer: None,
             pending: HashMap::new(),
+            terms: Vec::new(),
+            vector_type: None,
+            deferred: false,
+            last: false,
         })
     }
 
@@ -88,6 +105,7 @@ impl PgWriter {
         let m = super::read::manifest(&mut self.client, &self.url, true)?;
         if let Some(m) = &m {
             self.analyzer = Some(crate::schema::analyzer(&m.analyzer));
+            self.deferred = !schema::has_indexes(&mut self.client, &self.url)?;
         }
         Ok(m)
     }
@@ -95,6 +113,7 @@ impl PgWriter {
     /// Start over in the first transaction: drop any tables, create them.
     pub fn recreate(&mut self, dim: usize, analyzer: &str) {
         self.create = Some(dim);
+        self.deferred = true;
         self.analyzer = Some(crate::schema::analyzer(analyzer));
     }
 
@@ -115,6 +134,41 @@ impl PgWriter {
         self.client
             .batch_execute(sql)
             .map_err(|e| store_error(url, e))
+    }
+
+    /// Copy the terms rows waiting (their documents are written).
+    fn copy_terms(&mut self) -> Result<()> {
+        if self.terms.is_empty() {
+            return Ok(());
+        }
+        let url = &self.url;
+        let sink = self
+            .client
+            .copy_in("COPY semsearch_terms (term, doc, tf, length) FROM STDIN BINARY")
+            .map_err(|e| store_error(url, e))?;
+        let types = [Type::TEXT, Type::INT8, Type::INT4, Type::INT4];
+        let mut rows = BinaryCopyInWriter::new(sink, &types);
+        for (term, doc, tf, length) in self.terms.drain(..) {
+            rows.write(&[&term, &doc, &tf, &length])
+                .map_err(|e| store_error(url, e))?;
+        }
+        rows.finish().map_err(|e| store_error(url, e))?;
+        Ok(())
+    }
+
+    /// pgvector's `vector` type on this server.
+    fn vector_type(&mut self) -> Result<Type> {
+        if let Some(t) = &self.vector_type {
+            return Ok(t.clone());
+        }
+        let url = &self.url;
+        let statement = self
+            .client
+            .prepare("SELECT $1::vector")
+            .map_err(|e| store_error(url, e))?;
+        let t = statement.params()[0].clone();
+        self.vector_type = Some(t.clone());
+        Ok(t)
     }
 
     /// The documents whose `column` is one of `values` (an array), by id.
@@ -191,11 +245,14 @@ impl Writer for PgWriter {
     }
 
     fn is_dirty(&self) -> bool {
-        self.open
+        // A last commit builds the indexes a killed run left missing.
+        self.open || (self.deferred && self.last)
     }
 
     fn remove(&mut self, id: &str, _entry: &DocEntry) -> Result<()> {
         self.begin()?;
+        // Its terms go with it (a cascade), so none may wait to be copied.
+        self.copy_terms()?;
         // Passages go with their document (ON DELETE CASCADE).
         let url = &self.url;
         self.client
@@ -218,8 +275,6 @@ impl Writer for PgWriter {
         })?;
         // What the folder index's tantivy field holds: title, then text.
         let (terms, length) = term_counts(analyzer, &format!("{}\n{text}", entry.title));
-        let (names, counts): (Vec<&str>, Vec<i32>) =
-            terms.iter().map(|(t, c)| (t.as_str(), *c)).unzip();
         let url = &self.url;
         let doc: i64 = self
             .client
@@ -230,13 +285,8 @@ impl Writer for PgWriter {
             )
             .map_err(|e| store_error(url, e))?
             .get(0);
-        self.client
-            .execute(
-                "INSERT INTO semsearch_terms (term, doc, tf, length)
-                 SELECT term, $1, tf, $4 FROM unnest($2::text[], $3::int[]) AS t(term, tf)",
-                &[&doc, &names, &counts, &length],
-            )
-            .map_err(|e| store_error(url, e))?;
+        let rows = terms.into_iter().map(|(t, c)| (t, doc, c, length));
+        self.terms.extend(rows);
         for (ordinal, p) in entry.passages.iter().enumerate() {
             let page = entry.page_at(p.start).map(|(_, n)| n as i32);
             self.pending.insert(
@@ -256,36 +306,39 @@ impl Writer for PgWriter {
 
     fn add_vectors(&mut self, passages: Vec<(u64, Vec<f32>)>) -> Result<()> {
         self.begin()?;
+        self.copy_terms()?;
+        let types = [
+            Type::INT8,
+            Type::INT8,
+            Type::INT4,
+            Type::INT8,
+            Type::INT8,
+            Type::INT4,
+            Type::INT4,
+            self.vector_type()?,
+        ];
         let url = self.url.clone();
-        let insert = self
+        let sink = self
             .client
-            .prepare(
-                "INSERT INTO semsearch_passages
+            .copy_in(
+                "COPY semsearch_passages
                  (id, doc, ordinal, start_byte, end_byte, line, page, embedding)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 FROM STDIN BINARY",
             )
             .map_err(|e| store_error(&url, e))?;
+        let mut rows = BinaryCopyInWriter::new(sink, &types);
         for (key, v) in passages {
             let Some(p) = self.pending.remove(&key) else {
                 continue;
             };
+            let id = key as i64;
             let vector = Vector::from(v);
-            self.client
-                .execute(
-                    &insert,
-                    &[
-                        &(key as i64),
-                        &p.doc,
-                        &p.ordinal,
-                        &p.start,
-                        &p.end,
-                        &p.line,
-                        &p.page,
-                        &vector,
-                    ],
-                )
-                .map_err(|e| store_error(&url, e))?;
+            rows.write(&[
+                &id, &p.doc, &p.ordinal, &p.start, &p.end, &p.line, &p.page, &vector,
+            ])
+            .map_err(|e| store_error(&url, e))?;
         }
+        rows.finish().map_err(|e| store_error(&url, e))?;
         Ok(())
     }
 
@@ -307,6 +360,11 @@ impl Writer for PgWriter {
 
     fn commit(&mut self, manifest: &mut Manifest) -> Result<()> {
         self.begin()?;
+        self.copy_terms()?;
+        if !self.deferred || self.last {
+            schema::indexes(&mut self.client, &self.url)?;
+            self.deferred = false;
+        }
         manifest.generation += 1;
         manifest.updated = crate::update::now();
         // The documents are rows; the meta row is the rest.
@@ -326,6 +384,10 @@ impl Writer for PgWriter {
         self.exec("COMMIT")?;
         self.open = false;
         Ok(())
+    }
+
+    fn finish(&mut self) {
+        self.last = true;
     }
 
     fn touch(&mut self, manifest: &mut Manifest) -> Result<()> {
