@@ -106,18 +106,13 @@ impl Index {
         };
         let (n_docs, n_passages) = (manifest.totals().documents, manifest.passage_count());
         let parallel = n_docs >= PARALLEL_SEGMENTS_FROM;
-        let (dim, q) = (manifest.model.dim, manifest.quantization);
-        // Both read files the size of the corpus' (a million passages:
-        // tens of milliseconds each): side by side.
-        let (lexical, vectors) = rayon::join(
-            || open_lexical(dir, &gen_dir, parallel),
-            || Vectors::open(&gen_dir, &manifest.vector_segments, dim, q),
-        );
-        let (lexical, reader, fields) = lexical?;
-        let vectors = vectors.map_err(|e| corrupt(e.to_string()))?;
+        let (lexical, reader, fields) = open_lexical(dir, &gen_dir, parallel)?;
         lexical
             .tokenizers()
             .register(&manifest.analyzer, schema::analyzer(&manifest.analyzer));
+        let (dim, q) = (manifest.model.dim, manifest.quantization);
+        let vectors = Vectors::open(&gen_dir, &manifest.vector_segments, dim, q)
+            .map_err(|e| corrupt(e.to_string()))?;
         if vectors.len() != n_passages {
             return Err(corrupt(format!(
                 "vector segments hold {} live passages, manifest lists {n_passages}",

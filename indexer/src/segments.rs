@@ -119,13 +119,30 @@ pub struct Vectors {
 impl Vectors {
     /// View the segments `list` of the generation in `gen_dir`.
     pub fn open(gen_dir: &Path, list: &[Segment], dim: usize, q: Quantization) -> Result<Self> {
-        // Viewing a segment reads every node's key into a lookup table
-        // (usearch's `view`): the segments side by side.
-        let segments = list
-            .par_iter()
-            .map(|s| open_one(gen_dir, s, dim, q))
-            .collect::<Result<Vec<_>>>()?;
-        let expansions = list.iter().map(Segment::expansion).collect();
+        let mut segments = Vec::with_capacity(list.len());
+        let mut expansions = Vec::with_capacity(list.len());
+        for s in list {
+            let path = graph_path(gen_dir, s.id);
+            if !path.is_file() {
+                return Err(corrupt(&path, "is missing"));
+            }
+            let index = view(&path, dim, q)?;
+            if index.size() != s.vectors || index.dimensions() != dim {
+                return Err(corrupt(
+                    &path,
+                    format!(
+                        "holds {} {}-d vectors, the manifest lists {} {dim}-d",
+                        index.size(),
+                        index.dimensions(),
+                        s.vectors
+                    ),
+                ));
+            }
+            let own = s.expansion();
+            index.change_expansion_search(own);
+            segments.push(index);
+            expansions.push(own);
+        }
         let tombstones = match tombstones_path(gen_dir) {
             p if p.is_file() => read_keys(&p)?.into_iter().collect(),
             _ => HashSet::new(),
@@ -564,29 +581,6 @@ impl Writer {
         }
         Ok(added)
     }
-}
-
-/// Segment `s` of the generation in `gen_dir`, viewed and checked against
-/// the manifest's entry, set to search at its own expansion.
-fn open_one(gen_dir: &Path, s: &Segment, dim: usize, q: Quantization) -> Result<usearch::Index> {
-    let path = graph_path(gen_dir, s.id);
-    if !path.is_file() {
-        return Err(corrupt(&path, "is missing"));
-    }
-    let index = view(&path, dim, q)?;
-    if index.size() != s.vectors || index.dimensions() != dim {
-        return Err(corrupt(
-            &path,
-            format!(
-                "holds {} {}-d vectors, the manifest lists {} {dim}-d",
-                index.size(),
-                index.dimensions(),
-                s.vectors
-            ),
-        ));
-    }
-    index.change_expansion_search(s.expansion());
-    Ok(index)
 }
 
 /// A segment's file, memory-mapped read-only.
