@@ -362,7 +362,8 @@ impl Writer for PgWriter {
         self.begin()?;
         self.copy_terms()?;
         if !self.deferred || self.last {
-            schema::indexes(&mut self.client, &self.url)?;
+            let (rows, dim) = (manifest.passage_count(), manifest.model.dim);
+            schema::indexes(&mut self.client, &self.url, rows, dim)?;
             self.deferred = false;
         }
         manifest.generation += 1;
