@@ -10,7 +10,8 @@
 #       bash bench/scale.sh [BINARY] [SIZE...]      # default 10000 100000 1000000
 #
 # PYTHON needs numpy (for the slim model). WORK (default /tmp/semsearch-scale)
-# holds the model, corpora and indexes.
+# holds the model, corpora and indexes. QUANTIZE=i8 (or f32) indexes with
+# `--quantize` (indexes named index-SIZE-i8).
 set -euo pipefail
 BIN=$(realpath "${1:-target/release/semsearch}")
 shift || true
@@ -27,23 +28,25 @@ echo "size passages index_s passages_per_s peak_rss_mb bytes_per_passage generat
 for n in $SIZES; do
   corpus="$WORK/corpus-$n.jsonl"
   [ -f "$corpus" ] || "$PYTHON" bench/scale_corpus.py "$n" "$DATA" > "$corpus"
-  idx="$WORK/index-$n"
+  tag="$n${QUANTIZE:+-$QUANTIZE}"
+  idx="$WORK/index-$tag"
   rm -rf "$idx"
-  /usr/bin/time -v "$BIN" index --jsonl "$corpus" --index "$idx" --model "$WORK/slim" -q 2> "$WORK/index-$n.time"
-  secs=$(field "Elapsed \(wall clock\)" "$WORK/index-$n.time" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  rss=$(field "Maximum resident" "$WORK/index-$n.time")
+  /usr/bin/time -v "$BIN" index --jsonl "$corpus" --index "$idx" --model "$WORK/slim" \
+    ${QUANTIZE:+--quantize "$QUANTIZE"} -q 2> "$WORK/index-$tag.time"
+  secs=$(field "Elapsed \(wall clock\)" "$WORK/index-$tag.time" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  rss=$(field "Maximum resident" "$WORK/index-$tag.time")
   passages=$("$BIN" status --index "$idx" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["passages"])')
   bytes=$(du -sb "$idx" | cut -f1)
   gens=$(ls -d "$idx"/gen-* | wc -l)
-  /usr/bin/time -v "$BIN" search "effects of vitamin d on bone density" --index "$idx" --json > /dev/null 2> "$WORK/search-$n.time"
-  s_secs=$(field "Elapsed \(wall clock\)" "$WORK/search-$n.time" | awk -F: '{print $NF + 60*$(NF-1)}')
-  s_rss=$(field "Maximum resident" "$WORK/search-$n.time")
+  /usr/bin/time -v "$BIN" search "effects of vitamin d on bone density" --index "$idx" --json > /dev/null 2> "$WORK/search-$tag.time"
+  s_secs=$(field "Elapsed \(wall clock\)" "$WORK/search-$tag.time" | awk -F: '{print $NF + 60*$(NF-1)}')
+  s_rss=$(field "Maximum resident" "$WORK/search-$tag.time")
   st0=$(date +%s.%N); "$BIN" status --index "$idx" > /dev/null; st1=$(date +%s.%N)
   echo '{"_id": "added-one", "title": "", "text": "A document added after the rest, to time a one-document update."}' >> "$corpus"
   a0=$(date +%s.%N); "$BIN" index --jsonl "$corpus" --index "$idx" --model "$WORK/slim" -q; a1=$(date +%s.%N)
   sed -i '$ d' "$corpus"
-  "$BIN" bench search --index "$idx" --queries "$DATA/scifact/queries.jsonl" --limit 100 --json > "$WORK/bench-$n.json"
-  "$PYTHON" - "$n" "$passages" "$secs" "$rss" "$bytes" "$gens" "$s_secs" "$s_rss" "$st0" "$st1" "$a0" "$a1" "$WORK/bench-$n.json" <<'PY'
+  "$BIN" bench search --index "$idx" --queries "$DATA/scifact/queries.jsonl" --limit 100 --json > "$WORK/bench-$tag.json"
+  "$PYTHON" - "$n" "$passages" "$secs" "$rss" "$bytes" "$gens" "$s_secs" "$s_rss" "$st0" "$st1" "$a0" "$a1" "$WORK/bench-$tag.json" <<'PY'
 import json, sys
 n, p, secs, rss, bytes_, gens, s_secs, s_rss, st0, st1, a0, a1, bench = sys.argv[1:]
 b = json.load(open(bench))

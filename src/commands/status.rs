@@ -120,28 +120,33 @@ fn segments_line(list: &[semsearch_indexer::segments::Segment]) -> String {
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
-    let (dir, m, size) = match super::store_urls(&args.store)? {
+    // A store a first build has not finished has no search indexes yet.
+    let (dir, m, size, indexed) = match super::store_urls(&args.store)? {
         Some(urls) => {
             let dir = urls.label();
-            let (m, size) = semsearch_indexer::pg::status(&urls)?.ok_or_else(|| {
+            let s = semsearch_indexer::pg::status(&urls)?.ok_or_else(|| {
                 anyhow::anyhow!(
                     "no semsearch index in the store {}: run `semsearch index FOLDER --store URL` first",
                     dir.display()
                 )
             })?;
-            (dir, m, size)
+            (dir, s.manifest, s.bytes, Some(s.indexed))
         }
         None => {
             let dir = super::find_index(args.index.index.as_deref())?;
             let m = Manifest::read_header(&dir)?;
             let size = index_size(&dir, &m);
-            (dir, m, size)
+            (dir, m, size, None)
         }
     };
     let passages = m.passage_count();
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", status_json_sized(&dir, &m, size))?;
+        let mut json = status_json_sized(&dir, &m, size);
+        if let Some(indexed) = indexed {
+            json["search_indexes"] = serde_json::json!(indexed);
+        }
+        writeln!(out, "{json}")?;
     } else {
         writeln!(out, "index      {}", dir.display())?;
         writeln!(
@@ -185,6 +190,13 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
             .map_or(0, |d| d.as_secs())
             .saturating_sub(m.updated);
         writeln!(out, "updated    {} ago", humanize(age))?;
+        if indexed == Some(false) {
+            writeln!(
+                out,
+                "searched   by scanning: the first `index` run into this store did not \
+                 finish; the next run builds the search indexes at its end"
+            )?;
+        }
         writeln!(out, "kernels    {}", cpu_line())?;
     }
     Ok(Outcome::Success)

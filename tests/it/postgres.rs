@@ -325,6 +325,14 @@ fn a_new_store_builds_its_search_indexes_once_at_the_end() {
     let committed = sql_count(&primary, "SELECT count(*) FROM semsearch_documents");
     assert!((1..303).contains(&committed), "{committed} committed");
     assert!(search_indexes(&primary).is_empty());
+    let status = |store: &str| -> Value {
+        let out = bin()
+            .args(["status", "--json", "--store", store])
+            .output()
+            .unwrap();
+        serde_json::from_str(stdout(&out).trim()).unwrap()
+    };
+    assert_eq!(status(&primary)["search_indexes"], false);
     let before = search(&[&primary], "owl", &["--mode", "lexical"]);
     assert!(
         !before.is_empty(),
@@ -341,6 +349,7 @@ fn a_new_store_builds_its_search_indexes_once_at_the_end() {
         "semsearch_terms_pkey",
     ];
     assert_eq!(search_indexes(&primary), all);
+    assert_eq!(status(&primary)["search_indexes"], true);
     // A run with nothing to do on a store a killed run left bare builds them.
     let mut c = postgres::Client::connect(&primary, postgres::NoTls).unwrap();
     c.batch_execute(

@@ -88,12 +88,21 @@ pub fn manifest(urls: &Urls) -> Result<Option<crate::Manifest>> {
     read::manifest(&mut client, &urls.primary, false)
 }
 
-/// The store's committed manifest with its documents' totals counted, and
-/// the bytes its tables and indexes take; `None` without semsearch's
-/// tables.
-pub fn status(urls: &Urls) -> Result<Option<(crate::Manifest, u64)>> {
+/// What `status` says of a store.
+pub struct Status {
+    /// The committed manifest, its documents' totals counted.
+    pub manifest: crate::Manifest,
+    /// Bytes its tables and indexes take.
+    pub bytes: u64,
+    /// Whether it has its search indexes (a first build builds them at
+    /// its end; until then, searches scan).
+    pub indexed: bool,
+}
+
+/// The store's status; `None` without semsearch's tables.
+pub fn status(urls: &Urls) -> Result<Option<Status>> {
     let mut client = connect(&urls.primary)?;
-    let Some(m) = read::manifest(&mut client, &urls.primary, true)? else {
+    let Some(manifest) = read::manifest(&mut client, &urls.primary, true)? else {
         return Ok(None);
     };
     let bytes: i64 = client
@@ -104,7 +113,12 @@ pub fn status(urls: &Urls) -> Result<Option<(crate::Manifest, u64)>> {
         )
         .map_err(|e| store_error(&urls.primary, e))?
         .get(0);
-    Ok(Some((m, bytes as u64)))
+    let indexed = schema::has_indexes(&mut client, &urls.primary)?;
+    Ok(Some(Status {
+        manifest,
+        bytes: bytes as u64,
+        indexed,
+    }))
 }
 
 /// `url` with any password replaced by `***`.
