@@ -2,11 +2,10 @@
 //! generated files skipped, any file name, files as well as folders,
 //! progress and quiet runs. With a tiny random model.
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use crate::common::{bin, stderr, stdout, tiny_model};
+use crate::common::{bin, kill_at_failpoint, stderr, stdout, tiny_model};
 use serde_json::Value;
 
 fn index_cmd(model: &Path, paths: &[&Path], extra: &[&str]) -> Command {
@@ -97,20 +96,9 @@ fn a_run_killed_after_two_checkpoints_resumes_and_equals_a_clean_build() {
     corpus(&docs, 40);
     let idx = tmp.path().join("resumed");
     // A checkpoint after every batch of 4 passages, paused after the second.
-    let mut child = index_cmd(&model, &[&docs], &["--quiet", "--checkpoint-secs", "0"])
-        .args(["--embed-batch", "4", "--index"])
-        .arg(&idx)
-        .env("SEMSEARCH_FAILPOINT", "checkpoint-2")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("failpoint checkpoint-2"), "{line}");
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let mut cmd = index_cmd(&model, &[&docs], &["--quiet", "--checkpoint-secs", "0"]);
+    cmd.args(["--embed-batch", "4", "--index"]).arg(&idx);
+    kill_at_failpoint(cmd, "checkpoint-2");
 
     // What was checkpointed is a consistent, searchable index.
     let done = contents(&idx).len();

@@ -155,21 +155,13 @@ fn another_model_is_refused_unless_rebuild() {
         stderr(&out)
     );
     // A --rebuild killed before its manifest lands leaves the old index.
-    let mut child = bin()
-        .arg("index")
+    let mut cmd = bin();
+    cmd.arg("index")
         .arg(&docs)
         .arg("--model")
         .arg(&other)
-        .args(["--rebuild", "--quiet"])
-        .env("SEMSEARCH_FAILPOINT", "before-manifest")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+        .args(["--rebuild", "--quiet"]);
+    kill_at_failpoint(cmd, "before-manifest");
     assert_eq!(search_works(&model, &docs.join(".semsearch")), 3);
     assert_eq!(
         counts(&report(&index(&other, &docs, &["--rebuild"]))),

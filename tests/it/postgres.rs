@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use crate::common::{bin, stderr, stdout, tiny_model};
+use crate::common::{bin, kill_at_failpoint, stderr, stdout, tiny_model};
 use serde_json::Value;
 
 /// The primary's and the replica's URLs for a fresh database `name`;
@@ -232,22 +232,13 @@ fn killed_index_leaves_the_last_commit() {
         std::fs::write(docs.join(format!("n{i}.txt")), format!("the cat {i}")).unwrap();
     }
     // Killed between writing every row and COMMIT.
-    let mut child = bin()
-        .arg("index")
+    let mut cmd = bin();
+    cmd.arg("index")
         .arg(&docs)
         .arg("--model")
         .arg(&model)
-        .args(["--quiet", "--store", &primary])
-        .env("SEMSEARCH_FAILPOINT", "before-manifest")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
-    assert!(line.contains("failpoint"), "{line}");
-    child.kill().unwrap();
-    child.wait().unwrap();
+        .args(["--quiet", "--store", &primary]);
+    kill_at_failpoint(cmd, "before-manifest");
     let documents = || sql_count(&primary, "SELECT count(*) FROM semsearch_documents");
     assert_eq!(documents(), 3, "the last commit, intact");
     assert_eq!(
@@ -305,23 +296,14 @@ fn a_new_store_builds_its_search_indexes_once_at_the_end() {
     }
     // A first build killed after a checkpoint: its rows are committed,
     // its indexes not yet built, and it is searched all the same.
-    let mut child = bin()
-        .arg("index")
+    let mut cmd = bin();
+    cmd.arg("index")
         .arg(&docs)
         .arg("--model")
         .arg(&model)
         .args(["--quiet", "--store", &primary, "--checkpoint-secs", "0"])
-        .args(["--embed-batch", "8"])
-        .env("SEMSEARCH_FAILPOINT", "checkpoint-1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
-    assert!(line.contains("failpoint checkpoint-1"), "{line}");
-    child.kill().unwrap();
-    child.wait().unwrap();
+        .args(["--embed-batch", "8"]);
+    kill_at_failpoint(cmd, "checkpoint-1");
     let committed = sql_count(&primary, "SELECT count(*) FROM semsearch_documents");
     assert!((1..303).contains(&committed), "{committed} committed");
     assert!(search_indexes(&primary).is_empty());

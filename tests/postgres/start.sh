@@ -66,7 +66,11 @@ fi
 as_pg "$BIN/pg_ctl" -D "$primary" -l "$ROOT/primary.log" -w status >/dev/null 2>&1 \
     || as_pg "$BIN/pg_ctl" -D "$primary" -l "$ROOT/primary.log" -w start >/dev/null
 if [ ! -f "$replica/PG_VERSION" ]; then
-    as_pg "$BIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U postgres -D "$replica" -R -X stream
+    # A slot: the primary keeps the WAL the replica has not yet received,
+    # so one large transaction (a million passages' index build) cannot
+    # leave it behind for good, with every later commit waiting on it.
+    as_pg "$BIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U postgres -D "$replica" -R -X stream \
+        -C -S semsearch_replica
     cat >> "$replica/postgresql.conf" <<CONF
 port = $((PORT + 1))
 hot_standby = on
