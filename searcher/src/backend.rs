@@ -43,6 +43,19 @@ pub(crate) trait Backend: Sync {
         n: usize,
         allowed: Option<&[bool]>,
     ) -> Result<Vec<(usize, f32)>>;
+    /// [`Backend::lexical`] when at least `n` allowed documents are known
+    /// to score `floor` or more: a backend may leave every document below
+    /// it unscored. The default ranks as `lexical`.
+    fn lexical_above(
+        &self,
+        terms: &[(String, f32)],
+        model: Lexical,
+        n: usize,
+        allowed: Option<&[bool]>,
+        _floor: f32,
+    ) -> Result<Vec<(usize, f32)>> {
+        self.lexical(terms, model, n, allowed)
+    }
     /// The `n` documents whose best passage is nearest `vector`, and the
     /// passages found.
     fn nearest(
@@ -288,7 +301,11 @@ fn rank(
                 }
                 let terms = query.weighted(cfg.lexical, cfg.query_tf);
                 let (terms, added) = crate::feedback::expand_terms(b, &terms, &top, &fb)?;
-                Ok((b.lexical(&terms, cfg.lexical, n, allowed)?, added))
+                let floor = crate::feedback::floor(&lex, n, &fb);
+                Ok((
+                    b.lexical_above(&terms, cfg.lexical, n, allowed, floor)?,
+                    added,
+                ))
             },
         );
         let (lex, added) = lex?;

@@ -102,6 +102,21 @@ pub(crate) fn expand_terms(
     Ok((out, added))
 }
 
+/// A score at least `n` documents reach in the second lexical ranking, from
+/// the first's (`first`, best first; 0 when it kept fewer than `n`). RM3
+/// keeps every query term at `1 - lambda` of its weight or more and adds
+/// only positive ones, and a BM25 term's score is its weight times a
+/// positive part, so each of the first's documents scores at least
+/// `1 - lambda` of what it did; `1e-4` of that is given up to rounding.
+pub(crate) fn floor(first: &[(usize, f32)], n: usize, fb: &Feedback) -> f32 {
+    match first.get(n.max(1) - 1) {
+        Some(&(_, nth)) if first.len() >= n => {
+            (1.0 - fb.lexical_weight).max(0.0) * nth * (1.0 - 1e-4)
+        }
+        _ => 0.0,
+    }
+}
+
 /// Rocchio: the query vector moved toward the documents `top`.
 pub(crate) fn expand_vector(
     b: &dyn Backend,
@@ -173,4 +188,95 @@ fn floor_char_boundary(s: &str, i: usize) -> usize {
         return s.len();
     }
     (0..=i).rev().find(|&j| s.is_char_boundary(j)).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{expand_terms, floor, Feedback};
+    use crate::backend::Backend;
+    use crate::{Lexical, Searcher};
+    use semsearch_indexer::{update, UpdateOptions};
+    use semsearch_models::testing::{write_tiny_bert, TinyBert};
+    use semsearch_models::{Embedder, ModelSpec};
+
+    /// 300 notes drawn from 30 words (many equal scores), indexed with the
+    /// tiny model.
+    fn notes(root: &std::path::Path) -> Searcher {
+        let model = root.join("model");
+        write_tiny_bert(&model, &TinyBert::default()).unwrap();
+        let docs = root.join("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        let mut seed = 11u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % n
+        };
+        for d in 0..300 {
+            let words: Vec<String> = (0..2 + next(14))
+                .map(|_| format!("w{}", next(30)))
+                .collect();
+            std::fs::write(docs.join(format!("{d}.txt")), words.join(" ")).unwrap();
+        }
+        let embedder = Embedder::load(&ModelSpec::Local(model)).unwrap();
+        let index = docs.join(".semsearch");
+        update(
+            &embedder,
+            &UpdateOptions::new(index.clone(), vec![docs]),
+            &mut |_| {},
+        )
+        .unwrap();
+        Searcher::open(&index).unwrap()
+    }
+
+    /// The second ranking started from the first's floor: no document of
+    /// the full ranking is lost, and the n-th scores the floor or more.
+    #[test]
+    fn the_second_ranking_from_the_first_rankings_floor_loses_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = notes(tmp.path());
+        let b: &dyn Backend = &s;
+        let every_other: Vec<bool> = (0..s.index().slots()).map(|d| d % 2 == 0).collect();
+        let mut floored = 0;
+        for q in 0..30 {
+            let terms: Vec<(String, f32)> = (0..1 + q % 4)
+                .map(|i| (format!("w{}", (q * 7 + i * 11) % 30), 1.0 + i as f32 / 3.0))
+                .collect();
+            for (n, allowed) in [(10, None), (40, None), (10, Some(&every_other[..]))] {
+                for fb in [
+                    Feedback::default(),
+                    Feedback {
+                        docs: 3,
+                        terms: 20,
+                        lexical_weight: 0.6,
+                        ..Feedback::default()
+                    },
+                ] {
+                    let first = b.lexical(&terms, Lexical::Bm25, n, allowed).unwrap();
+                    let top: Vec<usize> = first.iter().take(fb.docs).map(|f| f.0).collect();
+                    let (expanded, _) = expand_terms(b, &terms, &top, &fb).unwrap();
+                    let bound = floor(&first, n, &fb);
+                    let full = b.lexical(&expanded, Lexical::Bm25, n, allowed).unwrap();
+                    let above = b
+                        .lexical_above(&expanded, Lexical::Bm25, n, allowed, bound)
+                        .unwrap();
+                    // The same documents; a score's last bit follows the
+                    // order block-WAND summed its terms in.
+                    let docs = |r: &[(usize, f32)]| r.iter().map(|h| h.0).collect::<Vec<_>>();
+                    assert_eq!(docs(&above), docs(&full), "{terms:?} n {n} {fb:?}");
+                    for (a, f) in above.iter().zip(&full) {
+                        assert!((a.1 - f.1).abs() <= 1e-5 * f.1, "{above:?} {full:?}");
+                    }
+                    if bound > 0.0 {
+                        floored += 1;
+                        assert!(
+                            full[n - 1].1 >= bound,
+                            "{terms:?}: {} < {bound}",
+                            full[n - 1].1
+                        );
+                    }
+                }
+            }
+        }
+        assert!(floored > 50, "only {floored} rankings had a floor");
+    }
 }

@@ -29,11 +29,14 @@ pub enum Lexical {
 
 /// BM25 top-`n` documents for weighted terms (a term's BM25 score is
 /// multiplied by its weight), optionally restricted to `allowed` handles.
+/// `floor` (0 for none): at least `n` allowed documents are known to score
+/// that or more, so block-WAND skips every document below it from the start.
 pub fn bm25(
     index: &Index,
     terms: &[(String, f32)],
     n: usize,
     allowed: Option<&[bool]>,
+    floor: f32,
 ) -> Result<Vec<(usize, f32)>> {
     let f = index.fields();
     let clauses: Vec<(Occur, Box<dyn Query>)> = terms
@@ -63,7 +66,7 @@ pub fn bm25(
     }
     let searcher = index.lexical_searcher();
     let hits = searcher
-        .search(&query, &crate::top::SharedTopDocs::new(n))
+        .search(&query, &crate::top::SharedTopDocs::above(n, floor))
         .map_err(|e| SearchError::lexical(index, e))?;
     Ok(hits
         .into_iter()

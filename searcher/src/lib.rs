@@ -150,7 +150,7 @@ impl Searcher {
     ) -> Result<Vec<(usize, f32)>> {
         match model {
             // BM25 filters inside tantivy's search, by handle.
-            Lexical::Bm25 => lexical::bm25(&self.index, terms, n, allowed),
+            Lexical::Bm25 => lexical::bm25(&self.index, terms, n, allowed, 0.0),
             Lexical::TfIdf => {
                 if self.norms.get().is_none() {
                     let _ = self.norms.set(lexical::TfIdfNorms::compute(&self.index)?);
@@ -241,6 +241,25 @@ impl Backend for Searcher {
         allowed: Option<&[bool]>,
     ) -> Result<Vec<(usize, f32)>> {
         self.lexical_weighted(terms, model, n, allowed)
+    }
+
+    fn lexical_above(
+        &self,
+        terms: &[(String, f32)],
+        model: Lexical,
+        n: usize,
+        allowed: Option<&[bool]>,
+        floor: f32,
+    ) -> Result<Vec<(usize, f32)>> {
+        if model != Lexical::Bm25 {
+            return self.lexical_weighted(terms, model, n, allowed);
+        }
+        let found = lexical::bm25(&self.index, terms, n, allowed, floor)?;
+        if found.len() < n && floor > 0.0 {
+            // Fewer than promised: rank without the floor rather than lose one.
+            return lexical::bm25(&self.index, terms, n, allowed, 0.0);
+        }
+        Ok(found)
     }
 
     fn nearest(

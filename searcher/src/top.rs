@@ -8,7 +8,9 @@
 //! also prunes below the best k-th score any segment has reached (one
 //! atomic, segments searched one after another or on several threads):
 //! no document that could be in the top `k` is skipped, and equal scores
-//! still pass, so the result is the one `TopDocs` returns.
+//! still pass, so the result is the one `TopDocs` returns. A caller that
+//! knows `k` documents reaching some score (feedback's second ranking,
+//! from the first's) starts the bound there.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -27,10 +29,12 @@ pub(crate) struct SharedTopDocs {
 }
 
 impl SharedTopDocs {
-    pub(crate) fn new(k: usize) -> Self {
+    /// The top `k`; when at least `k` documents are known to score `floor`
+    /// or more: pruning starts from it instead of from nothing.
+    pub(crate) fn above(k: usize, floor: Score) -> Self {
         SharedTopDocs {
             k: k.max(1),
-            bound: AtomicU32::new(0),
+            bound: AtomicU32::new(if floor > 0.0 { floor.to_bits() } else { 0 }),
         }
     }
 
@@ -249,11 +253,21 @@ mod tests {
                     .collect();
                 let query = BooleanQuery::new(clauses);
                 for k in [1, 10, 100] {
-                    let ours = searcher.search(&query, &SharedTopDocs::new(k)).unwrap();
+                    let ours = searcher
+                        .search(&query, &SharedTopDocs::above(k, 0.0))
+                        .unwrap();
                     let theirs = searcher
                         .search(&query, &TopDocs::with_limit(k).order_by_score())
                         .unwrap();
                     same_ranking(&ours, &theirs, &format!("k {k}, threads {threads}"));
+                    // Started from the k-th score (less its last bits, which
+                    // depend on the order terms are summed): the same list.
+                    if let Some(&(kth, _)) = theirs.get(k - 1) {
+                        let floor = kth * (1.0 - 1e-5);
+                        let floored = searcher.search(&query, &SharedTopDocs::above(k, floor));
+                        let what = format!("k {k} from its k-th score, threads {threads}");
+                        same_ranking(&floored.unwrap(), &theirs, &what);
+                    }
                 }
             }
         }
