@@ -30,7 +30,9 @@ use crate::Hit;
 /// avgdl))`, idf = `ln(1 + (N - df + 0.5) / (df + 0.5))`, k1 1.2, b 0.75.
 /// Parameters: terms, weights, N, avgdl, limit, allowed rows (or NULL).
 /// df per term in one MATERIALIZED pass over the primary key, then the
-/// scores from the same index (it includes tf and |d|: no join).
+/// scores from the same index (it includes tf and |d|: no join). `b |d|`
+/// in float8, not in `numeric` as a bare `0.75` makes it: the same value
+/// (exact either way), a third of a million-posting query's time.
 const BM25_SQL: &str = "WITH q AS MATERIALIZED (
         SELECT q.term, q.weight,
                ln(1 + ($3::float8 - df + 0.5) / (df + 0.5)) * 2.2 AS idf
@@ -38,7 +40,7 @@ const BM25_SQL: &str = "WITH q AS MATERIALIZED (
              LATERAL (SELECT count(*) AS df FROM semsearch_terms t
                       WHERE t.term = q.term) c)
     SELECT t.doc, sum(q.weight * q.idf * t.tf
-               / (t.tf + 1.2 * (0.25 + 0.75 * t.length / $4::float8)))::real AS score
+               / (t.tf + 1.2 * (0.25 + 0.75::float8 * t.length / $4::float8)))::real AS score
     FROM q JOIN semsearch_terms t ON t.term = q.term
     WHERE $6::bigint[] IS NULL OR t.doc = ANY($6)
     GROUP BY t.doc ORDER BY score DESC, t.doc LIMIT $5";
