@@ -669,3 +669,107 @@ fn an_agent_searches_the_store_and_the_session_ends_cleanly() {
         "{status}"
     );
 }
+
+/// Rows where `semsearch_df` and the postings counted disagree.
+const DF_MISMATCHES: &str = "SELECT count(*) FROM semsearch_df d
+    FULL JOIN (SELECT term, count(*) AS n FROM semsearch_terms GROUP BY term) c USING (term)
+    WHERE d.df IS DISTINCT FROM c.n";
+
+#[test]
+fn the_store_ranks_by_max_score_as_the_folder_index_ranks_every_posting() {
+    let Some((primary, _)) = database("semsearch_max_score") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    // "alpha" in every document, "gamma" in half, "delta" in one in six
+    // (a rare term with enough documents for the fifth's score to bound
+    // the others): the common terms' bounds stay under it together.
+    for i in 0..90 {
+        let mut text = format!(
+            "note {i}: alpha and more alpha words {}",
+            "filler ".repeat(i % 7)
+        );
+        if i % 2 == 0 {
+            text += &" gamma".repeat(1 + i % 3);
+        }
+        if i % 6 == 0 {
+            text += &" delta".repeat(1 + i % 4);
+        }
+        std::fs::write(docs.join(format!("n{i:02}.txt")), text).unwrap();
+    }
+    report(&index(&model, &docs, &primary, &[]));
+    assert_eq!(sql_count(&primary, DF_MISMATCHES), 0);
+    let folder = tmp.path().join("index");
+    let out = bin()
+        .arg("index")
+        .arg(&docs)
+        .args(["--model".as_ref(), model.as_os_str()])
+        .args(["--index".as_ref(), folder.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ranked = |on: [&std::ffi::OsStr; 2], extra: &[&str]| -> Vec<String> {
+        let out = bin()
+            // The notes are near-copies: collapse would keep one.
+            .args(["search", "alpha gamma delta", "--json", "--mode", "lexical"])
+            .arg("--no-collapse")
+            .args(on)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        json_ids(&stdout(&out))
+    };
+    let (on_store, on_dir) = (
+        ["--store".as_ref(), primary.as_ref()],
+        ["--index".as_ref(), folder.as_os_str()],
+    );
+    // Five candidates: the rare term's fifth score is the bound; with
+    // feedback, its floor; a path filter, over the allowed rows.
+    for extra in [
+        &["--candidates", "5", "-k", "5", "--no-feedback"][..],
+        &["--candidates", "5", "-k", "5"][..],
+        &["--candidates", "8", "-k", "8", "--path", "n[0-4]*.txt"][..],
+        &["-k", "30"][..],
+    ] {
+        let store = ranked(on_store, extra);
+        assert!(store.len() >= 5, "{extra:?}: {store:?}");
+        assert_eq!(store, ranked(on_dir, extra), "{extra:?}");
+    }
+    // The triggers keep the counts through a change and a removal.
+    std::fs::write(docs.join("n00.txt"), "delta delta alpha epsilon").unwrap();
+    std::fs::remove_file(docs.join("n06.txt")).unwrap();
+    report(&index(&model, &docs, &primary, &[]));
+    assert_eq!(sql_count(&primary, DF_MISMATCHES), 0);
+    assert_eq!(
+        sql_count(
+            &primary,
+            "SELECT df::int8 FROM semsearch_df WHERE term = 'epsilon'"
+        ),
+        1
+    );
+    // A store from before the table ranks alike by counting postings,
+    // and gains the table at its next commit.
+    let store = |extra: &[&str]| ranked(on_store, extra);
+    let before = store(&["-k", "30"]);
+    postgres::Client::connect(&primary, postgres::NoTls)
+        .unwrap()
+        .batch_execute(
+            "DROP TABLE semsearch_df;
+             DROP TRIGGER semsearch_df_added ON semsearch_terms;
+             DROP TRIGGER semsearch_df_removed ON semsearch_terms;
+             DROP FUNCTION semsearch_df_added(), semsearch_df_removed();",
+        )
+        .unwrap();
+    assert_eq!(store(&["-k", "30"]), before);
+    // A run with nothing to do still adds it.
+    assert_eq!(
+        counts(&report(&index(&model, &docs, &primary, &[])))[..3],
+        [0; 3]
+    );
+    assert_eq!(sql_count(&primary, DF_MISMATCHES), 0);
+    assert_eq!(store(&["-k", "30"]), before);
+}

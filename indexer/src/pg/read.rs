@@ -87,6 +87,9 @@ pub struct PgIndex {
     documents: usize,
     /// Mean document length in analysed tokens (BM25's avgdl).
     avg_length: f64,
+    /// Whether the store keeps `semsearch_df` (from before it, BM25
+    /// counts each query term's postings).
+    has_df: bool,
     readers: Vec<Mutex<Reader>>,
     next: AtomicUsize,
 }
@@ -134,11 +137,13 @@ impl PgIndex {
             )
             .map_err(|e| store_error(&first.url, e))?;
         let (documents, avg_length): (i64, f64) = (row.get(0), row.get(1));
+        let has_df = schema::has_df(&mut first.client, &first.url)?;
         Ok(PgIndex {
             urls: urls.clone(),
             manifest,
             documents: documents as usize,
             avg_length,
+            has_df,
             readers: readers.into_iter().map(Mutex::new).collect(),
             next: AtomicUsize::new(0),
         })
@@ -162,6 +167,13 @@ impl PgIndex {
     /// Documents in the store when it was opened.
     pub fn len(&self) -> usize {
         self.documents
+    }
+
+    /// Whether the store keeps each term's document frequency in
+    /// `semsearch_df` (a store written before it gains it at its next
+    /// commit).
+    pub fn has_df(&self) -> bool {
+        self.has_df
     }
 
     /// Whether the store held no documents when opened.

@@ -46,7 +46,8 @@ pub(crate) struct PgWriter {
     vector_type: Option<Type>,
     /// The search indexes wait for the run's last commit: the run made
     /// the tables, or a killed one left them without (its checkpoints
-    /// are searched by scanning until then).
+    /// are searched by scanning until then), or the store is from before
+    /// `semsearch_df`.
     deferred: bool,
     /// The next commit is the run's last.
     last: bool,
@@ -105,7 +106,10 @@ impl PgWriter {
         let m = super::read::manifest(&mut self.client, &self.url, true)?;
         if let Some(m) = &m {
             self.analyzer = Some(crate::schema::analyzer(&m.analyzer));
-            self.deferred = !schema::has_indexes(&mut self.client, &self.url)?;
+            // A store from before `semsearch_df` gains it at this run's
+            // last commit, even one that finds nothing to do.
+            self.deferred = !schema::has_indexes(&mut self.client, &self.url)?
+                || !schema::has_df(&mut self.client, &self.url)?;
         }
         Ok(m)
     }

@@ -1,7 +1,9 @@
 //! Searching a shared store: the store's retrieval primitives for the one
 //! ranking pipeline (crate::backend). Each leg is one SQL statement written
-//! here (BM25 over the term statistics, pgvector's nearest neighbours);
-//! the indexer owns the tables and the connections.
+//! here (BM25 over the term statistics in [`bm25`], pgvector's nearest
+//! neighbours); the indexer owns the tables and the connections.
+
+mod bm25;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,27 +25,6 @@ use crate::result::SearchResult;
 use crate::semantic::Nearest;
 use crate::store::Store;
 use crate::Hit;
-
-/// The lexical leg: Okapi BM25 as tantivy scores a folder index, over the
-/// store's term statistics (the index's own analyser, written by the
-/// indexer): `weight * idf * (k1 + 1) * tf / (tf + k1 * (1 - b + b * |d| /
-/// avgdl))`, idf = `ln(1 + (N - df + 0.5) / (df + 0.5))`, k1 1.2, b 0.75.
-/// Parameters: terms, weights, N, avgdl, limit, allowed rows (or NULL).
-/// df per term in one MATERIALIZED pass over the primary key, then the
-/// scores from the same index (it includes tf and |d|: no join). `b |d|`
-/// in float8, not in `numeric` as a bare `0.75` makes it: the same value
-/// (exact either way), a third of a million-posting query's time.
-const BM25_SQL: &str = "WITH q AS MATERIALIZED (
-        SELECT q.term, q.weight,
-               ln(1 + ($3::float8 - df + 0.5) / (df + 0.5)) * 2.2 AS idf
-        FROM unnest($1::text[], $2::real[]) AS q(term, weight),
-             LATERAL (SELECT count(*) AS df FROM semsearch_terms t
-                      WHERE t.term = q.term) c)
-    SELECT t.doc, sum(q.weight * q.idf * t.tf
-               / (t.tf + 1.2 * (0.25 + 0.75::float8 * t.length / $4::float8)))::real AS score
-    FROM q JOIN semsearch_terms t ON t.term = q.term
-    WHERE $6::bigint[] IS NULL OR t.doc = ANY($6)
-    GROUP BY t.doc ORDER BY score DESC, t.doc LIMIT $5";
 
 /// pgvector's `hnsw.ef_search` by default (pgvector's own is 40): the
 /// candidate list of the HNSW scan, raised to the rows asked for.
@@ -132,27 +113,26 @@ impl Backend for PgSearcher {
     fn lexical(
         &self,
         terms: &[(String, f32)],
+        model: Lexical,
+        n: usize,
+        allowed: Option<&[bool]>,
+    ) -> Result<Vec<(usize, f32)>> {
+        self.lexical_above(terms, model, n, allowed, 0.0)
+    }
+
+    fn lexical_above(
+        &self,
+        terms: &[(String, f32)],
         _model: Lexical,
         n: usize,
         allowed: Option<&[bool]>,
+        floor: f32,
     ) -> Result<Vec<(usize, f32)>> {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        let (names, weights): (Vec<&str>, Vec<f32>) =
-            terms.iter().map(|(t, w)| (t.as_str(), *w)).unzip();
-        let docs = self.index.len() as f64;
-        let avg = self.index.avg_length().max(1.0);
         let rows = Self::rows(allowed);
-        let found = self.index.query(
-            BM25_SQL,
-            &[&names, &weights, &docs, &avg, &(n as i64), &rows],
-            None,
-        )?;
-        Ok(found
-            .iter()
-            .map(|row| (row.get::<_, i64>(0) as usize, row.get(1)))
-            .collect())
+        bm25::rank(&self.index, terms, n, rows.as_deref(), floor)
     }
 
     fn nearest(
