@@ -174,7 +174,12 @@ pub(crate) fn has_df(client: &mut Client, url: &str) -> Result<bool> {
 /// `semsearch_df` counted from the postings, then kept by statement
 /// triggers on `semsearch_terms`: the writer copies postings in batches
 /// and a removed document's go by cascade, and each statement adds or
-/// takes its own counts (terms in order, so two writers lock alike).
+/// takes its own counts (terms in order, so two writers lock alike). A
+/// removal updates its terms' rows one by one by the primary key (one
+/// statement over the batch's counts was planned as a hash join over
+/// the whole table, per removed document: 10,000 removals from a million
+/// took 59 s against 9 s without the table); a term no document holds
+/// any more keeps its row at 0, which ranks as a missing one.
 const DF_TABLE: &str = "
     CREATE TABLE semsearch_df (term text PRIMARY KEY, df integer NOT NULL);
     INSERT INTO semsearch_df SELECT term, count(*) FROM semsearch_terms GROUP BY term;
@@ -186,12 +191,11 @@ const DF_TABLE: &str = "
         RETURN NULL;
     END $$;
     CREATE OR REPLACE FUNCTION semsearch_df_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE r record;
     BEGIN
-        UPDATE semsearch_df AS d SET df = d.df - r.n
-            FROM (SELECT term, count(*) AS n FROM semsearch_removed GROUP BY term) r
-            WHERE d.term = r.term;
-        DELETE FROM semsearch_df WHERE df <= 0
-            AND term IN (SELECT term FROM semsearch_removed);
+        FOR r IN SELECT term, count(*) AS n FROM semsearch_removed GROUP BY term ORDER BY term LOOP
+            UPDATE semsearch_df SET df = df - r.n WHERE term = r.term;
+        END LOOP;
         RETURN NULL;
     END $$;
     DROP TRIGGER IF EXISTS semsearch_df_added ON semsearch_terms;

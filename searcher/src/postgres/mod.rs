@@ -113,26 +113,14 @@ impl Backend for PgSearcher {
     fn lexical(
         &self,
         terms: &[(String, f32)],
-        model: Lexical,
-        n: usize,
-        allowed: Option<&[bool]>,
-    ) -> Result<Vec<(usize, f32)>> {
-        self.lexical_above(terms, model, n, allowed, 0.0)
-    }
-
-    fn lexical_above(
-        &self,
-        terms: &[(String, f32)],
         _model: Lexical,
         n: usize,
         allowed: Option<&[bool]>,
-        floor: f32,
     ) -> Result<Vec<(usize, f32)>> {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = Self::rows(allowed);
-        bm25::rank(&self.index, terms, n, rows.as_deref(), floor)
+        bm25::rank(&self.index, terms, n, Self::rows(allowed))
     }
 
     fn nearest(
