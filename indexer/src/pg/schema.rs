@@ -14,11 +14,11 @@
 //!   schema 1 ranked with Postgres's own text search, 0.03 nDCG@10 lower
 //!   on Cranfield).
 //! - `semsearch_df`: one row per term with the documents that hold it
-//!   (BM25's df), kept by triggers on `semsearch_terms` in the
-//!   transaction that changes them, so that a query reads one row per
-//!   term rather than counting its postings (a common term at a million
-//!   documents: 300,000 index entries). Made with the search indexes,
-//!   so a store from before it gains it at its next commit.
+//!   (BM25's df), kept by the writer in the transaction that changes the
+//!   postings, so that a query reads one row per term rather than
+//!   counting its postings (a common term at a million documents: 100,000
+//!   index entries). Made with the search indexes, so a store from before
+//!   it gains it at its next `index` run.
 //! - `semsearch_passages`: one row per passage: byte range, line, page and
 //!   the vector (HNSW index, cosine).
 
@@ -78,8 +78,7 @@ pub(crate) fn drop_all(client: &mut Client, url: &str) -> Result<()> {
     client
         .batch_execute(
             "DROP TABLE IF EXISTS semsearch_terms, semsearch_df, semsearch_passages, \
-             semsearch_documents, semsearch_meta, semsearch_schema;
-             DROP FUNCTION IF EXISTS semsearch_df_added(), semsearch_df_removed();",
+             semsearch_documents, semsearch_meta, semsearch_schema",
         )
         .map_err(|e| super::store_error(url, e))
 }
@@ -171,41 +170,33 @@ pub(crate) fn has_df(client: &mut Client, url: &str) -> Result<bool> {
         .map_err(|e| super::store_error(url, e))
 }
 
-/// `semsearch_df` counted from the postings, then kept by statement
-/// triggers on `semsearch_terms`: the writer copies postings in batches
-/// and a removed document's go by cascade, and each statement adds or
-/// takes its own counts (terms in order, so two writers lock alike). A
-/// removal updates its terms' rows one by one by the primary key (one
-/// statement over the batch's counts was planned as a hash join over
-/// the whole table, per removed document: 10,000 removals from a million
-/// took 59 s against 9 s without the table); a term no document holds
-/// any more keeps its row at 0, which ranks as a missing one.
+/// `semsearch_df` counted from the postings; the writer keeps it from
+/// then on ([`update_df`]).
 const DF_TABLE: &str = "
     CREATE TABLE semsearch_df (term text PRIMARY KEY, df integer NOT NULL);
-    INSERT INTO semsearch_df SELECT term, count(*) FROM semsearch_terms GROUP BY term;
-    CREATE OR REPLACE FUNCTION semsearch_df_added() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO semsearch_df AS d
-            SELECT term, count(*) FROM semsearch_added GROUP BY term ORDER BY term
-            ON CONFLICT (term) DO UPDATE SET df = d.df + excluded.df;
-        RETURN NULL;
-    END $$;
-    CREATE OR REPLACE FUNCTION semsearch_df_removed() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE r record;
-    BEGIN
-        FOR r IN SELECT term, count(*) AS n FROM semsearch_removed GROUP BY term ORDER BY term LOOP
-            UPDATE semsearch_df SET df = df - r.n WHERE term = r.term;
-        END LOOP;
-        RETURN NULL;
-    END $$;
-    DROP TRIGGER IF EXISTS semsearch_df_added ON semsearch_terms;
-    DROP TRIGGER IF EXISTS semsearch_df_removed ON semsearch_terms;
-    CREATE TRIGGER semsearch_df_added AFTER INSERT ON semsearch_terms
-        REFERENCING NEW TABLE AS semsearch_added
-        FOR EACH STATEMENT EXECUTE FUNCTION semsearch_df_added();
-    CREATE TRIGGER semsearch_df_removed AFTER DELETE ON semsearch_terms
-        REFERENCING OLD TABLE AS semsearch_removed
-        FOR EACH STATEMENT EXECUTE FUNCTION semsearch_df_removed();";
+    INSERT INTO semsearch_df SELECT term, count(*) FROM semsearch_terms GROUP BY term;";
+
+/// Add `deltas` (term, change in df) to `semsearch_df`, terms in order: a
+/// transaction's changes in one statement, so each term's row is written
+/// once per commit. (Statement triggers on `semsearch_terms` kept it
+/// first, but a removed document's postings go by a cascade, one
+/// statement per document: 10,000 removals from a million wrote the
+/// common terms' rows 10,000 times each in one transaction, 44-59 s
+/// against 9 s without the table.) A term no document holds any more
+/// keeps its row at 0, which ranks as a missing one.
+pub(crate) fn update_df(client: &mut Client, url: &str, deltas: &[(String, i32)]) -> Result<()> {
+    let (terms, counts): (Vec<&str>, Vec<i32>) =
+        deltas.iter().map(|(t, n)| (t.as_str(), *n)).unzip();
+    client
+        .execute(
+            "INSERT INTO semsearch_df AS d
+                 SELECT * FROM unnest($1::text[], $2::int[]) AS c(term, df) ORDER BY term
+             ON CONFLICT (term) DO UPDATE SET df = d.df + excluded.df",
+            &[&terms, &counts],
+        )
+        .map(drop)
+        .map_err(|e| super::store_error(url, e))
+}
 
 /// The most [`build_memory`] raises `maintenance_work_mem` to.
 const BUILD_MEMORY_CAP: i64 = 2 << 30;

@@ -41,6 +41,9 @@ pub(crate) struct PgWriter {
     /// Rows of `semsearch_terms` (term, doc, count, length) not yet
     /// copied: one `COPY` per batch instead of a statement per document.
     terms: Vec<(String, i64, i32, i32)>,
+    /// How this transaction changed each term's document frequency, for
+    /// `semsearch_df` at commit.
+    df: HashMap<String, i32>,
     /// pgvector's `vector` type on this server (an extension's type has
     /// no fixed id), once asked.
     vector_type: Option<Type>,
@@ -93,6 +96,7 @@ impl PgWriter {
             analyzer: None,
             pending: HashMap::new(),
             terms: Vec::new(),
+            df: HashMap::new(),
             vector_type: None,
             deferred: false,
             last: false,
@@ -255,10 +259,22 @@ impl Writer for PgWriter {
 
     fn remove(&mut self, id: &str, _entry: &DocEntry) -> Result<()> {
         self.begin()?;
-        // Its terms go with it (a cascade), so none may wait to be copied.
+        // Its terms go first (the rest would by cascade), each taken from
+        // its df, so none may wait to be copied.
         self.copy_terms()?;
-        // Passages go with their document (ON DELETE CASCADE).
         let url = &self.url;
+        let gone = self
+            .client
+            .query(
+                "DELETE FROM semsearch_terms
+                 WHERE doc = (SELECT doc FROM semsearch_documents WHERE id = $1) RETURNING term",
+                &[&id],
+            )
+            .map_err(|e| store_error(url, e))?;
+        for row in gone {
+            *self.df.entry(row.get(0)).or_default() -= 1;
+        }
+        // Passages go with their document (ON DELETE CASCADE).
         self.client
             .execute("DELETE FROM semsearch_documents WHERE id = $1", &[&id])
             .map_err(|e| store_error(url, e))?;
@@ -289,6 +305,9 @@ impl Writer for PgWriter {
             )
             .map_err(|e| store_error(url, e))?
             .get(0);
+        for (t, _) in &terms {
+            *self.df.entry(t.clone()).or_default() += 1;
+        }
         let rows = terms.into_iter().map(|(t, c)| (t, doc, c, length));
         self.terms.extend(rows);
         for (ordinal, p) in entry.passages.iter().enumerate() {
@@ -365,6 +384,12 @@ impl Writer for PgWriter {
     fn commit(&mut self, manifest: &mut Manifest) -> Result<()> {
         self.begin()?;
         self.copy_terms()?;
+        // A df table made by this commit counts every posting itself.
+        let df = std::mem::take(&mut self.df);
+        if !df.is_empty() && schema::has_df(&mut self.client, &self.url)? {
+            let deltas: Vec<(String, i32)> = df.into_iter().filter(|d| d.1 != 0).collect();
+            schema::update_df(&mut self.client, &self.url, &deltas)?;
+        }
         if !self.deferred || self.last {
             let (rows, dim) = (manifest.passage_count(), manifest.model.dim);
             schema::indexes(&mut self.client, &self.url, rows, dim)?;
