@@ -143,7 +143,8 @@ pub struct StoreArgs {
     )]
     pub store: Vec<String>,
     /// pgvector's hnsw.ef_search on a store: candidates of the HNSW scan,
-    /// raised to the rows a search asks for (default 100).
+    /// raised to the rows a search asks for (default 100, more past
+    /// 100,000 passages: 383 at a million).
     #[arg(long, value_name = "N")]
     pub ef_search: Option<usize>,
 }

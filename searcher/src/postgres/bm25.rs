@@ -19,7 +19,8 @@ use semsearch_indexer::pg::PgIndex;
 use crate::error::Result;
 
 /// Each term's document frequency, as the writer's triggers keep it.
-const DF_SQL: &str = "SELECT coalesce((SELECT d.df FROM semsearch_df d WHERE d.term = q.term), 0)::int8
+const DF_SQL: &str =
+    "SELECT coalesce((SELECT d.df FROM semsearch_df d WHERE d.term = q.term), 0)::int8
     FROM unnest($1::text[]) WITH ORDINALITY AS q(term, i) ORDER BY q.i";
 
 /// Each term's postings counted by the primary key (term, doc), in a
