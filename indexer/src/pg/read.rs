@@ -171,7 +171,7 @@ impl PgIndex {
 
     /// Whether the store keeps each term's document frequency in
     /// `semsearch_df` (a store written before it gains it at its next
-    /// commit).
+    /// `index` run).
     pub fn has_df(&self) -> bool {
         self.has_df
     }

@@ -259,8 +259,8 @@ impl Writer for PgWriter {
 
     fn remove(&mut self, id: &str, _entry: &DocEntry) -> Result<()> {
         self.begin()?;
-        // Its terms go first (the rest would by cascade), each taken from
-        // its df, so none may wait to be copied.
+        // Its terms go first, each taken off its df (the rest of the
+        // document goes by cascade); none may wait to be copied.
         self.copy_terms()?;
         let url = &self.url;
         let gone = self
