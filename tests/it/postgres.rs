@@ -751,7 +751,7 @@ fn document_frequencies_are_kept_through_changes_and_upgrades() {
         1
     );
     // A store from before the table ranks alike by counting postings,
-    // and gains the table at its next commit.
+    // and gains the table at its next `index` run.
     let store = |extra: &[&str]| ranked(on_store, extra);
     let before = store(&["-k", "30"]);
     postgres::Client::connect(&primary, postgres::NoTls)
