@@ -32,12 +32,7 @@ pub const SCHEMA_VERSION: i32 = 2;
 /// The schema version of the store, `None` when it has no semsearch
 /// tables; a version newer than [`SCHEMA_VERSION`] is an error.
 pub(crate) fn version(client: &mut Client, url: &str) -> Result<Option<i32>> {
-    let q = "SELECT to_regclass('semsearch_schema') IS NOT NULL";
-    let exists: bool = client
-        .query_one(q, &[])
-        .map_err(|e| super::store_error(url, e))?
-        .get(0);
-    if !exists {
+    if !exists(client, url, "semsearch_schema")? {
         return Ok(None);
     }
     let row = client
@@ -127,9 +122,13 @@ pub(crate) fn create(client: &mut Client, url: &str, dim: usize) -> Result<()> {
 /// Whether the store has its search indexes (the last one [`indexes`]
 /// creates stands for all: they are made in one transaction).
 pub(crate) fn has_indexes(client: &mut Client, url: &str) -> Result<bool> {
-    let q = "SELECT to_regclass('semsearch_passages_embedding') IS NOT NULL";
+    exists(client, url, "semsearch_passages_embedding")
+}
+
+/// Whether the store has a table or index named `relation`.
+fn exists(client: &mut Client, url: &str, relation: &str) -> Result<bool> {
     client
-        .query_one(q, &[])
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&relation])
         .map(|r| r.get(0))
         .map_err(|e| super::store_error(url, e))
 }
@@ -163,11 +162,7 @@ pub(crate) fn indexes(client: &mut Client, url: &str, rows: usize, dim: usize) -
 
 /// Whether the store keeps `semsearch_df`.
 pub(crate) fn has_df(client: &mut Client, url: &str) -> Result<bool> {
-    let q = "SELECT to_regclass('semsearch_df') IS NOT NULL";
-    client
-        .query_one(q, &[])
-        .map(|r| r.get(0))
-        .map_err(|e| super::store_error(url, e))
+    exists(client, url, "semsearch_df")
 }
 
 /// `semsearch_df` counted from the postings; the writer keeps it from
