@@ -5,6 +5,7 @@
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
+use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::linear::PackedLinear;
@@ -77,11 +78,11 @@ impl Activation {
 
 /// `y = x W^T + b`, on 2-D inputs: our packed kernel of the selected
 /// family and precision, else (portable) candle's matmul on `W^T` stored
-/// contiguous.
-struct Linear {
-    weight_t: Tensor,
-    bias: Tensor,
-    packed: Option<PackedLinear>,
+/// contiguous. Only one form is kept: the packed weights hold their own
+/// bias, and an unused f32 copy would be the model's size again resident.
+enum Linear {
+    Packed(PackedLinear),
+    Candle { weight_t: Tensor, bias: Tensor },
 }
 
 impl Linear {
@@ -94,20 +95,17 @@ impl Linear {
     /// ([`PackedLinear::new_smoothed`]).
     fn smoothed(weight: &Tensor, bias: Tensor, arith: Arith, act_max: &[f32]) -> Result<Self> {
         let weight_t = weight.t()?.contiguous()?;
-        let packed = if weight.device().is_cpu() {
+        if weight.device().is_cpu() {
             let (k, n) = weight_t.dims2()?;
             let w = weight_t.flatten_all()?.to_vec1::<f32>()?;
             let (kernels, precision) = arith;
-            let bias = bias.to_vec1::<f32>()?;
-            PackedLinear::new_smoothed(&w, (k, n), &bias, kernels, precision, act_max)
-        } else {
-            None
-        };
-        Ok(Linear {
-            weight_t,
-            bias,
-            packed,
-        })
+            let b = bias.to_vec1::<f32>()?;
+            if let Some(p) = PackedLinear::new_smoothed(&w, (k, n), &b, kernels, precision, act_max)
+            {
+                return Ok(Linear::Packed(p));
+            }
+        }
+        Ok(Linear::Candle { weight_t, bias })
     }
 
     fn load(
@@ -120,18 +118,26 @@ impl Linear {
         Self::smoothed(&w, b, arith, act)
     }
 
+    /// The packed kernel, if ours computes this layer.
+    fn packed(&self) -> Option<&PackedLinear> {
+        match self {
+            Linear::Packed(p) => Some(p),
+            Linear::Candle { .. } => None,
+        }
+    }
+
     /// `act(x W^T + b)`, fused where the kernel can.
     fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
-        match (&self.packed, act) {
-            (Some(packed), Activation::GeluErf) => packed.forward_gelu(x),
+        match (self, act) {
+            (Linear::Packed(packed), Activation::GeluErf) => packed.forward_gelu(x),
             _ => act.apply(&self.forward(x)?),
         }
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match &self.packed {
-            Some(packed) => packed.forward(x),
-            None => x.matmul(&self.weight_t)?.broadcast_add(&self.bias),
+        match self {
+            Linear::Packed(packed) => packed.forward(x),
+            Linear::Candle { weight_t, bias } => x.matmul(weight_t)?.broadcast_add(bias),
         }
     }
 }
@@ -353,7 +359,7 @@ impl Layer {
             record(&mut t.attn_out, &ctx)?;
         }
         let x = self.attn_norm.forward(&self.attn_out.forward(&ctx)?, x)?;
-        let ffn = match (&self.ffn_in.packed, &self.ffn_out.packed, act, &mut trace) {
+        let ffn = match (self.ffn_in.packed(), self.ffn_out.packed(), act, &mut trace) {
             (Some(first), Some(second), Activation::GeluErf, None) => {
                 first.forward_ffn(&x, second)?
             }
@@ -451,7 +457,10 @@ impl BertEncoder {
         let h = c.hidden_size;
         let e = vb.pp("embeddings");
         let emb_norm = AddNorm::load(e.pp("LayerNorm"), h, c.layer_norm_eps)?;
+        // Packing a layer's weights for our kernels is most of a model's
+        // load: the layers pack side by side.
         let layers = (0..c.num_hidden_layers)
+            .into_par_iter()
             .map(|i| {
                 let vb = vb.pp(format!("encoder.layer.{i}"));
                 Layer::load(vb, c, (kernels, precision), &ranges[i])
@@ -523,7 +532,7 @@ mod tests {
         let b = Tensor::randn(0f32, 0.5, n, &dev).unwrap();
         let x = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
         let plain = Linear::from_parts(&w, b.clone(), (Kernels::Portable, Precision::F32)).unwrap();
-        assert!(plain.packed.is_none());
+        assert!(plain.packed().is_none());
         for kernels in &crate::ALL_KERNELS[1..] {
             let name = format!("packed_linear_matches_candle_fallback [{kernels}]");
             if let Some(why) = kernels.missing() {
@@ -531,7 +540,7 @@ mod tests {
                 continue;
             }
             let packed = Linear::from_parts(&w, b.clone(), (*kernels, Precision::F32)).unwrap();
-            assert!(packed.packed.is_some(), "{name}");
+            assert!(packed.packed().is_some(), "{name}");
             for act in [None, Some(Activation::GeluErf)] {
                 let run = |l: &Linear| match act {
                     Some(a) => l.forward_act(&x, a).unwrap(),

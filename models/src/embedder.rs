@@ -251,7 +251,44 @@ impl Embedder {
             files.sentence_bert_config.as_deref(),
             config.max_position_embeddings,
         )?;
-        let tokenizer = load_tokenizer(&files.tokenizer, st.max_seq_length)?;
+        // Parsing tokenizer.json and packing the weights share nothing: one
+        // core each (a one-shot search waits for both).
+        let (arith, max_len) = ((kernels, precision), st.max_seq_length);
+        let (tokenizer, model) = rayon::join(
+            || load_tokenizer(&files.tokenizer, max_len),
+            || Self::encoder(files, &config, device, arith, max_len),
+        );
+        let (tokenizer, model) = (tokenizer?, model?);
+        let prompts = crate::config::Prompts::read(files.st_config.as_deref())?;
+        let info = ModelInfo {
+            id: files.id.clone(),
+            revision: files.revision.clone(),
+            dim: config.hidden_size,
+            pooling: st.pooling,
+            normalize: st.normalize,
+            max_seq_length: st.max_seq_length,
+            precision,
+            query_prompt: prompts.query,
+            document_prompt: prompts.document,
+        };
+        Ok(Embedder {
+            model,
+            tokenizer,
+            info,
+            kernels,
+            device: device.clone(),
+        })
+    }
+
+    /// The encoder of `files`, its linear layers packed for `kernels` at
+    /// `precision` (int8 smoothed by the cached or measured calibration).
+    fn encoder(
+        files: &ModelFiles,
+        config: &BertConfig,
+        device: &Device,
+        (kernels, precision): (Kernels, Precision),
+        max_len: usize,
+    ) -> Result<BertEncoder> {
         let weights_err = |path: &Path| {
             let model = files.id.clone();
             let path = path.to_path_buf();
@@ -277,40 +314,25 @@ impl Embedder {
         };
         let ranges = match precision {
             Precision::Int8 => {
-                let key = calibration::key(&[weights_path, &files.tokenizer], CALIBRATION, &config);
+                let key = calibration::key(&[weights_path, &files.tokenizer], CALIBRATION, config);
                 let dir = calibration::cache_dir();
-                calibration::ranges(dir.as_deref(), key, &config, || {
+                calibration::ranges(dir.as_deref(), key, config, || {
+                    // Only when no calibration is cached: the tokenizer is
+                    // parsed again rather than waited for.
+                    let tokenizer = load_tokenizer(&files.tokenizer, max_len)
+                        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
                     let ids = tokenizer
                         .encode_batch(CALIBRATION.to_vec(), true)
                         .map_err(|e| candle_core::Error::Msg(format!("tokenizing: {e}")))?;
                     let ids: Vec<Vec<u32>> = ids.iter().map(|e| e.get_ids().to_vec()).collect();
-                    BertEncoder::calibrate(vb.clone(), &config, &ids)
+                    BertEncoder::calibrate(vb.clone(), config, &ids)
                 })
                 .map_err(weights_err(weights_path))?
             }
             _ => vec![InputRanges::default(); config.num_hidden_layers],
         };
-        let model = BertEncoder::load_with_ranges(vb, &config, (kernels, precision), &ranges)
-            .map_err(weights_err(weights_path))?;
-        let prompts = crate::config::Prompts::read(files.st_config.as_deref())?;
-        let info = ModelInfo {
-            id: files.id.clone(),
-            revision: files.revision.clone(),
-            dim: config.hidden_size,
-            pooling: st.pooling,
-            normalize: st.normalize,
-            max_seq_length: st.max_seq_length,
-            precision,
-            query_prompt: prompts.query,
-            document_prompt: prompts.document,
-        };
-        Ok(Embedder {
-            model,
-            tokenizer,
-            info,
-            kernels,
-            device: device.clone(),
-        })
+        BertEncoder::load_with_ranges(vb, config, (kernels, precision), &ranges)
+            .map_err(weights_err(weights_path))
     }
 
     fn token_budget(&self) -> usize {
