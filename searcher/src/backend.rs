@@ -28,7 +28,7 @@ pub(crate) type SemHit = (usize, f32, PassageRef);
 /// Retrieval primitives of an index, wherever it is kept.
 pub(crate) trait Backend: Sync {
     /// The model that embeds queries.
-    fn model(&self) -> &Embedder;
+    fn model(&self) -> Result<&Embedder>;
     /// The index's analyser (query terms, feedback's term counts).
     fn analyzer(&self) -> TextAnalyzer;
     /// How errors name the index: its folder, or the store's URL.
@@ -135,13 +135,13 @@ pub(crate) fn rank_query(b: &dyn Backend, query: &Query, cfg: &SearchConfig) -> 
         if cfg.mode == Mode::Lexical {
             return Err(SearchError::ArithmeticWithoutVectors);
         }
-        let v = crate::similar::query_vector(b.model(), query.text(), &cfg.arithmetic)?;
+        let v = crate::similar::query_vector(b.model()?, query.text(), &cfg.arithmetic)?;
         return rank_with_vector(b, query, Some(&v), cfg);
     }
     if cfg.mode != Mode::Hybrid {
         let vector = match cfg.mode {
             Mode::Lexical => None,
-            _ => Some(b.model().embed_query(query.text())?),
+            _ => Some(b.model()?.embed_query(query.text())?),
         };
         return rank_with_vector(b, query, vector.as_deref(), cfg);
     }
@@ -151,7 +151,7 @@ pub(crate) fn rank_query(b: &dyn Backend, query: &Query, cfg: &SearchConfig) -> 
     let n = cfg.candidates.max(cfg.k);
     let (sem, lex) = rayon::join(
         || -> Result<_> {
-            let vector = b.model().embed_query(query.text())?;
+            let vector = b.model()?.embed_query(query.text())?;
             let sem = semantic_leg(b, Some(&vector), allowed.as_deref(), cfg)?;
             Ok((vector, sem))
         },

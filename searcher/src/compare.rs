@@ -82,7 +82,7 @@ pub(crate) fn compare(b: &dyn Backend, query: &str, base: &SearchConfig) -> Resu
     };
     runs.push(("semantic", Mode::Semantic, lexical));
     runs.push(("hybrid", Mode::Hybrid, lexical));
-    let vector = crate::similar::query_vector(b.model(), query, &base.arithmetic)?;
+    let vector = crate::similar::query_vector(b.model()?, query, &base.arithmetic)?;
     let mut docs = Vec::new();
     let rankings: Vec<Ranking> = runs
         .iter()

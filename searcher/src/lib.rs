@@ -95,7 +95,9 @@ pub struct Ranked {
 /// An opened index with its model: runs searches.
 pub struct Searcher {
     index: Index,
-    embedder: Arc<Embedder>,
+    /// The index's model: loaded beside the index by [`Searcher::open`],
+    /// at the first query that embeds after [`Searcher::open_lazily`].
+    embedder: OnceLock<Arc<Embedder>>,
     norms: OnceLock<lexical::TfIdfNorms>,
     lsa: OnceLock<lsa::LsaSpace>,
 }
@@ -116,6 +118,20 @@ impl Searcher {
         })
     }
 
+    /// Open the index in `dir` without its model, which loads (and is
+    /// checked) at the first query that needs a vector: a lexical search
+    /// never does, so it neither waits for the model nor needs its files
+    /// (SciFact with all-MiniLM-L6-v2: a one-shot lexical search 0.11 ->
+    /// 0.03 s).
+    pub fn open_lazily(dir: &Path) -> Result<Self> {
+        Ok(Searcher {
+            index: Index::open(dir)?,
+            embedder: OnceLock::new(),
+            norms: OnceLock::new(),
+            lsa: OnceLock::new(),
+        })
+    }
+
     /// An opened index with an already loaded model (checked to be the
     /// index's own), which may be shared: a server reopening the index at
     /// each new generation keeps one model.
@@ -124,7 +140,7 @@ impl Searcher {
         index.manifest().check_model(index.dir(), embedder.info())?;
         Ok(Searcher {
             index,
-            embedder,
+            embedder: OnceLock::from(embedder),
             norms: OnceLock::new(),
             lsa: OnceLock::new(),
         })
@@ -135,9 +151,16 @@ impl Searcher {
         &self.index
     }
 
-    /// The index's model, which embeds queries.
-    pub fn embedder(&self) -> &Arc<Embedder> {
-        &self.embedder
+    /// The index's model, which embeds queries (loaded now if the
+    /// searcher was opened without it).
+    pub fn embedder(&self) -> Result<&Arc<Embedder>> {
+        if let Some(e) = self.embedder.get() {
+            return Ok(e);
+        }
+        let embedder = Arc::new(self.index.manifest().model.load()?);
+        let manifest = self.index.manifest();
+        manifest.check_model(self.index.dir(), embedder.info())?;
+        Ok(self.embedder.get_or_init(|| embedder))
     }
 
     /// The lexical leg for weighted terms (see [`Query::weighted`]).
@@ -171,7 +194,7 @@ impl Searcher {
 
     /// Embed a query with the index's model.
     pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
-        Ok(self.embedder.embed_query(query)?)
+        Ok(self.embedder()?.embed_query(query)?)
     }
 
     /// The `cfg.k` best documents for `query`, best first (ranking only;
@@ -211,8 +234,8 @@ impl Searcher {
 }
 
 impl Backend for Searcher {
-    fn model(&self) -> &Embedder {
-        &self.embedder
+    fn model(&self) -> Result<&Embedder> {
+        Ok(self.embedder()?)
     }
 
     fn analyzer(&self) -> tantivy::tokenizer::TextAnalyzer {

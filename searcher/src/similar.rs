@@ -49,7 +49,7 @@ impl Searcher {
     /// The semantic leg's vector for `query` with `terms` added and
     /// subtracted, unit length. Every text is embedded in one batch.
     pub fn query_vector(&self, query: &str, terms: &Arithmetic) -> Result<Vec<f32>> {
-        query_vector(&self.embedder, query, terms)
+        query_vector(self.embedder()?, query, terms)
     }
 
     /// The `k` documents nearest to document `doc` by averaged document

@@ -18,7 +18,7 @@ use crate::{Hit, Searcher};
 /// A searchable index, wherever it is kept.
 pub trait Store: Send + Sync {
     /// The model that embeds queries (the index's own).
-    fn embedder(&self) -> &Arc<Embedder>;
+    fn embedder(&self) -> Result<&Arc<Embedder>>;
     /// How messages name the index: its folder, or the store's URL.
     fn label(&self) -> PathBuf;
     /// The `cfg.k` best documents for `query`, ready to show.
@@ -71,7 +71,7 @@ pub trait Store: Send + Sync {
 }
 
 impl Store for Searcher {
-    fn embedder(&self) -> &Arc<Embedder> {
+    fn embedder(&self) -> Result<&Arc<Embedder>> {
         Searcher::embedder(self)
     }
 

@@ -258,7 +258,7 @@ fn ann_recall(
     use semsearch_searcher::SearchConfig;
     let (mut found, mut total) = (0usize, 0usize);
     for q in queries {
-        let v = searcher.embedder().embed_query(q)?;
+        let v = searcher.embedder()?.embed_query(q)?;
         let ann = searcher.search_with_vector(q, Some(&v), cfg)?;
         let exact = searcher.search_with_vector(
             q,

@@ -347,7 +347,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         .cloned()
         .collect();
     let texts: Vec<&str> = judged.iter().map(|(_, t)| t.as_str()).collect();
-    let vectors = searcher.embedder().embed_queries(&texts)?;
+    let vectors = searcher.embedder()?.embed_queries(&texts)?;
     let prepared = Prepared {
         searcher: searcher.as_ref(),
         queries: judged

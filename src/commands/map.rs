@@ -93,7 +93,7 @@ fn layout_with_query(
     };
     cfg.validate()?;
     let hits = searcher.search(query, &cfg)?;
-    let vector = searcher.embedder().embed_queries(&[query.as_str()])?;
+    let vector = searcher.embedder()?.embed_queries(&[query.as_str()])?;
     let ranked: Vec<(usize, String)> = hits.into_iter().map(|h| (h.rank, h.id)).collect();
     let placed = m.place(query, &vector[0], &ranked);
     Ok((m, Some(placed)))

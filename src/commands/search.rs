@@ -38,10 +38,13 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
                 Some(d) => d.clone(),
                 None => super::find_index(None)?,
             };
-            Box::new(
-                Searcher::open(&dir)
-                    .with_context(|| format!("cannot open index {}", dir.display()))?,
-            )
+            // A lexical search needs no vectors of its own: the model
+            // would only be waited for.
+            let open = match cfg.mode {
+                semsearch_searcher::Mode::Lexical => Searcher::open_lazily,
+                _ => Searcher::open,
+            };
+            Box::new(open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?)
         }
     };
     let results = searcher.results(&args.query, &cfg)?;

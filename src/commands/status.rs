@@ -42,7 +42,7 @@ pub fn served_json(dir: &Path, searcher: &dyn semsearch_searcher::Store) -> serd
         None => serde_json::json!({
             "store": dir,
             "documents": searcher.len(),
-            "model": searcher.embedder().info(),
+            "model": searcher.embedder().ok().map(|e| e.info()),
         }),
     }
 }

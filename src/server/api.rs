@@ -362,14 +362,11 @@ pub async fn map(Shared(state): Shared<Arc<State>>, RawQuery(raw): RawQuery) -> 
         let placed = match query {
             None => None,
             Some((q, cfg)) => {
-                let vector = l
-                    .searcher
-                    .embedder()
-                    .embed_queries(&[&q])
-                    .map_err(|e| ApiError {
-                        status: StatusCode::INTERNAL_SERVER_ERROR,
-                        message: format!("cannot embed the query: {e}"),
-                    })?;
+                let embedder = l.searcher.embedder().map_err(search_error)?;
+                let vector = embedder.embed_queries(&[&q]).map_err(|e| ApiError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    message: format!("cannot embed the query: {e}"),
+                })?;
                 let hits = l.searcher.search(&q, &cfg).map_err(search_error)?;
                 let ranked: Vec<(usize, String)> =
                     hits.into_iter().map(|h| (h.rank, h.id)).collect();

@@ -358,6 +358,28 @@ fn missing_or_corrupt_index_is_named() {
     assert!(err.contains("corrupt") && err.contains("lexical"), "{err}");
 }
 
+/// A lexical search opens the index without its model: it answers with
+/// the model's folder gone, while the modes that embed the query name
+/// the model they cannot load.
+#[test]
+fn lexical_search_needs_no_model_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = tiny_index(tmp.path());
+    let (code, before, err) = search(&index, "XK4471", &["--mode", "lexical"]);
+    assert_eq!(code, Some(0), "{err}");
+    let model = tmp.path().join("model");
+    std::fs::rename(&model, tmp.path().join("moved")).unwrap();
+    let (code, after, err) = search(&index, "XK4471", &["--mode", "lexical"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(after, before);
+    assert_eq!(ids(&after), ["errors/rare.txt"]);
+    for mode in ["hybrid", "semantic"] {
+        let (code, _, err) = search(&index, "XK4471", &["--mode", mode]);
+        assert_eq!(code, Some(2), "{mode}");
+        assert!(err.contains(&*model.to_string_lossy()), "{mode}: {err}");
+    }
+}
+
 #[test]
 fn prompt_driven_through_stdin_and_compare() {
     let tmp = tempfile::tempdir().unwrap();

@@ -102,8 +102,8 @@ impl PgSearcher {
 }
 
 impl Backend for PgSearcher {
-    fn model(&self) -> &Embedder {
-        &self.embedder
+    fn model(&self) -> Result<&Embedder> {
+        Ok(&self.embedder)
     }
 
     fn analyzer(&self) -> TextAnalyzer {
@@ -277,8 +277,8 @@ impl Backend for PgSearcher {
 }
 
 impl Store for PgSearcher {
-    fn embedder(&self) -> &Arc<Embedder> {
-        &self.embedder
+    fn embedder(&self) -> Result<&Arc<Embedder>> {
+        Ok(&self.embedder)
     }
 
     fn label(&self) -> PathBuf {
