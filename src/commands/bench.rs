@@ -134,7 +134,7 @@ pub fn run_search(args: BenchSearchArgs) -> anyhow::Result<Outcome> {
     let mut queries = super::read_jsonl_texts(&args.queries)?;
     queries.truncate(args.limit);
     let t = Instant::now();
-    let searcher = super::open_store(&args.store, || {
+    let searcher = super::open_store(&args.store, true, || {
         super::find_index(args.index.index.as_deref())
     })?;
     let dir = searcher.label();

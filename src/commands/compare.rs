@@ -6,7 +6,7 @@ use crate::printer::Printer;
 
 pub fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
     let cfg = args.rank.config()?;
-    let searcher = super::open_store(&args.store, || {
+    let searcher = super::open_store(&args.store, true, || {
         super::find_index(args.index.index.as_deref())
     })?;
     let c = searcher.compare(&args.query, &cfg)?;

@@ -77,9 +77,11 @@ pub(crate) fn find_index(explicit: Option<&std::path::Path>) -> anyhow::Result<s
 }
 
 /// What to search: the shared store of `--store`, else the index folder
-/// `dir()` gives.
+/// `dir()` gives, its model loaded beside it when `embeds` (a command that
+/// embeds queries), else only if a query needs it.
 pub(crate) fn open_store(
     store: &crate::cli::StoreArgs,
+    embeds: bool,
     dir: impl FnOnce() -> anyhow::Result<std::path::PathBuf>,
 ) -> anyhow::Result<Box<dyn semsearch_searcher::Store>> {
     use anyhow::Context;
@@ -91,10 +93,23 @@ pub(crate) fn open_store(
         }
         return Ok(Box::new(s));
     }
-    let dir = dir()?;
-    let searcher = semsearch_searcher::Searcher::open(&dir)
-        .with_context(|| format!("cannot open index {}", dir.display()))?;
-    Ok(Box::new(searcher))
+    Ok(Box::new(open_folder(&dir()?, embeds)?))
+}
+
+/// The index folder `dir`, with its model loaded beside it when `embeds`;
+/// else the model loads at the first query that needs it (a lexical
+/// search or `similar` never does: they neither wait for it nor need its
+/// files).
+pub(crate) fn open_folder(
+    dir: &std::path::Path,
+    embeds: bool,
+) -> anyhow::Result<semsearch_searcher::Searcher> {
+    use anyhow::Context;
+    let open = match embeds {
+        true => semsearch_searcher::Searcher::open,
+        false => semsearch_searcher::Searcher::open_lazily,
+    };
+    open(dir).with_context(|| format!("cannot open index {}", dir.display()))
 }
 
 /// The store's URLs, when `--store` (or `SEMSEARCH_STORE`) names one.

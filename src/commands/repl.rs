@@ -170,7 +170,7 @@ impl State {
 
 pub fn run(args: ReplArgs) -> anyhow::Result<Outcome> {
     let cfg = args.rank.config()?;
-    let searcher = super::open_store(&args.store, || {
+    let searcher = super::open_store(&args.store, true, || {
         super::find_index(args.index.index.as_deref())
     })?;
     let searcher = searcher.as_ref();

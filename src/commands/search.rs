@@ -24,7 +24,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
                     folder.display()
                 );
             }
-            super::open_store(&args.store, || unreachable!("a store is named"))?
+            super::open_store(&args.store, true, || unreachable!("a store is named"))?
         }
         (None, Some(folder)) => {
             let dir = folder.join(INDEX_DIR_NAME);
@@ -38,13 +38,8 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
                 Some(d) => d.clone(),
                 None => super::find_index(None)?,
             };
-            // A lexical search needs no vectors of its own: the model
-            // would only be waited for.
-            let open = match cfg.mode {
-                semsearch_searcher::Mode::Lexical => Searcher::open_lazily,
-                _ => Searcher::open,
-            };
-            Box::new(open(&dir).with_context(|| format!("cannot open index {}", dir.display()))?)
+            let embeds = cfg.mode != semsearch_searcher::Mode::Lexical;
+            Box::new(super::open_folder(&dir, embeds)?)
         }
     };
     let results = searcher.results(&args.query, &cfg)?;

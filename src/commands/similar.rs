@@ -8,7 +8,7 @@ use crate::printer::{use_color, Printer};
 
 pub fn run(args: SimilarArgs) -> anyhow::Result<Outcome> {
     anyhow::ensure!(args.k > 0, "-k must be at least 1");
-    let searcher = super::open_store(&args.store, || {
+    let searcher = super::open_store(&args.store, false, || {
         super::find_index(args.index.index.as_deref())
     })?;
     let doc = searcher.find_document(&args.target)?.with_context(|| {

@@ -358,11 +358,11 @@ fn missing_or_corrupt_index_is_named() {
     assert!(err.contains("corrupt") && err.contains("lexical"), "{err}");
 }
 
-/// A lexical search opens the index without its model: it answers with
-/// the model's folder gone, while the modes that embed the query name
-/// the model they cannot load.
+/// A lexical search and `similar` open the index without its model: they
+/// answer with the model's folder gone, while the modes that embed the
+/// query name the model they cannot load.
 #[test]
-fn lexical_search_needs_no_model_files() {
+fn lexical_search_and_similar_need_no_model_files() {
     let tmp = tempfile::tempdir().unwrap();
     let index = tiny_index(tmp.path());
     let (code, before, err) = search(&index, "XK4471", &["--mode", "lexical"]);
@@ -373,6 +373,18 @@ fn lexical_search_needs_no_model_files() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(after, before);
     assert_eq!(ids(&after), ["errors/rare.txt"]);
+    let out = bin()
+        .args(["similar", "pets.md", "--json", "--index"])
+        .arg(&index)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let similar: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(similar.len(), DOCS.len() - 1, "{similar:?}");
+    assert!(!ids(&similar).contains(&"pets.md"));
     for mode in ["hybrid", "semantic"] {
         let (code, _, err) = search(&index, "XK4471", &["--mode", mode]);
         assert_eq!(code, Some(2), "{mode}");
