@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::linear::PackedLinear;
+use crate::mapped::MappedRows;
 use crate::{attention, kernels, Kernels, Precision};
 
 /// Longest input (tokens) below which attention skips the AMX tiles.
@@ -376,10 +377,35 @@ impl Layer {
     }
 }
 
+/// The word embeddings, looked up by token id.
+enum WordTable {
+    /// On the model's device.
+    Tensor(Tensor),
+    /// Read by row from the weights' file (the CPU, f32 safetensors).
+    Mapped(MappedRows),
+}
+
+impl WordTable {
+    fn dim(&self) -> Result<usize> {
+        match self {
+            WordTable::Tensor(t) => t.dim(1),
+            WordTable::Mapped(rows) => Ok(rows.dim()),
+        }
+    }
+
+    /// The rows of `ids` (1-D, u32).
+    fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            WordTable::Tensor(t) => t.index_select(ids, 0),
+            WordTable::Mapped(rows) => rows.gather(&ids.to_vec1::<u32>()?),
+        }
+    }
+}
+
 /// A BERT encoder: embeddings and transformer layers, mapping token ids to
 /// contextual hidden states (pooling is done outside, by [`crate::Pooling`]).
 pub struct BertEncoder {
-    word: Tensor,
+    word: WordTable,
     position: Tensor,
     /// Row 0 of the token type embeddings; `None` for a model without
     /// them (`type_vocab_size` 0).
@@ -406,7 +432,7 @@ impl BertEncoder {
         precision: Precision,
     ) -> Result<Self> {
         let ranges = vec![InputRanges::default(); c.num_hidden_layers];
-        Self::build(vb, c, (kernels, precision), &ranges)
+        Self::build(vb, c, (kernels, precision), &ranges, None)
     }
 
     /// The product inputs' ranges over `calibration` (token-id rows), run
@@ -420,8 +446,8 @@ impl BertEncoder {
         if calibration.is_empty() {
             return Ok(ranges);
         }
-        let f32 = Self::build(vb, c, (Kernels::Portable, Precision::F32), &ranges)?;
-        let device = f32.word.device().clone();
+        let f32 = Self::build(vb, c, (Kernels::Portable, Precision::F32), &ranges, None)?;
+        let device = f32.position.device().clone();
         for ids in calibration.iter().filter(|r| !r.is_empty()) {
             let ids = Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?;
             f32.run(&ids, &[ids.dim(1)?], Some(&mut ranges))?;
@@ -436,15 +462,19 @@ impl BertEncoder {
         c: &BertConfig,
         arith: (Kernels, Precision),
         ranges: &[InputRanges],
+        words: Option<MappedRows>,
     ) -> Result<Self> {
-        Self::build(vb, c, arith, ranges)
+        Self::build(vb, c, arith, ranges, words)
     }
 
+    /// `words`: the word embeddings read from the weights' file, else
+    /// loaded from `vb`.
     fn build(
         vb: VarBuilder,
         c: &BertConfig,
         (kernels, precision): Arith,
         ranges: &[InputRanges],
+        words: Option<MappedRows>,
     ) -> Result<Self> {
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
             vb.pp("bert")
@@ -467,7 +497,10 @@ impl BertEncoder {
             })
             .collect::<Result<_>>()?;
         Ok(BertEncoder {
-            word: e.get((c.vocab_size, h), "word_embeddings.weight")?,
+            word: match words {
+                Some(rows) => WordTable::Mapped(rows),
+                None => WordTable::Tensor(e.get((c.vocab_size, h), "word_embeddings.weight")?),
+            },
             position: e.get((c.max_position_embeddings, h), "position_embeddings.weight")?,
             token_type: match c.type_vocab_size {
                 0 => None,
@@ -497,8 +530,8 @@ impl BertEncoder {
         mut trace: Option<&mut Vec<InputRanges>>,
     ) -> Result<Tensor> {
         let (b, s) = ids.dims2()?;
-        let h = self.word.dim(1)?;
-        let words = self.word.index_select(&ids.flatten_all()?, 0)?;
+        let h = self.word.dim()?;
+        let words = self.word.lookup(&ids.flatten_all()?)?;
         let pos = self.position.narrow(0, 0, s)?;
         let pos = match &self.token_type {
             Some(typ) => pos.broadcast_add(typ)?,

@@ -12,6 +12,14 @@ use crate::calibration;
 use crate::config::SentenceConfig;
 use crate::cpu::Kernels;
 use crate::error::{Error, Result};
+use crate::mapped::MappedRows;
+
+/// Where BERT checkpoints keep the word embeddings (with or without the
+/// `bert.` prefix of a pretraining head's checkpoint).
+const WORD_EMBEDDINGS: [&str; 2] = [
+    "bert.embeddings.word_embeddings.weight",
+    "embeddings.word_embeddings.weight",
+];
 use crate::pooling::{float_mask, l2_normalize, Pooling};
 use crate::source::{ModelFiles, ModelSpec, Weights};
 
@@ -331,7 +339,17 @@ impl Embedder {
             }
             _ => vec![InputRanges::default(); config.num_hidden_layers],
         };
-        BertEncoder::load_with_ranges(vb, config, (kernels, precision), &ranges)
+        let words = match &files.weights {
+            Weights::Safetensors(p) if device.is_cpu() => {
+                let shape = (config.vocab_size, config.hidden_size);
+                match WORD_EMBEDDINGS.into_iter().find(|n| vb.contains_tensor(n)) {
+                    Some(name) => MappedRows::open(p, name, shape).map_err(weights_err(p))?,
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        BertEncoder::load_with_ranges(vb, config, (kernels, precision), &ranges, words)
             .map_err(weights_err(weights_path))
     }
 

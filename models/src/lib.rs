@@ -25,6 +25,7 @@ mod error;
 mod kernels;
 pub mod linear;
 mod malloc;
+mod mapped;
 mod parallel;
 mod pooling;
 mod source;
