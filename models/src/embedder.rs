@@ -13,6 +13,8 @@ use crate::config::SentenceConfig;
 use crate::cpu::Kernels;
 use crate::error::{Error, Result};
 use crate::mapped::MappedRows;
+use crate::pooling::{float_mask, l2_normalize, Pooling};
+use crate::source::{ModelFiles, ModelSpec, Weights};
 
 /// Where BERT checkpoints keep the word embeddings (with or without the
 /// `bert.` prefix of a pretraining head's checkpoint).
@@ -20,8 +22,6 @@ const WORD_EMBEDDINGS: [&str; 2] = [
     "bert.embeddings.word_embeddings.weight",
     "embeddings.word_embeddings.weight",
 ];
-use crate::pooling::{float_mask, l2_normalize, Pooling};
-use crate::source::{ModelFiles, ModelSpec, Weights};
 
 /// Exactly what produces the vectors: an index records this and refuses to
 /// mix vectors from different models.

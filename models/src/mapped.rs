@@ -2,8 +2,8 @@
 //! safetensors file, for the word embeddings: a text reads one row per
 //! token, so copying the whole table into memory at load is the model's
 //! largest copy for nothing (MiniLM: 30,522 x 384 f32, 47 MB of its 90;
-//! multilingual-e5-small: 250,037 x 384, 384 MB) and the slowest part of
-//! a one-shot search's load. The pages a text touches stay in the page
+//! a multilingual vocabulary of 250,000 tokens at 384 dimensions: 384 MB)
+//! and the slowest part of a one-shot search's load. The pages a text touches stay in the page
 //! cache, shared by every process.
 
 use std::path::Path;
