@@ -27,6 +27,7 @@ pub mod lexical;
 pub mod lsa;
 pub mod map;
 pub mod metrics;
+mod model;
 mod postgres;
 mod query;
 mod result;
@@ -97,7 +98,7 @@ pub struct Searcher {
     index: Index,
     /// The index's model: loaded beside the index by [`Searcher::open`],
     /// at the first query that embeds after [`Searcher::open_lazily`].
-    embedder: OnceLock<Arc<Embedder>>,
+    model: model::Model,
     norms: OnceLock<lexical::TfIdfNorms>,
     lsa: OnceLock<lsa::LsaSpace>,
 }
@@ -126,7 +127,7 @@ impl Searcher {
     pub fn open_lazily(dir: &Path) -> Result<Self> {
         Ok(Searcher {
             index: Index::open(dir)?,
-            embedder: OnceLock::new(),
+            model: model::Model::deferred(),
             norms: OnceLock::new(),
             lsa: OnceLock::new(),
         })
@@ -140,7 +141,7 @@ impl Searcher {
         index.manifest().check_model(index.dir(), embedder.info())?;
         Ok(Searcher {
             index,
-            embedder: OnceLock::from(embedder),
+            model: model::Model::loaded(embedder),
             norms: OnceLock::new(),
             lsa: OnceLock::new(),
         })
@@ -154,13 +155,7 @@ impl Searcher {
     /// The index's model, which embeds queries (loaded now if the
     /// searcher was opened without it).
     pub fn embedder(&self) -> Result<&Arc<Embedder>> {
-        if let Some(e) = self.embedder.get() {
-            return Ok(e);
-        }
-        let embedder = Arc::new(self.index.manifest().model.load()?);
-        let manifest = self.index.manifest();
-        manifest.check_model(self.index.dir(), embedder.info())?;
-        Ok(self.embedder.get_or_init(|| embedder))
+        self.model.get(self.index.manifest(), self.index.dir())
     }
 
     /// The lexical leg for weighted terms (see [`Query::weighted`]).

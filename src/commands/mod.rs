@@ -77,8 +77,8 @@ pub(crate) fn find_index(explicit: Option<&std::path::Path>) -> anyhow::Result<s
 }
 
 /// What to search: the shared store of `--store`, else the index folder
-/// `dir()` gives, its model loaded beside it when `embeds` (a command that
-/// embeds queries), else only if a query needs it.
+/// `dir()` gives, its model loaded as it opens when `embeds` (a command
+/// that embeds queries), else only if a query needs it.
 pub(crate) fn open_store(
     store: &crate::cli::StoreArgs,
     embeds: bool,
@@ -86,8 +86,12 @@ pub(crate) fn open_store(
 ) -> anyhow::Result<Box<dyn semsearch_searcher::Store>> {
     use anyhow::Context;
     if let Some(urls) = store_urls(store)? {
-        let mut s = semsearch_searcher::PgSearcher::open(&urls)
-            .with_context(|| format!("cannot open store {}", urls.label().display()))?;
+        let open = match embeds {
+            true => semsearch_searcher::PgSearcher::open,
+            false => semsearch_searcher::PgSearcher::open_lazily,
+        };
+        let mut s =
+            open(&urls).with_context(|| format!("cannot open store {}", urls.label().display()))?;
         if let Some(ef) = store.ef_search {
             s.set_ef_search(ef);
         }

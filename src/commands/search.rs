@@ -14,6 +14,8 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
     let mut cfg = args.rank.config()?;
     cfg.arithmetic.plus = args.plus.clone();
     cfg.arithmetic.minus = args.minus.clone();
+    // A lexical search needs no query vector: the model is not waited for.
+    let embeds = cfg.mode != semsearch_searcher::Mode::Lexical;
     let searcher: Box<dyn Store> = match (&args.index.index, &args.folder) {
         _ if super::store_urls(&args.store)?.is_some() => {
             if let Some(folder) = &args.folder {
@@ -24,7 +26,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
                     folder.display()
                 );
             }
-            super::open_store(&args.store, true, || unreachable!("a store is named"))?
+            super::open_store(&args.store, embeds, || unreachable!("a store is named"))?
         }
         (None, Some(folder)) => {
             let dir = folder.join(INDEX_DIR_NAME);
@@ -38,7 +40,6 @@ pub fn run(args: SearchArgs) -> anyhow::Result<Outcome> {
                 Some(d) => d.clone(),
                 None => super::find_index(None)?,
             };
-            let embeds = cfg.mode != semsearch_searcher::Mode::Lexical;
             Box::new(super::open_folder(&dir, embeds)?)
         }
     };

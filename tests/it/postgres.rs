@@ -427,6 +427,28 @@ fn reads_go_to_the_replicas_in_turn_and_writes_to_the_primary() {
     assert_eq!(one.len(), 3);
 }
 
+/// As with a folder index, a lexical search on the store opens it without
+/// the model: it answers with the model's folder gone, and a hybrid search
+/// names the model it cannot load.
+#[test]
+fn a_lexical_search_of_the_store_needs_no_model_files() {
+    let Some((primary, _)) = database("semsearch_it_lazy") else {
+        return;
+    };
+    let (tmp, model, _) = indexed_notes(&primary);
+    let before = search(&[&primary], "pizza", &["--mode", "lexical"]);
+    assert_eq!(before, ["dogs.txt"]);
+    std::fs::rename(&model, tmp.path().join("moved")).unwrap();
+    assert_eq!(search(&[&primary], "pizza", &["--mode", "lexical"]), before);
+    let out = bin()
+        .args(["search", "pizza", "--store", &primary])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains(&*model.to_string_lossy()), "{err}");
+}
+
 #[test]
 fn a_newer_schema_is_refused_by_name() {
     let Some((primary, _)) = database("semsearch_schema") else {

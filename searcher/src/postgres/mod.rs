@@ -20,6 +20,7 @@ use crate::compare::Comparison;
 use crate::config::SearchConfig;
 use crate::error::Result;
 use crate::lexical::Lexical;
+use crate::model::Model;
 use crate::query::Query;
 use crate::result::SearchResult;
 use crate::semantic::Nearest;
@@ -44,7 +45,9 @@ pub fn default_ef_search(passages: usize) -> usize {
 /// A shared store opened for searching, with its model.
 pub struct PgSearcher {
     index: PgIndex,
-    embedder: Arc<Embedder>,
+    /// Loaded as the store opens ([`PgSearcher::open`]), or at the first
+    /// query that embeds ([`PgSearcher::open_lazily`]).
+    model: Model,
     analyzer: TextAnalyzer,
     ef_search: usize,
 }
@@ -58,20 +61,38 @@ impl PgSearcher {
         Self::with_embedder(index, embedder)
     }
 
+    /// Open the store at `urls` without its model, which loads (and is
+    /// checked) at the first query that needs a vector, as
+    /// [`Searcher::open_lazily`](crate::Searcher::open_lazily) does.
+    pub fn open_lazily(urls: &Urls) -> Result<Self> {
+        Ok(Self::with_model(PgIndex::open(urls)?, Model::deferred()))
+    }
+
     /// An opened store with an already loaded model (checked to be the
     /// store's own).
     pub fn with_embedder(index: PgIndex, embedder: impl Into<Arc<Embedder>>) -> Result<Self> {
         let embedder = embedder.into();
+        index
+            .manifest()
+            .check_model(&index.label(), embedder.info())?;
+        Ok(Self::with_model(index, Model::loaded(embedder)))
+    }
+
+    fn with_model(index: PgIndex, model: Model) -> Self {
         let manifest = index.manifest();
-        manifest.check_model(&index.label(), embedder.info())?;
         // Passage ids are never reused: an upper bound on the graph.
         let ef_search = default_ef_search(manifest.next_passage_id as usize);
-        Ok(PgSearcher {
+        PgSearcher {
             analyzer: schema::analyzer(&manifest.analyzer),
             index,
-            embedder,
+            model,
             ef_search,
-        })
+        }
+    }
+
+    /// The store's model (loaded now if the store was opened without it).
+    fn embedder(&self) -> Result<&Arc<Embedder>> {
+        self.model.get(self.index.manifest(), &self.index.label())
     }
 
     /// The store searched.
@@ -103,7 +124,7 @@ impl PgSearcher {
 
 impl Backend for PgSearcher {
     fn model(&self) -> Result<&Embedder> {
-        Ok(&self.embedder)
+        Ok(self.embedder()?)
     }
 
     fn analyzer(&self) -> TextAnalyzer {
@@ -278,7 +299,7 @@ impl Backend for PgSearcher {
 
 impl Store for PgSearcher {
     fn embedder(&self) -> Result<&Arc<Embedder>> {
-        Ok(&self.embedder)
+        PgSearcher::embedder(self)
     }
 
     fn label(&self) -> PathBuf {

@@ -1,0 +1,43 @@
+//! The model a searcher embeds queries with: loaded as the searcher opens,
+//! or at the first query that embeds (a lexical search never does, and so
+//! neither waits for the model nor needs its files).
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use semsearch_indexer::Manifest;
+use semsearch_models::Embedder;
+
+use crate::error::Result;
+
+/// An index's model, loaded now or when first asked for.
+pub(crate) struct Model {
+    loaded: OnceLock<Arc<Embedder>>,
+}
+
+impl Model {
+    /// A model already loaded (and checked to be the index's own).
+    pub(crate) fn loaded(embedder: Arc<Embedder>) -> Self {
+        Model {
+            loaded: OnceLock::from(embedder),
+        }
+    }
+
+    /// The manifest's model, to be loaded when first asked for.
+    pub(crate) fn deferred() -> Self {
+        Model {
+            loaded: OnceLock::new(),
+        }
+    }
+
+    /// The model, loaded now if it was deferred and checked against the
+    /// `manifest` of the index that `label` names.
+    pub(crate) fn get(&self, manifest: &Manifest, label: &Path) -> Result<&Arc<Embedder>> {
+        if let Some(e) = self.loaded.get() {
+            return Ok(e);
+        }
+        let embedder = Arc::new(manifest.model.load()?);
+        manifest.check_model(label, embedder.info())?;
+        Ok(self.loaded.get_or_init(|| embedder))
+    }
+}
