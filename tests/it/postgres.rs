@@ -698,8 +698,13 @@ const DF_MISMATCHES: &str = "SELECT count(*) FROM semsearch_df d
     FULL JOIN (SELECT term, count(*) AS n FROM semsearch_terms GROUP BY term) c USING (term)
     WHERE coalesce(d.df, 0) <> coalesce(c.n, 0)";
 
+/// 1 when `semsearch_totals` holds the documents' count and summed length.
+const TOTALS_KEPT: &str = "SELECT count(*) FROM semsearch_totals t
+    JOIN (SELECT count(*) AS n, coalesce(sum(length), 0) AS l FROM semsearch_documents) c
+    ON t.documents = c.n AND t.length = c.l";
+
 #[test]
-fn document_frequencies_are_kept_through_changes_and_upgrades() {
+fn document_frequencies_and_totals_are_kept_through_changes_and_upgrades() {
     let Some((primary, _)) = database("semsearch_df") else {
         return;
     };
@@ -723,6 +728,7 @@ fn document_frequencies_are_kept_through_changes_and_upgrades() {
     }
     report(&index(&model, &docs, &primary, &[]));
     assert_eq!(sql_count(&primary, DF_MISMATCHES), 0);
+    assert_eq!(sql_count(&primary, TOTALS_KEPT), 1);
     let folder = tmp.path().join("index");
     let out = bin()
         .arg("index")
@@ -765,6 +771,7 @@ fn document_frequencies_are_kept_through_changes_and_upgrades() {
     std::fs::remove_file(docs.join("n06.txt")).unwrap();
     report(&index(&model, &docs, &primary, &[]));
     assert_eq!(sql_count(&primary, DF_MISMATCHES), 0);
+    assert_eq!(sql_count(&primary, TOTALS_KEPT), 1);
     assert_eq!(
         sql_count(
             &primary,
@@ -772,20 +779,25 @@ fn document_frequencies_are_kept_through_changes_and_upgrades() {
         ),
         1
     );
-    // A store from before the table ranks alike by counting postings,
-    // and gains the table at its next `index` run.
+    assert_eq!(
+        sql_count(&primary, "SELECT documents FROM semsearch_totals"),
+        89
+    );
+    // A store from before the tables ranks alike by counting postings and
+    // scanning documents, and gains them at its next `index` run.
     let store = |extra: &[&str]| ranked(on_store, extra);
     let before = store(&["-k", "30"]);
     postgres::Client::connect(&primary, postgres::NoTls)
         .unwrap()
-        .batch_execute("DROP TABLE semsearch_df")
+        .batch_execute("DROP TABLE semsearch_df, semsearch_totals")
         .unwrap();
     assert_eq!(store(&["-k", "30"]), before);
-    // A run with nothing to do still adds it.
+    // A run with nothing to do still adds them.
     assert_eq!(
         counts(&report(&index(&model, &docs, &primary, &[])))[..3],
         [0; 3]
     );
     assert_eq!(sql_count(&primary, DF_MISMATCHES), 0);
+    assert_eq!(sql_count(&primary, TOTALS_KEPT), 1);
     assert_eq!(store(&["-k", "30"]), before);
 }

@@ -129,12 +129,16 @@ impl PgIndex {
         schema::require_current(&mut first.client, &first.url)?;
         let manifest = manifest(&mut first.client, &first.url, false)?
             .ok_or(Error::NoIndex { path: urls.label() })?;
+        // The kept totals: one row; a store from before them is scanned.
+        let totals = match schema::has_totals(&mut first.client, &first.url)? {
+            true => {
+                "SELECT documents, length::float8 / GREATEST(documents, 1) FROM semsearch_totals"
+            }
+            false => "SELECT count(*), coalesce(avg(length), 0)::float8 FROM semsearch_documents",
+        };
         let row = first
             .client
-            .query_one(
-                "SELECT count(*), coalesce(avg(length), 0)::float8 FROM semsearch_documents",
-                &[],
-            )
+            .query_one(totals, &[])
             .map_err(|e| store_error(&first.url, e))?;
         let (documents, avg_length): (i64, f64) = (row.get(0), row.get(1));
         let has_df = schema::has_df(&mut first.client, &first.url)?;

@@ -44,6 +44,9 @@ pub(crate) struct PgWriter {
     /// How this transaction changed each term's document frequency, for
     /// `semsearch_df` at commit.
     df: HashMap<String, i32>,
+    /// How this transaction changed the documents and their summed
+    /// length, for `semsearch_totals` at commit.
+    totals: (i64, i64),
     /// pgvector's `vector` type on this server (an extension's type has
     /// no fixed id), once asked.
     vector_type: Option<Type>,
@@ -97,6 +100,7 @@ impl PgWriter {
             pending: HashMap::new(),
             terms: Vec::new(),
             df: HashMap::new(),
+            totals: (0, 0),
             vector_type: None,
             deferred: false,
             last: false,
@@ -110,10 +114,12 @@ impl PgWriter {
         let m = super::read::manifest(&mut self.client, &self.url, true)?;
         if let Some(m) = &m {
             self.analyzer = Some(crate::schema::analyzer(&m.analyzer));
-            // A store from before `semsearch_df` gains it at this run's
-            // last commit, even one that finds nothing to do.
+            // A store from before `semsearch_df` or `semsearch_totals`
+            // gains them at this run's last commit, even one that finds
+            // nothing to do.
             self.deferred = !schema::has_indexes(&mut self.client, &self.url)?
-                || !schema::has_df(&mut self.client, &self.url)?;
+                || !schema::has_df(&mut self.client, &self.url)?
+                || !schema::has_totals(&mut self.client, &self.url)?;
         }
         Ok(m)
     }
@@ -275,9 +281,17 @@ impl Writer for PgWriter {
             *self.df.entry(row.get(0)).or_default() -= 1;
         }
         // Passages go with their document (ON DELETE CASCADE).
-        self.client
-            .execute("DELETE FROM semsearch_documents WHERE id = $1", &[&id])
+        let gone = self
+            .client
+            .query_opt(
+                "DELETE FROM semsearch_documents WHERE id = $1 RETURNING length",
+                &[&id],
+            )
             .map_err(|e| store_error(url, e))?;
+        if let Some(row) = gone {
+            self.totals.0 -= 1;
+            self.totals.1 -= i64::from(row.get::<_, i32>(0));
+        }
         Ok(())
     }
 
@@ -308,6 +322,8 @@ impl Writer for PgWriter {
         for (t, _) in &terms {
             *self.df.entry(t.clone()).or_default() += 1;
         }
+        self.totals.0 += 1;
+        self.totals.1 += i64::from(length);
         let rows = terms.into_iter().map(|(t, c)| (t, doc, c, length));
         self.terms.extend(rows);
         for (ordinal, p) in entry.passages.iter().enumerate() {
@@ -389,6 +405,11 @@ impl Writer for PgWriter {
         if !df.is_empty() && schema::has_df(&mut self.client, &self.url)? {
             let deltas: Vec<(String, i32)> = df.into_iter().filter(|d| d.1 != 0).collect();
             schema::update_df(&mut self.client, &self.url, &deltas)?;
+        }
+        // Likewise the totals.
+        let totals = std::mem::take(&mut self.totals);
+        if totals != (0, 0) && schema::has_totals(&mut self.client, &self.url)? {
+            schema::update_totals(&mut self.client, &self.url, totals)?;
         }
         if !self.deferred || self.last {
             let (rows, dim) = (manifest.passage_count(), manifest.model.dim);
