@@ -170,7 +170,10 @@ impl State {
 
 pub fn run(args: ReplArgs) -> anyhow::Result<Outcome> {
     let cfg = args.rank.config()?;
-    let searcher = super::open_store(&args.store, true, || {
+    // Started in lexical mode, the prompt loads the model only if a later
+    // `:mode` or `:compare` needs it.
+    let embeds = cfg.mode != semsearch_searcher::Mode::Lexical;
+    let searcher = super::open_store(&args.store, embeds, || {
         super::find_index(args.index.index.as_deref())
     })?;
     let searcher = searcher.as_ref();

@@ -358,9 +358,9 @@ fn missing_or_corrupt_index_is_named() {
     assert!(err.contains("corrupt") && err.contains("lexical"), "{err}");
 }
 
-/// A lexical search and `similar` open the index without its model: they
-/// answer with the model's folder gone, while the modes that embed the
-/// query name the model they cannot load.
+/// A lexical search, `similar` and a prompt started in lexical mode open
+/// the index without its model: they answer with the model's folder gone,
+/// while the modes that embed the query name the model they cannot load.
 #[test]
 fn lexical_search_and_similar_need_no_model_files() {
     let tmp = tempfile::tempdir().unwrap();
@@ -385,6 +385,19 @@ fn lexical_search_and_similar_need_no_model_files() {
         .collect();
     assert_eq!(similar.len(), DOCS.len() - 1, "{similar:?}");
     assert!(!ids(&similar).contains(&"pets.md"));
+    // A prompt started in lexical mode answers too, and names the model
+    // when asked for a semantic ranking.
+    let mut cmd = bin();
+    cmd.args(["repl", "--mode", "lexical", "--index"])
+        .arg(&index);
+    let out = crate::common::prompt(cmd, "XK4471\n:mode semantic\nXK4471\n:quit\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("errors/rare.txt"), "{text}");
+    assert!(
+        text.contains("error:") && text.contains(&*model.to_string_lossy()),
+        "{text}"
+    );
     for mode in ["hybrid", "semantic"] {
         let (code, _, err) = search(&index, "XK4471", &["--mode", mode]);
         assert_eq!(code, Some(2), "{mode}");
