@@ -12,6 +12,13 @@ use crate::linear::PackedLinear;
 use crate::mapped::MappedRows;
 use crate::{attention, kernels, Kernels, Precision};
 
+/// Where BERT checkpoints keep the word embeddings (with or without the
+/// `bert.` prefix of a pretraining head's checkpoint).
+pub(crate) const WORD_EMBEDDINGS: [&str; 2] = [
+    "bert.embeddings.word_embeddings.weight",
+    "embeddings.word_embeddings.weight",
+];
+
 /// Longest input (tokens) below which attention skips the AMX tiles.
 const TILE_MIN_TOKENS: usize = 64;
 
@@ -476,7 +483,7 @@ impl BertEncoder {
         ranges: &[InputRanges],
         words: Option<MappedRows>,
     ) -> Result<Self> {
-        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+        let vb = if vb.contains_tensor(WORD_EMBEDDINGS[0]) {
             vb.pp("bert")
         } else {
             vb

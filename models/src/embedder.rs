@@ -7,7 +7,7 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationParams};
 
-use crate::bert::{BertConfig, BertEncoder, InputRanges};
+use crate::bert::{BertConfig, BertEncoder, InputRanges, WORD_EMBEDDINGS};
 use crate::calibration;
 use crate::config::SentenceConfig;
 use crate::cpu::Kernels;
@@ -15,13 +15,6 @@ use crate::error::{Error, Result};
 use crate::mapped::MappedRows;
 use crate::pooling::{float_mask, l2_normalize, Pooling};
 use crate::source::{ModelFiles, ModelSpec, Weights};
-
-/// Where BERT checkpoints keep the word embeddings (with or without the
-/// `bert.` prefix of a pretraining head's checkpoint).
-const WORD_EMBEDDINGS: [&str; 2] = [
-    "bert.embeddings.word_embeddings.weight",
-    "embeddings.word_embeddings.weight",
-];
 
 /// Exactly what produces the vectors: an index records this and refuses to
 /// mix vectors from different models.

@@ -141,9 +141,8 @@ impl Searcher {
     /// index's own), which may be shared: a server reopening the index at
     /// each new generation keeps one model.
     pub fn with_embedder(index: Index, embedder: impl Into<Arc<Embedder>>) -> Result<Self> {
-        let embedder = embedder.into();
-        index.manifest().check_model(index.dir(), embedder.info())?;
-        Ok(Self::new(index, model::Model::loaded(embedder)))
+        let model = model::Model::loaded(embedder.into(), index.manifest(), index.dir())?;
+        Ok(Self::new(index, model))
     }
 
     /// The index searched.

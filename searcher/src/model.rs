@@ -16,11 +16,16 @@ pub(crate) struct Model {
 }
 
 impl Model {
-    /// A model already loaded (and checked to be the index's own).
-    pub(crate) fn loaded(embedder: Arc<Embedder>) -> Self {
-        Model {
-            loaded: OnceLock::from(embedder),
-        }
+    /// A model already loaded, checked to be the one in the `manifest` of
+    /// the index that `label` names.
+    pub(crate) fn loaded(
+        embedder: Arc<Embedder>,
+        manifest: &Manifest,
+        label: &Path,
+    ) -> Result<Self> {
+        Ok(Model {
+            loaded: OnceLock::from(checked(embedder, manifest, label)?),
+        })
     }
 
     /// The manifest's model, to be loaded when first asked for.
@@ -36,8 +41,14 @@ impl Model {
         if let Some(e) = self.loaded.get() {
             return Ok(e);
         }
-        let embedder = Arc::new(manifest.model.load()?);
-        manifest.check_model(label, embedder.info())?;
+        let embedder = checked(Arc::new(manifest.model.load()?), manifest, label)?;
         Ok(self.loaded.get_or_init(|| embedder))
     }
+}
+
+/// `embedder`, if it is the model in `manifest` (else the mismatch, named
+/// with the index's `label`).
+fn checked(embedder: Arc<Embedder>, manifest: &Manifest, label: &Path) -> Result<Arc<Embedder>> {
+    manifest.check_model(label, embedder.info())?;
+    Ok(embedder)
 }

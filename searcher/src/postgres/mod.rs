@@ -71,11 +71,8 @@ impl PgSearcher {
     /// An opened store with an already loaded model (checked to be the
     /// store's own).
     pub fn with_embedder(index: PgIndex, embedder: impl Into<Arc<Embedder>>) -> Result<Self> {
-        let embedder = embedder.into();
-        index
-            .manifest()
-            .check_model(&index.label(), embedder.info())?;
-        Ok(Self::with_model(index, Model::loaded(embedder)))
+        let model = Model::loaded(embedder.into(), index.manifest(), &index.label())?;
+        Ok(Self::with_model(index, model))
     }
 
     fn with_model(index: PgIndex, model: Model) -> Self {
