@@ -21,6 +21,10 @@ m = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
 dtype = os.environ.get("DTYPE", "f32")
 if dtype == "bf16":
     m = m.to(torch.bfloat16)
+else:
+    # f32 even from a checkpoint stored in f16 (transformers 5 keeps a
+    # file's own dtype), so every run computes in the precision it names.
+    m = m.float()
 ntok = sum(len(x) for x in m.tokenizer(texts, truncation=True, max_length=m.max_seq_length)["input_ids"])
 with torch.inference_mode():
     m.encode(texts[:32], batch_size=32)

@@ -112,9 +112,8 @@ pub struct CompletionsArgs {
 
 /// The model's arithmetic for new indexes and for `embed`/`eval` on this
 /// CPU: the fastest that passes the quality gate with the selected kernels
-/// (bf16 on AMX and AMD's AVX-512 BF16, else f32; int8 passes it nowhere
-/// yet). bf16 ranks as f32 does (nDCG@10 within 0.0011 on SciFact and
-/// Cranfield); see BENCHMARKS.md and ARCHITECTURE.md.
+/// (int8 wherever AVX2, AVX-512 VNNI or AMX runs it, else f32; see
+/// `Kernels::default_precision`, BENCHMARKS.md and ARCHITECTURE.md).
 pub fn default_precision() -> Precision {
     Precision::default_here()
 }

@@ -135,6 +135,18 @@ impl Kernels {
     /// else [`Kernels::best`]. A family this CPU lacks is an error that
     /// names the missing instructions.
     pub fn selected() -> Result<Kernels> {
+        Ok(Kernels::forced()?.unwrap_or_else(Kernels::best))
+    }
+
+    /// The family that computes `precision`: `SEMSEARCH_KERNELS` when set,
+    /// else the best family for that precision ([`Kernels::auto_for`]).
+    pub fn selected_for(precision: crate::Precision) -> Result<Kernels> {
+        Ok(Kernels::forced()?.unwrap_or_else(|| Kernels::best().auto_for(precision)))
+    }
+
+    /// `SEMSEARCH_KERNELS` when it names a family (not unset, empty or
+    /// `auto`), checked against this CPU.
+    fn forced() -> Result<Option<Kernels>> {
         match std::env::var("SEMSEARCH_KERNELS") {
             Ok(v) if !v.is_empty() && v != "auto" => {
                 let k: Kernels = v.parse().map_err(|reason| Error::Kernels {
@@ -142,9 +154,26 @@ impl Kernels {
                     reason,
                 })?;
                 k.check()?;
-                Ok(k)
+                Ok(Some(k))
             }
-            _ => Ok(Kernels::best()),
+            _ => Ok(None),
+        }
+    }
+
+    /// The family that computes `precision` fastest on a CPU whose best
+    /// family is `self`. On AMX CPUs int8 runs on AVX-512 VNNI, not on the
+    /// tiles: measured on a 16-core Sapphire Rapids (BENCHMARKS.md, "AMX",
+    /// session 24), 600 passages, three rounds, passages/s: 16 threads
+    /// 302-319 against 190-202, 4 threads 135-145 against 128-141 (2
+    /// threads: 72-80 against 77-95, the one width where the tiles lead,
+    /// and not the width of a machine with AMX). A forced family
+    /// (`SEMSEARCH_KERNELS=amx`) still runs int8 on the tiles.
+    pub fn auto_for(self, precision: crate::Precision) -> Kernels {
+        let vnni = Kernels::Avx512.missing().is_none() && Kernels::Avx512.runs(precision);
+        if self == Kernels::Amx && precision == crate::Precision::Int8 && vnni {
+            Kernels::Avx512
+        } else {
+            self
         }
     }
 
@@ -181,8 +210,11 @@ impl Kernels {
     /// passes the quality gate (cosine >= 0.99 to sentence-transformers on
     /// the reference inputs, nDCG@10 within 0.005 of f32 on SciFact and
     /// Cranfield; measured in BENCHMARKS.md and EVALUATION.md).
-    /// - AMX: bf16 (tiles: 2.6x f32; int8 passes too but is slower there,
-    ///   its activations' quantisation costing more than the products).
+    /// - AMX: int8 (on AVX-512 VNNI by default, [`Kernels::auto_for`]).
+    ///   Measured on a 16-core Sapphire Rapids (session 24): int8 on the
+    ///   tiles beat bf16 on the tiles at 2, 4 and 16 threads (77-95
+    ///   against 71-75, 128-141 against 122-131, 190-202 against 159-165
+    ///   passages/s), and the gate holds there (worst cosine 0.99079).
     /// - AVX-512 with VNNI, or AVX2 with AVX-VNNI: int8 (1.6x f32 on
     ///   AVX-512, 1.9x on AVX2; `vdpbf16ps` is no faster than f32 FMA on
     ///   Intel cores, one port against two).
@@ -193,8 +225,7 @@ impl Kernels {
     pub fn default_precision(self) -> crate::Precision {
         use crate::Precision::*;
         match self {
-            Kernels::Amx => Bf16,
-            Kernels::Avx512 | Kernels::Avx2 if self.runs(Int8) => Int8,
+            Kernels::Amx | Kernels::Avx512 | Kernels::Avx2 if self.runs(Int8) => Int8,
             _ => F32,
         }
     }
@@ -303,6 +334,21 @@ mod tests {
             assert_eq!(k.to_string().parse::<Kernels>(), Ok(k));
         }
         assert!("avx1024".parse::<Kernels>().unwrap_err().contains("avx512"));
+    }
+
+    #[test]
+    fn int8_on_amx_cpus_runs_on_vnni_and_the_rest_where_chosen() {
+        use crate::Precision::*;
+        let vnni = Kernels::Avx512.missing().is_none() && Kernels::Avx512.runs(Int8);
+        let int8_family = if vnni { Kernels::Avx512 } else { Kernels::Amx };
+        assert_eq!(Kernels::Amx.auto_for(Int8), int8_family);
+        assert_eq!(Kernels::Amx.auto_for(Bf16), Kernels::Amx);
+        assert_eq!(Kernels::Amx.auto_for(F32), Kernels::Amx);
+        for k in [Kernels::Portable, Kernels::Avx2, Kernels::Avx512] {
+            for p in [F32, Bf16, Int8] {
+                assert_eq!(k.auto_for(p), k, "{k} {p}");
+            }
+        }
     }
 
     #[test]

@@ -218,13 +218,14 @@ impl Embedder {
     }
 
     /// [`Embedder::from_files`] with the given arithmetic, on the kernels
-    /// `SEMSEARCH_KERNELS` selects (the best this CPU has by default).
+    /// `SEMSEARCH_KERNELS` selects (by default the best this CPU has for
+    /// that arithmetic: [`Kernels::selected_for`]).
     pub fn from_files_with(
         files: &ModelFiles,
         device: &Device,
         precision: Precision,
     ) -> Result<Self> {
-        Self::from_files_on(files, device, precision, Kernels::selected()?)
+        Self::from_files_on(files, device, precision, Kernels::selected_for(precision)?)
     }
 
     /// [`Embedder::from_files_with`] on the given kernel family (which this

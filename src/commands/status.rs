@@ -48,8 +48,9 @@ pub fn served_json(dir: &Path, searcher: &dyn semsearch_searcher::Store) -> serd
 }
 
 /// [`status_json`] of an index taking `size` bytes.
-/// What this CPU runs: the kernel families it can run, the selected one
-/// (`SEMSEARCH_KERNELS`, else the best), its default precision, and the
+/// What this CPU runs: the kernel families it can run, the one selected
+/// for the default precision (`SEMSEARCH_KERNELS`, else the best for it),
+/// that precision, and the
 /// instruction-set extensions behind them.
 pub fn cpu_json() -> serde_json::Value {
     use semsearch_models::{CpuFeatures, Kernels, ALL_KERNELS};
@@ -57,7 +58,7 @@ pub fn cpu_json() -> serde_json::Value {
         .into_iter()
         .filter(|k| k.missing().is_none())
         .collect();
-    let selected = Kernels::selected();
+    let selected = Kernels::selected_for(crate::cli::default_precision());
     serde_json::json!({
         "kernels": selected.as_ref().ok(),
         "kernels_error": selected.as_ref().err().map(|e| e.to_string()),
@@ -75,7 +76,7 @@ fn cpu_line() -> String {
         .filter(|k| k.missing().is_none())
         .map(|k| k.to_string())
         .collect();
-    match Kernels::selected() {
+    match Kernels::selected_for(crate::cli::default_precision()) {
         Ok(k) => format!(
             "{k}, {} by default (this CPU runs {})",
             crate::cli::default_precision(),
