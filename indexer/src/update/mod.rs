@@ -543,7 +543,7 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 }
                 let old = old.expect("unchanged: the index holds it");
                 self.met.insert(old.handle as usize);
-                if old.entry != entry {
+                if let Some(entry) = entry.filter(|e| *e != old.entry) {
                     self.touched = true;
                     let handle = self.writer.update_entry(&id, &entry)?;
                     self.met.insert(handle as usize);
