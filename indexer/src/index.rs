@@ -403,7 +403,8 @@ impl Table {
             return Ok(None);
         };
         let handle = l.seq.first(d).unwrap_or(u64::MAX);
-        self.read_as(l, d, id.to_string()).map(|doc| Some((handle, doc)))
+        self.read_as(l, d, id.to_string())
+            .map(|doc| Some((handle, doc)))
     }
 
     /// Every live document but those whose handle `skip` accepts: the
