@@ -162,12 +162,12 @@ impl Kernels {
 
     /// The family that computes `precision` fastest on a CPU whose best
     /// family is `self`. On AMX CPUs int8 runs on AVX-512 VNNI, not on the
-    /// tiles: measured on a 16-core Sapphire Rapids (BENCHMARKS.md, "AMX",
-    /// session 24), 600 passages, three rounds, passages/s: 16 threads
-    /// 302-319 against 190-202, 4 threads 135-145 against 128-141 (2
-    /// threads: 72-80 against 77-95, the one width where the tiles lead,
-    /// and not the width of a machine with AMX). A forced family
-    /// (`SEMSEARCH_KERNELS=amx`) still runs int8 on the tiles.
+    /// tiles: measured on a 16-core Emerald Rapids (BENCHMARKS.md,
+    /// "Emerald Rapids", session 24), three rounds alternated, passages/s:
+    /// 16 threads 302-319 against 190-202, 4 threads 135-145 against
+    /// 128-141 (2 threads: 72-80 against 77-95, the one width where the
+    /// tiles lead, and not the width of a machine with AMX). A forced
+    /// family (`SEMSEARCH_KERNELS=amx`) still runs int8 on the tiles.
     pub fn auto_for(self, precision: crate::Precision) -> Kernels {
         let vnni = Kernels::Avx512.missing().is_none() && Kernels::Avx512.runs(precision);
         if self == Kernels::Amx && precision == crate::Precision::Int8 && vnni {
@@ -211,7 +211,7 @@ impl Kernels {
     /// the reference inputs, nDCG@10 within 0.005 of f32 on SciFact and
     /// Cranfield; measured in BENCHMARKS.md and EVALUATION.md).
     /// - AMX: int8 (on AVX-512 VNNI by default, [`Kernels::auto_for`]).
-    ///   Measured on a 16-core Sapphire Rapids (session 24): int8 on the
+    ///   Measured on a 16-core Emerald Rapids (session 24): int8 on the
     ///   tiles beat bf16 on the tiles at 2, 4 and 16 threads (77-95
     ///   against 71-75, 128-141 against 122-131, 190-202 against 159-165
     ///   passages/s), and the gate holds there (worst cosine 0.99079).
