@@ -64,6 +64,9 @@ struct SegmentLookup {
     seq: Column<u64>,
     keys: Column<u64>,
     ids: StrColumn,
+    /// The content hash's two words ([`schema::Fields::hash`]), where the
+    /// index has the column.
+    hash: Option<Column<u64>>,
 }
 
 /// A committed index opened for searching (see the module docs).
@@ -396,6 +399,24 @@ impl Table {
         read_document(&self.dir, self.fields, id, &stored)
     }
 
+    /// Whether any segment has the content hash column (an index made
+    /// before it has none: [`Table::handle_if_hash`] would only look ids
+    /// up for nothing).
+    pub(crate) fn has_hashes(&self) -> bool {
+        self.lookups.iter().any(|l| l.hash.is_some())
+    }
+
+    /// The handle of the document with this id if its content hash is
+    /// `hash`: two column reads, no stored document (`None`: no such id, or
+    /// another hash, or no hash stored for it).
+    pub(crate) fn handle_if_hash(&self, id: &str, hash: [u64; 2]) -> Option<u64> {
+        let term = Term::from_field_text(self.fields.id, id);
+        let (l, d) = self.find(|l| &l.by_id, &term)?;
+        let mut words = l.hash.as_ref()?.values_for_doc(d);
+        let same = words.next() == Some(hash[0]) && words.next() == Some(hash[1]);
+        same.then(|| l.seq.first(d)).flatten()
+    }
+
     /// The document with this id and its handle.
     pub(crate) fn get(&self, id: &str) -> Result<Option<(u64, Document)>> {
         let term = Term::from_field_text(self.fields.id, id);
@@ -478,6 +499,7 @@ fn lookups(searcher: &Searcher, f: Fields) -> tantivy::Result<Vec<SegmentLookup>
             seq: ff.u64("seq")?,
             keys: ff.u64("keys")?,
             ids: ff.str("id")?.ok_or_else(missing)?,
+            hash: f.hash.and_then(|_| ff.u64("hash").ok()),
         });
     }
     Ok(out)

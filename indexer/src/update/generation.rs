@@ -256,6 +256,10 @@ impl Generation {
             doc.add_u64(f.keys, p.id);
         }
         doc.add_bytes(f.entry, &json);
+        if let (Some(field), Some(words)) = (f.hash, schema::hash_words(&entry.hash)) {
+            doc.add_u64(field, words[0]);
+            doc.add_u64(field, words[1]);
+        }
         doc.add_text(f.body, text);
         doc.add_text(f.text, format!("{}\n{text}", entry.title));
         open.writer.add_document(doc).at(&tdir)?;
@@ -283,6 +287,18 @@ impl super::Writer for Generation {
         };
         // Side by side: a store block read is most of a lookup.
         ids.par_iter().map(known).collect()
+    }
+
+    fn same_content(&mut self, ids: &[(&str, [u64; 2])]) -> Result<Vec<Option<u64>>> {
+        let table = match self.table()? {
+            Some(table) if table.has_hashes() => table,
+            _ => return Ok(vec![None; ids.len()]),
+        };
+        // Side by side, as `committed`: the id's term lookups are the cost.
+        Ok(ids
+            .par_iter()
+            .map(|&(id, hash)| table.handle_if_hash(id, hash))
+            .collect())
     }
 
     fn unmet(&mut self, met: &BitSet) -> Result<Vec<(String, DocEntry)>> {

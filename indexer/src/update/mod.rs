@@ -93,6 +93,14 @@ pub(crate) trait Writer {
     /// The committed documents with these ids, one answer per id (what was
     /// written since the last commit may be missing).
     fn committed(&mut self, ids: &[&str]) -> Result<Vec<Option<Known>>>;
+    /// The handles of the committed documents with these ids whose content
+    /// hash is the one given ([`crate::schema::hash_words`]), found without
+    /// reading their entries; `None` where the id is absent, its content
+    /// differs, or the writer cannot tell without the entry (the caller
+    /// then asks [`Writer::committed`]).
+    fn same_content(&mut self, ids: &[(&str, [u64; 2])]) -> Result<Vec<Option<u64>>> {
+        Ok(vec![None; ids.len()])
+    }
     /// The committed documents whose handles `met` lacks, by id.
     fn unmet(&mut self, met: &BitSet) -> Result<Vec<(String, DocEntry)>>;
     /// Whether anything was written since the last commit.
@@ -118,6 +126,9 @@ pub(crate) trait Writer {
 impl<W: Writer + ?Sized> Writer for &mut W {
     fn committed(&mut self, ids: &[&str]) -> Result<Vec<Option<Known>>> {
         (**self).committed(ids)
+    }
+    fn same_content(&mut self, ids: &[(&str, [u64; 2])]) -> Result<Vec<Option<u64>>> {
+        (**self).same_content(ids)
     }
     fn unmet(&mut self, met: &BitSet) -> Result<Vec<(String, DocEntry)>> {
         (**self).unmet(met)
@@ -196,7 +207,7 @@ pub fn update(
 }
 
 /// A chunk's lookups: see [`Run::look_up`].
-type LookedUp = (Vec<Option<Known>>, Vec<Option<bool>>);
+type LookedUp = (Vec<Option<Known>>, Vec<Option<bool>>, Vec<Option<u64>>);
 
 /// One run's state.
 struct Run<'a, 'p, 'w> {
@@ -336,8 +347,15 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
     /// copy of the id in the chunk supersedes it (a corpus may repeat an
     /// id: the last copy wins). Pending copies of these ids are dropped
     /// first, so that nothing written before the chunk is taken shares
-    /// an id with it and what is looked up stays true.
-    fn look_up(&mut self, ids: &[Option<String>]) -> Result<LookedUp> {
+    /// an id with it and what is looked up stays true. With content
+    /// `hashes` (corpus records), the committed documents whose hash is
+    /// the record's are settled first, their entries not read: their
+    /// handles come third, and `None` in place of what the index holds.
+    fn look_up(
+        &mut self,
+        ids: &[Option<String>],
+        hashes: Option<&[Option<[u64; 2]>]>,
+    ) -> Result<LookedUp> {
         let last: HashMap<&str, usize> = ids
             .iter()
             .enumerate()
@@ -352,12 +370,42 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 None => Some(false),
             })
             .collect();
-        let wanted: Vec<Option<&str>> = ids
+        let mut wanted: Vec<Option<&str>> = ids
             .iter()
             .zip(&repeated)
             .map(|(id, r)| id.as_deref().filter(|_| r.is_some()))
             .collect();
-        Ok((self.known(&wanted)?, repeated))
+        let same = match hashes {
+            Some(hashes) => self.same_content(&wanted, hashes)?,
+            None => vec![None; ids.len()],
+        };
+        for (id, same) in wanted.iter_mut().zip(&same) {
+            if same.is_some() {
+                *id = None;
+            }
+        }
+        Ok((self.known(&wanted)?, repeated, same))
+    }
+
+    /// The committed handles of the `wanted` ids whose content hash the
+    /// writer confirms without their entries. Not for ids written this run
+    /// since the last commit: the committed copy is not theirs.
+    fn same_content(
+        &mut self,
+        wanted: &[Option<&str>],
+        hashes: &[Option<[u64; 2]>],
+    ) -> Result<Vec<Option<u64>>> {
+        let asked: Vec<(usize, (&str, [u64; 2]))> = (wanted.iter().zip(hashes).enumerate())
+            .filter_map(|(i, (id, hash))| Some((i, ((*id)?, (*hash)?))))
+            .filter(|(_, (id, _))| !self.written.contains_key(*id))
+            .collect();
+        let pairs: Vec<(&str, [u64; 2])> = asked.iter().map(|&(_, pair)| pair).collect();
+        let found = self.writer.same_content(&pairs)?;
+        let mut same = vec![None; wanted.len()];
+        for (&(i, _), handle) in asked.iter().zip(found) {
+            same[i] = handle;
+        }
+        Ok(same)
     }
 
     /// What the index holds for these ids now: written this run since the
@@ -370,7 +418,11 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
             .copied()
             .filter(|id| !written.contains_key(*id))
             .collect();
-        let mut committed = self.writer.committed(&committed)?.into_iter();
+        let mut committed = match committed.is_empty() {
+            // A store's round trip saved where every record was settled.
+            true => Vec::new().into_iter(),
+            false => self.writer.committed(&committed)?.into_iter(),
+        };
         Ok(ids
             .iter()
             .map(|id| match id.map(|id| self.written.get(id)) {
@@ -416,7 +468,7 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                     Found::Skipped(..) => None,
                 })
                 .collect();
-            let (known, repeated) = self.look_up(&ids)?;
+            let (known, repeated, _) = self.look_up(&ids, None)?;
             let looker = scan::Looker {
                 chunker: &self.chunker,
                 max_size: self.opts.max_file_size,
@@ -442,7 +494,7 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 self.counters.files += 1;
                 self.counters.bytes += bytes;
                 if let Some(s) = s {
-                    self.take(s, old, repeated)?;
+                    self.take(s, old, None, repeated)?;
                 }
             }
             (self.progress)(Event::Progress(self.counters));
@@ -495,18 +547,30 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 read = chunk.last().map_or(read, |(_, at)| *at);
                 let ids: Vec<Option<String>> =
                     chunk.iter().map(|(d, _)| Some(d.id.clone())).collect();
-                let (known, repeated) = self.look_up(&ids)?;
+                let hashes: Vec<String> = chunk
+                    .par_iter()
+                    .map(|(d, _)| scan::corpus_hash(d))
+                    .collect();
+                let words: Vec<_> = hashes
+                    .iter()
+                    .map(|h| crate::schema::hash_words(h))
+                    .collect();
+                let (known, repeated, same) = self.look_up(&ids, Some(&words))?;
                 let chunker = &self.chunker;
-                let seen: Vec<Option<Seen>> = (chunk, &known, &repeated)
+                let seen: Vec<Option<Seen>> = (chunk, hashes, &known, &repeated, &same)
                     .into_par_iter()
-                    .map(|((d, _), old, repeated)| {
+                    .map(|((d, _), hash, old, repeated, same)| {
                         let old = old.as_ref().map(|k| &k.entry);
-                        repeated.map(|_| scan::look_at_corpus_doc(d, old, chunker))
+                        repeated.map(|_| match same {
+                            Some(_) => Seen::Unchanged(d.id, None),
+                            None => scan::look_at_corpus_doc(d, hash, old, chunker),
+                        })
                     })
                     .collect();
-                for ((s, old), repeated) in seen.into_iter().zip(known).zip(repeated) {
+                let looked = known.into_iter().zip(same).zip(repeated);
+                for (s, ((old, same), repeated)) in seen.into_iter().zip(looked) {
                     if let Some(s) = s {
-                        self.take(s, old, repeated)?;
+                        self.take(s, old, same, repeated)?;
                     }
                 }
                 self.counters.bytes = done + read;
@@ -526,14 +590,19 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
     }
 
     /// Record one looked-at document, with what the index held for its id
-    /// (`old`) and whether its id was met before in the run (`repeated`),
-    /// both as [`Run::look_up`] found them: nothing written since shares
-    /// its id.
-    fn take(&mut self, seen: Seen, old: Option<Known>, repeated: Option<bool>) -> Result<()> {
+    /// (`old`, or only its handle where its content was `same`) and
+    /// whether its id was met before in the run (`repeated`), all as
+    /// [`Run::look_up`] found them: nothing written since shares its id.
+    fn take(
+        &mut self,
+        seen: Seen,
+        old: Option<Known>,
+        same: Option<u64>,
+        repeated: Option<bool>,
+    ) -> Result<()> {
+        let held = old.as_ref().map(|k| k.handle).or(same);
         let met_before = |run: &Self| {
-            let met = old
-                .as_ref()
-                .is_some_and(|k| run.met.contains(k.handle as usize));
+            let met = held.is_some_and(|h| run.met.contains(h as usize));
             repeated == Some(true) || met
         };
         match seen {
@@ -541,9 +610,10 @@ impl<'a, 'p, 'w> Run<'a, 'p, 'w> {
                 if !met_before(self) {
                     self.report.unchanged += 1;
                 }
-                let old = old.expect("unchanged: the index holds it");
-                self.met.insert(old.handle as usize);
-                if let Some(entry) = entry.filter(|e| *e != old.entry) {
+                self.met
+                    .insert(held.expect("unchanged: the index holds it") as usize);
+                let refreshed = entry.map(|e| (e, old.expect("refreshed from the entry read")));
+                if let Some((entry, old)) = refreshed.filter(|(e, old)| *e != old.entry) {
                     self.touched = true;
                     let handle = self.writer.update_entry(&id, &entry)?;
                     self.met.insert(handle as usize);
@@ -712,3 +782,65 @@ pub(crate) fn failpoint(name: &str) {
 
 #[cfg(not(feature = "failpoints"))]
 pub(crate) fn failpoint(_name: &str) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use semsearch_models::testing::{write_tiny_bert, TinyBert};
+    use semsearch_models::ModelSpec;
+
+    fn corpus(path: &Path, docs: &[(&str, &str)]) {
+        let lines: Vec<String> = docs
+            .iter()
+            .map(|(id, text)| serde_json::json!({"_id": id, "title": "", "text": text}).to_string())
+            .collect();
+        std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    }
+
+    /// Each committed document's hash column holds its entry's hash, in
+    /// order, and no other hash settles it; runs that settle unchanged
+    /// records by it count what changed as before (a changed record, a
+    /// repeated id whose last copy is the committed one, a record gone).
+    #[test]
+    fn unchanged_corpus_records_are_settled_by_the_hash_column() {
+        let tmp = tempfile::tempdir().unwrap();
+        let model = tmp.path().join("model");
+        write_tiny_bert(&model, &TinyBert::default()).unwrap();
+        let embedder = Embedder::load(&ModelSpec::Local(model)).unwrap();
+        let dir = tmp.path().join("index");
+        let jsonl = tmp.path().join("corpus.jsonl");
+        let mut opts = UpdateOptions::new(dir.clone(), Vec::new());
+        opts.jsonl = vec![jsonl.clone()];
+        let run = |opts: &UpdateOptions| {
+            let r = update(&embedder, opts, &mut |_| {}).unwrap();
+            (r.added, r.updated, r.unchanged, r.removed)
+        };
+        corpus(
+            &jsonl,
+            &[("a", "cats purr"), ("b", "dogs bark"), ("c", "cows moo")],
+        );
+        assert_eq!(run(&opts), (3, 0, 0, 0));
+        let generation = Manifest::read_header(&dir).unwrap().generation;
+        let gen_dir = store::generation_dir(&dir, generation);
+        let table = crate::index::Table::open(&dir, &gen_dir, 3).unwrap();
+        for id in ["a", "b", "c"] {
+            let (handle, doc) = table.get(id).unwrap().unwrap();
+            let [hi, lo] = crate::schema::hash_words(&doc.entry.hash).unwrap();
+            assert_eq!(table.handle_if_hash(id, [hi, lo]), Some(handle), "{id}");
+            assert_eq!(table.handle_if_hash(id, [lo, hi]), None, "{id}");
+            assert_eq!(table.handle_if_hash(id, [hi, lo ^ 1]), None, "{id}");
+        }
+        assert_eq!(table.handle_if_hash("z", [0, 0]), None);
+        drop(table);
+        assert_eq!(run(&opts), (0, 0, 3, 0));
+        corpus(
+            &jsonl,
+            &[
+                ("a", "cats purr loudly"),
+                ("b", "dogs howl"),
+                ("b", "dogs bark"),
+            ],
+        );
+        assert_eq!(run(&opts), (0, 1, 1, 1));
+    }
+}

@@ -214,9 +214,19 @@ pub(super) fn look_at_file(
     Seen::Changed(Box::new(doc), extracted.lossy)
 }
 
-/// Look at one object of a JSON Lines corpus (unchanged when its hash is).
-pub(super) fn look_at_corpus_doc(d: CorpusDoc, old: Option<&DocEntry>, chunker: &Chunker) -> Seen {
-    let h = hash(&[d.title.as_bytes(), d.text.as_bytes()]);
+/// A corpus object's content hash (title and text).
+pub(super) fn corpus_hash(d: &CorpusDoc) -> String {
+    hash(&[d.title.as_bytes(), d.text.as_bytes()])
+}
+
+/// Look at one object of a JSON Lines corpus whose [`corpus_hash`] is `h`
+/// (unchanged when the index's hash is that).
+pub(super) fn look_at_corpus_doc(
+    d: CorpusDoc,
+    h: String,
+    old: Option<&DocEntry>,
+    chunker: &Chunker,
+) -> Seen {
     if old.is_some_and(|o| o.hash == h) {
         return Seen::Unchanged(d.id, None);
     }
