@@ -138,9 +138,12 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Vec<Found>> {
             if e.file_name() == INDEX_DIR_NAME {
                 return false;
             }
+            // Only a folder can be the index: a file is not resolved (a
+            // `realpath` a file was most of a no-op run's walk).
+            let folder = e.file_type().is_none_or(|t| t.is_dir());
             match &index_dir {
-                Some(d) => std::fs::canonicalize(e.path()).map_or(true, |p| &p != d),
-                None => true,
+                Some(d) if folder => std::fs::canonicalize(e.path()).map_or(true, |p| &p != d),
+                _ => true,
             }
         })
         .build();
