@@ -138,8 +138,8 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Vec<Found>> {
             if e.file_name() == INDEX_DIR_NAME {
                 return false;
             }
-            // Only a folder can be the index: a file is not resolved (a
-            // `realpath` a file was most of a no-op run's walk).
+            // Only a folder can be the index: files are not resolved
+            // (resolving each was a third of a no-op run over 20,000).
             let folder = e.file_type().is_none_or(|t| t.is_dir());
             match &index_dir {
                 Some(d) if folder => std::fs::canonicalize(e.path()).map_or(true, |p| &p != d),

@@ -47,36 +47,24 @@ pub fn served_json(dir: &Path, searcher: &dyn semsearch_searcher::Store) -> serd
     }
 }
 
-/// [`status_json`] of an index taking `size` bytes.
 /// What this CPU runs: the kernel families it can run, the one selected
 /// for the default precision (`SEMSEARCH_KERNELS`, else the best for it),
-/// that precision, and the
-/// instruction-set extensions behind them.
+/// that precision, and the instruction-set extensions behind them.
 pub fn cpu_json() -> serde_json::Value {
-    use semsearch_models::{CpuFeatures, Kernels, ALL_KERNELS};
-    let runs: Vec<Kernels> = ALL_KERNELS
-        .into_iter()
-        .filter(|k| k.missing().is_none())
-        .collect();
-    let selected = Kernels::selected_for(crate::cli::default_precision());
+    let selected = selected_here();
     serde_json::json!({
         "kernels": selected.as_ref().ok(),
         "kernels_error": selected.as_ref().err().map(|e| e.to_string()),
         "default_precision": crate::cli::default_precision(),
-        "runs": runs,
-        "features": CpuFeatures::get(),
+        "runs": runnable(),
+        "features": semsearch_models::CpuFeatures::get(),
     })
 }
 
 /// The `kernels` line of the text output.
 fn cpu_line() -> String {
-    use semsearch_models::{Kernels, ALL_KERNELS};
-    let runs: Vec<String> = ALL_KERNELS
-        .into_iter()
-        .filter(|k| k.missing().is_none())
-        .map(|k| k.to_string())
-        .collect();
-    match Kernels::selected_for(crate::cli::default_precision()) {
+    let runs: Vec<String> = runnable().iter().map(|k| k.to_string()).collect();
+    match selected_here() {
         Ok(k) => format!(
             "{k}, {} by default (this CPU runs {})",
             crate::cli::default_precision(),
@@ -86,6 +74,20 @@ fn cpu_line() -> String {
     }
 }
 
+/// The kernel families this CPU can run.
+fn runnable() -> Vec<semsearch_models::Kernels> {
+    semsearch_models::ALL_KERNELS
+        .into_iter()
+        .filter(|k| k.missing().is_none())
+        .collect()
+}
+
+/// The family that runs the default precision here.
+fn selected_here() -> semsearch_models::Result<semsearch_models::Kernels> {
+    semsearch_models::Kernels::selected_for(crate::cli::default_precision())
+}
+
+/// [`status_json`] of an index taking `size` bytes.
 fn status_json_sized(dir: &Path, m: &Manifest, size: u64) -> serde_json::Value {
     let totals = m.totals();
     let passages = totals.passages;
