@@ -199,8 +199,8 @@ pub(crate) fn rank_with_vector(
 }
 
 /// The lexical first ranking that feedback reads only the top `docs` of:
-/// BM25's block-max WAND skips more the fewer it must keep (a million
-/// passages: lexical p50 14.5 -> 11.0 ms against 100 kept). Asked again
+/// BM25's pruning skips more the fewer it must keep (a million passages,
+/// block-WAND: lexical p50 14.5 -> 11.0 ms against 100 kept). Asked again
 /// for four times more while the last kept ties the `docs`-th, so that
 /// tied documents are ordered by id as in the full ranking rather than
 /// left to the collector's pick (ArguAna holds duplicates).

@@ -260,7 +260,7 @@ mod tests {
                         .lexical_above(&expanded, Lexical::Bm25, n, allowed, bound)
                         .unwrap();
                     // The same documents; a score's last bit follows the
-                    // order block-WAND summed its terms in.
+                    // order pruning summed its terms in.
                     let docs = |r: &[(usize, f32)]| r.iter().map(|h| h.0).collect::<Vec<_>>();
                     assert_eq!(docs(&above), docs(&full), "{terms:?} n {n} {fb:?}");
                     for (a, f) in above.iter().zip(&full) {

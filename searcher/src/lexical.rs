@@ -13,6 +13,7 @@ use tantivy::{DocAddress, DocId, Term};
 use semsearch_indexer::lsa::{idf, tf_weight};
 use semsearch_indexer::Index;
 
+use crate::disjunction::Disjunction;
 use crate::error::{Result, SearchError};
 
 /// Which lexical model.
@@ -30,7 +31,7 @@ pub enum Lexical {
 /// BM25 top-`n` documents for weighted terms (a term's BM25 score is
 /// multiplied by its weight), optionally restricted to `allowed` handles.
 /// `floor` (0 for none): at least `n` allowed documents are known to score
-/// that or more, so block-WAND skips every document below it from the start.
+/// that or more, so pruning skips every document below it from the start.
 pub fn bm25(
     index: &Index,
     terms: &[(String, f32)],
@@ -55,7 +56,12 @@ pub fn bm25(
     if clauses.is_empty() || n == 0 {
         return Ok(Vec::new());
     }
-    let mut query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
+    let weighted = terms
+        .iter()
+        .map(|(t, w)| (Term::from_field_text(f.text, t), *w))
+        .collect();
+    let boolean = BooleanQuery::new(clauses);
+    let mut query: Box<dyn Query> = Box::new(Disjunction::new(weighted, boolean));
     if let Some(allowed) = allowed {
         let handles = allowed.iter().enumerate().filter(|(_, ok)| **ok);
         let set = TermSetQuery::new(handles.map(|(d, _)| Term::from_field_u64(f.seq, d as u64)));

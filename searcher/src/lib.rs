@@ -18,6 +18,7 @@ mod backend;
 mod collapse;
 pub mod compare;
 mod config;
+mod disjunction;
 mod error;
 mod feedback;
 pub mod fusion;

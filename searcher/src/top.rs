@@ -1,7 +1,8 @@
 //! The best `k` documents by score across a lexical index's segments, with
-//! block-WAND pruning that shares its bound between segments.
+//! pruning (the query's own: block-WAND, or [`Disjunction`]'s MaxScore)
+//! that shares its bound between segments.
 //!
-//! tantivy's `TopDocs` starts every segment's block-WAND from no bound at
+//! tantivy's `TopDocs` starts every segment's pruning from no bound at
 //! all, so each segment scores documents until its own k-th best rises; a
 //! million short documents are a dozen segments, and the feedback pass's
 //! 13-22 terms made that the lexical leg's whole cost. Here each segment
@@ -19,6 +20,9 @@ use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::query::Weight;
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
+
+#[cfg(doc)]
+use crate::disjunction::Disjunction;
 
 /// The top `k` (score, address) pairs, best first (ties: lower address).
 pub(crate) struct SharedTopDocs {
@@ -171,12 +175,13 @@ impl Collector for SharedTopDocs {
 #[cfg(test)]
 mod tests {
     use super::SharedTopDocs;
+    use crate::disjunction::Disjunction;
     use tantivy::collector::TopDocs;
     use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
     use tantivy::schema::{IndexRecordOption, Schema, STRING, TEXT};
     use tantivy::{doc, DocAddress, Index, IndexWriter, Term};
 
-    /// The same scores place by place (block-WAND sums a document's terms
+    /// The same scores place by place (pruning sums a document's terms
     /// in an order that depends on its bound: the last bit may differ),
     /// and the same documents above the last place's score (at it, ties).
     fn same_ranking(ours: &[(f32, DocAddress)], theirs: &[(f32, DocAddress)], what: &str) {
@@ -202,7 +207,8 @@ mod tests {
 
     /// A few segments of documents drawn from a small vocabulary (many
     /// equal scores), some deleted: every weighted query gives exactly the
-    /// list `TopDocs` gives, one thread or several.
+    /// list `TopDocs` gives, one thread or several, by block-WAND and by
+    /// [`Disjunction`]'s MaxScore.
     #[test]
     fn equals_top_docs_across_segments_ties_and_deletes() {
         let mut schema = Schema::builder();
@@ -240,33 +246,42 @@ mod tests {
             let searcher = index.reader().unwrap().searcher();
             assert!(searcher.segment_readers().len() >= 6);
             for _ in 0..60 {
-                let clauses: Vec<(Occur, Box<dyn Query>)> = (0..1 + next(8))
+                // Up to 22 terms, as feedback's second ranking has.
+                let weighted: Vec<(Term, f32)> = (0..1 + next(22))
                     .map(|_| {
                         let term = Term::from_field_text(text, &format!("w{}", next(40)));
-                        let q = TermQuery::new(term, IndexRecordOption::WithFreqs);
-                        let weight = 0.1 + next(100) as f32 / 40.0;
+                        (term, 0.1 + next(100) as f32 / 40.0)
+                    })
+                    .collect();
+                let clauses: Vec<(Occur, Box<dyn Query>)> = weighted
+                    .iter()
+                    .map(|(term, weight)| {
+                        let q = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
                         (
                             Occur::Should,
-                            Box::new(BoostQuery::new(Box::new(q), weight)) as _,
+                            Box::new(BoostQuery::new(Box::new(q), *weight)) as _,
                         )
                     })
                     .collect();
                 let query = BooleanQuery::new(clauses);
+                let disjunction = Disjunction::new(weighted, query.clone());
                 for k in [1, 10, 100] {
-                    let ours = searcher
-                        .search(&query, &SharedTopDocs::above(k, 0.0))
-                        .unwrap();
                     let theirs = searcher
                         .search(&query, &TopDocs::with_limit(k).order_by_score())
                         .unwrap();
-                    same_ranking(&ours, &theirs, &format!("k {k}, threads {threads}"));
-                    // Started from the k-th score (less its last bits, which
-                    // depend on the order terms are summed): the same list.
-                    if let Some(&(kth, _)) = theirs.get(k - 1) {
-                        let floor = kth * (1.0 - 1e-5);
-                        let floored = searcher.search(&query, &SharedTopDocs::above(k, floor));
-                        let what = format!("k {k} from its k-th score, threads {threads}");
-                        same_ranking(&floored.unwrap(), &theirs, &what);
+                    for (name, q) in [("wand", &query as &dyn Query), ("maxscore", &disjunction)] {
+                        let ours = searcher.search(q, &SharedTopDocs::above(k, 0.0)).unwrap();
+                        let what = format!("{name}, k {k}, threads {threads}");
+                        same_ranking(&ours, &theirs, &what);
+                        // Started from the k-th score (less its last bits,
+                        // which depend on the order terms are summed): the
+                        // same list.
+                        if let Some(&(kth, _)) = theirs.get(k - 1) {
+                            let floor = kth * (1.0 - 1e-5);
+                            let floored = searcher.search(q, &SharedTopDocs::above(k, floor));
+                            let what = format!("{what}, from its k-th score");
+                            same_ranking(&floored.unwrap(), &theirs, &what);
+                        }
                     }
                 }
             }
