@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::linear::PackedLinear;
 use crate::mapped::MappedRows;
+use crate::packed::LayerPacks;
 use crate::{attention, kernels, Kernels, Precision};
 
 /// Where BERT checkpoints keep the word embeddings (with or without the
@@ -273,13 +274,47 @@ struct Layer {
 }
 
 impl Layer {
-    /// `ranges`: the calibration's input maxima (int8 smoothing), if any.
+    /// `ranges`: the calibration's input maxima (int8 smoothing), if any;
+    /// `packed`: the layer's products as packed before, if kept.
     fn load(
         vb: VarBuilder,
         c: &BertConfig,
         precision: Arith,
         ranges: &InputRanges,
+        packed: Option<LayerPacks>,
     ) -> Result<Self> {
+        let h = c.hidden_size;
+        let head_dim = h / c.num_attention_heads;
+        let [qkv, attn_out, ffn_in, ffn_out] = match packed {
+            Some(products) => products.map(Linear::Packed),
+            None => Self::products(&vb, c, precision, ranges)?,
+        };
+        Ok(Layer {
+            qkv,
+            attn_out,
+            attn_norm: AddNorm::load(vb.pp("attention.output.LayerNorm"), h, c.layer_norm_eps)?,
+            ffn_in,
+            ffn_out,
+            ffn_norm: AddNorm::load(vb.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
+            products: match precision {
+                (Kernels::Amx, p) if p != Precision::F32 && head_dim.is_multiple_of(32) => {
+                    attention::Products::Tiles
+                }
+                (Kernels::Avx2, _) if attention::Products::fits(head_dim) => {
+                    attention::Products::Lanes8
+                }
+                _ => attention::Products::Gemm,
+            },
+        })
+    }
+
+    /// The layer's four products from the weights, packed for `precision`.
+    fn products(
+        vb: &VarBuilder,
+        c: &BertConfig,
+        precision: Arith,
+        ranges: &InputRanges,
+    ) -> Result<[Linear; 4]> {
         let h = c.hidden_size;
         let head_dim = h / c.num_attention_heads;
         let att = vb.pp("attention.self");
@@ -299,38 +334,14 @@ impl Layer {
             &ranges.qkv,
         )?;
         let inter = c.intermediate_size;
-        Ok(Layer {
+        let dense =
+            |name: &str, shape, act: &[f32]| Linear::load(&vb.pp(name), shape, precision, act);
+        Ok([
             qkv,
-            attn_out: Linear::load(
-                &vb.pp("attention.output.dense"),
-                (h, h),
-                precision,
-                &ranges.attn_out,
-            )?,
-            attn_norm: AddNorm::load(vb.pp("attention.output.LayerNorm"), h, c.layer_norm_eps)?,
-            ffn_in: Linear::load(
-                &vb.pp("intermediate.dense"),
-                (h, inter),
-                precision,
-                &ranges.ffn_in,
-            )?,
-            ffn_out: Linear::load(
-                &vb.pp("output.dense"),
-                (inter, h),
-                precision,
-                &ranges.ffn_out,
-            )?,
-            ffn_norm: AddNorm::load(vb.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
-            products: match precision {
-                (Kernels::Amx, p) if p != Precision::F32 && head_dim.is_multiple_of(32) => {
-                    attention::Products::Tiles
-                }
-                (Kernels::Avx2, _) if attention::Products::fits(head_dim) => {
-                    attention::Products::Lanes8
-                }
-                _ => attention::Products::Gemm,
-            },
-        })
+            dense("attention.output.dense", (h, h), &ranges.attn_out)?,
+            dense("intermediate.dense", (h, inter), &ranges.ffn_in)?,
+            dense("output.dense", (inter, h), &ranges.ffn_out)?,
+        ])
     }
 
     /// `x`: (batch * seq, hidden). `trace`: record each product's input
@@ -439,7 +450,7 @@ impl BertEncoder {
         precision: Precision,
     ) -> Result<Self> {
         let ranges = vec![InputRanges::default(); c.num_hidden_layers];
-        Self::build(vb, c, (kernels, precision), &ranges, None)
+        Self::build(vb, c, (kernels, precision), &ranges, None, None)
     }
 
     /// The product inputs' ranges over `calibration` (token-id rows), run
@@ -453,7 +464,14 @@ impl BertEncoder {
         if calibration.is_empty() {
             return Ok(ranges);
         }
-        let f32 = Self::build(vb, c, (Kernels::Portable, Precision::F32), &ranges, None)?;
+        let f32 = Self::build(
+            vb,
+            c,
+            (Kernels::Portable, Precision::F32),
+            &ranges,
+            None,
+            None,
+        )?;
         let device = f32.position.device().clone();
         for ids in calibration.iter().filter(|r| !r.is_empty()) {
             let ids = Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?;
@@ -463,15 +481,30 @@ impl BertEncoder {
     }
 
     /// [`BertEncoder::load`]; an int8 layer is smoothed by the input ranges
-    /// [`BertEncoder::calibrate`] measured ([`PackedLinear::new_smoothed`]).
+    /// [`BertEncoder::calibrate`] measured ([`PackedLinear::new_smoothed`]),
+    /// unless its products come packed already (`packed`, every layer's;
+    /// `ranges` are then not read).
     pub(crate) fn load_with_ranges(
         vb: VarBuilder,
         c: &BertConfig,
         arith: (Kernels, Precision),
         ranges: &[InputRanges],
         words: Option<MappedRows>,
+        packed: Option<Vec<LayerPacks>>,
     ) -> Result<Self> {
-        Self::build(vb, c, arith, ranges, words)
+        Self::build(vb, c, arith, ranges, words, packed)
+    }
+
+    /// Every layer's products, if each is packed for our kernels.
+    pub(crate) fn packed(&self) -> Option<Vec<[&PackedLinear; 4]>> {
+        self.layers
+            .iter()
+            .map(|l| {
+                let products = [&l.qkv, &l.attn_out, &l.ffn_in, &l.ffn_out];
+                let [a, b, c, d] = products.map(Linear::packed);
+                Some([a?, b?, c?, d?])
+            })
+            .collect()
     }
 
     /// `words`: the word embeddings read from the weights' file, else
@@ -482,6 +515,7 @@ impl BertEncoder {
         (kernels, precision): Arith,
         ranges: &[InputRanges],
         words: Option<MappedRows>,
+        packed: Option<Vec<LayerPacks>>,
     ) -> Result<Self> {
         let vb = if vb.contains_tensor(WORD_EMBEDDINGS[0]) {
             vb.pp("bert")
@@ -496,11 +530,18 @@ impl BertEncoder {
         let emb_norm = AddNorm::load(e.pp("LayerNorm"), h, c.layer_norm_eps)?;
         // Packing a layer's weights for our kernels is most of a model's
         // load: the layers pack side by side.
-        let layers = (0..c.num_hidden_layers)
-            .into_par_iter()
-            .map(|i| {
+        let mut packed: Vec<Option<LayerPacks>> = match packed {
+            Some(layers) if layers.len() == c.num_hidden_layers => {
+                layers.into_iter().map(Some).collect()
+            }
+            _ => (0..c.num_hidden_layers).map(|_| None).collect(),
+        };
+        let layers = packed
+            .par_iter_mut()
+            .enumerate()
+            .map(|(i, products)| {
                 let vb = vb.pp(format!("encoder.layer.{i}"));
-                Layer::load(vb, c, (kernels, precision), &ranges[i])
+                Layer::load(vb, c, (kernels, precision), &ranges[i], products.take())
             })
             .collect::<Result<_>>()?;
         Ok(BertEncoder {

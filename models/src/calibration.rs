@@ -6,10 +6,10 @@
 //! loading it (a one-shot search loaded the model in 0.37-0.44 s). The
 //! ranges depend only on the weights, the tokenizer and the texts, so they
 //! are kept in the user's cache folder under a key made of those and read
-//! back by the next process. A missing, unreadable or malformed file is
-//! measured again; a cache that cannot be written is only slower.
+//! back by the next process ([`crate::cache`]). A malformed file is
+//! measured again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::bert::{BertConfig, InputRanges};
 
@@ -17,20 +17,6 @@ use crate::bert::{BertConfig, InputRanges};
 const VERSION: &[u8] = b"semsearch int8 ranges 1";
 /// The file's first bytes.
 const MAGIC: &[u8; 4] = b"SSR1";
-
-/// The folder ranges are kept in: `$SEMSEARCH_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/semsearch`, else `~/.cache/semsearch`; `None` where
-/// none is known.
-pub(crate) fn cache_dir() -> Option<PathBuf> {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = var("SEMSEARCH_CACHE_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    let base = var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("semsearch"))
-}
 
 /// The key of a measurement: what it depends on, each file by its path,
 /// size and modification time (hub files are immutable blobs).
@@ -65,22 +51,12 @@ pub(crate) fn ranges(
     c: &BertConfig,
     measure: impl FnOnce() -> candle_core::Result<Vec<InputRanges>>,
 ) -> candle_core::Result<Vec<InputRanges>> {
-    let Some(dir) = dir else {
-        return measure();
-    };
-    let path = dir.join(format!("int8-{key:016x}.ranges"));
-    if let Some(kept) = std::fs::read(&path).ok().and_then(|b| decode(&b, c)) {
+    let name = format!("int8-{key:016x}.ranges");
+    if let Some(kept) = crate::cache::read(dir, &name).and_then(|b| decode(&b, c)) {
         return Ok(kept);
     }
     let measured = measure()?;
-    // Written aside and renamed, so a reader never sees half a file.
-    let aside = dir.join(format!("int8-{key:016x}.{}.tmp", std::process::id()));
-    let written = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&aside, encode(&measured)))
-        .and_then(|()| std::fs::rename(&aside, &path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&aside);
-    }
+    crate::cache::write(dir, &name, &encode(&measured));
     Ok(measured)
 }
 

@@ -13,6 +13,7 @@ use crate::config::SentenceConfig;
 use crate::cpu::Kernels;
 use crate::error::{Error, Result};
 use crate::mapped::MappedRows;
+use crate::packed;
 use crate::pooling::{float_mask, l2_normalize, Pooling};
 use crate::source::{ModelFiles, ModelSpec, Weights};
 
@@ -314,22 +315,24 @@ impl Embedder {
         let weights_path = match &files.weights {
             Weights::Safetensors(p) | Weights::PyTorch(p) => p,
         };
-        let ranges = match precision {
+        // What packing depends on: the weights, and for int8 what its
+        // calibration read.
+        let files_key = match precision {
             Precision::Int8 => {
-                let key = calibration::key(&[weights_path, &files.tokenizer], CALIBRATION, config);
-                let dir = calibration::cache_dir();
-                calibration::ranges(dir.as_deref(), key, config, || {
-                    // Only when no calibration is cached: the tokenizer is
-                    // parsed again rather than waited for.
-                    let tokenizer = load_tokenizer(&files.tokenizer, max_len)
-                        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-                    let ids = tokenizer
-                        .encode_batch(CALIBRATION.to_vec(), true)
-                        .map_err(|e| candle_core::Error::Msg(format!("tokenizing: {e}")))?;
-                    let ids: Vec<Vec<u32>> = ids.iter().map(|e| e.get_ids().to_vec()).collect();
-                    BertEncoder::calibrate(vb.clone(), config, &ids)
-                })
-                .map_err(weights_err(weights_path))?
+                calibration::key(&[weights_path, &files.tokenizer], CALIBRATION, config)
+            }
+            _ => calibration::key(&[weights_path], &[], config),
+        };
+        let dir = crate::cache::dir();
+        let packed_key = packed::key(files_key, kernels, precision);
+        let kept = device
+            .is_cpu()
+            .then(|| packed::read(dir.as_deref(), packed_key, config, (kernels, precision)))
+            .flatten();
+        let ranges = match (precision, &kept) {
+            (Precision::Int8, None) => {
+                calibrated(files, &vb, config, max_len, (dir.as_deref(), files_key))
+                    .map_err(weights_err(weights_path))?
             }
             _ => vec![InputRanges::default(); config.num_hidden_layers],
         };
@@ -343,8 +346,14 @@ impl Embedder {
             }
             _ => None,
         };
-        BertEncoder::load_with_ranges(vb, config, (kernels, precision), &ranges, words)
-            .map_err(weights_err(weights_path))
+        let fresh = kept.is_none() && device.is_cpu();
+        let arith = (kernels, precision);
+        let encoder = BertEncoder::load_with_ranges(vb, config, arith, &ranges, words, kept)
+            .map_err(weights_err(weights_path))?;
+        if let Some(products) = encoder.packed().filter(|_| fresh) {
+            packed::write(dir.as_deref(), packed_key, &products);
+        }
+        Ok(encoder)
     }
 
     fn token_budget(&self) -> usize {
@@ -518,6 +527,28 @@ fn serial_tokens(kernels: Kernels) -> usize {
 }
 
 const SERIAL_TOKENS: usize = 64;
+
+/// int8's calibration ranges for `files`: kept under `key` in `dir`, else
+/// measured (then kept).
+fn calibrated(
+    files: &ModelFiles,
+    vb: &VarBuilder,
+    config: &BertConfig,
+    max_len: usize,
+    (dir, key): (Option<&Path>, u64),
+) -> candle_core::Result<Vec<InputRanges>> {
+    calibration::ranges(dir, key, config, || {
+        // Only when no calibration is cached: the tokenizer is parsed
+        // again rather than waited for.
+        let tokenizer = load_tokenizer(&files.tokenizer, max_len)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let ids = tokenizer
+            .encode_batch(CALIBRATION.to_vec(), true)
+            .map_err(|e| candle_core::Error::Msg(format!("tokenizing: {e}")))?;
+        let ids: Vec<Vec<u32>> = ids.iter().map(|e| e.get_ids().to_vec()).collect();
+        BertEncoder::calibrate(vb.clone(), config, &ids)
+    })
+}
 
 fn load_tokenizer(path: &Path, max_len: usize) -> Result<Tokenizer> {
     let err = |reason: String| Error::Tokenizer {

@@ -16,6 +16,7 @@
 
 mod attention;
 mod bert;
+mod cache;
 mod calibration;
 mod config;
 mod cpu;
@@ -26,6 +27,7 @@ mod kernels;
 pub mod linear;
 mod malloc;
 mod mapped;
+mod packed;
 mod parallel;
 mod pooling;
 mod source;

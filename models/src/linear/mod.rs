@@ -74,6 +74,7 @@ pub(crate) mod amx;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod bytes;
 
 #[cfg(test)]
 use tests::plain_int8;
@@ -153,6 +154,39 @@ impl Aligned {
     pub(crate) fn as_slice(&self) -> &[u32] {
         // SAFETY: as in `grow`.
         unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast(), self.len) }
+    }
+}
+
+/// How a kernel family lays out `k` rows of weights at a precision.
+struct Packing {
+    /// Columns per panel: 16 (AVX2) or 64.
+    nr: usize,
+    /// int8 as 16-bit pairs (plain AVX2, no AVX-VNNI).
+    pairs: bool,
+    /// Depth steps of a panel.
+    steps: usize,
+    /// u32s per step of a panel: pairs of bytes put two columns in one.
+    lanes: usize,
+}
+
+impl Packing {
+    fn of(kernels: Kernels, precision: Precision, k: usize) -> Packing {
+        let nr = if kernels == Kernels::Avx2 { 16 } else { 64 };
+        let pairs = kernels == Kernels::Avx2
+            && precision == Precision::Int8
+            && (!crate::cpu::CpuFeatures::get().avx_vnni || plain_int8());
+        let per = if pairs { 2 } else { per_step(precision) };
+        let mut steps = k.div_ceil(per);
+        if kernels == Kernels::Amx && precision != Precision::F32 {
+            steps = steps.next_multiple_of(16);
+        }
+        let lanes = if pairs { nr / 2 } else { nr };
+        Packing {
+            nr,
+            pairs,
+            steps,
+            lanes,
+        }
     }
 }
 
@@ -255,15 +289,12 @@ impl PackedLinear {
         if kernels == Kernels::Portable || !kernels.runs(precision) || kernels.missing().is_some() {
             return None;
         }
-        let nr = if kernels == Kernels::Avx2 { 16 } else { 64 };
-        let pairs = kernels == Kernels::Avx2
-            && precision == Precision::Int8
-            && (!crate::cpu::CpuFeatures::get().avx_vnni || plain_int8());
-        let per = if pairs { 2 } else { per_step(precision) };
-        let mut steps = k.div_ceil(per);
-        if kernels == Kernels::Amx && precision != Precision::F32 {
-            steps = steps.next_multiple_of(16);
-        }
+        let Packing {
+            nr,
+            pairs,
+            steps,
+            lanes,
+        } = Packing::of(kernels, precision, k);
         let (col_scale, q) = match precision {
             Precision::Int8 => quantize_columns(w, k, n),
             _ => (Vec::new(), Vec::new()),
@@ -276,8 +307,6 @@ impl PackedLinear {
                 .for_each(|(s, &v)| *s += 128 * i32::from(v));
         }
         let panels = n.div_ceil(nr);
-        // Pairs of bytes: two columns to a lane.
-        let lanes = if pairs { nr / 2 } else { nr };
         let mut buffer = Aligned::zeroed(panels * steps * lanes);
         let data = buffer.grow(panels * steps * lanes);
         let layout = Tiled {
