@@ -18,6 +18,10 @@ use crate::{Kernels, Precision};
 const VERSION: &[u8] = b"semsearch packed products 1";
 /// The file's first bytes.
 const MAGIC: &[u8; 4] = b"SSP1";
+/// Bytes of packed products kept, the least recently used removed first:
+/// MiniLM takes 11-42 MB, a large model in f32 more than a gigabyte, and
+/// a model or precision no longer used should not hold its space forever.
+const KEPT_BYTES: u64 = 2 << 30;
 
 /// One encoder layer's products: query-key-value, attention output,
 /// feed-forward in and out.
@@ -45,6 +49,7 @@ pub(crate) fn read(
     (kernels, precision): (Kernels, Precision),
 ) -> Option<Vec<LayerPacks>> {
     let bytes = crate::cache::read(dir, &name(key))?;
+    crate::cache::touch(dir, &name(key));
     let body = bytes.strip_prefix(MAGIC)?;
     let (sum, mut rest) = body.split_first_chunk::<8>()?;
     if u64::from_le_bytes(*sum) != xxhash_rust::xxh3::xxh3_64(rest) {
@@ -73,6 +78,7 @@ pub(crate) fn write(dir: Option<&Path>, key: u64, layers: &[[&PackedLinear; 4]])
     bytes.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes());
     bytes.extend_from_slice(&body);
     crate::cache::write(dir, &name(key), &bytes);
+    crate::cache::bound(dir, ("packed-", ".bin"), KEPT_BYTES);
 }
 
 /// Inputs x outputs of a layer's four products.
