@@ -71,7 +71,7 @@ pub(crate) fn bound(dir: Option<&Path>, (prefix, suffix): (&str, &str), limit: u
             Some((m.modified().ok()?, m.len(), e.path()))
         })
         .collect();
-    kept.sort_by(|a, b| b.0.cmp(&a.0));
+    kept.sort_by_key(|k| std::cmp::Reverse(k.0));
     let mut total = 0;
     for (i, (_, len, path)) in kept.iter().enumerate() {
         total += len;
