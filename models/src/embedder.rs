@@ -284,7 +284,8 @@ impl Embedder {
     }
 
     /// The encoder of `files`, its linear layers packed for `kernels` at
-    /// `precision` (int8 smoothed by the cached or measured calibration).
+    /// `precision` (int8 smoothed by the cached or measured calibration),
+    /// or read back as a previous process packed them ([`packed`]).
     fn encoder(
         files: &ModelFiles,
         config: &BertConfig,
@@ -336,16 +337,7 @@ impl Embedder {
             }
             _ => vec![InputRanges::default(); config.num_hidden_layers],
         };
-        let words = match &files.weights {
-            Weights::Safetensors(p) if device.is_cpu() => {
-                let shape = (config.vocab_size, config.hidden_size);
-                match WORD_EMBEDDINGS.into_iter().find(|n| vb.contains_tensor(n)) {
-                    Some(name) => MappedRows::open(p, name, shape).map_err(weights_err(p))?,
-                    None => None,
-                }
-            }
-            _ => None,
-        };
+        let words = word_table(files, &vb, config, device).map_err(weights_err(weights_path))?;
         let fresh = kept.is_none() && device.is_cpu();
         let arith = (kernels, precision);
         let encoder = BertEncoder::load_with_ranges(vb, config, arith, &ranges, words, kept)
@@ -527,6 +519,26 @@ fn serial_tokens(kernels: Kernels) -> usize {
 }
 
 const SERIAL_TOKENS: usize = 64;
+
+/// The word embeddings read from the weights' file where it is a
+/// safetensors one on the CPU (`None`: the encoder loads them as a tensor).
+fn word_table(
+    files: &ModelFiles,
+    vb: &VarBuilder,
+    config: &BertConfig,
+    device: &Device,
+) -> candle_core::Result<Option<MappedRows>> {
+    match &files.weights {
+        Weights::Safetensors(p) if device.is_cpu() => {
+            let shape = (config.vocab_size, config.hidden_size);
+            match WORD_EMBEDDINGS.into_iter().find(|n| vb.contains_tensor(n)) {
+                Some(name) => MappedRows::open(p, name, shape),
+                None => Ok(None),
+            }
+        }
+        _ => Ok(None),
+    }
+}
 
 /// int8's calibration ranges for `files`: kept under `key` in `dir`, else
 /// measured (then kept).
