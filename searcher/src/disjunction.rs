@@ -11,7 +11,11 @@
 //! maxima together cannot beat the bound (non-essential: only looked up in
 //! documents another term found, and only while the document can still
 //! make it) and the rest (essential: their postings are walked). As the
-//! bound rises nearly every added term becomes non-essential. The same
+//! bound rises nearly every added term becomes non-essential. The
+//! essential postings are walked term at a time over windows of 4,096
+//! documents, added into an array, rather than document at a time (a
+//! million passages, lexical p50 5.7-6.5 -> 4.0-4.8 ms beside
+//! block-WAND's 7.5-9.5 in the same runs). The same
 //! documents reach the collector with the same scores up to the order the
 //! terms are summed in (the last bit), as the tests check against
 //! tantivy's `TopDocs`.
