@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::Quantization;
+use crate::pages::{self, Viewed};
 use crate::vectors;
 
 /// A small segment is merged into the one before it while that one holds
@@ -109,7 +110,7 @@ fn read_keys(path: &Path) -> Result<Vec<u64>> {
 
 /// The segments of a committed generation, memory-mapped for searching.
 pub struct Vectors {
-    segments: Vec<usearch::Index>,
+    segments: Vec<Viewed>,
     /// Each segment's own search expansion (the manifest's).
     expansions: Vec<usize>,
     tombstones: HashSet<u64>,
@@ -122,7 +123,7 @@ impl Vectors {
         // Side by side: viewing a segment walks all its nodes to rebuild
         // usearch's key table (about 90 ms for a million passages in four
         // segments, most of a one-shot search's opening there).
-        let opened: Vec<(usearch::Index, usize)> = list
+        let opened: Vec<(Viewed, usize)> = list
             .par_iter()
             .map(|s| open_one(gen_dir, s, dim, q))
             .collect::<Result<_>>()?;
@@ -193,12 +194,12 @@ impl Vectors {
         let parts: Vec<_> = if self.segments.len() > 1 {
             self.segments
                 .par_iter()
-                .map(one)
+                .map(|s| one(s))
                 .collect::<std::result::Result<_, _>>()?
         } else {
             self.segments
                 .iter()
-                .map(one)
+                .map(|s| one(s))
                 .collect::<std::result::Result<_, _>>()?
         };
         let mut all: Vec<(u64, f32)> = parts.into_iter().flatten().collect();
@@ -569,12 +570,7 @@ impl Writer {
 
 /// One segment's file viewed, checked against the manifest's entry, with
 /// its search expansion set: the index and that expansion.
-fn open_one(
-    gen_dir: &Path,
-    s: &Segment,
-    dim: usize,
-    q: Quantization,
-) -> Result<(usearch::Index, usize)> {
+fn open_one(gen_dir: &Path, s: &Segment, dim: usize, q: Quantization) -> Result<(Viewed, usize)> {
     let path = graph_path(gen_dir, s.id);
     if !path.is_file() {
         return Err(corrupt(&path, "is missing"));
@@ -596,13 +592,14 @@ fn open_one(
     Ok((index, own))
 }
 
-/// A segment's file, memory-mapped read-only.
-fn view(path: &Path, dim: usize, q: Quantization) -> Result<usearch::Index> {
+/// View a segment's file in 2 MiB pages ([`crate::pages`]).
+fn view(path: &Path, dim: usize, q: Quantization) -> Result<Viewed> {
     let index = usearch::Index::new(&vectors::options(dim, q)).map_err(|e| corrupt(path, e))?;
-    index
-        .view(&path.to_string_lossy())
-        .map_err(|e| corrupt(path, e))?;
-    Ok(index)
+    match Viewed::new(index, path) {
+        Ok(v) => Ok(v),
+        Err(pages::ViewError::Io(e)) => Err(e).at(path),
+        Err(pages::ViewError::Usearch(e)) => Err(corrupt(path, e)),
+    }
 }
 
 /// Unlink a segment's files from this generation (older ones keep theirs).

@@ -270,11 +270,14 @@ pub fn remove(
     Ok(())
 }
 
-/// Save to `path`.
+/// Save to `path` (a new file), in 2 MiB pages (`pages.rs` says why).
 pub fn save(index: &usearch::Index, path: &Path) -> Result<()> {
-    index
-        .save(&path.to_string_lossy())
-        .map_err(|e| err(path, e))
+    crate::pages::write(path, |part| {
+        index
+            .save(&part.to_string_lossy())
+            .map_err(std::io::Error::other)
+    })
+    .map_err(|e| err(path, e))
 }
 
 /// Dot product (cosine similarity of unit vectors), in sixteen running
