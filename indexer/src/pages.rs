@@ -3,7 +3,7 @@
 //! An HNSW search reads a few thousand vectors at random places of its
 //! segments, each a cache miss, and at a million passages (1 GB of f16
 //! vectors) each also a TLB miss when the file is mapped in 4 KiB pages:
-//! in this VM a random 768-byte read of a 1 GiB mapped file took 550-600 ns
+//! in this VM a random 768-byte read of a 1 GiB mapped file took 547-608 ns
 //! from 4 KiB pages and 370-465 from 2 MiB ones (BENCHMARKS.md). Linux
 //! (ext4 from 6.16) keeps a file's page cache in 2 MiB folios, and maps
 //! them with one page-table entry each, when the file is written in 2 MiB
