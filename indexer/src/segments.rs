@@ -313,6 +313,15 @@ impl Writer {
         })
     }
 
+    /// An empty segment to fill: with a dense graph when one full segment
+    /// is already there (this run filled one, or a committed one is full),
+    /// since this one will fill too unless the run ends first.
+    fn new_segment(&self) -> Result<usearch::Index> {
+        let after_full =
+            !self.filling.is_empty() || self.committed.iter().any(|s| s.vectors >= self.cap);
+        vectors::create(self.dim, self.quantization, after_full)
+    }
+
     /// Add vectors to the open segment, starting a new one whenever it is
     /// full: inserted (in parallel) on another thread, which the next
     /// call, or any other, waits for.
@@ -325,7 +334,7 @@ impl Writer {
                 Some(f) if f.keys.len() < self.cap => self.cap - f.keys.len(),
                 _ => {
                     self.filling.push(Filling {
-                        index: Arc::new(vectors::load(None, self.dim, self.quantization)?),
+                        index: Arc::new(self.new_segment()?),
                         keys: HashSet::new(),
                         saved: None,
                         dirty: false,

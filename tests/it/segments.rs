@@ -84,6 +84,17 @@ fn segment_file(idx: &Path, generation: u64, id: u64) -> PathBuf {
     gen_dir(idx, generation).join(format!("vectors/seg-{id:06}.usearch"))
 }
 
+/// Edges per node of a committed segment's graph, as saved in its file.
+fn connectivity(idx: &Path, id: u64) -> usize {
+    let g = manifest(idx)["generation"].as_u64().unwrap();
+    let opts = semsearch_indexer::vectors::options(384, semsearch_indexer::Quantization::F16);
+    let graph = usearch::Index::new(&opts).unwrap();
+    graph
+        .view(segment_file(idx, g, id).to_str().unwrap())
+        .unwrap();
+    graph.connectivity()
+}
+
 fn tombstones(idx: &Path) -> usize {
     let g = manifest(idx)["generation"].as_u64().unwrap();
     let bytes = std::fs::read(gen_dir(idx, g).join("vectors/tombstones.bin")).unwrap();
@@ -224,6 +235,12 @@ fn a_run_fills_segments_across_checkpoints_and_never_inserts_a_vector_twice() {
     assert!(full.iter().all(|s| s.1 == 16), "{segs:?}");
     assert_eq!(last.1, total - 16 * full.len() as u64, "{segs:?}");
     assert!(full.windows(2).all(|w| w[0].0 < w[1].0), "{segs:?}");
+    // The first segment was begun not knowing it would fill: usearch's
+    // 16 edges per node; those begun after a full one, the dense graph.
+    let edges: Vec<usize> = segs.iter().map(|s| connectivity(&idx, s.0)).collect();
+    let dense = semsearch_indexer::vectors::DENSE_CONNECTIVITY;
+    assert_eq!(edges[0], 16, "{edges:?}");
+    assert!(edges[1..].iter().all(|&e| e == dense), "{edges:?}");
     assert_eq!(
         vector_files(&idx),
         2 * segs.len() + 1,
