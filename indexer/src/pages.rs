@@ -122,8 +122,8 @@ mod tests {
 
     #[test]
     fn a_written_file_holds_every_byte_and_leaves_no_sibling() {
-        let dir = std::env::temp_dir().join(format!("semsearch-pages-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("seg.usearch");
         // Longer than two pieces and not a multiple of one.
         let bytes: Vec<u8> = (0..2 * PIECE + 12_345)
@@ -132,12 +132,11 @@ mod tests {
         write(&path, |p| std::fs::write(p, &bytes)).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
         assert_eq!(&map(&path).unwrap()[..], &bytes[..]);
-        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        let left: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
         assert_eq!(left.len(), 1, "only the file: {left:?}");
         // A file of that name is never written over (it may be a link
         // into a committed generation).
         assert!(write(&path, |p| std::fs::write(p, b"x")).is_err());
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -186,8 +186,7 @@ fn others(key: u64, keys: &[u64]) -> Vec<u64> {
 
 /// An HNSW index to add to: the one saved at `prev`, else a new one.
 pub fn load(prev: Option<&Path>, dim: usize, q: Quantization) -> Result<usearch::Index> {
-    let index =
-        usearch::Index::new(&options(dim, q)).map_err(|e| err(prev.unwrap_or(Path::new("")), e))?;
+    let index = create(dim, q, false)?;
     let Some(prev) = prev else {
         return Ok(index);
     };
