@@ -193,6 +193,13 @@ impl Index {
         self.table.handle(addr)
     }
 
+    /// Where document `doc` is in the lexical index (its term dictionary
+    /// looked up: the inverse of [`Index::handle`]).
+    pub fn address(&self, doc: usize) -> Option<DocAddress> {
+        let (l, d) = self.table.address(doc)?;
+        Some(DocAddress::new(l.ord, d))
+    }
+
     /// The handle of the document with this id.
     pub fn position(&self, id: &str) -> Option<usize> {
         self.table.position(id)
@@ -239,7 +246,7 @@ impl Index {
     pub fn passage(&self, key: u64) -> Option<PassageRef> {
         let t = &self.table;
         let term = Term::from_field_u64(t.fields.keys, key);
-        let (l, d) = t.find(|l| &l.by_key, &term)?;
+        let (l, d) = t.find_number(|l| (&l.by_key, &l.keys), key, &term)?;
         let ordinal = l.keys.values_for_doc(d).position(|k| k == key)?;
         let doc = l.seq.first(d)? as usize;
         Some(PassageRef { doc, ordinal })
@@ -371,7 +378,29 @@ impl Table {
     /// Where document `doc` is in the lexical index.
     fn address(&self, doc: usize) -> Option<(&SegmentLookup, DocId)> {
         let term = Term::from_field_u64(self.fields.seq, doc as u64);
-        self.find(|l| &l.by_seq, &term)
+        self.find_number(|l| (&l.by_seq, &l.seq), doc as u64, &term)
+    }
+
+    /// [`Table::find`] for a number that a column holds too: segments
+    /// whose column's range leaves it out are not looked in. Handles and
+    /// keys are handed out in order, so a lexical segment holds a narrow
+    /// range of each and one dictionary is read instead of up to one per
+    /// segment (the misses were most of what a search's lookups cost: a
+    /// hundred thousand passages, 14% of a hybrid query's time).
+    fn find_number(
+        &self,
+        pick: impl Fn(&SegmentLookup) -> (&InvertedIndexReader, &Column<u64>),
+        value: u64,
+        term: &Term,
+    ) -> Option<(&SegmentLookup, DocId)> {
+        self.lookups.iter().find_map(|l| {
+            let (inv, column) = pick(l);
+            if value < column.min_value() || value > column.max_value() {
+                return None;
+            }
+            let doc = first_alive(inv, term, l.alive.as_ref())?;
+            Some((l, doc))
+        })
     }
 
     /// Document `doc`: id, entry and text (one store block decompressed,

@@ -115,6 +115,7 @@ pub struct Vectors {
     expansions: Vec<usize>,
     tombstones: HashSet<u64>,
     dim: usize,
+    quantization: Quantization,
 }
 
 impl Vectors {
@@ -137,6 +138,7 @@ impl Vectors {
             expansions,
             tombstones,
             dim,
+            quantization: q,
         })
     }
 
@@ -156,11 +158,31 @@ impl Vectors {
         if self.tombstones.contains(&key) {
             return None;
         }
+        if self.quantization == Quantization::F16 {
+            return self.get_f16(key);
+        }
         let mut v = vec![0f32; self.dim];
         self.segments
             .iter()
             .find_map(|s| matches!(s.get(key, &mut v), Ok(n) if n > 0).then_some(()))
             .map(|()| v)
+    }
+
+    /// [`Vectors::get`] of an f16 index: the stored halves copied out as
+    /// they are, then widened by `half` (F16C where the CPU has it).
+    fn get_f16(&self, key: u64) -> Option<Vec<f32>> {
+        let mut bits = vec![0i16; self.dim];
+        let halves = usearch::f16::from_mut_i16s(&mut bits);
+        self.segments
+            .iter()
+            .find(|s| matches!(s.get(key, &mut *halves), Ok(n) if n > 0))?;
+        let halves: Vec<half::f16> = bits
+            .iter()
+            .map(|&b| half::f16::from_bits(b as u16))
+            .collect();
+        let mut v = vec![0f32; self.dim];
+        half::slice::HalfFloatSliceExt::convert_to_f32_slice(&halves[..], &mut v);
+        Some(v)
     }
 
     /// The `k` nearest live vectors to `query` that `keep` accepts, as

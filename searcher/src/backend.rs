@@ -17,6 +17,7 @@ use tantivy::tokenizer::TextAnalyzer;
 
 use crate::config::{Mode, Scale, SearchConfig};
 use crate::error::{Result, SearchError};
+use crate::feedback::RESCORE_PAST;
 use crate::lexical::Lexical;
 use crate::query::Query;
 use crate::semantic::Nearest;
@@ -33,6 +34,8 @@ pub(crate) trait Backend: Sync {
     fn analyzer(&self) -> TextAnalyzer;
     /// How errors name the index: its folder, or the store's URL.
     fn label(&self) -> PathBuf;
+    /// Documents in the index.
+    fn len(&self) -> usize;
     /// Every document as (doc, id, path), for `--path` globs.
     fn names(&self) -> Result<Vec<(usize, String, Option<String>)>>;
     /// The lexical leg for weighted terms: (doc, score), best first.
@@ -56,6 +59,15 @@ pub(crate) trait Backend: Sync {
     ) -> Result<Vec<(usize, f32)>> {
         self.lexical(terms, model, n, allowed)
     }
+    /// The lexical scores of the documents `docs` alone, best first (those
+    /// with none of the terms left out): a first ranking's candidates
+    /// scored again.
+    fn lexical_of(
+        &self,
+        terms: &[(String, f32)],
+        model: Lexical,
+        docs: &[usize],
+    ) -> Result<Vec<(usize, f32)>>;
     /// The `n` documents whose best passage is nearest `vector`, and the
     /// passages found.
     fn nearest(
@@ -301,11 +313,16 @@ fn rank(
                 }
                 let terms = query.weighted(cfg.lexical, cfg.query_tf);
                 let (terms, added) = crate::feedback::expand_terms(b, &terms, &top, &fb)?;
-                let floor = crate::feedback::floor(&lex, n, &fb);
-                Ok((
-                    b.lexical_above(&terms, cfg.lexical, n, allowed, floor)?,
-                    added,
-                ))
+                // A large index's hybrid mode scores its candidates again;
+                // lexical mode has only the few documents feedback read.
+                let again = if cfg.mode == Mode::Hybrid && b.len() > RESCORE_PAST {
+                    let pool = &sem.pool;
+                    crate::feedback::score_again(b, &terms, cfg.lexical, &lexical_docs, pool, n)?
+                } else {
+                    let floor = crate::feedback::floor(&lex, n, &fb);
+                    b.lexical_above(&terms, cfg.lexical, n, allowed, floor)?
+                };
+                Ok((again, added))
             },
         );
         let (lex, added) = lex?;

@@ -24,9 +24,11 @@
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::{Postings, SegmentPostings};
 use tantivy::query::Weight;
-use tantivy::query::{Bm25Weight, BooleanQuery, EnableScoring, Explanation, Query, Scorer};
+use tantivy::query::{
+    Bm25StatisticsProvider, Bm25Weight, BooleanQuery, EnableScoring, Explanation, Query, Scorer,
+};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocId, DocSet, Score, SegmentReader, Term, TERMINATED};
+use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentReader, Term, TERMINATED};
 
 /// Weighted terms of one field, any one of which matches.
 #[derive(Clone, Debug)]
@@ -54,16 +56,7 @@ impl Query for Disjunction {
         else {
             return Ok(inner);
         };
-        // One term's BM25 weight from the whole index's statistics, times
-        // its boost: what `TermQuery` in a `BoostQuery` scores with.
-        let terms = self
-            .terms
-            .iter()
-            .map(|(term, boost)| {
-                let bm25 = Bm25Weight::for_terms(statistics_provider, std::slice::from_ref(term))?;
-                Ok((term.clone(), bm25.boost_by(*boost)))
-            })
-            .collect::<tantivy::Result<_>>()?;
+        let terms = weights(statistics_provider, &self.terms)?;
         Ok(Box::new(DisjunctionWeight { terms, inner }))
     }
 
@@ -77,24 +70,74 @@ struct DisjunctionWeight {
     inner: Box<dyn Weight>,
 }
 
-impl DisjunctionWeight {
-    /// A scorer per term present in the segment.
-    fn scorers(&self, reader: &SegmentReader) -> tantivy::Result<Vec<TermScorer>> {
-        let mut out = Vec::with_capacity(self.terms.len());
-        for (term, bm25) in &self.terms {
-            let inverted = reader.inverted_index(term.field())?;
-            let Some(postings) = inverted.read_postings(term, IndexRecordOption::WithFreqs)? else {
-                continue;
-            };
-            let norms = reader.get_fieldnorms_reader(term.field())?;
-            out.push(TermScorer {
-                postings,
-                norms,
-                bm25: bm25.clone(),
-            });
-        }
-        Ok(out)
+/// Each term's BM25 weight from the whole index's statistics, times its
+/// boost: what `TermQuery` in a `BoostQuery` scores with.
+fn weights(
+    statistics: &dyn Bm25StatisticsProvider,
+    terms: &[(Term, Score)],
+) -> tantivy::Result<Vec<(Term, Bm25Weight)>> {
+    terms
+        .iter()
+        .map(|(term, boost)| {
+            let bm25 = Bm25Weight::for_terms(statistics, std::slice::from_ref(term))?;
+            Ok((term.clone(), bm25.boost_by(*boost)))
+        })
+        .collect()
+}
+
+/// A scorer per term present in the segment.
+fn scorers(
+    terms: &[(Term, Bm25Weight)],
+    reader: &SegmentReader,
+) -> tantivy::Result<Vec<TermScorer>> {
+    let mut out = Vec::with_capacity(terms.len());
+    for (term, bm25) in terms {
+        let inverted = reader.inverted_index(term.field())?;
+        let Some(postings) = inverted.read_postings(term, IndexRecordOption::WithFreqs)? else {
+            continue;
+        };
+        let norms = reader.get_fieldnorms_reader(term.field())?;
+        out.push(TermScorer {
+            postings,
+            norms,
+            bm25: bm25.clone(),
+        });
     }
+    Ok(out)
+}
+
+/// The scores [`Disjunction`] gives the live documents `docs` (any order)
+/// for weighted `terms`, each term's postings sought to them rather than
+/// walked: a few hundred documents cost a few hundred seeks per term
+/// however long the postings are. Documents without any of the terms are
+/// left out; the rest come in address order.
+pub(crate) fn score_documents(
+    searcher: &Searcher,
+    terms: &[(Term, Score)],
+    docs: &[DocAddress],
+) -> tantivy::Result<Vec<(DocAddress, Score)>> {
+    let weighted = weights(searcher, terms)?;
+    let mut docs = docs.to_vec();
+    docs.sort_unstable();
+    docs.dedup();
+    let mut out = Vec::with_capacity(docs.len());
+    for segment in docs.chunk_by(|a, b| a.segment_ord == b.segment_ord) {
+        let reader = searcher.segment_reader(segment[0].segment_ord);
+        let mut scorers = scorers(&weighted, reader)?;
+        for &addr in segment {
+            let mut score: Option<Sum> = None;
+            for s in &mut scorers {
+                if s.doc() < addr.doc_id {
+                    s.seek(addr.doc_id);
+                }
+                if s.doc() == addr.doc_id {
+                    *score.get_or_insert(0.0) += Sum::from(s.score());
+                }
+            }
+            out.extend(score.map(|sum| (addr, sum as Score)));
+        }
+    }
+    Ok(out)
 }
 
 impl Weight for DisjunctionWeight {
@@ -112,7 +155,7 @@ impl Weight for DisjunctionWeight {
         reader: &SegmentReader,
         callback: &mut dyn FnMut(DocId, Score) -> Score,
     ) -> tantivy::Result<()> {
-        max_score(self.scorers(reader)?, threshold, callback);
+        max_score(scorers(&self.terms, reader)?, threshold, callback);
         Ok(())
     }
 }

@@ -84,6 +84,33 @@ pub fn bm25(
         .collect())
 }
 
+/// [`bm25`]'s scores of the documents `docs` alone (handles), best first
+/// (equal scores in index order, as [`bm25`] ranks them); documents with
+/// none of the terms are left out.
+pub fn bm25_of(
+    index: &Index,
+    terms: &[(String, f32)],
+    docs: &[usize],
+) -> Result<Vec<(usize, f32)>> {
+    let f = index.fields();
+    let weighted: Vec<(Term, f32)> = terms
+        .iter()
+        .map(|(t, w)| (Term::from_field_text(f.text, t), *w))
+        .collect();
+    let addresses: Vec<DocAddress> = docs.iter().filter_map(|&d| index.address(d)).collect();
+    if weighted.is_empty() || addresses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let searcher = index.lexical_searcher();
+    let mut scored = crate::disjunction::score_documents(&searcher, &weighted, &addresses)
+        .map_err(|e| SearchError::lexical(index, e))?;
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(scored
+        .into_iter()
+        .filter_map(|(addr, score)| Some((index.handle(addr)?, score)))
+        .collect())
+}
+
 /// Call `f(term bytes, term info)` for every term of a segment's field.
 fn each_term(
     index: &Index,

@@ -236,6 +236,10 @@ impl Backend for Searcher {
         self.index.analyzer()
     }
 
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
     fn label(&self) -> std::path::PathBuf {
         self.index.dir().to_path_buf()
     }
@@ -277,6 +281,20 @@ impl Backend for Searcher {
             return lexical::bm25(&self.index, terms, n, allowed, 0.0);
         }
         Ok(found)
+    }
+
+    fn lexical_of(
+        &self,
+        terms: &[(String, f32)],
+        model: Lexical,
+        docs: &[usize],
+    ) -> Result<Vec<(usize, f32)>> {
+        if model == Lexical::Bm25 {
+            return lexical::bm25_of(&self.index, terms, docs);
+        }
+        let mut only = vec![false; self.index.slots()];
+        docs.iter().for_each(|&d| only[d] = true);
+        self.lexical_weighted(terms, model, docs.len(), Some(&only))
     }
 
     fn nearest(

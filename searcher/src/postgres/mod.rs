@@ -128,6 +128,10 @@ impl Backend for PgSearcher {
         self.analyzer.clone()
     }
 
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
     fn label(&self) -> PathBuf {
         self.index.label()
     }
@@ -152,6 +156,19 @@ impl Backend for PgSearcher {
             return Ok(Vec::new());
         }
         bm25::rank(&self.index, terms, n, Self::rows(allowed))
+    }
+
+    fn lexical_of(
+        &self,
+        terms: &[(String, f32)],
+        _model: Lexical,
+        docs: &[usize],
+    ) -> Result<Vec<(usize, f32)>> {
+        if terms.is_empty() || docs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = docs.iter().map(|&d| d as i64).collect();
+        bm25::rank(&self.index, terms, docs.len(), Some(rows))
     }
 
     fn nearest(
