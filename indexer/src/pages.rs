@@ -9,7 +9,7 @@
 //! them with one page-table entry each, when the file is written in 2 MiB
 //! pieces or read from disk through a mapping advised `MADV_HUGEPAGE`.
 //! usearch writes a segment a vector at a time through a 4 KiB `FILE`
-//! buffer (4 KiB folios), so [`write`] rewrites its file in 2 MiB pieces,
+//! buffer (4 KiB folios), so [`write()`] rewrites its file in 2 MiB pieces,
 //! and [`map`] advises the mapping a segment is viewed through. Where the
 //! kernel or file system cannot, both still work, in 4 KiB pages.
 

@@ -17,7 +17,6 @@ use tantivy::tokenizer::TextAnalyzer;
 
 use crate::config::{Mode, Scale, SearchConfig};
 use crate::error::{Result, SearchError};
-use crate::feedback::RESCORE_PAST;
 use crate::lexical::Lexical;
 use crate::query::Query;
 use crate::semantic::Nearest;
@@ -315,7 +314,7 @@ fn rank(
                 let (terms, added) = crate::feedback::expand_terms(b, &terms, &top, &fb)?;
                 // A large index's hybrid mode scores its candidates again;
                 // lexical mode has only the few documents feedback read.
-                let again = if cfg.mode == Mode::Hybrid && b.len() > RESCORE_PAST {
+                let again = if cfg.mode == Mode::Hybrid && b.len() > fb.rescore_past {
                     let pool = &sem.pool;
                     crate::feedback::score_again(b, &terms, cfg.lexical, &lexical_docs, pool, n)?
                 } else {

@@ -37,16 +37,22 @@ pub struct Feedback {
     /// Rocchio's beta: the weight of the top documents' mean vector
     /// (the query's own weight is 1).
     pub semantic_weight: f32,
+    /// Documents past which hybrid mode's second lexical ranking scores
+    /// the first ranking's candidates instead of the whole index
+    /// ([`RESCORE_PAST`]).
+    pub rescore_past: usize,
 }
 
 impl Default for Feedback {
-    /// The best on SciFact's train split; EVALUATION.md.
+    /// The best on SciFact's train split (EVALUATION.md); the whole index
+    /// ranked again up to [`RESCORE_PAST`] documents.
     fn default() -> Self {
         Feedback {
             docs: 1,
             terms: 10,
             lexical_weight: 0.2,
             semantic_weight: 0.2,
+            rescore_past: RESCORE_PAST,
         }
     }
 }
@@ -197,7 +203,7 @@ pub(crate) fn rank_again(
 /// test ArguAna 0.5517 / 0.5524, NFCorpus 0.3680 / 0.3683; hybrid-rrf
 /// NFCorpus test 0.3555 / 0.3581), so indexes of this size and under keep
 /// the whole (BENCHMARKS.md, session 28).
-pub(crate) const RESCORE_PAST: usize = 250_000;
+pub const RESCORE_PAST: usize = 250_000;
 
 /// Feedback's second lexical ranking in a large index's hybrid mode: the
 /// first ranking's candidates, the lexical leg's documents `docs` and
@@ -233,7 +239,7 @@ fn floor_char_boundary(s: &str, i: usize) -> usize {
 mod tests {
     use super::{expand_terms, floor, Feedback};
     use crate::backend::Backend;
-    use crate::{Lexical, Searcher};
+    use crate::{Lexical, Query, SearchConfig, Searcher};
     use semsearch_indexer::{update, UpdateOptions};
     use semsearch_models::testing::{write_tiny_bert, TinyBert};
     use semsearch_models::{Embedder, ModelSpec};
@@ -351,5 +357,47 @@ mod tests {
             left_out += candidates.len() - 1 - alone.len();
         }
         assert!(left_out > 0, "every candidate held a query term");
+    }
+
+    /// Past `rescore_past` documents, hybrid feedback ranks only the first
+    /// ranking's candidates: the lexical leg's documents and those of the
+    /// semantic leg's passages. Below it, the whole index (which finds
+    /// documents outside them, or the check would prove nothing).
+    #[test]
+    fn rescoring_keeps_to_the_first_rankings_candidates() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = notes(tmp.path());
+        let b: &dyn Backend = &s;
+        let rescored = SearchConfig {
+            k: 3,
+            candidates: 3,
+            collapse: false,
+            feedback: Some(Feedback {
+                rescore_past: 0,
+                ..Feedback::default()
+            }),
+            ..SearchConfig::default()
+        };
+        let whole = SearchConfig {
+            feedback: Some(Feedback::default()),
+            ..rescored.clone()
+        };
+        let mut outside = 0;
+        for q in 0..30 {
+            let text = format!("w{} w{}", q % 30, (q * 7 + 3) % 30);
+            let query = Query::analysed(&mut b.analyzer(), &text);
+            let terms = query.weighted(Lexical::Bm25, false);
+            let lexical = b.lexical(&terms, Lexical::Bm25, 3, None).unwrap();
+            let vector = s.embed_query(&text).unwrap();
+            let pool = b.nearest(&vector, 3, false, None).unwrap().pool;
+            let candidate =
+                |d: usize| lexical.iter().any(|l| l.0 == d) || pool.iter().any(|p| p.doc == d);
+            for hit in s.search(&text, &rescored).unwrap() {
+                assert!(candidate(hit.doc), "{text}: {} is no candidate", hit.id);
+            }
+            let hits = s.search(&text, &whole).unwrap();
+            outside += hits.iter().filter(|h| !candidate(h.doc)).count();
+        }
+        assert!(outside > 0, "the whole index found only candidates");
     }
 }

@@ -51,7 +51,7 @@ pub use collapse::{Duplicate, DUPLICATE_COSINE};
 pub use compare::Comparison;
 pub use config::{MinScore, Mode, Scale, SearchConfig};
 pub use error::{Result, SearchError};
-pub use feedback::Feedback;
+pub use feedback::{Feedback, RESCORE_PAST};
 pub use fusion::{Fusion, LegHit, Norm};
 pub use lexical::Lexical;
 pub use postgres::PgSearcher;

@@ -577,6 +577,59 @@ fn the_store_ranks_like_the_folder_index() {
     assert!(stderr(&out).contains("--lexical tfidf"), "{}", stderr(&out));
 }
 
+/// Hybrid feedback past `rescore_past` documents (a large index's path,
+/// forced here on three notes) scores the candidates in SQL on the store
+/// and by seeking postings in a folder: the same ranking, and, as every
+/// note is a candidate here, the whole-index ranking's.
+#[test]
+fn candidates_scored_again_rank_alike_on_the_store_and_the_folder() {
+    use semsearch_searcher::{Feedback, PgSearcher, SearchConfig, Searcher, Store};
+    let Some((primary, _)) = database("semsearch_rescore") else {
+        return;
+    };
+    let (tmp, model, docs) = indexed_notes(&primary);
+    let folder = tmp.path().join("index");
+    let out = bin()
+        .arg("index")
+        .arg(&docs)
+        .args(["--model".as_ref(), model.as_os_str(), "--index".as_ref()])
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let urls = semsearch_indexer::pg::Urls::parse(std::slice::from_ref(&primary)).unwrap();
+    let store = PgSearcher::open(&urls).unwrap();
+    let dir = Searcher::open(&folder).unwrap();
+    let rescored = SearchConfig {
+        feedback: Some(Feedback {
+            rescore_past: 0,
+            ..Feedback::default()
+        }),
+        ..SearchConfig::default()
+    };
+    let ranked = |hits: Vec<semsearch_searcher::Hit>| -> Vec<(String, Option<f32>)> {
+        hits.into_iter()
+            .map(|h| (h.id, h.lexical.map(|l| l.score)))
+            .collect()
+    };
+    for query in ["cat car", "install rust", "pizza", "the dog"] {
+        let on_store = ranked(Store::search(&store, query, &rescored).unwrap());
+        let on_folder = ranked(dir.search(query, &rescored).unwrap());
+        assert!(!on_store.is_empty(), "{query}");
+        let ids = |r: &[(String, Option<f32>)]| r.iter().map(|h| h.0.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&on_store), ids(&on_folder), "{query}");
+        for (s, f) in on_store.iter().zip(&on_folder) {
+            let (s, f) = (s.1.unwrap_or(0.0), f.1.unwrap_or(0.0));
+            assert!(
+                (s - f).abs() <= 1e-4 * f.abs().max(1.0),
+                "{query}: {on_store:?} {on_folder:?}"
+            );
+        }
+        let whole = ranked(dir.search(query, &SearchConfig::default()).unwrap());
+        assert_eq!(ids(&whole), ids(&on_folder), "{query}");
+    }
+}
+
 #[test]
 fn the_prompt_searches_the_store() {
     let Some((primary, replica)) = database("semsearch_prompt") else {

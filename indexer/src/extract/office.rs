@@ -7,7 +7,7 @@ use super::xml::{attr, first_text, walk, Node};
 use super::zipped::Zip;
 use super::{join_sections, repair, Extracted, SkipReason, Unit};
 
-/// Paragraphs of one XML part, collected by [`Paragraphs::feed`].
+/// Paragraphs of one XML part, each closed by [`Paragraphs::end_paragraph`].
 #[derive(Default)]
 struct Paragraphs {
     done: Vec<String>,
