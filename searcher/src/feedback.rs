@@ -193,7 +193,7 @@ pub(crate) fn rank_again(
 }
 
 /// Documents past which hybrid feedback's second lexical ranking scores
-/// the first ranking's candidates again ([`score_again`]) instead of
+/// the first ranking's candidates again (`score_again`) instead of
 /// ranking the whole index. The whole index costs with its size: at a
 /// million passages 3-5 ms of a 13-17 ms hybrid query, the candidates
 /// under 0.5 (hybrid p50 13.5-16.7 -> 9.2-10.4 ms); at 100,000 under a
