@@ -114,10 +114,9 @@ fn scorers(
 pub(crate) fn score_documents(
     searcher: &Searcher,
     terms: &[(Term, Score)],
-    docs: &[DocAddress],
+    mut docs: Vec<DocAddress>,
 ) -> tantivy::Result<Vec<(DocAddress, Score)>> {
     let weighted = weights(searcher, terms)?;
-    let mut docs = docs.to_vec();
     docs.sort_unstable();
     docs.dedup();
     let mut out = Vec::with_capacity(docs.len());

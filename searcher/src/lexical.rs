@@ -56,11 +56,8 @@ pub fn bm25(
     if clauses.is_empty() || n == 0 {
         return Ok(Vec::new());
     }
-    let weighted = terms
-        .iter()
-        .map(|(t, w)| (Term::from_field_text(f.text, t), *w))
-        .collect();
     let boolean = BooleanQuery::new(clauses);
+    let weighted = text_terms(index, terms);
     let mut query: Box<dyn Query> = Box::new(Disjunction::new(weighted, boolean));
     if let Some(allowed) = allowed {
         let handles = allowed.iter().enumerate().filter(|(_, ok)| **ok);
@@ -92,23 +89,28 @@ pub fn bm25_of(
     terms: &[(String, f32)],
     docs: &[usize],
 ) -> Result<Vec<(usize, f32)>> {
-    let f = index.fields();
-    let weighted: Vec<(Term, f32)> = terms
-        .iter()
-        .map(|(t, w)| (Term::from_field_text(f.text, t), *w))
-        .collect();
-    let addresses: Vec<DocAddress> = docs.iter().filter_map(|&d| index.address(d)).collect();
-    if weighted.is_empty() || addresses.is_empty() {
+    if terms.is_empty() {
         return Ok(Vec::new());
     }
+    let addresses: Vec<DocAddress> = docs.iter().filter_map(|&d| index.address(d)).collect();
+    let weighted = text_terms(index, terms);
     let searcher = index.lexical_searcher();
-    let mut scored = crate::disjunction::score_documents(&searcher, &weighted, &addresses)
+    let mut scored = crate::disjunction::score_documents(&searcher, &weighted, addresses)
         .map_err(|e| SearchError::lexical(index, e))?;
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     Ok(scored
         .into_iter()
         .filter_map(|(addr, score)| Some((index.handle(addr)?, score)))
         .collect())
+}
+
+/// Weighted query terms as terms of the index's text field.
+fn text_terms(index: &Index, terms: &[(String, f32)]) -> Vec<(Term, f32)> {
+    let text = index.fields().text;
+    terms
+        .iter()
+        .map(|(t, w)| (Term::from_field_text(text, t), *w))
+        .collect()
 }
 
 /// Call `f(term bytes, term info)` for every term of a segment's field.
