@@ -268,6 +268,48 @@ fn killed_index_leaves_the_last_commit() {
     assert_eq!(documents(), 303);
 }
 
+#[test]
+fn a_run_waits_a_moment_for_the_lock_then_is_refused_by_name() {
+    let Some((primary, _)) = database("semsearch_lockwait") else {
+        return;
+    };
+    let (_tmp, model, docs) = indexed_notes(&primary);
+    std::fs::write(docs.join("owl.txt"), "the owl hoots").unwrap();
+    // Another session holds the lock of `semsearch index` (writer.rs's key),
+    // as a run killed a moment ago does until its server process ends.
+    let mut holder = postgres::Client::connect(&primary, postgres::NoTls).unwrap();
+    holder
+        .batch_execute("SELECT pg_advisory_lock(1580591660)")
+        .unwrap();
+    let start = std::time::Instant::now();
+    let out = index(&model, &docs, &primary, &[]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("is locked"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        start.elapsed().as_secs_f64() > 8.0,
+        "refused after {:?}",
+        start.elapsed()
+    );
+    // Released while a run waits: the run goes on.
+    let child = bin()
+        .arg("index")
+        .arg(&docs)
+        .arg("--model")
+        .arg(&model)
+        .args(["--json", "--store", &primary])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    drop(holder);
+    let r = report(&child.wait_with_output().unwrap());
+    assert_eq!(counts(&r), [1, 0, 0, 3]);
+}
+
 /// The names of semsearch's search indexes the store at `url` has.
 fn search_indexes(url: &str) -> Vec<String> {
     let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();

@@ -78,19 +78,38 @@ fn term_counts(analyzer: &mut TextAnalyzer, text: &str) -> (Vec<(String, i32)>, 
 /// the same in every semsearch).
 const LOCK_KEY: i64 = 0x5e35_ea2c;
 
+/// How long a run waits for the store's lock before it is refused: a run
+/// killed a moment ago holds it until its server process sees the closed
+/// connection (at once when idle, within a second mid-statement).
+const LOCK_WAIT: &str = "10s";
+
+/// Take the store's write lock on `client`, waiting up to [`LOCK_WAIT`].
+fn take_lock(client: &mut Client, url: &str) -> Result<()> {
+    let sql = format!(
+        "SET lock_timeout = '{LOCK_WAIT}'; SELECT pg_advisory_lock({LOCK_KEY}); RESET lock_timeout"
+    );
+    match client.batch_execute(&sql) {
+        Ok(()) => Ok(()),
+        Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+            Err(Error::Locked {
+                path: super::redact(url).into(),
+            })
+        }
+        Err(e) => Err(store_error(url, e)),
+    }
+}
+
 impl PgWriter {
     /// Connect to the primary and take the store's write lock.
     pub fn open(url: &str) -> Result<PgWriter> {
         let mut client = super::connect(url)?;
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
-            .map_err(|e| store_error(url, e))?
-            .get(0);
-        if !locked {
-            return Err(Error::Locked {
-                path: super::redact(url).into(),
-            });
-        }
+        // A server process in the middle of a statement (an index build)
+        // notices a killed client only at its next read: asked to look
+        // every second, it ends, and the lock with it, soon after the run.
+        // Servers before 14 or on systems without the kernel's event do
+        // not know the setting; they keep the lock until that next read.
+        let _ = client.batch_execute("SET client_connection_check_interval = '1s'");
+        take_lock(&mut client, url)?;
         Ok(PgWriter {
             client,
             url: url.to_string(),
