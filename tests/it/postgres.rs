@@ -4,7 +4,7 @@
 //! a database of its own, so the tests run side by side.
 
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use crate::common::{bin, kill_at_failpoint, stderr, stdout, tiny_model};
 use serde_json::Value;
@@ -49,14 +49,34 @@ fn sql_count(url: &str, sql: &str) -> i64 {
     c.query_one(sql, &[]).unwrap().get(0)
 }
 
-fn index(model: &Path, folder: &Path, store: &str, extra: &[&str]) -> Output {
-    bin()
-        .arg("index")
+/// `index FOLDER --model MODEL --store STORE` and the flags `extra`.
+fn index_command(model: &Path, folder: &Path, store: &str, extra: &[&str]) -> Command {
+    let mut cmd = bin();
+    cmd.arg("index")
         .arg(folder)
         .arg("--model")
         .arg(model)
-        .args(["--json", "--store", store])
-        .args(extra)
+        .args(["--store", store])
+        .args(extra);
+    cmd
+}
+
+/// The same documents indexed into a folder, to compare the store with.
+fn index_folder(model: &Path, docs: &Path, folder: &Path) {
+    let out = bin()
+        .arg("index")
+        .arg(docs)
+        .arg("--model")
+        .arg(model)
+        .arg("--index")
+        .arg(folder)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn index(model: &Path, folder: &Path, store: &str, extra: &[&str]) -> Output {
+    index_command(model, folder, store, &[&["--json"], extra].concat())
         .output()
         .unwrap()
 }
@@ -232,12 +252,7 @@ fn killed_index_leaves_the_last_commit() {
         std::fs::write(docs.join(format!("n{i}.txt")), format!("the cat {i}")).unwrap();
     }
     // Killed between writing every row and COMMIT.
-    let mut cmd = bin();
-    cmd.arg("index")
-        .arg(&docs)
-        .arg("--model")
-        .arg(&model)
-        .args(["--quiet", "--store", &primary]);
+    let cmd = index_command(&model, &docs, &primary, &["--quiet"]);
     kill_at_failpoint(cmd, "before-manifest");
     let documents = || sql_count(&primary, "SELECT count(*) FROM semsearch_documents");
     assert_eq!(documents(), 3, "the last commit, intact");
@@ -247,12 +262,7 @@ fn killed_index_leaves_the_last_commit() {
     );
     // Killed at arbitrary moments: one committed state or the other.
     for delay_ms in [20, 80, 200] {
-        let mut child = bin()
-            .arg("index")
-            .arg(&docs)
-            .arg("--model")
-            .arg(&model)
-            .args(["--quiet", "--store", &primary])
+        let mut child = index_command(&model, &docs, &primary, &["--quiet"])
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -294,12 +304,7 @@ fn a_run_waits_a_moment_for_the_lock_then_is_refused_by_name() {
         start.elapsed()
     );
     // Released while a run waits: the run goes on.
-    let child = bin()
-        .arg("index")
-        .arg(&docs)
-        .arg("--model")
-        .arg(&model)
-        .args(["--json", "--store", &primary])
+    let child = index_command(&model, &docs, &primary, &["--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -338,13 +343,8 @@ fn a_new_store_builds_its_search_indexes_once_at_the_end() {
     }
     // A first build killed after a checkpoint: its rows are committed,
     // its indexes not yet built, and it is searched all the same.
-    let mut cmd = bin();
-    cmd.arg("index")
-        .arg(&docs)
-        .arg("--model")
-        .arg(&model)
-        .args(["--quiet", "--store", &primary, "--checkpoint-secs", "0"])
-        .args(["--embed-batch", "8"]);
+    let quick = ["--quiet", "--checkpoint-secs", "0", "--embed-batch", "8"];
+    let cmd = index_command(&model, &docs, &primary, &quick);
     kill_at_failpoint(cmd, "checkpoint-1");
     let committed = sql_count(&primary, "SELECT count(*) FROM semsearch_documents");
     assert!((1..303).contains(&committed), "{committed} committed");
@@ -542,16 +542,7 @@ fn the_store_ranks_like_the_folder_index() {
     .unwrap();
     report(&index(&model, &docs, &primary, &[]));
     let folder = tmp.path().join("index");
-    let out = bin()
-        .arg("index")
-        .arg(&docs)
-        .arg("--model")
-        .arg(&model)
-        .arg("--index")
-        .arg(&folder)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    index_folder(&model, &docs, &folder);
     let on_folder = |query: &str, extra: &[&str]| -> Vec<String> {
         let out = bin()
             .args(["search", query, "--json", "-k", "10", "--index"])
@@ -631,14 +622,7 @@ fn candidates_scored_again_rank_alike_on_the_store_and_the_folder() {
     };
     let (tmp, model, docs) = indexed_notes(&primary);
     let folder = tmp.path().join("index");
-    let out = bin()
-        .arg("index")
-        .arg(&docs)
-        .args(["--model".as_ref(), model.as_os_str(), "--index".as_ref()])
-        .arg(&folder)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    index_folder(&model, &docs, &folder);
     let urls = semsearch_indexer::pg::Urls::parse(std::slice::from_ref(&primary)).unwrap();
     let store = PgSearcher::open(&urls).unwrap();
     let dir = Searcher::open(&folder).unwrap();
@@ -825,14 +809,7 @@ fn document_frequencies_and_totals_are_kept_through_changes_and_upgrades() {
     assert_eq!(sql_count(&primary, DF_MISMATCHES), 0);
     assert_eq!(sql_count(&primary, TOTALS_KEPT), 1);
     let folder = tmp.path().join("index");
-    let out = bin()
-        .arg("index")
-        .arg(&docs)
-        .args(["--model".as_ref(), model.as_os_str()])
-        .args(["--index".as_ref(), folder.as_os_str()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    index_folder(&model, &docs, &folder);
     let ranked = |on: [&std::ffi::OsStr; 2], extra: &[&str]| -> Vec<String> {
         let out = bin()
             // The notes are near-copies: collapse would keep one.
