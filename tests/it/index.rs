@@ -398,7 +398,7 @@ fn an_old_generation_stays_while_read_and_goes_when_its_reader_does() {
 /// A corpus holding documents `d0`..`d19` three times, 300 other lines
 /// apart (more than a chunk of 256 looked at together), the first two
 /// copies' texts ending in `(early)`, the last in `(LAST)`.
-fn repeated_corpus(path: &Path, last: &str) {
+pub(crate) fn repeated_corpus(path: &Path, last: &str) {
     let line = |id: String, text: String| serde_json::json!({"_id": id, "text": text}).to_string();
     let mut lines = Vec::new();
     for (copy, tag) in ["early", "early", last].into_iter().enumerate() {

@@ -873,3 +873,49 @@ fn document_frequencies_and_totals_are_kept_through_changes_and_upgrades() {
     assert_eq!(sql_count(&primary, TOTALS_KEPT), 1);
     assert_eq!(store(&["-k", "30"]), before);
 }
+
+/// The store's documents are copied in batches, their handles taken from
+/// the identity sequence ahead: copies of one id in later batches and
+/// checkpoints still replace the rows written before them.
+#[test]
+fn a_corpus_repeating_ids_keeps_each_last_copy_in_the_store() {
+    let Some((primary, _)) = database("semsearch_repeats") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let corpus = tmp.path().join("corpus.jsonl");
+    for (round, last) in ["first", "second"].into_iter().enumerate() {
+        crate::index::repeated_corpus(&corpus, last);
+        let out = bin()
+            .args(["index", "--json", "--checkpoint-secs", "0"])
+            .args(["--embed-batch", "16", "--jsonl"])
+            .arg(&corpus)
+            .arg("--model")
+            .arg(&model)
+            .args(["--store", &primary])
+            .output()
+            .unwrap();
+        let r = report(&out);
+        assert!(r["checkpoints"].as_u64().unwrap() >= 2, "{r}");
+        let want = if round == 0 {
+            [620, 0, 0, 0]
+        } else {
+            [0, 20, 0, 600]
+        };
+        assert_eq!(counts(&r), want, "{r}");
+        let count = |sql: &str| sql_count(&primary, sql);
+        assert_eq!(count("SELECT count(*) FROM semsearch_documents"), 620);
+        let last_copies = format!(
+            "SELECT count(*) FROM semsearch_documents WHERE id LIKE 'd%' AND body LIKE '%({last})'"
+        );
+        assert_eq!(count(&last_copies), 20);
+        // Every passage and term row belongs to a live document, one each.
+        assert_eq!(count("SELECT count(*) FROM semsearch_passages"), 620);
+        let terms_of_old = "SELECT count(*) FROM semsearch_terms t
+             JOIN semsearch_documents d USING (doc) WHERE d.body LIKE '%(early)'";
+        assert_eq!(count(terms_of_old), 0);
+    }
+    let hits = search(&[&primary], "note 3 on topic 3", &["--mode", "lexical"]);
+    assert_eq!(hits.first().map(String::as_str), Some("d3"), "{hits:?}");
+}

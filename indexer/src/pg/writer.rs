@@ -24,6 +24,24 @@ struct Pending {
     page: Option<i32>,
 }
 
+/// A row of `semsearch_documents` waiting to be copied.
+struct DocumentRow {
+    doc: i64,
+    id: String,
+    path: Option<String>,
+    title: String,
+    body: String,
+    hash: String,
+    mtime: i64,
+    length: i32,
+    entry: serde_json::Value,
+}
+
+/// Document handles taken from the identity sequence at once. Sequences
+/// are not transactional: a run killed before its commit leaves a gap
+/// in the handles, as the `INSERT`s it replaced did.
+const HANDLES_AT_ONCE: i64 = 1024;
+
 /// An indexing run's writes to the primary, which holds the store's
 /// advisory lock for as long as this lives.
 pub(crate) struct PgWriter {
@@ -38,6 +56,13 @@ pub(crate) struct PgWriter {
     /// manifest, or the one a new store is created with).
     analyzer: Option<TextAnalyzer>,
     pending: HashMap<u64, Pending>,
+    /// Rows of `semsearch_documents` not yet copied, each with the handle
+    /// `add` answered (taken from `handles`).
+    documents: Vec<DocumentRow>,
+    /// Handles taken from the documents' identity sequence and not yet
+    /// given, last first: one query per [`HANDLES_AT_ONCE`] documents
+    /// instead of an `INSERT ... RETURNING` each.
+    handles: Vec<i64>,
     /// Rows of `semsearch_terms` (term, doc, count, length) not yet
     /// copied: one `COPY` per batch instead of a statement per document.
     terms: Vec<(String, i64, i32, i32)>,
@@ -117,6 +142,8 @@ impl PgWriter {
             create: None,
             analyzer: None,
             pending: HashMap::new(),
+            documents: Vec::new(),
+            handles: Vec::new(),
             terms: Vec::new(),
             df: HashMap::new(),
             totals: (0, 0),
@@ -169,8 +196,61 @@ impl PgWriter {
             .map_err(|e| store_error(url, e))
     }
 
-    /// Copy the terms rows waiting (their documents are written).
+    /// A handle for a new document, from the identity sequence.
+    fn next_handle(&mut self) -> Result<i64> {
+        if self.handles.is_empty() {
+            let url = &self.url;
+            let rows = self
+                .client
+                .query(
+                    "SELECT nextval(pg_get_serial_sequence('semsearch_documents', 'doc'))
+                     FROM generate_series(1, $1::bigint)",
+                    &[&HANDLES_AT_ONCE],
+                )
+                .map_err(|e| store_error(url, e))?;
+            self.handles = rows.iter().rev().map(|r| r.get(0)).collect();
+        }
+        Ok(self.handles.pop().expect("taken above"))
+    }
+
+    /// Copy the documents rows waiting.
+    fn copy_documents(&mut self) -> Result<()> {
+        if self.documents.is_empty() {
+            return Ok(());
+        }
+        let url = &self.url;
+        let sink = self
+            .client
+            .copy_in(
+                "COPY semsearch_documents (doc, id, path, title, body, hash, mtime, length, entry)
+                 FROM STDIN BINARY",
+            )
+            .map_err(|e| store_error(url, e))?;
+        let types = [
+            Type::INT8,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT8,
+            Type::INT4,
+            Type::JSONB,
+        ];
+        let mut rows = BinaryCopyInWriter::new(sink, &types);
+        for d in self.documents.drain(..) {
+            rows.write(&[
+                &d.doc, &d.id, &d.path, &d.title, &d.body, &d.hash, &d.mtime, &d.length, &d.entry,
+            ])
+            .map_err(|e| store_error(url, e))?;
+        }
+        rows.finish().map_err(|e| store_error(url, e))?;
+        Ok(())
+    }
+
+    /// Copy the rows waiting: the documents, then their terms.
     fn copy_terms(&mut self) -> Result<()> {
+        self.copy_documents()?;
         if self.terms.is_empty() {
             return Ok(());
         }
@@ -210,6 +290,7 @@ impl PgWriter {
         column: &str,
         values: &(dyn ToSql + Sync),
     ) -> Result<Vec<(String, Known)>> {
+        self.copy_documents()?;
         let url = &self.url;
         let sql =
             format!("SELECT id, doc, entry FROM semsearch_documents WHERE {column} = ANY($1)");
@@ -255,6 +336,7 @@ impl Writer for PgWriter {
         if self.create.is_some() || ids.is_empty() {
             return Ok(vec![None; ids.len()]);
         }
+        self.copy_documents()?;
         let url = &self.url;
         let names: Vec<&str> = ids.iter().map(|&(id, _)| id).collect();
         let rows = self
@@ -282,6 +364,7 @@ impl Writer for PgWriter {
         if self.create.is_some() {
             return Ok(Vec::new());
         }
+        self.copy_documents()?;
         let url = &self.url;
         let rows = self
             .client
@@ -355,16 +438,18 @@ impl Writer for PgWriter {
         })?;
         // What the folder index's tantivy field holds: title, then text.
         let (terms, length) = term_counts(analyzer, &format!("{}\n{text}", entry.title));
-        let url = &self.url;
-        let doc: i64 = self
-            .client
-            .query_one(
-                "INSERT INTO semsearch_documents (id, path, title, body, hash, mtime, length, entry)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING doc",
-                &[&id, &path, &entry.title, &text, &entry.hash, &mtime, &length, &json],
-            )
-            .map_err(|e| store_error(url, e))?
-            .get(0);
+        let doc = self.next_handle()?;
+        self.documents.push(DocumentRow {
+            doc,
+            id: id.to_string(),
+            path,
+            title: entry.title.clone(),
+            body: text.to_string(),
+            hash: entry.hash.clone(),
+            mtime,
+            length,
+            entry: json,
+        });
         for (t, _) in &terms {
             *self.df.entry(t.clone()).or_default() += 1;
         }
@@ -431,6 +516,7 @@ impl Writer for PgWriter {
         self.begin()?;
         let mtime = i64::try_from(entry.mtime).unwrap_or(i64::MAX);
         let json = Self::entry_json(entry)?;
+        self.copy_documents()?;
         let url = &self.url;
         let doc: i64 = self
             .client
