@@ -1,6 +1,7 @@
 //! End-to-end tests of `semsearch index` and `status` on temp folders, with
 //! a tiny random model.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
@@ -416,6 +417,21 @@ pub(crate) fn repeated_corpus(path: &Path, last: &str) {
     std::fs::write(path, lines.join("\n")).unwrap();
 }
 
+/// `index --jsonl CORPUS` into `target` (`--index DIR` or `--store URL`)
+/// with a commit after every 16 passages: its report.
+pub(crate) fn index_committing_often(corpus: &Path, model: &Path, target: [&OsStr; 2]) -> Value {
+    let out = bin()
+        .args(["index", "--json", "--checkpoint-secs", "0"])
+        .args(["--embed-batch", "16", "--jsonl"])
+        .arg(corpus)
+        .arg("--model")
+        .arg(model)
+        .args(target)
+        .output()
+        .unwrap();
+    report(&out)
+}
+
 #[test]
 fn a_corpus_repeating_ids_keeps_each_last_copy_across_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();
@@ -428,17 +444,7 @@ fn a_corpus_repeating_ids_keeps_each_last_copy_across_checkpoints() {
     // (the same as that) back.
     let run = |last: &str| {
         repeated_corpus(&corpus, last);
-        let out = bin()
-            .args(["index", "--json", "--checkpoint-secs", "0"])
-            .args(["--embed-batch", "16", "--jsonl"])
-            .arg(&corpus)
-            .arg("--model")
-            .arg(&model)
-            .arg("--index")
-            .arg(&idx)
-            .output()
-            .unwrap();
-        report(&out)
+        index_committing_often(&corpus, &model, ["--index".as_ref(), idx.as_os_str()])
     };
     for (round, last) in ["first", "second", "second"].into_iter().enumerate() {
         let r = run(last);

@@ -887,16 +887,8 @@ fn a_corpus_repeating_ids_keeps_each_last_copy_in_the_store() {
     let corpus = tmp.path().join("corpus.jsonl");
     for (round, last) in ["first", "second"].into_iter().enumerate() {
         crate::index::repeated_corpus(&corpus, last);
-        let out = bin()
-            .args(["index", "--json", "--checkpoint-secs", "0"])
-            .args(["--embed-batch", "16", "--jsonl"])
-            .arg(&corpus)
-            .arg("--model")
-            .arg(&model)
-            .args(["--store", &primary])
-            .output()
-            .unwrap();
-        let r = report(&out);
+        let target = ["--store".as_ref(), primary.as_ref()];
+        let r = crate::index::index_committing_often(&corpus, &model, target);
         assert!(r["checkpoints"].as_u64().unwrap() >= 2, "{r}");
         let want = if round == 0 {
             [620, 0, 0, 0]
