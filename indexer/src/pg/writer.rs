@@ -249,7 +249,7 @@ impl PgWriter {
     }
 
     /// Copy the rows waiting: the documents, then their terms.
-    fn copy_terms(&mut self) -> Result<()> {
+    fn copy_rows(&mut self) -> Result<()> {
         self.copy_documents()?;
         if self.terms.is_empty() {
             return Ok(());
@@ -396,7 +396,7 @@ impl Writer for PgWriter {
         self.begin()?;
         // Its terms go first, each taken off its df (the rest of the
         // document goes by cascade); none may wait to be copied.
-        self.copy_terms()?;
+        self.copy_rows()?;
         let url = &self.url;
         let gone = self
             .client
@@ -476,7 +476,7 @@ impl Writer for PgWriter {
 
     fn add_vectors(&mut self, passages: Vec<(u64, Vec<f32>)>) -> Result<()> {
         self.begin()?;
-        self.copy_terms()?;
+        self.copy_rows()?;
         let types = [
             Type::INT8,
             Type::INT8,
@@ -531,7 +531,7 @@ impl Writer for PgWriter {
 
     fn commit(&mut self, manifest: &mut Manifest) -> Result<()> {
         self.begin()?;
-        self.copy_terms()?;
+        self.copy_rows()?;
         // A df table made by this commit counts every posting itself.
         let df = std::mem::take(&mut self.df);
         if !df.is_empty() && schema::has_df(&mut self.client, &self.url)? {
